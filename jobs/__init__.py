@@ -1,0 +1,1 @@
+"""Motion Server: collects GPS tracks from Motion devices over the event WiFi."""

@@ -1,0 +1,63 @@
+"""Atomic file writes: the Maildir rule for every file another process may read.
+
+Write beside the target under a dot-name, fsync, rename over the target, fsync
+the folder. A reader sees the old file or the new one, never half of either,
+and after a power loss the rename is either there or not.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def fsync_dir(folder):
+    # The rename lives in the folder's entries; without this a power loss can
+    # forget it even though the file's own bytes were synced.
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data, mode=0o644, sync=True):
+    """Replace `path` with `data` (bytes or str) so no reader sees a partial file."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if sync:
+        fsync_dir(path.parent)
+
+
+def write_json(path, obj, sync=True):
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", sync=sync)
+
+
+def read_json(path, default=None):
+    """The JSON at `path`, or `default` when there is no such file."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def is_temporary(name):
+    """Names that atomic writers and downloads use for work in progress."""
+    return name.startswith(".") or name.endswith((".tmp", ".part"))

@@ -1,0 +1,83 @@
+"""One log file for every job: one line per event, safe for many writers.
+
+Each line goes to the file in a single write(2) on an O_APPEND descriptor, so
+lines from concurrent processes never interleave mid-line. The handler reopens
+the file when logrotate moves it away (WatchedFileHandler's check).
+
+Format: time level stage device message, e.g.
+    2026-07-16 13:02:40 INFO download 470 ALD470ANN_470_20260716_130240.oao ...
+"""
+
+import logging
+import os
+import sys
+from logging.handlers import WatchedFileHandler
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(stage)s %(device)s %(message)s"
+DATEFMT = "%Y-%m-%d %H:%M:%S"
+
+
+class _Fields(logging.Filter):
+    """Every line has a stage and a device column, '-' when there is none."""
+
+    def filter(self, record):
+        if not hasattr(record, "stage"):
+            record.stage = record.name.rpartition(".")[2] if record.name.startswith("motion.") else "-"
+        if not hasattr(record, "device"):
+            record.device = "-"
+        return True
+
+
+class AppendHandler(WatchedFileHandler):
+    def emit(self, record):
+        try:
+            line = (self.format(record).replace("\n", " | ") + "\n").encode("utf-8", "backslashreplace")
+            self.reopenIfNeeded()
+            if self.stream is None:
+                self.stream = self._open()
+            os.write(self.stream.fileno(), line)
+        except Exception:
+            self.handleError(record)
+
+
+def setup(cfg, console=True):
+    """Send every motion.* logger to the shared file and, if asked, stderr."""
+    root = logging.getLogger("motion")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    formatter = logging.Formatter(FORMAT, DATEFMT)
+    Path(cfg.paths.log).parent.mkdir(parents=True, exist_ok=True)
+    to_file = AppendHandler(cfg.paths.log, encoding="utf-8")
+    to_file.setLevel(cfg.log.level)
+    handlers = [to_file]
+    if console:
+        to_console = logging.StreamHandler(sys.stderr)
+        to_console.setLevel(cfg.log.console_level)
+        handlers.append(to_console)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(_Fields())
+        root.addHandler(handler)
+    return root
+
+
+def get(stage):
+    """The logger of one stage; pass the device as extra={'device': id}."""
+    return logging.getLogger(f"motion.{stage}")
+
+
+def for_device(stage, device):
+    """A logger whose lines all carry `device`."""
+    return logging.LoggerAdapter(get(stage), {"device": device})
+
+
+def quoted(text, limit=80):
+    """Device-supplied text, quoted and cut, safe on one log line."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return repr(text)

@@ -1,0 +1,155 @@
+"""The event roster (motions.csv): who sails with which device on which day.
+
+Read once per run and checked whole: an error names the file, the line and the
+column; the same device given to two entrants on one day is a warning and the
+first row wins.
+"""
+
+import csv
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+
+from jobs.config import ConfigError
+
+COLUMNS = ("Entrant ID", "Tally", "Motion ID", "Start Date", "End Date", "File ID",
+           "First Name", "Family Name", "Craft Type", "Status")
+# File IDs become part of track file names: nothing that can leave the day folder.
+FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    line: int
+    entrant: str
+    device: int
+    start: dt.date
+    end: dt.date
+    file_id: str
+    first_name: str
+    family_name: str
+    craft: str
+    status: str
+
+    @property
+    def name(self):
+        return f"{self.first_name} {self.family_name}".strip()
+
+    def sails_on(self, day):
+        return self.start <= day <= self.end
+
+
+@dataclass
+class Roster:
+    path: str
+    entries: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def devices(self):
+        """Every device the roster names: the ones to watch on the network."""
+        return sorted({e.device for e in self.entries if e.device > 0})
+
+    def entrant_for(self, device, day):
+        """The entry that has `device` on `day`, or None (first row wins)."""
+        for entry in self.entries:
+            if entry.device == device and entry.sails_on(day):
+                return entry
+        return None
+
+    def on(self, day):
+        """Entries sailing on `day`, in roster order, with or without a device."""
+        return [e for e in self.entries if e.sails_on(day)]
+
+    def without_device(self):
+        return [e for e in self.entries if e.device <= 0]
+
+
+def _parse_date(text, path, line, column):
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{path}: line {line}, column {column}: found {text!r}, expected a date YYYY-MM-DD") from None
+
+
+def _parse_row(row, path, line):
+    try:
+        device = int(row["Motion ID"].strip() or "0")
+    except ValueError:
+        raise ConfigError(f"{path}: line {line}, column Motion ID: found {row['Motion ID']!r}, expected a number") from None
+    start = _parse_date(row["Start Date"], path, line, "Start Date")
+    end = _parse_date(row["End Date"], path, line, "End Date")
+    if end < start:
+        raise ConfigError(f"{path}: line {line}, column End Date: {end} is before Start Date {start}")
+    file_id = row["File ID"].strip()
+    if not FILE_ID.match(file_id):
+        raise ConfigError(f"{path}: line {line}, column File ID: found {file_id!r}, "
+                          "expected 1 to 64 letters, digits, '-' or '_' (it names track files)")
+    return Entry(line=line, entrant=row["Entrant ID"].strip(), device=device, start=start, end=end,
+                 file_id=file_id, first_name=row["First Name"].strip(), family_name=row["Family Name"].strip(),
+                 craft=row["Craft Type"].strip(), status=row["Status"].strip())
+
+
+def _overlaps(roster):
+    """Warn about a device given to two entrants on the same day (first wins)."""
+    seen = {}
+    for entry in roster.entries:
+        if entry.device <= 0:
+            continue
+        for other in seen.get(entry.device, []):
+            if entry.start <= other.end and other.start <= entry.end and entry.entrant != other.entrant:
+                roster.warnings.append(
+                    f"{roster.path}: line {entry.line}: device {entry.device} is also given to entrant "
+                    f"{other.entrant} on line {other.line} on overlapping days; line {other.line} wins")
+                break
+        seen.setdefault(entry.device, []).append(entry)
+
+
+def load(path):
+    """The roster at `path`; ConfigError naming file, line and column when it is wrong."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in COLUMNS if c not in header]
+            if missing:
+                raise ConfigError(f"{path}: line 1: missing column {missing[0]!r} (expected {', '.join(COLUMNS)})")
+            reader.fieldnames = header
+            roster = Roster(path=str(path))
+            for row in reader:
+                line = reader.line_num
+                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                    continue
+                if None in row.values():
+                    raise ConfigError(f"{path}: line {line}: {len([v for v in row.values() if v is not None])} "
+                                      f"fields, expected {len(header)}")
+                roster.entries.append(_parse_row(row, path, line))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the roster: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the roster as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
+    _overlaps(roster)
+    return roster
+
+
+_cache = {}
+
+
+def current(path):
+    """The roster at `path`, read again only when the file changed.
+
+    Long runs pick up the results team's edits; a broken edit keeps the last
+    good roster and raises, so the caller can log it once and go on.
+    """
+    if path is None:
+        return Roster(path="")
+    stat = os.stat(path)
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _cache.get(path)
+    if cached and cached[0] == key:
+        return cached[1]
+    roster = load(path)
+    _cache[path] = (key, roster)
+    return roster

@@ -1,0 +1,175 @@
+"""The loop every stage shares: stage lock, interval, deadline, signals, workers.
+
+A stage module provides `step(ctx)`; the runner calls it every interval until
+the deadline (--for), once (--once), or a signal. Queue stages call
+`serve_queue` from their step: it claims devices for free workers and runs
+their work in the pool, finishing or releasing each claim.
+
+At the deadline a run stops taking new work and lets go of the stage lock at
+once, so cron's next run can start while this one finishes what it holds
+(a track half-way through is worth finishing: Range is not promised).
+"""
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs import locks, roster, spool, state
+from jobs.config import ConfigError
+
+log = logging.getLogger("motion.runner")
+
+
+class Stopping(Exception):
+    """Raised by work that saw the stop signal: its claim goes back to the queue."""
+
+
+@dataclass
+class Context:
+    cfg: object
+    stage: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    pool: ThreadPoolExecutor = None
+    inflight_lock: threading.Lock = field(default_factory=threading.Lock)
+    inflight: int = 0
+    _roster_error: str = None
+
+    @property
+    def spool(self):
+        return Path(self.cfg.paths.spool)
+
+    @property
+    def log(self):
+        return logging.getLogger(f"motion.{self.stage}")
+
+    def device_log(self, device):
+        return logging.LoggerAdapter(self.log, {"device": device})
+
+    def roster(self):
+        """The roster, re-read when the file changes; a broken edit keeps the old one."""
+        try:
+            current = roster.current(self.cfg.event.roster)
+            self._roster_error = None
+            return current
+        except (ConfigError, OSError) as exc:
+            if str(exc) != self._roster_error:
+                self.log.error("roster not reloaded, keeping the last good one: %s", exc)
+                self._roster_error = str(exc)
+            cached = roster._cache.get(self.cfg.event.roster)
+            if cached is None:
+                raise
+            return cached[1]
+
+    def threads(self):
+        return getattr(self.cfg.threads, self.stage, 1)
+
+
+def _slot_path(ctx, index):
+    return ctx.spool / "locks" / f"{ctx.stage}.slot{index}.lock"
+
+
+def _take_slot(ctx):
+    """A worker slot shared by every process of this stage, or None if all are busy.
+
+    threads.<stage> bounds the workers of all copies together, so a run that
+    outlives its deadline and the next cron run never exceed it.
+    """
+    for index in range(ctx.threads()):
+        fd = locks.try_lock(_slot_path(ctx, index), ctx.stage)
+        if fd is not None:
+            return fd
+    return None
+
+
+def serve_queue(ctx, queue, work):
+    """Claim waiting devices, longest-waiting first, for free workers.
+
+    `work(ctx, claim)` does one device; it returns when done (the claim is
+    finished) or raises Stopping (the claim is released for the next run).
+    Returns True while devices wait that no worker could take yet.
+    """
+    spool.take_over(ctx.spool, queue, ctx.cfg.spool.lease_s)
+    for device, _ in spool.pending(ctx.spool, queue):
+        if ctx.stop.is_set():
+            return False
+        slot = _take_slot(ctx)
+        if slot is None:
+            return True
+        held = spool.claim(ctx.spool, queue, device)
+        if held is None:
+            locks.unlock(slot)
+            continue
+        with ctx.inflight_lock:
+            ctx.inflight += 1
+        ctx.pool.submit(_run_claim, ctx, held, slot, work)
+    return False
+
+
+def _run_claim(ctx, held, slot, work):
+    try:
+        work(ctx, held)
+        spool.finish(held)
+    except Stopping:
+        spool.release(held)
+        ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)
+    except Exception as exc:  # a bug, not a device fault: stages handle those
+        ctx.device_log(held.device).exception("unexpected error: %s", exc)
+        _fail(ctx, held.device, f"internal error in {ctx.stage}: {exc}")
+        spool.finish(held)
+    finally:
+        locks.unlock(slot)
+        with ctx.inflight_lock:
+            ctx.inflight -= 1
+
+
+def _fail(ctx, device, why):
+    with state.update(ctx.spool, device) as doc:
+        if doc["status"] in state.ACTIVE:
+            state.mark_failed(doc, why, ctx.cfg.intervals.detect)
+
+
+def _install_signals(stop):
+    def handler(signum, frame):
+        log.info("stopping on %s", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None):
+    """Run `step` as `stage` until done; returns the exit status."""
+    ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
+    if stop is None:
+        _install_signals(ctx.stop)
+    lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
+    if lock_fd is None:
+        holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
+        ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
+        return 0
+    interval = interval or getattr(cfg.intervals, stage)
+    deadline = time.monotonic() + for_seconds if for_seconds is not None else None
+    ctx.pool = ThreadPoolExecutor(max_workers=ctx.threads(), thread_name_prefix=stage)
+    ctx.log.debug("started (%s)", "once" if once else f"for {for_seconds:.0f} s" if deadline else "until stopped")
+    try:
+        while not ctx.stop.is_set():
+            more = step(ctx)
+            if once and not more and ctx.inflight == 0:
+                break
+            pause = 0.1 if once else interval
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                pause = min(pause, left)
+            ctx.stop.wait(pause)
+    finally:
+        locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
+        ctx.pool.shutdown(wait=True)
+        ctx.log.debug("exits")
+    return 0

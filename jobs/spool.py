@@ -1,0 +1,279 @@
+"""The spool: queues of devices as files, claimed by rename, never lost.
+
+    <spool>/inspect/470.json                      queued: waiting for a worker
+    <spool>/claimed/inspect/470.4711@host.json    claimed by pid 4711 on host
+    <spool>/done/inspect/2026-07-16/470.<t>.json  finished (expired later)
+    <spool>/corrupt/                              items that could not be read
+
+An item is a small JSON file named by its device: {"device": 470, "enqueued": t}.
+The rules that make it safe (Postfix's queue manager and Maildir):
+
+- enqueue writes a temporary file and hard-links it to its name; the link fails
+  if the device is already queued, so enqueueing twice is a no-op, atomically.
+- a claimer opens the item and takes flock(2) on it before moving it, so two
+  claimers never both win; the lock stays with the file (the inode) through
+  the rename and is released by the kernel when the owner dies, even by
+  SIGKILL. A claim whose lock can be taken therefore has no owner: take_over
+  puts it back in the queue. No pid is trusted for that (pids are reused).
+- a device is claimed at most once per queue: a second item for it waits.
+- an owner refreshes its claim's mtime while it works; a claim untouched for
+  longer than the lease is taken over even if its owner still lives (hung).
+"""
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.files import fsync_dir, is_temporary
+
+QUEUES = ("inspect", "download")
+ITEM = re.compile(r"^(\d+)\.json$")
+CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json$")
+HOST = socket.gethostname().replace("/", "_")
+log = logging.getLogger("motion.spool")
+
+
+@dataclass
+class Claim:
+    queue: str
+    device: int
+    path: Path
+    fd: int
+    item: dict = field(default_factory=dict)
+
+
+def _queue_dir(root, queue):
+    folder = Path(root) / queue
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _claim_dir(root, queue):
+    folder = Path(root) / "claimed" / queue
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def enqueue(root, queue, device, **extra):
+    """Queue `device`; False if it was queued already (then nothing changes)."""
+    folder = _queue_dir(root, queue)
+    item = {"device": device, "enqueued": time.time(), **extra}
+    tmp = folder / f".{device}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(item, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.utime(tmp, (item["enqueued"], item["enqueued"]))  # the place in line
+    try:
+        os.link(tmp, folder / f"{device}.json")
+        added = True
+    except FileExistsError:
+        added = False
+    finally:
+        os.unlink(tmp)
+    fsync_dir(folder)
+    return added
+
+
+def pending(root, queue):
+    """[(device, enqueued_at)] waiting in `queue`, the longest-waiting first.
+
+    Enqueue time is the item's mtime (release puts it back), so one scandir
+    orders the queue whatever order the folder lists its files in.
+    """
+    items = []
+    with os.scandir(_queue_dir(root, queue)) as entries:
+        for entry in entries:
+            match = ITEM.match(entry.name)
+            if match:
+                try:
+                    items.append((entry.stat().st_mtime, int(match.group(1))))
+                except FileNotFoundError:
+                    continue
+    return [(device, mtime) for mtime, device in sorted(items)]
+
+
+def claims(root, queue):
+    """Claims held in `queue`: device, pid, host, age in seconds, path."""
+    found = []
+    now = time.time()
+    with os.scandir(_claim_dir(root, queue)) as entries:
+        for entry in entries:
+            match = CLAIM.match(entry.name)
+            if not match:
+                continue
+            try:
+                age = now - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            found.append({"device": int(match.group(1)), "pid": int(match.group(2)), "host": match.group(3),
+                          "age": age, "path": Path(entry.path)})
+    return sorted(found, key=lambda c: c["device"])
+
+
+def _lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def claim(root, queue, device):
+    """Take `device` from `queue` for this process, or None if someone else has it."""
+    path = _queue_dir(root, queue) / f"{device}.json"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        # Locked and still the file at that name: only a lock holder moves an
+        # item, so from here on nobody else can take it.
+        if not _lock(fd) or os.stat(path).st_ino != os.fstat(fd).st_ino:
+            os.close(fd)
+            return None
+        if any(c["device"] == device for c in claims(root, queue)):
+            os.close(fd)  # one worker per device: the new item waits for the old one
+            return None
+        claim_path = _claim_dir(root, queue) / f"{device}.{os.getpid()}@{HOST}.json"
+        os.link(path, claim_path)
+        os.unlink(path)
+        os.utime(claim_path)  # the claim time, and the lease's heartbeat from now on
+        fsync_dir(path.parent)
+        fsync_dir(claim_path.parent)
+    except (FileNotFoundError, FileExistsError):
+        os.close(fd)
+        return None
+    try:
+        item = json.loads(os.read(fd, 65536) or b"{}")
+        if not isinstance(item, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        _quarantine(root, claim_path, f"unreadable queue item ({exc})")
+        os.close(fd)
+        return None
+    return Claim(queue=queue, device=device, path=claim_path, fd=fd, item=item)
+
+
+def _quarantine(root, path, why):
+    corrupt = Path(root) / "corrupt"
+    corrupt.mkdir(parents=True, exist_ok=True)
+    target = corrupt / f"{path.name}.{time.time_ns()}"
+    os.replace(path, target)
+    log.error("moved %s to %s: %s", path, target, why)
+
+
+def touch(claim):
+    """Renew the lease; False if the claim was taken over meanwhile."""
+    try:
+        os.utime(claim.path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def finish(claim):
+    """The work is done: file the item under done/<queue>/<day>/ for the record."""
+    day = dt.date.today().isoformat()
+    done = Path(claim.path).parents[2] / "done" / claim.queue / day
+    done.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(claim.path, done / f"{claim.device}.{time.time_ns()}.json")
+        fsync_dir(claim.path.parent)
+    except FileNotFoundError:
+        log.warning("claim %s was taken over before it finished", claim.path.name)
+    finally:
+        os.close(claim.fd)
+
+
+def _requeue(root, queue, device, path, item):
+    """Put a claimed item back under its queue name, keeping its place in line."""
+    enqueued = item.get("enqueued")
+    if isinstance(enqueued, (int, float)):
+        os.utime(path, (enqueued, enqueued))
+    target = _queue_dir(root, queue) / f"{device}.json"
+    try:
+        os.link(path, target)
+    except FileExistsError:
+        pass  # queued again meanwhile: that item stands for this one
+    os.unlink(path)
+    fsync_dir(target.parent)
+    fsync_dir(path.parent)
+
+
+def release(claim):
+    """Give the item back unfinished (a clean stop): the next worker takes it."""
+    try:
+        _requeue(Path(claim.path).parents[2], claim.queue, claim.device, claim.path, claim.item)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(claim.fd)
+
+
+def take_over(root, queue, lease_s):
+    """Requeue claims whose owner died or whose lease ran out; [devices] requeued."""
+    returned = []
+    for held in claims(root, queue):
+        path = held["path"]
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if _lock(fd):
+                item = _read_item(fd)
+                if os.path.exists(path):
+                    _requeue(root, queue, held["device"], path, item)
+                    log.warning("took over the claim of dead pid %s on %s", held["pid"], held["device"],
+                                extra={"device": held["device"], "stage": queue})
+                    returned.append(held["device"])
+            elif held["age"] > lease_s:
+                # The owner lives but is stuck. Its inode stays locked, so the
+                # item goes back as a new file that a new worker can lock.
+                item = _read_item(fd)
+                os.unlink(path)
+                enqueue(root, queue, held["device"], **{k: v for k, v in item.items() if k != "device"})
+                log.warning("took over the claim of pid %s after %.0f s without progress", held["pid"],
+                            held["age"], extra={"device": held["device"], "stage": queue})
+                returned.append(held["device"])
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+    return returned
+
+
+def _read_item(fd):
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        item = json.loads(os.read(fd, 65536) or b"{}")
+        return item if isinstance(item, dict) else {}
+    except ValueError:
+        return {}
+
+
+def sweep_temporary(folder, max_age):
+    """Delete temporary files older than `max_age` s: left by a killed writer."""
+    removed = 0
+    cutoff = time.time() - max_age
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if is_temporary(entry.name) and entry.is_file(follow_symlinks=False) and not entry.name.endswith(".part"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

@@ -1,0 +1,140 @@
+"""One JSON file per device: what the server knows about it.
+
+    <spool>/state/470.json   status, address, history, info, warnings, tracks
+    <spool>/locks/470.lock   flock(2) taken around every read-modify-write
+
+Readers that only look (dashboard, status) read without the lock: every write
+is an atomic replace, so they see the old file or the new one. Writers change
+a device only inside `update`, and move its status only from the status they
+expect (compare and set), so a stage never undoes another's newer decision.
+Lock files are never deleted: deleting one while another process waits on it
+would let two processes hold "the" lock at once.
+"""
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock
+
+from jobs.files import write_json
+
+STATUSES = ("unknown", "connected", "pending", "downloading", "completed", "disconnected", "failed")
+# Statuses in which a device is on the network and some stage owns it.
+ACTIVE = ("connected", "pending", "downloading", "completed")
+
+
+def new(device):
+    return {
+        "device": device,
+        "status": "unknown",
+        "address": None,
+        "history": None,    # time of the latest connection: the dashboard's order
+        "since": None,      # time of the latest status change
+        "last_seen": None,
+        "info": {},         # summary of info.json: firmware, battery, storage, username
+        "warnings": [],
+        "error": None,
+        "retry": {"failures": 0, "next": 0},
+        "tracks": {},       # ledger: the device's file path -> what we know of that track
+        "progress": None,   # the download in flight: file, bytes, total, rate
+        "updated": None,
+    }
+
+
+def path(root, device):
+    return Path(root) / "state" / f"{device}.json"
+
+
+def lock(root, device):
+    folder = Path(root) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / f"{device}.lock")
+
+
+def read(root, device):
+    """The device's state as last written (a fresh one if never seen)."""
+    try:
+        with open(path(root, device), "rb") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return new(device)
+    return {**new(device), **doc}
+
+
+@contextmanager
+def update(root, device):
+    """Read, change and write one device's state under its lock.
+
+    The body changes the dict it is given; it is written only if it changed.
+    """
+    folder = Path(root) / "state"
+    folder.mkdir(parents=True, exist_ok=True)
+    with lock(root, device):
+        doc = read(root, device)
+        before = json.dumps(doc, sort_keys=True)
+        yield doc
+        if json.dumps(doc, sort_keys=True) != before:
+            doc["updated"] = time.time()
+            write_json(path(root, device), doc)
+
+
+def set_status(doc, status, **fields):
+    """Move a state dict (inside `update`) to `status`, stamping the change."""
+    assert status in STATUSES, status
+    if doc["status"] != status:
+        doc["since"] = time.time()
+    doc["status"] = status
+    doc.update(fields)
+
+
+def transition(root, device, expected, status, **fields):
+    """Compare and set: move to `status` only from one of `expected`.
+
+    Returns the new state, or None when the device had moved on meanwhile.
+    """
+    with update(root, device) as doc:
+        if doc["status"] not in expected:
+            return None
+        set_status(doc, status, **fields)
+        return dict(doc)
+
+
+def all_devices(root):
+    """Every device's state, in no particular order (no locks taken)."""
+    folder = Path(root) / "state"
+    docs = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return docs
+    for name in names:
+        stem, dot, ext = name.partition(".")
+        if ext == "json" and stem.isdigit():
+            try:
+                docs.append(read(root, int(stem)))
+            except (OSError, ValueError):
+                continue
+    return docs
+
+
+RETRY_MAX_S = 300.0
+
+
+def mark_failed(doc, why, base_interval):
+    """Inside `update`: the device failed; forget its address and back off.
+
+    Detect tries it again after base_interval, doubling with each failure in
+    a row up to 5 minutes, so a broken device is not hammered every sweep.
+    """
+    failures = doc["retry"].get("failures", 0) + 1
+    wait = min(RETRY_MAX_S, base_interval * 2 ** (failures - 1))
+    set_status(doc, "failed", error=why, address=None, progress=None,
+               retry={"failures": failures, "next": time.time() + wait})
+
+
+def mark_completed(doc):
+    """Inside `update`: everything wanted is verified; the failure streak ends."""
+    set_status(doc, "completed", error=None, progress=None, retry={"failures": 0, "next": 0})

@@ -1,0 +1,106 @@
+"""motion-server status: queues, claims, stage runs and devices, like mailq."""
+
+import json
+import time
+from pathlib import Path
+
+from jobs import locks, roster, spool, state
+from jobs.config import ConfigError, STAGES
+
+
+def configure(parser):
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _age(seconds):
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _tracks(doc):
+    counts = {}
+    for track in doc.get("tracks", {}).values():
+        counts[track.get("status", "?")] = counts.get(track.get("status", "?"), 0) + 1
+    return counts
+
+
+def collect(cfg):
+    """Everything `status` shows, as plain data (also the --json output)."""
+    root = Path(cfg.paths.spool)
+    now = time.time()
+    waiting_for = {}
+    queues = {}
+    for queue in spool.QUEUES:
+        items = [{"device": d, "waiting_s": round(now - t, 1)} for d, t in spool.pending(root, queue)]
+        queues[queue] = items
+        for item in items:
+            waiting_for[item["device"]] = (queue, item["waiting_s"])
+    claims = {queue: [{"device": c["device"], "pid": c["pid"], "host": c["host"], "age_s": round(c["age"], 1)}
+                      for c in spool.claims(root, queue)] for queue in spool.QUEUES}
+    stages = {name: locks.holder(root / "locks" / f"stage-{name}.lock") for name in STAGES}
+    docs = {doc["device"]: doc for doc in state.all_devices(root)}
+    try:
+        watched = roster.load(cfg.event.roster).devices() if cfg.event.roster else []
+    except ConfigError:
+        watched = []
+    devices = {}
+    for device in sorted(set(docs) | set(watched)):
+        doc = docs.get(device) or state.new(device)
+        entry = {
+            "id": device,
+            "status": doc["status"],
+            "since": doc["since"],
+            "address": doc["address"],
+            "tracks": _tracks(doc),
+            "error": doc["error"],
+            "warnings": doc["warnings"],
+        }
+        if device in waiting_for:
+            entry["queue"], entry["waiting_s"] = waiting_for[device]
+        devices[str(device)] = entry
+    return {"time": now, "spool": str(root), "queues": queues, "claims": claims,
+            "stages": {k: v for k, v in stages.items() if v}, "devices": devices}
+
+
+def render(facts):
+    now = facts["time"]
+    lines = [f"Spool {facts['spool']}", "", "Queues"]
+    for queue, items in facts["queues"].items():
+        shown = ", ".join(f"{i['device']} ({_age(i['waiting_s'])})" for i in items[:20])
+        more = f" and {len(items) - 20} more" if len(items) > 20 else ""
+        lines.append(f"  {queue:<10} {len(items):>3} waiting{': ' + shown + more if items else ''}")
+    lines += ["", "Claims"]
+    held = [(q, c) for q, cs in facts["claims"].items() for c in cs]
+    for queue, c in held:
+        lines.append(f"  {queue:<10} {c['device']:>5}  pid {c['pid']}@{c['host']}  for {_age(c['age_s'])}")
+    if not held:
+        lines.append("  none")
+    lines += ["", "Stage runs"]
+    for name, holder in facts["stages"].items():
+        lines.append(f"  {name:<10} pid {holder.split()[0]}")
+    if not facts["stages"]:
+        lines.append("  none running")
+    lines += ["", f"Devices ({len(facts['devices'])})",
+              f"  {'id':>5}  {'status':<12} {'since':>8}  {'address':<15} tracks"]
+    order = {s: i for i, s in enumerate(state.STATUSES)}
+    for entry in sorted(facts["devices"].values(), key=lambda e: (order.get(e["status"], 99), e["id"])):
+        since = _age(now - entry["since"]) if entry["since"] else "-"
+        tracks = " ".join(f"{n} {s}" for s, n in sorted(entry["tracks"].items())) or "-"
+        note = ""
+        if "queue" in entry:
+            note = f"  waiting {_age(entry['waiting_s'])} in {entry['queue']}"
+        elif entry["error"] and entry["status"] == "failed":
+            note = f"  {entry['error']}"
+        lines.append(f"  {entry['id']:>5}  {entry['status']:<12} {since:>8}  {entry['address'] or '-':<15} "
+                     f"{tracks}{note}")
+    return "\n".join(lines)
+
+
+def main(cfg, args):
+    facts = collect(cfg)
+    print(json.dumps(facts, indent=1) if args.json else render(facts))
+    return 0
