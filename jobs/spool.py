@@ -49,16 +49,27 @@ class Claim:
     item: dict = field(default_factory=dict)
 
 
-def _queue_dir(root, queue):
+def _queue_dir(root, queue, create=True):
     folder = Path(root) / queue
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _claim_dir(root, queue):
+def _claim_dir(root, queue, create=True):
     folder = Path(root) / "claimed" / queue
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _scan(folder):
+    """Entries of `folder`; none if it does not exist yet (readers create nothing)."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []
 
 
 def enqueue(root, queue, device, **extra):
@@ -89,14 +100,13 @@ def pending(root, queue):
     orders the queue whatever order the folder lists its files in.
     """
     items = []
-    with os.scandir(_queue_dir(root, queue)) as entries:
-        for entry in entries:
-            match = ITEM.match(entry.name)
-            if match:
-                try:
-                    items.append((entry.stat().st_mtime, int(match.group(1))))
-                except FileNotFoundError:
-                    continue
+    for entry in _scan(_queue_dir(root, queue, create=False)):
+        match = ITEM.match(entry.name)
+        if match:
+            try:
+                items.append((entry.stat().st_mtime, int(match.group(1))))
+            except FileNotFoundError:
+                continue
     return [(device, mtime) for mtime, device in sorted(items)]
 
 
@@ -104,17 +114,16 @@ def claims(root, queue):
     """Claims held in `queue`: device, pid, host, age in seconds, path."""
     found = []
     now = time.time()
-    with os.scandir(_claim_dir(root, queue)) as entries:
-        for entry in entries:
-            match = CLAIM.match(entry.name)
-            if not match:
-                continue
-            try:
-                age = now - entry.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            found.append({"device": int(match.group(1)), "pid": int(match.group(2)), "host": match.group(3),
-                          "age": age, "path": Path(entry.path)})
+    for entry in _scan(_claim_dir(root, queue, create=False)):
+        match = CLAIM.match(entry.name)
+        if not match:
+            continue
+        try:
+            age = now - entry.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        found.append({"device": int(match.group(1)), "pid": int(match.group(2)), "host": match.group(3),
+                      "age": age, "path": Path(entry.path)})
     return sorted(found, key=lambda c: c["device"])
 
 

@@ -1,0 +1,1 @@
+"""The stages: each a short-lived job that finds work, does it and hands it on."""

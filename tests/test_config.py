@@ -1,0 +1,134 @@
+"""Bad configuration gets one clear error naming the file and key, exit status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from jobs import config
+from jobs.config import ConfigError
+
+
+def load_text(tmp_path, text):
+    path = tmp_path / "motion-server.yaml"
+    path.write_text(text)
+    return config.load(path)
+
+
+def test_defaults_without_a_file(tmp_path):
+    cfg = config.load(cwd=tmp_path)
+    assert cfg.network.port == 80
+    assert cfg.paths.spool == str(tmp_path / "spool")
+    assert cfg.paths.tracks == str(tmp_path / "spool" / "tracks")
+    assert cfg.filters.min_500m_knots == 5.0
+    assert cfg.origin == "built-in defaults"
+
+
+def test_motion_server_yaml_in_the_working_directory_is_used(tmp_path):
+    (tmp_path / "motion-server.yaml").write_text("network:\n  port: 8080\n")
+    assert config.load(cwd=tmp_path).network.port == 8080
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    folder = tmp_path / "event"
+    folder.mkdir()
+    cfg = load_text(folder, "event:\n  roster: motions.csv\npaths:\n  spool: data/spool\n")
+    assert cfg.event.roster == str(folder / "motions.csv")
+    assert cfg.paths.spool == str(folder / "data" / "spool")
+
+
+def test_a_good_file_is_read_whole(tmp_path):
+    cfg = load_text(tmp_path, """
+event: {name: Speed Week, timezone: Europe/London}
+network: {port: 8081, not_found_addresses: [10.10.10.10, 10.0.0.1], probe_timeout: 1}
+threads: {download: 16}
+checks: {settings: {gnss_rate: 10}}
+""")
+    assert cfg.event.name == "Speed Week"
+    assert str(cfg.tz) == "Europe/London"
+    assert cfg.network.probe_timeout == 1.0 and isinstance(cfg.network.probe_timeout, float)
+    assert cfg.threads.download == 16
+    assert cfg.checks.settings == {"gnss_rate": "10", "one_log_per_day": "0", "timezone": "60", "led_flash": "1"}
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ("netwrk:\n  port: 80\n", "netwrk", "unknown key"),
+    ("network:\n  prot: 80\n", "network.prot", "unknown key"),
+    ("network:\n  port: eighty\n", "network.port", "expected a whole number"),
+    ("network:\n  port: 70000\n", "network.port", "expected a port number"),
+    ("network:\n  port: true\n", "network.port", "expected a whole number"),
+    ("network:\n  probe_timeout: soon\n", "network.probe_timeout", "expected a number"),
+    ("network:\n  probe_timeout: 0\n", "network.probe_timeout", "above 0"),
+    ("network:\n  not_found_addresses: [nowhere]\n", "network.not_found_addresses", "IP addresses"),
+    ("network:\n  not_found_addresses: 10.10.10.10\n", "network.not_found_addresses", "a list"),
+    ("event:\n  timezone: Mars/Olympus\n", "event.timezone", "IANA time zone"),
+    ("event:\n  roster: [a, b]\n", "event.roster", "a string or nothing"),
+    ("event: 5\n", "event", "expected a mapping"),
+    ("threads:\n  download: 0\n", "threads.download", "above 0"),
+    ("threads:\n  download: 2.5\n", "threads.download", "whole number"),
+    ("intervals:\n  detect: -1\n", "intervals.detect", "above 0"),
+    ("checks:\n  settings:\n    gnss: 5\n", "checks.settings.gnss", "unknown key"),
+    ("retention:\n  tracks: sometimes\n", "retention.tracks", "true or false"),
+    ("log:\n  level: LOUD\n", "log.level", "one of DEBUG"),
+    ("dashboard:\n  listen: 8080\n", "dashboard.listen", "a string"),
+    ("dashboard:\n  listen: everywhere\n", "dashboard.listen", "host:port"),
+    ("- just\n- a list\n", "top level", "expected a mapping"),
+])
+def test_each_kind_of_mistake_names_file_key_and_expectation(tmp_path, text, key, expected):
+    with pytest.raises(ConfigError) as err:
+        load_text(tmp_path, text)
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "motion-server.yaml") + ": ")
+    assert key in message and expected in message
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"line 2, column \d+: not valid YAML"):
+        load_text(tmp_path, "event:\n  name: a: b\n")
+
+
+def test_a_missing_file_is_an_error_not_defaults(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the configuration"):
+        config.load(tmp_path / "nope.yaml")
+
+
+def test_the_example_config_is_valid_and_complete(tmp_path):
+    from tests.conftest import REPO
+    cfg = config.load(REPO / "motion-server.example.yaml")
+    example = (REPO / "motion-server.example.yaml").read_text()
+    for section, keys in config.DEFAULTS.items():
+        for key in keys:
+            assert f"{key}:" in example, f"{section}.{key} is not documented in the example"
+    assert cfg.network.port == 80
+
+
+def test_cli_exits_2_naming_the_key_before_any_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"paths:\n  spool: {tmp_path / 'spool'}\nthreads:\n  detect: many\n")
+    done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(bad), "status"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{bad}: threads.detect: found 'many', expected a whole number" in done.stderr
+    assert not (tmp_path / "spool").exists()  # nothing was started
+
+
+def test_cli_exits_2_on_a_broken_roster(tmp_path):
+    roster = tmp_path / "motions.csv"
+    roster.write_text("Entrant ID,Tally,Motion ID\n1,1,470\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"event:\n  roster: motions.csv\npaths:\n  spool: {tmp_path / 'spool'}\n")
+    done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg), "status"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{roster}: line 1: missing column 'Start Date'" in done.stderr
+
+
+def test_help_and_status_work_on_an_empty_spool(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"paths:\n  spool: {tmp_path / 'spool'}\n")
+    shown = subprocess.run([sys.executable, "-m", "jobs", "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "status" in shown.stdout
+    status = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg), "status"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "inspect      0 waiting" in status.stdout
+    assert not (tmp_path / "spool").exists()  # looking changes nothing

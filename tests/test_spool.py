@@ -1,0 +1,175 @@
+"""The spool: enqueue once, claim exclusively, never lose an item, take over the dead."""
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from jobs import spool
+
+fork = multiprocessing.get_context("fork")
+
+
+def test_enqueue_twice_is_a_no_op(tmp_path):
+    assert spool.enqueue(tmp_path, "inspect", 470) is True
+    assert spool.enqueue(tmp_path, "inspect", 470) is False
+    assert [d for d, _ in spool.pending(tmp_path, "inspect")] == [470]
+    item = json.loads((tmp_path / "inspect" / "470.json").read_text())
+    assert item["device"] == 470
+    assert not [n for n in os.listdir(tmp_path / "inspect") if n.startswith(".")]
+
+
+def test_claimed_oldest_first_whatever_the_folder_order(tmp_path):
+    for device in (900, 12, 470, 3, 601):
+        spool.enqueue(tmp_path, "download", device)
+        time.sleep(0.01)
+    assert [d for d, _ in spool.pending(tmp_path, "download")] == [900, 12, 470, 3, 601]
+    claimed = []
+    while (pending := spool.pending(tmp_path, "download")):
+        c = spool.claim(tmp_path, "download", pending[0][0])
+        claimed.append(c.device)
+        spool.finish(c)
+    assert claimed == [900, 12, 470, 3, 601]
+
+
+def test_a_released_item_keeps_its_place_in_line(tmp_path):
+    spool.enqueue(tmp_path, "download", 1)
+    time.sleep(0.01)
+    spool.enqueue(tmp_path, "download", 2)
+    c = spool.claim(tmp_path, "download", 1)
+    time.sleep(0.01)
+    spool.release(c)
+    assert [d for d, _ in spool.pending(tmp_path, "download")] == [1, 2]
+
+
+def test_a_device_is_claimed_once_while_a_new_item_for_it_waits(tmp_path):
+    spool.enqueue(tmp_path, "inspect", 470)
+    first = spool.claim(tmp_path, "inspect", 470)
+    assert first is not None
+    assert spool.claim(tmp_path, "inspect", 470) is None  # gone from the queue
+    spool.enqueue(tmp_path, "inspect", 470)              # queued again meanwhile
+    assert spool.claim(tmp_path, "inspect", 470) is None  # waits for the first claim
+    spool.finish(first)
+    second = spool.claim(tmp_path, "inspect", 470)
+    assert second is not None
+    spool.finish(second)
+    assert list((tmp_path / "done" / "inspect").iterdir())
+
+
+def test_claims_show_owner_and_age(tmp_path):
+    spool.enqueue(tmp_path, "inspect", 5)
+    c = spool.claim(tmp_path, "inspect", 5)
+    [held] = spool.claims(tmp_path, "inspect")
+    assert held["device"] == 5 and held["pid"] == os.getpid() and held["host"] == spool.HOST
+    assert 0 <= held["age"] < 5
+    assert c.path.parent.name == "inspect" and c.path.parent.parent.name == "claimed"
+    spool.finish(c)
+    assert spool.claims(tmp_path, "inspect") == []
+
+
+def test_an_unreadable_item_is_quarantined_not_deleted(tmp_path):
+    (tmp_path / "inspect").mkdir()
+    (tmp_path / "inspect" / "7.json").write_text("{not json")
+    assert spool.claim(tmp_path, "inspect", 7) is None
+    [kept] = list((tmp_path / "corrupt").iterdir())
+    assert kept.read_text() == "{not json"
+
+
+def _claim_all(root, results):
+    done = []
+    while True:
+        pending = spool.pending(root, "inspect")
+        if not pending:
+            break
+        for device, _ in pending:
+            c = spool.claim(root, "inspect", device)
+            if c is None:
+                continue
+            done.append(device)
+            spool.finish(c)
+    results.put(done)
+
+
+def test_eight_processes_claiming_200_items_finish_each_exactly_once(tmp_path):
+    for device in range(1, 201):
+        spool.enqueue(tmp_path, "inspect", device)
+    results = fork.Queue()
+    workers = [fork.Process(target=_claim_all, args=(tmp_path, results)) for _ in range(8)]
+    for w in workers:
+        w.start()
+    finished = [d for _ in workers for d in results.get(timeout=120)]
+    for w in workers:
+        w.join(timeout=30)
+    assert sorted(finished) == list(range(1, 201))
+    done_files = list((tmp_path / "done" / "inspect").rglob("*.json"))
+    assert len(done_files) == 200
+    assert spool.pending(tmp_path, "inspect") == [] and spool.claims(tmp_path, "inspect") == []
+
+
+def _claim_and_hang(root, ready):
+    c = spool.claim(root, "download", 470)
+    ready.set()
+    time.sleep(600)
+
+
+def test_a_claimer_killed_with_sigkill_is_taken_over_and_finished(tmp_path):
+    spool.enqueue(tmp_path, "download", 470)
+    ready = fork.Event()
+    owner = fork.Process(target=_claim_and_hang, args=(tmp_path, ready))
+    owner.start()
+    assert ready.wait(30)
+    assert spool.take_over(tmp_path, "download", lease_s=3600) == []  # alive: left alone
+    assert spool.claim(tmp_path, "download", 470) is None
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.join(30)
+    assert spool.take_over(tmp_path, "download", lease_s=3600) == [470]
+    c = spool.claim(tmp_path, "download", 470)
+    assert c is not None
+    spool.finish(c)
+    assert spool.claims(tmp_path, "download") == [] and spool.pending(tmp_path, "download") == []
+
+
+def test_a_live_owner_silent_beyond_its_lease_is_taken_over(tmp_path):
+    spool.enqueue(tmp_path, "download", 470)
+    ready = fork.Event()
+    owner = fork.Process(target=_claim_and_hang, args=(tmp_path, ready))
+    owner.start()
+    try:
+        assert ready.wait(30)
+        [held] = spool.claims(tmp_path, "download")
+        old = time.time() - 100
+        os.utime(held["path"], (old, old))
+        assert spool.take_over(tmp_path, "download", lease_s=50) == [470]
+        c = spool.claim(tmp_path, "download", 470)  # a new file: not locked by the hung owner
+        assert c is not None
+        spool.finish(c)
+    finally:
+        owner.kill()
+        owner.join(30)
+
+
+def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
+    spool.enqueue(tmp_path, "download", 1)
+    c = spool.claim(tmp_path, "download", 1)
+    old = time.time() - 100
+    os.utime(c.path, (old, old))
+    assert spool.touch(c)
+    assert spool.claims(tmp_path, "download")[0]["age"] < 5
+    os.unlink(c.path)
+    assert not spool.touch(c)
+    spool.finish(c)  # logs, does not raise
+
+
+def test_stale_temporary_files_are_swept_fresh_ones_kept(tmp_path):
+    old, fresh = tmp_path / ".470.json.x.tmp", tmp_path / ".601.json.y.tmp"
+    part = tmp_path / ".track.oao.part"
+    for p in (old, fresh, part):
+        p.write_text("x")
+    past = time.time() - 600
+    os.utime(old, (past, past))
+    os.utime(part, (past, past))
+    assert spool.sweep_temporary(tmp_path, 60) == 1
+    assert not old.exists() and fresh.exists() and part.exists()  # .part is kept for resume
