@@ -1,0 +1,78 @@
+"""motion-server run: every stage in one foreground process until Ctrl-C.
+
+For a laptop at an event without cron. Each stage runs the same code as its
+cron job, in its own thread with its own workers and stage lock; they share
+nothing but the spool and the state, exactly as separate jobs do.
+"""
+
+import importlib
+import signal
+import threading
+import time
+
+from jobs import log, runner
+from jobs.cli import STAGES, _exists
+
+
+def configure(parser):
+    parser.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS",
+                        help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    parser.add_argument("--no-serve", action="store_true", help="do not serve the dashboard over HTTP")
+
+
+def start_stages(cfg, stop, for_seconds=None):
+    """Start every built stage in its own thread; returns the threads."""
+    threads = []
+    for name in STAGES:
+        if not _exists(f"jobs.stages.{name}"):
+            continue
+        step = importlib.import_module(f"jobs.stages.{name}").step
+        thread = threading.Thread(target=runner.run, name=name, daemon=False,
+                                  kwargs=dict(cfg=cfg, stage=name, step=step, for_seconds=for_seconds, stop=stop))
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def start_server(cfg):
+    """Serve the dashboard if the serve command exists; (server, urls) or (None, [])."""
+    if not _exists("jobs.serve"):
+        return None, []
+    serve = importlib.import_module("jobs.serve")
+    try:
+        server, _, urls = serve.start(cfg)
+    except OSError as exc:
+        log.get("serve").warning("dashboard not served on %s: %s", cfg.dashboard.listen, exc.strerror)
+        return None, []
+    return server, urls
+
+
+def wait(threads, stop, deadline=None):
+    """Join the stage threads, staying responsive to signals in the main thread."""
+    while any(t.is_alive() for t in threads):
+        if deadline is not None and time.monotonic() > deadline:
+            stop.set()
+        for thread in threads:
+            thread.join(0.2)
+
+
+def main(cfg, args):
+    log.setup(cfg)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.get("run").info("stopping on %s: finishing or handing back current work", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server, urls = (None, []) if args.no_serve else start_server(cfg)
+    for url in urls:
+        print(f"dashboard: {url}")
+    threads = start_stages(cfg, stop, args.for_seconds)
+    try:
+        wait(threads, stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+    return 0
