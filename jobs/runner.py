@@ -36,6 +36,7 @@ class Context:
     pool: ThreadPoolExecutor = None
     inflight_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
+    busy: set = field(default_factory=set)   # devices a sweep stage is still working on
     _roster_error: str = None
 
     @property

@@ -40,6 +40,7 @@ def new(device):
         "retry": {"failures": 0, "next": 0},
         "tracks": {},       # ledger: the device's file path -> what we know of that track
         "progress": None,   # the download in flight: file, bytes, total, rate
+        "absent_since": None,  # disconnect's grace: first failed probe of a completed device
         "updated": None,
     }
 

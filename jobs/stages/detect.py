@@ -1,0 +1,118 @@
+"""detect: find the roster's devices that have joined the WiFi.
+
+For every roster device that no stage owns (unknown, disconnected, never seen,
+or failed and due for its retry): resolve motion-<id>, probe its port, and if
+it answers mark it connected, put it at the top of the history and queue it
+for inspect. A device that does not answer is left as it is: the next sweep
+tries again.
+
+An absent device's look-up can take seconds to fail, so every device is
+looked up in the pool and a sweep does not wait for them: a device whose
+look-up is still running is skipped by the next sweep, the others are tried
+again every interval. Two runs at once are safe: the state lock decides, and a
+device is marked connected only from the state the sweep read (compare and
+set), so only one of them queues it and logs it.
+"""
+
+import time
+
+from jobs import device, spool, state
+
+# A connected device should be in the inspect queue or claimed from it. One
+# that is neither for this long was stranded by a run killed between writing
+# its state and queueing it: it is queued again.
+STRANDED_AFTER_S = 60.0
+
+
+def step(ctx):
+    hosts = device.hosts_for(ctx.cfg)  # read once per sweep: it may be edited during the day
+    for doc in devices_to_look_for(ctx):
+        start_looking(ctx, doc, hosts)
+    return False
+
+
+def devices_to_look_for(ctx):
+    """The state of every roster device that is not on the network as far as we know."""
+    now = time.time()
+    for device_id in ctx.roster().devices():
+        try:
+            doc = state.read(ctx.spool, device_id)
+        except (OSError, ValueError) as exc:
+            ctx.device_log(device_id).warning("state file unreadable, not looked for: %s", exc)
+            continue
+        if doc["status"] == "connected":
+            requeue_if_stranded(ctx, doc, now)
+        if doc["status"] in state.ACTIVE:
+            continue
+        if doc["status"] == "failed" and doc["retry"].get("next", 0) > now:
+            continue  # backing off: a broken device is not hammered every sweep
+        yield doc
+
+
+def start_looking(ctx, doc, hosts):
+    """Look for the device in the pool, unless this run is still looking for it."""
+    looking = ctx.busy
+    with ctx.inflight_lock:
+        if doc["device"] in looking:
+            return
+        looking.add(doc["device"])
+    done = ctx.pool.submit(look_for, ctx, doc, hosts)
+    done.add_done_callback(lambda _: _forget(ctx, doc["device"]))
+
+
+def look_for(ctx, seen, hosts):
+    """Resolve and probe one device; mark it connected if it answers."""
+    if ctx.stop.is_set():
+        return
+    device_id, net = seen["device"], ctx.cfg.network
+    log = ctx.device_log(device_id)
+    try:
+        address = device.resolve(device_id, hosts, net.not_found_addresses)
+        if address is None:
+            log.debug("%s not found", device.hostname(device_id))
+        elif not device.probe(address, net.port, net.probe_timeout):
+            log.debug("%s at %s does not answer on port %d", device.hostname(device_id), address, net.port)
+        elif mark_connected(ctx, seen, address):
+            log.info("connected at %s", address)
+    except Exception as exc:  # a bug must not silently drop the device from every sweep
+        log.exception("looking for it failed: %s", exc)
+
+
+def mark_connected(ctx, seen, address):
+    """Connected, if its state is still the one the sweep read; then queue it for inspect.
+
+    The status and the time it was set (`since`) both have to match, so a run
+    that read the device before another run connected it (and inspect failed
+    it again) cannot connect it a second time.
+    """
+    now = time.time()
+    with state.update(ctx.spool, seen["device"]) as doc:
+        if (doc["status"], doc["since"]) != (seen["status"], seen["since"]):
+            return False  # another run or stage moved it meanwhile
+        # The retry streak is kept: only a successful inspect or download ends it.
+        state.set_status(doc, "connected", address=address, history=now, last_seen=now,
+                         error=None, absent_since=None)
+    # Queued once its state says connected: inspect drops an item whose device
+    # is not connected, and a crash right here is healed by requeue_if_stranded.
+    spool.enqueue(ctx.spool, "inspect", seen["device"])
+    return True
+
+
+def requeue_if_stranded(ctx, doc, now):
+    """Queue a long-connected device for inspect again if no queue item or claim holds it."""
+    since = doc["since"] or 0
+    if now - since < STRANDED_AFTER_S or _inspect_holds(ctx, doc["device"]):
+        return
+    if spool.enqueue(ctx.spool, "inspect", doc["device"]):
+        ctx.device_log(doc["device"]).warning(
+            "connected %.0f s ago but queued nowhere (a run was killed?); queued for inspect again", now - since)
+
+
+def _inspect_holds(ctx, device_id):
+    queued = any(d == device_id for d, _ in spool.pending(ctx.spool, "inspect"))
+    return queued or any(c["device"] == device_id for c in spool.claims(ctx.spool, "inspect"))
+
+
+def _forget(ctx, device_id):
+    with ctx.inflight_lock:
+        ctx.busy.discard(device_id)
