@@ -1,0 +1,171 @@
+"""inspect: read each connected device, warn about what is wrong, decide what to fetch.
+
+For each device in the inspect queue (detect put it there when it joined):
+  - fetch info.json, settings.json and logs.json from its recorded address,
+    check their shapes and keep a copy in <spool>/cache/<id>/;
+  - the device must say it is the device we looked up;
+  - warn about firmware, storage, battery and settings (the device still goes on);
+  - plan its tracks: wanted, skipped with a reason, or already verified;
+  - wanted tracks left: status pending and into the download queue;
+    none: status completed, it can be disconnected.
+Any failure: status failed and the address forgotten; detect finds it again.
+"""
+
+import threading
+import time
+
+from jobs import files, runner, shapes, spool, state, tracks
+from jobs.device import DeviceError, get_json, session
+from jobs.log import quoted
+
+# Read in this order: info.json first, so a wrong device is refused before the rest.
+READERS = {"info": shapes.info, "settings": shapes.settings, "logs": shapes.logs}
+MIB = 1024 * 1024
+_local = threading.local()
+
+
+def step(ctx):
+    return runner.serve_queue(ctx, "inspect", inspect_device)
+
+
+def inspect_device(ctx, claim):
+    device, log = claim.device, ctx.device_log(claim.device)
+    doc = state.read(ctx.spool, device)
+    if doc["status"] != "connected":
+        log.info("status is %s, not connected: nothing to inspect", doc["status"])
+        return
+    try:
+        info, settings, logs = read_device(ctx, device, doc["address"])
+    except DeviceError as exc:
+        fail(ctx, device, str(exc))
+        return
+    warnings = checks(ctx.cfg.checks, info, settings)
+    for warning in warnings:
+        log.warning("%s", warning["text"])
+    entries, again = tracks.unique(logs)
+    for file in again:
+        log.info("logs.json lists %s more than once; the first listing counts", quoted(file))
+    hand_on(ctx, device, info, warnings, entries)
+
+
+def read_device(ctx, device, address):
+    """The device's three documents, checked and cached; DeviceError says what is wrong."""
+    if not address:
+        raise DeviceError("no address recorded")
+    raw, clean = {}, {}
+    for name, reader in READERS.items():
+        if ctx.stop.is_set():
+            raise runner.Stopping()
+        raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
+        clean[name] = reader(raw[name])
+        if name == "info" and clean[name]["identifier"] != device:
+            raise DeviceError(f"info.json says identifier {clean[name]['identifier']}, expected {device}: "
+                              f"another device answers on motion-{device}")
+    # Kept as the device sent them, for an operator asking "what did it say?"
+    cache = ctx.spool / "cache" / str(device)
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, document in raw.items():
+        files.write_json(cache / f"{name}.json", document)
+    return clean["info"], clean["settings"], clean["logs"]
+
+
+def _session():
+    # One requests session per worker thread: sessions are not promised to be
+    # thread-safe, and a device that keeps connections alive is spared new ones.
+    if not hasattr(_local, "session"):
+        _local.session = session()
+    return _local.session
+
+
+def checks(expected, info, settings):
+    """Warnings ({kind, text}) about firmware, storage, battery and settings."""
+    found = []
+    if info["generation"] == "new":
+        firmware, shown = info["firmware_name"], quoted(info["firmware_name"])
+    else:  # old firmware has a code only; the approved list holds it as a string
+        firmware = shown = str(info["firmware_code"])
+    if firmware not in expected.approved_firmwares:
+        found.append({"kind": "firmware", "text": f"firmware {shown} is not approved"})
+    if info["storage"] > expected.storage_max_percent:
+        found.append({"kind": "storage",
+                      "text": f"storage {info['storage']} % used (above {expected.storage_max_percent} %)"})
+    if info["battery"] < expected.battery_min_percent:
+        found.append({"kind": "battery",
+                      "text": f"battery {info['battery']} % (below {expected.battery_min_percent} %)"})
+    for key, wanted in expected.settings.items():
+        if settings[key] != wanted:
+            found.append({"kind": "settings",
+                          "text": f"setting {key} is {quoted(settings[key])}, expected {quoted(wanted)}"})
+    return found
+
+
+def summary(info):
+    """What the dashboard shows of info.json."""
+    keys = ("username", "hardware", "firmware_name", "firmware_code", "battery", "charging", "storage")
+    return {key: info[key] for key in keys}
+
+
+def hand_on(ctx, device, info, warnings, entries):
+    """Record what was found and pass the device on, if it is still ours to move."""
+    log = ctx.device_log(device)
+    cfg = ctx.cfg
+    roster = ctx.roster()
+    with state.update(ctx.spool, device) as doc:
+        if doc["status"] != "connected":
+            log.info("status became %s meanwhile; leaving it", doc["status"])
+            return
+        before = doc["tracks"]
+        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before)
+        doc.update(info=summary(info), warnings=warnings, tracks=ledger, last_seen=time.time())
+        wanted = [t for t in ledger.values() if t["status"] == "wanted"]
+        if wanted:
+            # Queued before the state says pending (the state is written when
+            # this block ends): a crash in between leaves a device that is
+            # still connected and still claimed, so the next run redoes it.
+            spool.enqueue(ctx.spool, "download", device)
+            state.set_status(doc, "pending", error=None)
+        else:
+            state.mark_completed(doc)
+    _log_decisions(log, before, ledger)
+    _log_outcome(log, ledger)
+
+
+def _log_outcome(log, ledger):
+    wanted = [t for t in ledger.values() if t["status"] == "wanted"]
+    others = _count(t for t in ledger.values() if t["status"] != "wanted")
+    if wanted:
+        mib = sum(t["size"] for t in wanted) / MIB
+        plural = "" if len(wanted) == 1 else "s"
+        log.info("%d track%s to download (%.1f MiB)%s", len(wanted), plural, mib, f"; {others}" if others else "")
+    else:
+        log.info("nothing to download (%s); can be disconnected", others or "no tracks")
+
+
+def _count(ledger_tracks):
+    """'2 skipped, 1 verified': how the device's other tracks stand."""
+    counts = {}
+    for track in ledger_tracks:
+        counts[track["status"]] = counts.get(track["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _log_decisions(log, before, after):
+    """One line per track whose decision is new: reconnects do not repeat the old ones."""
+    for file, track in after.items():
+        old = before.get(file, {})
+        if (old.get("status"), old.get("reason")) == (track["status"], track["reason"]):
+            continue
+        if track["status"] == "skipped":
+            log.info("skipped %s: %s", quoted(file), track["reason"])
+        elif track["status"] == "wanted":
+            log.info("wanted %s as %s/%s", quoted(file), track["day"], track["name"])
+
+
+def fail(ctx, device, why):
+    """The device misbehaved or went away: failed, address forgotten, detect retries."""
+    with state.update(ctx.spool, device) as doc:
+        if doc["status"] != "connected":
+            ctx.device_log(device).info("failed (%s), but its status became %s meanwhile", why, doc["status"])
+            return
+        state.mark_failed(doc, why, ctx.cfg.intervals.detect)
+    ctx.device_log(device).error("failed: %s; address forgotten, detect will retry", why)

@@ -1,0 +1,537 @@
+"""inspect: a connected device is read, checked and handed on; a misbehaving one
+fails with a clear line and its address forgotten; no track is wanted twice."""
+
+import copy
+import datetime as dt
+import json
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+
+from jobs import config, runner, spool, state, tracks
+from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from jobs.stages import inspect
+
+DEVICE = 470
+ADDRESS = "127.0.1.3"
+URL = f"http://{ADDRESS}"
+JULY = "/logs/0470_2022-07-16-1202.oao"
+APRIL = "/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
+SEPTEMBER = "/logs/0470_2022-09-20-1229.oao"
+
+
+@pytest.fixture
+def documents(fixtures):
+    """What the fixture device 470 serves (new firmware)."""
+    folder = fixtures / "device"
+    return {
+        "info": json.loads((folder / "info-3232.json").read_text()),
+        "settings": json.loads((folder / "settings.json").read_text()),
+        "logs": json.loads((folder / "logs.json").read_text()),
+    }
+
+
+@pytest.fixture
+def make_cfg(tmp_path, fixtures):
+    def make(extra=""):
+        path = tmp_path / "motion-server.yaml"
+        path.write_text(f"""
+event: {{timezone: Europe/London, roster: {fixtures / 'motions.csv'}}}
+paths: {{spool: spool, tracks: tracks, html: html, log: log/motion-server.log}}
+intervals: {{detect: 2.0, inspect: 0.05}}
+{extra}
+""")
+        return config.load(path)
+    return make
+
+
+@pytest.fixture
+def cfg(make_cfg):
+    return make_cfg()
+
+
+@pytest.fixture
+def lines(caplog, monkeypatch):
+    """Every log line of the stages, once each, whatever the logging setup of earlier tests."""
+    logger = logging.getLogger("motion")
+    monkeypatch.setattr(logger, "propagate", False)
+    logger.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def connect(cfg, device=DEVICE, address=ADDRESS):
+    """What detect leaves behind: connected, with an address."""
+    with state.update(cfg.paths.spool, device) as doc:
+        state.set_status(doc, "connected", address=address)
+
+
+def serve(documents, url=URL):
+    for name, body in documents.items():
+        responses.add(responses.GET, f"{url}/{name}.json", json=body)
+
+
+def inspect_now(cfg, device=DEVICE):
+    inspect.inspect_device(runner.Context(cfg=cfg, stage="inspect"), SimpleNamespace(device=device, item={}))
+    return state.read(cfg.paths.spool, device)
+
+
+def queued(cfg, queue="download"):
+    return [device for device, _ in spool.pending(cfg.paths.spool, queue)]
+
+
+def records(lines, level=None, device=DEVICE):
+    return [r for r in lines.records
+            if getattr(r, "device", None) == device and (level is None or r.levelno == level)]
+
+
+# --- a good device -------------------------------------------------------------------------
+
+@responses.activate
+def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents, lines):
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "pending" and doc["error"] is None
+    assert queued(cfg) == [DEVICE]
+    ledger = doc["tracks"]
+    assert set(ledger) == {JULY, APRIL, SEPTEMBER}
+    assert ledger[JULY]["status"] == "wanted"
+    assert tracks.final_path(cfg.paths.tracks, ledger[JULY]).relative_to(cfg.paths.tracks).as_posix() == \
+        "20220716/ALD470ANN_470_20220716_130240.oao"
+    assert (ledger[APRIL]["status"], ledger[APRIL]["reason"]) == ("skipped", "no entrant for device 470 on 2022-04-11")
+    assert (ledger[SEPTEMBER]["status"], ledger[SEPTEMBER]["reason"]) == ("skipped", "too slow: 3.7 kn < 5 kn")
+    assert doc["info"] == {"username": "K888", "hardware": "Wireless Mini M10", "firmware_name": "9009 Weymouth SW (3232)",
+                           "firmware_code": 3232, "battery": 62, "charging": False, "storage": 3}
+    assert doc["warnings"] == []
+    cache = cfg.paths.spool + f"/cache/{DEVICE}"
+    for name, body in documents.items():
+        assert json.loads(open(f"{cache}/{name}.json").read()) == body
+    assert any("1 track to download (1.3 MiB)" in r.getMessage() for r in records(lines, logging.INFO))
+
+
+@responses.activate
+def test_old_firmware_device_is_read_and_approved_by_code(cfg, documents, fixtures):
+    documents["info"] = json.loads((fixtures / "device" / "info-3129.json").read_text())
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "pending" and doc["warnings"] == []
+    assert (doc["info"]["firmware_code"], doc["info"]["firmware_name"], doc["info"]["hardware"]) == \
+        (3129, None, "wireless-mini")
+
+
+@responses.activate
+def test_a_device_with_nothing_to_fetch_is_completed_and_can_be_disconnected(make_cfg, documents, lines):
+    cfg = make_cfg("filters: {min_500m_knots: 25.0}")
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "completed" and queued(cfg) == []
+    assert all(t["status"] == "skipped" for t in doc["tracks"].values())
+    assert any("can be disconnected" in r.getMessage() for r in records(lines, logging.INFO))
+
+
+@responses.activate
+def test_an_already_verified_track_is_not_wanted_again_after_a_reconnect(cfg, documents):
+    connect(cfg)
+    serve(documents)
+    inspect_now(cfg)
+    # download verified it, the device left and came back
+    with state.update(cfg.paths.spool, DEVICE) as doc:
+        doc["tracks"][JULY].update(status="verified", sha256="ab" * 32, verified_at=1.0)
+        state.set_status(doc, "disconnected", address=None)
+    spool.claim(cfg.paths.spool, "download", DEVICE)  # the download queue was served
+    connect(cfg)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "completed" and queued(cfg) == []
+    assert doc["tracks"][JULY]["status"] == "verified" and doc["tracks"][JULY]["sha256"] == "ab" * 32
+
+
+@responses.activate
+def test_a_duplicate_file_in_logs_json_is_logged_and_counted_once(cfg, documents, lines):
+    documents["logs"]["logs"].append(dict(documents["logs"]["logs"][1], size=5))
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["tracks"][JULY]["size"] == 1314968
+    assert any("more than once" in r.getMessage() and JULY in r.getMessage() for r in records(lines))
+
+
+@responses.activate
+def test_an_unsafe_track_path_skips_that_track_only(cfg, documents):
+    documents["logs"]["logs"].append(dict(documents["logs"]["logs"][1], file="../../etc/passwd",
+                                          start_date=1657972960000 + 3_600_000))
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "pending"
+    assert doc["tracks"]["../../etc/passwd"]["status"] == "skipped"
+    assert doc["tracks"]["../../etc/passwd"]["reason"].startswith("file path ")
+    assert doc["tracks"][JULY]["status"] == "wanted"
+
+
+# --- warnings ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, kind, text", [
+    (lambda d: d["info"]["motion"]["firmware"].update(name="9008 Old SW (3200)"), "firmware",
+     "firmware '9008 Old SW (3200)' is not approved"),
+    (lambda d: d["info"]["motion"]["filesystem"].update(level=96), "storage", "storage 96 % used (above 95 %)"),
+    (lambda d: d["info"]["motion"]["battery"].update(level=41), "battery", "battery 41 % (below 60 %)"),
+    (lambda d: d["settings"]["settings"].update(gnss_rate="10"), "settings", "setting gnss_rate is '10', expected '5'"),
+    (lambda d: d["settings"]["settings"].update(one_log_per_day="1"), "settings",
+     "setting one_log_per_day is '1', expected '0'"),
+    (lambda d: d["settings"]["settings"].update(timezone="0"), "settings", "setting timezone is '0', expected '60'"),
+    (lambda d: d["settings"]["settings"]["custom_led"].update(flash="3"), "settings",
+     "setting led_flash is '3', expected '1'"),
+])
+@responses.activate
+def test_each_check_warns_once_and_the_device_is_still_processed(cfg, documents, lines, change, kind, text):
+    change(documents)
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["warnings"] == [{"kind": kind, "text": text}]
+    assert [r.getMessage() for r in records(lines, logging.WARNING)] == [text]
+    assert doc["status"] == "pending" and queued(cfg) == [DEVICE]
+
+
+@responses.activate
+def test_old_firmware_code_not_in_the_approved_list_warns(make_cfg, documents, fixtures):
+    cfg = make_cfg("checks: {approved_firmwares: ['9009 Weymouth SW (3232)']}")
+    documents["info"] = json.loads((fixtures / "device" / "info-3129.json").read_text())
+    connect(cfg)
+    serve(documents)
+    assert inspect_now(cfg)["warnings"] == [{"kind": "firmware", "text": "firmware 3129 is not approved"}]
+
+
+@responses.activate
+def test_a_missing_custom_led_counts_as_one_flash(make_cfg, documents):
+    cfg = make_cfg("checks: {settings: {led_flash: '2'}}")
+    del documents["settings"]["settings"]["custom_led"]
+    connect(cfg)
+    serve(documents)
+    assert inspect_now(cfg)["warnings"] == [{"kind": "settings", "text": "setting led_flash is '1', expected '2'"}]
+
+
+@responses.activate
+def test_warnings_are_replaced_not_piled_up_on_a_reconnect(cfg, documents):
+    low = copy.deepcopy(documents)
+    low["info"]["motion"]["battery"]["level"] = 10
+    connect(cfg)
+    serve(low)
+    assert [w["kind"] for w in inspect_now(cfg)["warnings"]] == ["battery"]
+    responses.reset()
+    with state.update(cfg.paths.spool, DEVICE) as doc:
+        state.set_status(doc, "disconnected", address=None)
+    connect(cfg)
+    serve(documents)
+    assert inspect_now(cfg)["warnings"] == []
+
+
+# --- failures ---------------------------------------------------------------------------
+
+def assert_failed(cfg, lines, *fragments):
+    doc = state.read(cfg.paths.spool, DEVICE)
+    assert doc["status"] == "failed" and doc["address"] is None
+    assert doc["retry"]["failures"] == 1 and doc["retry"]["next"] > 0
+    errors = [r.getMessage() for r in records(lines, logging.ERROR)]
+    assert len(errors) == 1
+    for fragment in fragments:
+        assert fragment in doc["error"] and fragment in errors[0]
+    assert queued(cfg) == []
+    return doc
+
+
+@responses.activate
+def test_another_device_answering_on_the_name_fails_the_device(cfg, documents, lines):
+    documents["info"]["motion"]["identifier"] = 999
+    connect(cfg)
+    serve(documents)
+    inspect_now(cfg)
+    assert_failed(cfg, lines, "info.json says identifier 999, expected 470: another device answers on motion-470")
+    assert not Path(cfg.paths.spool, "cache", "470", "info.json").exists()
+    assert [call.request.url for call in responses.calls] == [f"{URL}/info.json"]  # nothing more asked of it
+
+
+@responses.activate
+def test_malformed_json_fails_the_device(cfg, documents, lines):
+    connect(cfg)
+    serve({k: v for k, v in documents.items() if k != "logs"})
+    responses.add(responses.GET, f"{URL}/logs.json", body=b'{"logs": [{"file": ')
+    inspect_now(cfg)
+    assert_failed(cfg, lines, "/logs.json: not valid JSON")
+
+
+@responses.activate
+def test_oversized_json_fails_the_device(make_cfg, documents, lines):
+    cfg = make_cfg("network: {json_max_bytes: 2000}")
+    connect(cfg)
+    serve({k: v for k, v in documents.items() if k != "logs"})
+    responses.add(responses.GET, f"{URL}/logs.json", json={"logs": documents["logs"]["logs"] * 20})
+    inspect_now(cfg)
+    assert_failed(cfg, lines, "/logs.json: ", "more than the 2000")
+
+
+@responses.activate
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["logs"]["logs"][2].update(size=-5), "logs.json: entry 3: size is -5, expected a whole number >= 0"),
+    (lambda d: d["info"]["motion"]["battery"].update(level="62"), "info.json: motion.battery.level is '62'"),
+    (lambda d: d["settings"]["settings"].update(gnss_rate=None), "settings.json: settings.gnss_rate is None"),
+    (lambda d: d.update(logs={"logs": "none"}), "logs.json: logs is 'none', expected a list"),
+])
+def test_a_wrong_type_fails_the_device_naming_document_and_field(cfg, documents, lines, change, message):
+    change(documents)
+    connect(cfg)
+    serve(documents)
+    inspect_now(cfg)
+    assert_failed(cfg, lines, message)
+
+
+@responses.activate
+def test_an_http_error_fails_the_device(cfg, documents, lines):
+    connect(cfg)
+    serve({k: v for k, v in documents.items() if k != "settings"})
+    responses.add(responses.GET, f"{URL}/settings.json", status=500)
+    inspect_now(cfg)
+    assert_failed(cfg, lines, "/settings.json: HTTP 500")
+
+
+@responses.activate
+def test_a_device_gone_from_the_network_fails_with_the_reason(cfg, documents, lines):
+    connect(cfg)
+    responses.add(responses.GET, f"{URL}/info.json", body=requests.ConnectionError("Connection refused"))
+    inspect_now(cfg)
+    assert_failed(cfg, lines, "/info.json: connection refused")
+
+
+@responses.activate
+def test_failures_in_a_row_back_off_longer(cfg, documents, lines):
+    documents["info"]["motion"]["identifier"] = 999
+    serve(documents)
+    waits = []
+    for _ in range(3):
+        connect(cfg)
+        doc = inspect_now(cfg)
+        waits.append(doc["retry"]["next"] - doc["since"])
+    assert doc["retry"]["failures"] == 3
+    assert waits[0] < waits[1] < waits[2]
+
+
+# --- the state is compare-and-set -------------------------------------------------------
+
+@responses.activate
+def test_a_device_not_connected_is_left_alone(cfg, documents, lines):
+    with state.update(cfg.paths.spool, DEVICE) as doc:
+        state.set_status(doc, "failed", address=None, error="earlier")
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert len(responses.calls) == 0
+    assert doc["status"] == "failed" and doc["error"] == "earlier"
+
+
+@responses.activate
+def test_a_status_changed_meanwhile_is_not_overwritten(cfg, documents):
+    connect(cfg)
+
+    def disconnect_during_fetch(request):
+        with state.update(cfg.paths.spool, DEVICE) as doc:
+            state.set_status(doc, "disconnected", address=None)
+        return 200, {}, json.dumps(documents["logs"])
+
+    serve({k: v for k, v in documents.items() if k != "logs"})
+    responses.add_callback(responses.GET, f"{URL}/logs.json", callback=disconnect_during_fetch)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "disconnected" and doc["tracks"] == {} and queued(cfg) == []
+
+
+@responses.activate
+def test_a_failure_after_the_status_changed_does_not_mark_it_failed(cfg, documents):
+    connect(cfg)
+
+    def disconnect_then_break(request):
+        with state.update(cfg.paths.spool, DEVICE) as doc:
+            state.set_status(doc, "disconnected", address=None)
+        return 500, {}, ""
+
+    responses.add_callback(responses.GET, f"{URL}/info.json", callback=disconnect_then_break)
+    assert inspect_now(cfg)["status"] == "disconnected"
+
+
+def test_a_stop_hands_the_device_back_untouched(cfg, documents):
+    connect(cfg)
+    ctx = runner.Context(cfg=cfg, stage="inspect")
+    ctx.stop.set()
+    with pytest.raises(runner.Stopping):
+        inspect.inspect_device(ctx, SimpleNamespace(device=DEVICE, item={}))
+    assert state.read(cfg.paths.spool, DEVICE)["status"] == "connected"
+
+
+# --- through the runner: claims are finished, never left behind ----------------------------
+
+@responses.activate
+def test_the_stage_serves_the_queue_and_finishes_every_claim(make_cfg, documents, lines):
+    cfg = make_cfg("threads: {inspect: 2}")
+    broken = copy.deepcopy(documents)
+    broken["info"]["motion"]["identifier"] = 1
+    for device, address, docs in ((470, "127.0.1.3", documents), (601, "127.0.1.4", broken)):
+        connect(cfg, device, address)
+        spool.enqueue(cfg.paths.spool, "inspect", device)
+        serve(docs, f"http://{address}")
+    assert runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event()) == 0
+    assert queued(cfg, "inspect") == [] and spool.claims(cfg.paths.spool, "inspect") == []
+    assert queued(cfg, "download") == [470]
+    assert state.read(cfg.paths.spool, 470)["status"] == "pending"
+    assert state.read(cfg.paths.spool, 601)["status"] == "failed"
+
+
+# --- against the simulated fleet: real HTTP servers on loopback ------------------------------
+
+LONDON = ZoneInfo("Europe/London")
+OAO = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "oao"
+
+
+def at(day, hour, minute=0):
+    return dt.datetime(2022, 7, day, hour, minute, tzinfo=LONDON)
+
+
+def fleet_specs():
+    """A fleet and, per device, what its ledger must say: {file: (status, reason start, local name)}."""
+    specs = [
+        DeviceSpec(id=101, tracks=[TrackSpec(start=at(16, 10)), TrackSpec(start=at(16, 12)),
+                                   TrackSpec(start=at(16, 14), best500_knots=3.0)]),
+        DeviceSpec(id=102, tracks=[TrackSpec(start=at(16, 10))], in_roster=False),
+        DeviceSpec(id=103, firmware="old", tracks=[TrackSpec(start=at(16, 10)), TrackSpec(start=at(17, 10))],
+                   entrant={"End Date": "2022-07-16"}),
+        DeviceSpec(id=104, tracks=[TrackSpec(start=at(16, 11, 5))], faults={"hostile_path": "../x"}),
+        DeviceSpec(id=105, tracks=[TrackSpec(start=at(16, 10))], faults={"wrong_id": 999}),
+        DeviceSpec(id=106, tracks=[TrackSpec(start=at(16, 10))], faults={"bad_json": "/logs.json"}),
+        DeviceSpec(id=107, tracks=[TrackSpec(start=at(16, 10))], battery=30),
+        # 00:30 BST on the 16th is 23:30 UTC on the 15th: it belongs to the 16th.
+        DeviceSpec(id=108, tracks=[TrackSpec(start=at(16, 0, 30))]),
+        DeviceSpec(id=470, tracks=[TrackSpec(source=str(OAO / name)) for name in (
+            "Motion_Mini_10Hz_0470_2022-04-11-1117.oao", "0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao")],
+            entrant={"File ID": "ALD470ANN", "Start Date": "2022-07-16", "End Date": "2022-07-17"}),
+    ]
+    expected = {
+        101: {"/logs/0101_2022-07-16-1000.oao": ("wanted", None, "S101X_101_20220716_100000.oao"),
+              "/logs/0101_2022-07-16-1200.oao": ("wanted", None, "S101X_101_20220716_120000.oao"),
+              "/logs/0101_2022-07-16-1400.oao": ("skipped", "too slow: 3.0 kn < 5 kn", "S101X_101_20220716_140000.oao")},
+        102: {"/logs/0102_2022-07-16-1000.oao": ("skipped", "no entrant for device 102 on 2022-07-16", None)},
+        103: {"/logs/0103_2022-07-16-1000.oao": ("wanted", None, "S103X_103_20220716_100000.oao"),
+              "/logs/0103_2022-07-17-1000.oao": ("skipped", "no entrant for device 103 on 2022-07-17", None)},
+        104: {"/logs/0104_2022-07-16-1105.oao": ("wanted", None, "S104X_104_20220716_110500.oao"),
+              "../x": ("skipped", "file path ", None)},
+        105: {}, 106: {},
+        107: {"/logs/0107_2022-07-16-1000.oao": ("wanted", None, "S107X_107_20220716_100000.oao")},
+        108: {"/logs/0108_2022-07-16-0030.oao": ("wanted", None, "S108X_108_20220716_003000.oao")},
+        470: {"/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao": ("skipped", "no entrant for device 470 on 2022-04-11", None),
+              "/logs/0470_2022-07-16-1202.oao": ("wanted", None, "ALD470ANN_470_20220716_130240.oao"),
+              "/logs/0470_2022-09-20-1229.oao": ("skipped", "no entrant for device 470 on 2022-09-20", None)},
+    }
+    return specs, expected
+
+
+def ledger_view(doc):
+    """{file: (status, reason, name)}; an unsafe path's reason cut to its common start."""
+    view = {}
+    for file, track in doc["tracks"].items():
+        reason = track["reason"]
+        if reason and reason.startswith("file path "):
+            reason = "file path "
+        view[file] = (track["status"], reason, track["name"])
+    return view
+
+
+STATUSES = {101: "pending", 102: "completed", 103: "pending", 104: "pending", 105: "failed", 106: "failed",
+            107: "pending", 108: "pending", 470: "pending"}
+
+
+def assert_fleet_inspected(cfg, expected):
+    root = cfg.paths.spool
+    for device, tracks_wanted in expected.items():
+        doc = state.read(root, device)
+        assert ledger_view(doc) == tracks_wanted, device
+    assert {d: state.read(root, d)["status"] for d in expected} == {d: STATUSES[d] for d in expected}
+    assert sorted(queued(cfg, "download")) == [101, 103, 104, 107, 108, 470]
+    assert queued(cfg, "inspect") == [] and spool.claims(root, "inspect") == []
+    assert state.read(root, 107)["warnings"] == [{"kind": "battery", "text": "battery 30 % (below 60 %)"}]
+    assert "another device answers on motion-105" in state.read(root, 105)["error"]
+    assert "/logs.json: not valid JSON" in state.read(root, 106)["error"]
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    specs, expected = fleet_specs()
+    with Fleet(specs, folder=tmp_path) as running:
+        running.expected = expected
+        yield running
+
+
+def test_inspect_stage_against_the_fleet_plans_exactly_what_the_roster_and_filter_ask(fleet, tmp_path):
+    cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.inspect": 4}))
+    for device in fleet.devices:
+        connect(cfg, device, fleet.address(device))
+        spool.enqueue(cfg.paths.spool, "inspect", device)
+    runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())
+    assert_fleet_inspected(cfg, fleet.expected)
+    gets = [(a["device"], a["path"]) for a in fleet.accesses() if a.get("path")]
+    assert not any(path.endswith(".oao") for _, path in gets)  # inspect never fetches a track
+    assert sorted(gets) == sorted(set(gets))                     # each document once per device
+    for device in (101, 470):
+        cached = Path(cfg.paths.spool, "cache", str(device), "logs.json").read_text()
+        assert json.loads(cached)["logs"] == fleet.logs(device)
+
+
+def test_detect_then_inspect_from_the_command_line_then_status_shows_the_download_queue(fleet, tmp_path):
+    path = fleet.write_config(tmp_path / "motion-server.yaml")
+    cfg = config.load(path)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "jobs", "--config", str(path), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("detect", "--once").returncode == 0
+    watched = [d for d in fleet.devices if d != 102]  # 102 is in no roster: detect does not look for it
+    assert sorted(queued(cfg, "inspect")) == sorted(watched)
+    assert cli("inspect", "--once").returncode == 0
+    assert_fleet_inspected(cfg, {d: fleet.expected[d] for d in watched})
+    assert state.read(cfg.paths.spool, 102)["status"] == "unknown"
+    shown = cli("status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert sorted(item["device"] for item in status["queues"]["download"]) == [101, 103, 104, 107, 108, 470]
+    logged = Path(cfg.paths.log).read_text()
+    assert " INFO inspect 470 1 track to download (1.3 MiB); 2 skipped" in logged
+    assert " INFO inspect 101 2 tracks to download (3.8 MiB); 1 skipped" in logged
+    assert " ERROR inspect 105 failed: info.json says identifier 999" in logged
+    assert " WARNING inspect 107 battery 30 % (below 60 %)" in logged
+
+
+def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fleet, tmp_path):
+    cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+    connect(cfg, 101, fleet.address(101))
+    spool.enqueue(cfg.paths.spool, "inspect", 101)
+    runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())
+    first = "/logs/0101_2022-07-16-1000.oao"
+    with state.update(cfg.paths.spool, 101) as doc:   # what download leaves after one track
+        doc["tracks"][first].update(status="verified", sha256="ab" * 32, verified_at=1.0)
+        state.set_status(doc, "disconnected", address=None)
+    spool.claim(cfg.paths.spool, "download", 101)
+    connect(cfg, 101, fleet.address(101))
+    spool.enqueue(cfg.paths.spool, "inspect", 101)
+    runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())
+    doc = state.read(cfg.paths.spool, 101)
+    assert doc["tracks"][first]["status"] == "verified"
+    assert [f for f, t in doc["tracks"].items() if t["status"] == "wanted"] == ["/logs/0101_2022-07-16-1200.oao"]
+    assert doc["status"] == "pending" and queued(cfg) == [101]

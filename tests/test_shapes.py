@@ -1,0 +1,182 @@
+"""The device's JSON is checked field by field: both firmware generations read,
+anything else refused with the document and the field named."""
+
+import copy
+import json
+
+import pytest
+
+from jobs import shapes
+from jobs.device import DeviceError
+
+
+def load(fixtures, name):
+    return json.loads((fixtures / "device" / name).read_text())
+
+
+@pytest.fixture
+def info_new(fixtures):
+    return load(fixtures, "info-3232.json")
+
+
+@pytest.fixture
+def info_old(fixtures):
+    return load(fixtures, "info-3129.json")
+
+
+@pytest.fixture
+def settings_doc(fixtures):
+    return load(fixtures, "settings.json")
+
+
+@pytest.fixture
+def logs_doc(fixtures):
+    return load(fixtures, "logs.json")
+
+
+def refused(reader, document, *fragments):
+    with pytest.raises(DeviceError) as caught:
+        reader(document)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+    return str(caught.value)
+
+
+def test_new_firmware_info_reads_hardware_and_firmware_objects(info_new):
+    info = shapes.info(info_new)
+    assert info == {"identifier": 470, "username": "K888", "storage": 3, "battery": 62, "charging": False,
+                    "hardware": "Wireless Mini M10", "hardware_code": 106, "firmware_code": 3232,
+                    "firmware_name": "9009 Weymouth SW (3232)", "generation": "new"}
+
+
+def test_old_firmware_info_reads_plain_hardware_and_firmware_values(info_old):
+    info = shapes.info(info_old)
+    assert info["generation"] == "old"
+    assert info["firmware_code"] == 3129 and info["firmware_name"] is None
+    assert info["hardware"] == "wireless-mini" and info["hardware_code"] is None
+    assert (info["identifier"], info["battery"], info["storage"]) == (470, 62, 3)
+
+
+@pytest.mark.parametrize("path, value, fragment", [
+    (("motion", "identifier"), "470", "info.json: motion.identifier is '470', expected a whole number"),
+    (("motion", "identifier"), True, "motion.identifier is True"),
+    (("motion", "battery", "level"), 140, "motion.battery.level is 140, expected a number from 0 to 100"),
+    (("motion", "battery", "level"), "62", "motion.battery.level is '62'"),
+    (("motion", "battery", "charging"), "no", "motion.battery.charging is 'no', expected true or false"),
+    (("motion", "filesystem", "level"), -1, "motion.filesystem.level is -1"),
+    (("motion", "filesystem"), [3], "motion.filesystem is [3], expected an object"),
+    (("motion", "firmware"), "3232", "motion.firmware is '3232', expected an object with code and name"),
+    (("motion", "firmware", "name"), 7, "motion.firmware.name is 7, expected text"),
+    (("motion", "firmware", "code"), 3.5, "motion.firmware.code is 3.5"),
+    (("motion", "username"), "x" * 500, "motion.username is 'xxx"),
+    (("motion", "hardware"), 106, "motion.hardware is 106"),
+])
+def test_info_with_a_wrong_type_names_the_field(info_new, path, value, fragment):
+    doc = copy.deepcopy(info_new)
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    refused(shapes.info, doc, fragment)
+
+
+@pytest.mark.parametrize("document, fragment", [
+    ([], "info.json: the document is [], expected an object"),
+    ({}, "info.json: motion is missing"),
+    ({"motion": {"identifier": 470}}, "info.json: motion.filesystem is missing"),
+    ({"motion": "470"}, "info.json: motion is '470', expected an object"),
+])
+def test_info_without_its_structure_is_refused(document, fragment):
+    refused(shapes.info, document, fragment)
+
+
+def test_info_missing_an_unused_field_is_still_read(info_new):
+    del info_new["motion"]["units"], info_new["motion"]["wifi"], info_new["motion"]["username"]
+    del info_new["motion"]["battery"]["charging"]
+    info = shapes.info(info_new)
+    assert info["username"] == "" and info["charging"] is False
+
+
+def test_settings_are_read_as_strings_with_led_flash(settings_doc):
+    assert shapes.settings(settings_doc) == {"gnss_rate": "5", "one_log_per_day": "0", "timezone": "60",
+                                             "username": "K888", "led_flash": "1"}
+
+
+def test_settings_without_custom_led_flash_once(settings_doc):
+    del settings_doc["settings"]["custom_led"]
+    assert shapes.settings(settings_doc)["led_flash"] == "1"
+
+
+def test_settings_given_as_bare_numbers_mean_the_same_strings(settings_doc):
+    settings_doc["settings"]["gnss_rate"] = 10
+    assert shapes.settings(settings_doc)["gnss_rate"] == "10"
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda s: s.update(gnss_rate=None), "settings.json: settings.gnss_rate is None, expected a string"),
+    (lambda s: s.update(timezone=[60]), "settings.timezone is [60]"),
+    (lambda s: s.update(one_log_per_day=False), "settings.one_log_per_day is False"),
+    (lambda s: s.pop("timezone"), "settings.json: settings.timezone is missing"),
+    (lambda s: s.update(custom_led="1"), "settings.custom_led is '1', expected an object"),
+    (lambda s: s["custom_led"].pop("flash"), "settings.custom_led.flash is missing"),
+])
+def test_settings_with_a_wrong_type_name_the_field(settings_doc, change, fragment):
+    change(settings_doc["settings"])
+    refused(shapes.settings, settings_doc, fragment)
+
+
+def test_logs_are_read_in_the_devices_order_with_ledger_units(logs_doc):
+    entries = shapes.logs(logs_doc)
+    assert [e["file"] for e in entries] == [e["file"] for e in logs_doc["logs"]]
+    assert entries[1] == {"file": "/logs/0470_2022-07-16-1202.oao", "size": 1314968, "start": 1657972960000,
+                          "end": 1657978026000, "duration": 5066000, "distance": 18700000, "best500": 10100}
+
+
+def test_an_empty_log_list_is_no_tracks():
+    assert shapes.logs({"logs": []}) == []
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("size", -5, "logs.json: entry 3: size is -5, expected a whole number >= 0"),
+    ("size", 1.5, "entry 3: size is 1.5, expected a whole number"),
+    ("size", "1314968", "entry 3: size is '1314968'"),
+    ("start_date", -1, "entry 3: start_date is -1"),
+    ("start_date", 10 ** 20, "entry 3: start_date is 100000000000000000000, expected a whole number from 0"),
+    ("end_date", None, "entry 3: end_date is None"),
+    ("duration", True, "entry 3: duration is True"),
+    ("distance", float("nan"), "entry 3: distance is nan, expected a number >= 0"),
+    ("500m_best", -100, "entry 3: 500m_best is -100"),
+    ("500m_best", "fast", "entry 3: 500m_best is 'fast'"),
+    ("file", 470, "entry 3: file is 470, expected text"),
+    ("file", "/" + "a" * 2000, "entry 3: file is '/aaa"),
+])
+def test_a_log_entry_with_a_wrong_value_names_entry_and_field(logs_doc, key, value, fragment):
+    logs_doc["logs"][2][key] = value
+    refused(shapes.logs, logs_doc, fragment)
+
+
+def test_a_log_entry_missing_a_field_is_refused(logs_doc):
+    del logs_doc["logs"][0]["500m_best"]
+    refused(shapes.logs, logs_doc, "logs.json: entry 1: 500m_best is missing")
+
+
+@pytest.mark.parametrize("document, fragment", [
+    ({"logs": {"file": "/x"}}, "logs.json: logs is {'file': '/x'}, expected a list"),
+    ({"log": []}, "logs.json: logs is missing"),
+    ("[]", "logs.json: the document is '[]', expected an object"),
+    ({"logs": [["/logs/a.oao", 5]]}, "logs.json: entry 1 is ['/logs/a.oao', 5], expected an object"),
+])
+def test_logs_without_their_structure_are_refused(document, fragment):
+    refused(shapes.logs, document, fragment)
+
+
+def test_a_long_wrong_value_is_cut_in_the_message(logs_doc):
+    logs_doc["logs"][0]["size"] = "9" * 10_000
+    message = refused(shapes.logs, logs_doc, "entry 1: size is '999")
+    assert len(message) < 200
+
+
+def test_an_unsafe_file_path_is_not_a_shape_error(logs_doc):
+    # An unsafe path skips that one track (the planner decides), not the device.
+    logs_doc["logs"][0]["file"] = "../../etc/passwd"
+    assert shapes.logs(logs_doc)[0]["file"] == "../../etc/passwd"

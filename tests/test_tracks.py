@@ -1,0 +1,296 @@
+"""Track planning: event day and local name in the event's zone, whatever the
+server's zone; every track recorded as wanted, skipped with its reason, or
+left alone once verified."""
+
+import datetime as dt
+import json
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from jobs import roster, shapes, tracks
+
+LONDON = ZoneInfo("Europe/London")
+HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
+
+
+def utc_ms(*fields):
+    return int(dt.datetime(*fields, tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def entry(file="/logs/a.oao", start=None, best500=5000, size=1000):
+    start = start if start is not None else utc_ms(2022, 7, 16, 12, 2, 40)
+    return {"file": file, "size": size, "start": start, "end": start + 3_600_000, "duration": 3_600_000,
+            "distance": 10_000_000, "best500": best500}
+
+
+def make_roster(tmp_path, *rows):
+    path = tmp_path / "motions.csv"
+    path.write_text(HEADER + "".join(row + "\n" for row in rows))
+    return roster.load(path)
+
+
+@pytest.fixture
+def fixture_roster(fixtures):
+    return roster.load(fixtures / "motions.csv")
+
+
+@pytest.fixture
+def fixture_logs(fixtures):
+    return shapes.logs(json.loads((fixtures / "device" / "logs.json").read_text()))
+
+
+@pytest.fixture
+def other_server_zone(monkeypatch):
+    """The server's clock in a zone far from the event's: it must change nothing."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+# --- knots, local start, names ---------------------------------------------------------
+
+def test_knots_from_millimetres_per_second():
+    assert tracks.knots(1852 / 3.6) == pytest.approx(1.0)
+    assert tracks.knots(10100) == pytest.approx(19.633, abs=0.001)
+    assert tracks.knots(0) == 0
+
+
+def test_fixture_track_is_named_by_its_local_summer_start(other_server_zone):
+    start = 1657972960000  # 2022-07-16 12:02:40 UTC = 13:02:40 BST
+    assert tracks.local_name("ALD470ANN", 470, start, LONDON) == "ALD470ANN_470_20220716_130240.oao"
+    assert tracks.day_folder(start, LONDON) == "20220716"
+
+
+def test_a_summer_track_at_half_past_midnight_belongs_to_the_local_date(other_server_zone):
+    start = utc_ms(2022, 7, 15, 23, 30)  # the previous UTC day
+    assert tracks.event_day(start, LONDON) == dt.date(2022, 7, 16)
+    assert tracks.local_name("X", 1, start, LONDON) == "X_1_20220716_003000.oao"
+
+
+def test_a_winter_track_at_half_past_midnight_is_utc_plus_nothing(other_server_zone):
+    start = utc_ms(2022, 1, 10, 0, 30)
+    assert tracks.local_name("X", 1, start, LONDON) == "X_1_20220110_003000.oao"
+
+
+def test_times_across_the_spring_and_autumn_changes_follow_the_zone():
+    assert tracks.local_start(utc_ms(2022, 3, 27, 0, 59, 59), LONDON).strftime("%H%M%S") == "005959"
+    assert tracks.local_start(utc_ms(2022, 3, 27, 1, 0, 0), LONDON).strftime("%H%M%S") == "020000"
+    # 01:30 local happens twice on 2022-10-30: both UTC instants map to it, a UTC hour apart.
+    assert tracks.local_start(utc_ms(2022, 10, 30, 0, 30), LONDON).strftime("%H%M") == "0130"
+    assert tracks.local_start(utc_ms(2022, 10, 30, 1, 30), LONDON).strftime("%H%M") == "0130"
+
+
+def test_a_zone_ahead_of_utc_moves_the_day_forward():
+    auckland = ZoneInfo("Pacific/Auckland")
+    assert tracks.event_day(utc_ms(2022, 7, 15, 13, 0), auckland) == dt.date(2022, 7, 16)
+
+
+def test_the_start_second_is_truncated_not_rounded():
+    assert tracks.local_name("X", 1, utc_ms(2022, 1, 10, 0, 30) + 999, LONDON) == "X_1_20220110_003000.oao"
+
+
+@pytest.mark.parametrize("file_id, device", [("../x", 470), ("a/b", 470), ("", 470), ("X", 0), ("X", "470")])
+def test_no_local_name_from_an_unsafe_file_id_or_device(file_id, device):
+    with pytest.raises(ValueError):
+        tracks.local_name(file_id, device, utc_ms(2022, 1, 1), LONDON)
+
+
+def test_final_path_is_day_folder_and_name(tmp_path):
+    track = {"day": "20220716", "name": "ALD470ANN_470_20220716_130240.oao"}
+    assert tracks.final_path(tmp_path, track) == tmp_path / "20220716" / "ALD470ANN_470_20220716_130240.oao"
+
+
+@pytest.mark.parametrize("day, name", [("../../x", "A_1_20220716_130240.oao"), ("20220716", "../A.oao"),
+                                       ("20220716", None), (None, "A_1_20220716_130240.oao")])
+def test_final_path_refuses_a_ledger_entry_that_is_not_ours(tmp_path, day, name):
+    with pytest.raises(ValueError):
+        tracks.final_path(tmp_path, {"day": day, "name": name})
+
+
+# --- the fixture: roster, logs.json, Europe/London ----------------------------------------
+
+def test_fixture_logs_with_the_fixture_roster(fixture_roster, fixture_logs, other_server_zone):
+    ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
+    july = ledger["/logs/0470_2022-07-16-1202.oao"]
+    assert july["status"] == "wanted" and july["reason"] is None
+    assert f"{july['day']}/{july['name']}" == "20220716/ALD470ANN_470_20220716_130240.oao"
+    assert (july["entrant"], july["file_id"]) == ("1101", "ALD470ANN")
+    assert (july["size"], july["start"], july["best500"]) == (1314968, 1657972960000, 10100)
+    april = ledger["/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao"]
+    assert (april["status"], april["reason"]) == ("skipped", "no entrant for device 470 on 2022-04-11")
+    assert april["name"] is None and april["day"] == "20220411"
+    september = ledger["/logs/0470_2022-09-20-1229.oao"]
+    assert (september["status"], september["reason"]) == ("skipped", "too slow: 3.7 kn < 5 kn")
+    assert september["file_id"] == "BRO470BEN"  # the entrant that day: shown on the dashboard
+
+
+def test_every_ledger_track_has_the_documented_fields(fixture_roster, fixture_logs):
+    ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
+    fields = {"file", "name", "day", "start", "end", "duration", "distance", "best500", "size", "entrant",
+              "file_id", "status", "reason", "sha256", "failures", "verified_at"}
+    for file, track in ledger.items():
+        assert set(track) == fields and track["file"] == file and track["failures"] == 0
+
+
+def test_the_speed_filter_is_configurable(fixture_roster, fixture_logs):
+    ledger = tracks.plan(fixture_logs, fixture_roster, 470, 3.0, LONDON, {})
+    assert ledger["/logs/0470_2022-09-20-1229.oao"]["status"] == "wanted"
+    assert ledger["/logs/0470_2022-09-20-1229.oao"]["name"] == "BRO470BEN_470_20220920_132936.oao"
+
+
+# --- skip reasons and the roster ------------------------------------------------------------
+
+def test_a_device_shared_by_two_entrants_names_each_days_track_after_that_days_entrant(tmp_path):
+    shared = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
+                         "2,2,470,2022-07-17,2022-07-18,BEN,Ben,B,S,P")
+    logs = [entry("/logs/a.oao", utc_ms(2022, 7, 16, 9)), entry("/logs/b.oao", utc_ms(2022, 7, 17, 9)),
+            entry("/logs/c.oao", utc_ms(2022, 7, 19, 9))]
+    ledger = tracks.plan(logs, shared, 470, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["name"] == "ANNA_470_20220716_100000.oao"
+    assert ledger["/logs/b.oao"]["name"] == "BEN_470_20220717_100000.oao"
+    assert ledger["/logs/a.oao"]["entrant"] == "1" and ledger["/logs/b.oao"]["entrant"] == "2"
+    assert ledger["/logs/c.oao"]["reason"] == "no entrant for device 470 on 2022-07-19"
+
+
+def test_the_roster_day_is_the_local_day_not_the_utc_day(tmp_path):
+    one_day = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P")
+    early = entry("/logs/early.oao", utc_ms(2022, 7, 15, 23, 30))  # 00:30 BST on the 16th
+    late = entry("/logs/late.oao", utc_ms(2022, 7, 16, 23, 30))    # 00:30 BST on the 17th
+    ledger = tracks.plan([early, late], one_day, 470, 5.0, LONDON, {})
+    assert ledger["/logs/early.oao"]["status"] == "wanted"
+    assert ledger["/logs/early.oao"]["name"] == "ANNA_470_20220716_003000.oao"
+    assert ledger["/logs/late.oao"]["reason"] == "no entrant for device 470 on 2022-07-17"
+
+
+def test_another_devices_roster_row_does_not_count(fixture_roster):
+    ledger = tracks.plan([entry()], fixture_roster, 999, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["reason"] == "no entrant for device 999 on 2022-07-16"
+
+
+def test_a_track_exactly_at_the_minimum_speed_is_wanted(fixture_roster):
+    exactly = 5 * 1852 / 3.6
+    ledger = tracks.plan([entry(best500=exactly)], fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["status"] == "wanted"
+
+
+def test_a_track_just_below_the_minimum_does_not_read_as_equal(fixture_roster):
+    ledger = tracks.plan([entry(best500=2570)], fixture_roster, 470, 5.0, LONDON, {})  # 4.996 kn
+    assert ledger["/logs/a.oao"]["reason"] == "too slow: 4.996 kn < 5 kn"
+
+
+@pytest.mark.parametrize("file", ["../../etc/passwd", "/logs/a.oao?x=1", "/logs/../a.oao", "/logs//a.oao",
+                                  "logs/a.oao", "/logs/a b.oao", "/"])
+def test_an_unsafe_device_path_is_skipped_with_its_problem(fixture_roster, file):
+    ledger = tracks.plan([entry(file)], fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger[file]["status"] == "skipped"
+    assert ledger[file]["reason"].startswith("file path ")
+    assert ledger[file]["name"] is None
+
+
+def test_a_file_listed_twice_counts_once_the_first_listing_wins(fixture_roster):
+    first = entry("/logs/a.oao", size=1000)
+    again = entry("/logs/a.oao", size=2000)
+    assert tracks.unique([first, again]) == ([first], ["/logs/a.oao"])
+    ledger = tracks.plan([first, again], fixture_roster, 470, 5.0, LONDON, {})
+    assert list(ledger) == ["/logs/a.oao"] and ledger["/logs/a.oao"]["size"] == 1000
+
+
+def test_two_tracks_with_the_same_start_second_keep_one_local_name(fixture_roster):
+    start = utc_ms(2022, 7, 16, 12, 2, 40)
+    ledger = tracks.plan([entry("/logs/a.oao", start), entry("/logs/b.oao", start + 500)],
+                         fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["status"] == "wanted"
+    assert (ledger["/logs/b.oao"]["status"], ledger["/logs/b.oao"]["reason"]) == \
+        ("skipped", "same local name as /logs/a.oao")
+
+
+def test_a_slow_track_does_not_take_the_name_from_a_fast_one(fixture_roster):
+    start = utc_ms(2022, 7, 16, 12, 2, 40)
+    ledger = tracks.plan([entry("/logs/slow.oao", start, best500=100), entry("/logs/fast.oao", start)],
+                         fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger["/logs/fast.oao"]["status"] == "wanted"
+
+
+# --- the ledger over reconnects -----------------------------------------------------------------
+
+def verified(track):
+    return {**track, "status": "verified", "sha256": "ab" * 32, "verified_at": 1.0}
+
+
+def test_a_verified_track_stays_verified_after_a_reconnect(fixture_roster, fixture_logs):
+    first = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
+    file = "/logs/0470_2022-07-16-1202.oao"
+    ledger = {**first, file: verified(first[file])}
+    again = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, ledger)
+    assert again[file] == ledger[file]
+    assert [t for t in again.values() if t["status"] == "wanted"] == []
+
+
+def test_a_verified_track_is_kept_even_if_the_roster_no_longer_wants_it(tmp_path, fixture_logs, fixture_roster):
+    file = "/logs/0470_2022-07-16-1202.oao"
+    ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
+    ledger[file] = verified(ledger[file])
+    empty = make_roster(tmp_path)
+    assert tracks.plan(fixture_logs, empty, 470, 5.0, LONDON, ledger)[file] == ledger[file]
+
+
+def test_a_verified_name_is_not_given_to_a_new_track(fixture_roster):
+    start = utc_ms(2022, 7, 16, 12, 2, 40)
+    ledger = tracks.plan([entry("/logs/a.oao", start)], fixture_roster, 470, 5.0, LONDON, {})
+    ledger["/logs/a.oao"] = verified(ledger["/logs/a.oao"])
+    # The device renamed its file, or lists a second one starting in the same second.
+    again = tracks.plan([entry("/logs/renamed.oao", start)], fixture_roster, 470, 5.0, LONDON, ledger)
+    assert again["/logs/renamed.oao"]["reason"] == "same local name as /logs/a.oao"
+
+
+def test_a_bad_track_stays_bad(fixture_roster):
+    ledger = tracks.plan([entry()], fixture_roster, 470, 5.0, LONDON, {})
+    ledger["/logs/a.oao"].update(status="bad", reason="3 verifications failed", failures=3)
+    again = tracks.plan([entry()], fixture_roster, 470, 5.0, LONDON, ledger)
+    assert again["/logs/a.oao"] == ledger["/logs/a.oao"]
+
+
+def test_a_wanted_track_keeps_its_failure_count(fixture_roster):
+    ledger = tracks.plan([entry()], fixture_roster, 470, 5.0, LONDON, {})
+    ledger["/logs/a.oao"]["failures"] = 2
+    assert tracks.plan([entry()], fixture_roster, 470, 5.0, LONDON, ledger)["/logs/a.oao"]["failures"] == 2
+
+
+def test_a_skipped_track_is_wanted_once_the_roster_names_an_entrant(tmp_path, fixture_roster):
+    april = entry("/logs/april.oao", utc_ms(2022, 4, 11, 10))
+    ledger = tracks.plan([april], fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger["/logs/april.oao"]["status"] == "skipped"
+    fixed = make_roster(tmp_path, "9,9,470,2022-04-11,2022-04-11,LATE,L,A,S,P")
+    ledger = tracks.plan([april], fixed, 470, 5.0, LONDON, ledger)
+    assert ledger["/logs/april.oao"]["status"] == "wanted" and ledger["/logs/april.oao"]["reason"] is None
+
+
+def test_tracks_the_device_no_longer_lists_stay_in_the_ledger_but_are_not_wanted(fixture_roster):
+    ledger = tracks.plan([entry("/logs/a.oao"), entry("/logs/b.oao", utc_ms(2022, 7, 16, 14))],
+                         fixture_roster, 470, 5.0, LONDON, {})
+    ledger["/logs/a.oao"] = verified(ledger["/logs/a.oao"])
+    again = tracks.plan([], fixture_roster, 470, 5.0, LONDON, ledger)
+    assert again["/logs/a.oao"]["status"] == "verified"
+    assert (again["/logs/b.oao"]["status"], again["/logs/b.oao"]["reason"]) == ("skipped", "no longer on the device")
+
+
+def test_plan_does_not_change_the_ledger_it_is_given(fixture_roster, fixture_logs):
+    ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
+    snapshot = json.dumps(ledger, sort_keys=True)
+    tracks.plan([], roster.Roster(path=""), 470, 5.0, LONDON, ledger)
+    assert json.dumps(ledger, sort_keys=True) == snapshot
+
+
+def test_the_server_zone_is_never_used(fixture_roster, fixture_logs, monkeypatch):
+    plans = []
+    for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        plans.append(tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {}))
+    monkeypatch.undo()
+    time.tzset()
+    assert plans[0] == plans[1] == plans[2]
