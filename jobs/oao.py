@@ -1,0 +1,306 @@
+"""OAO track files: frames, Fletcher checksums, verification to the last byte.
+
+A track is a little-endian sequence of fixed-length frames, each starting with
+a 2-byte mode and a 2-byte Fletcher checksum over every other byte of the frame
+(see motion-device.md). A download is proven complete only when the file parses
+to its last byte with every checksum right, so this check runs on every track
+(up to 50 MB): it must be fast in pure Python.
+
+Speed comes from treating a run of consecutive 52-byte GNSS frames as columns:
+byte i of every frame is one strided slice, turned into one big integer with a
+32-bit lane per frame, so the Fletcher sums of thousands of frames are a few
+dozen big-integer additions instead of a Python loop per byte.
+"""
+
+import math
+import struct
+from collections import Counter, namedtuple
+
+HEADER = 0x0AD0
+GNSS = (0x0AD4, 0x0AD5)
+PADDING = 0x7D5D
+FRAME_LENGTHS = {0x0AD0: 512, 0x0AD1: 12, 0x0AD2: 34, 0x0AD3: 34, 0x0AD4: 52, 0x0AD5: 52, PADDING: 2}
+HEADER_SIZE = 512
+GNSS_SIZE = 52
+
+# mode, checksum A, checksum B, latitude, longitude, altitude, speed, course,
+# utc_time, fix, satellites, speed/horizontal/vertical/heading accuracy, hdop
+GNSS_STRUCT = struct.Struct("<HBBiiiIIQBBIIIIH")
+assert GNSS_STRUCT.size == GNSS_SIZE
+UTC_OFFSET = 24          # byte of utc_time inside a GNSS frame
+MAX_RUN = 32768          # GNSS frames checked in one bulk step (~1.7 MB)
+READ_SIZE = 4 << 20
+
+Fix = namedtuple("Fix", "utc_ms lat lon alt_mm speed course fix satellites hdop")
+Fix.__doc__ = "One GNSS fix: time ms UTC, lat/lon degrees, altitude mm, speed mm/s, course 1e-5 deg, hdop 1e-2."
+
+# Low byte of a GNSS mode -> 1, anything else -> 0 (to find where a run of GNSS frames ends).
+_GNSS_LOW = bytes(1 if b in (0xD4, 0xD5) else 0 for b in range(256))
+# Bytes covered by the checksum of a 52-byte frame, in order: the mode, then 4..51.
+_CHECKED = (0, 1) + tuple(range(4, GNSS_SIZE))
+
+
+class OAOError(Exception):
+    """The bytes are not a complete, intact OAO track; the message says where."""
+
+
+def fletcher(data):
+    """(A, B) Fletcher sums mod 256 of `data` (the frame without its checksum bytes)."""
+    a = b = 0
+    for byte in data:
+        a += byte
+        b += a
+    return a & 0xFF, b & 0xFF
+
+
+def _frame_checksum(frame):
+    return fletcher(bytes(frame[:2]) + bytes(frame[4:]))
+
+
+def _run_checksums(block, count):
+    """Fletcher (A, B) of `count` 52-byte frames in `block`, as two byte strings."""
+    lanes = bytearray(4 * count)
+    a = b = 0
+    for i in _CHECKED:
+        lanes[0::4] = block[i::GNSS_SIZE]
+        a += int.from_bytes(lanes, "little")
+        b += a
+    # Each lane holds at most 50*255 (A) or 1275*255 (B): no carry into the next lane.
+    return (a.to_bytes(4 * count, "little")[0::4], b.to_bytes(4 * count, "little")[0::4])
+
+
+def _first_difference(x, y):
+    return next(i for i, (p, q) in enumerate(zip(x, y)) if p != q)
+
+
+class Verifier:
+    """Checks an OAO byte stream fed in pieces of any size (e.g. during a download).
+
+    feed() raises OAOError at the first bad frame; finish() raises if the stream
+    ended inside a frame and returns the summary verify_file() documents.
+    """
+
+    def __init__(self, checksums=True):
+        self.checksums = checksums
+        self.size = 0          # bytes consumed into whole frames
+        self.frames = Counter()
+        self.first_ms = None
+        self.last_ms = None
+        self._tail = b""
+        self._scan = 64        # adaptive GNSS scan window (frames)
+
+    def feed(self, data, on_gnss=None):
+        buf = self._tail + bytes(data) if self._tail else bytes(data)
+        pos = 0
+        end = len(buf)
+        while end - pos >= 2:
+            mode = buf[pos] | buf[pos + 1] << 8
+            if mode in GNSS:
+                used = self._gnss_run(buf, pos, on_gnss)
+                if not used:
+                    break
+                pos += used
+                continue
+            length = FRAME_LENGTHS.get(mode)
+            if length is None:
+                raise OAOError(f"unknown frame mode 0x{mode:04X} at byte {self.size + pos}")
+            if end - pos < length:
+                break
+            if mode != PADDING and self.checksums:
+                frame = buf[pos:pos + length]
+                if _frame_checksum(frame) != (frame[2], frame[3]):
+                    raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + pos}")
+            self.frames[mode] += 1
+            pos += length
+        self.size += pos
+        self._tail = buf[pos:]
+
+    def _gnss_run(self, buf, pos, on_gnss):
+        """Check the run of whole GNSS frames at `pos`; return the bytes it used."""
+        fit = min((len(buf) - pos) // GNSS_SIZE, self._scan)
+        if fit == 0:
+            return 0
+        stop = pos + fit * GNSS_SIZE
+        low = buf[pos:stop:GNSS_SIZE].translate(_GNSS_LOW)
+        high = buf[pos + 1:stop:GNSS_SIZE]
+        count = min(fit if low.find(0) < 0 else low.find(0), len(high) - len(high.lstrip(b"\x0a")))
+        self._scan = min(self._scan * 2, MAX_RUN) if count == fit else 64
+        block = buf[pos:pos + count * GNSS_SIZE]
+        if self.checksums:
+            a, b = _run_checksums(block, count)
+            stored_a, stored_b = block[2::GNSS_SIZE], block[3::GNSS_SIZE]
+            if a != stored_a or b != stored_b:
+                bad = min(_first_difference(a, stored_a) if a != stored_a else count,
+                          _first_difference(b, stored_b) if b != stored_b else count)
+                at = pos + bad * GNSS_SIZE
+                mode = buf[at] | buf[at + 1] << 8
+                raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + at}")
+        modes = block[0::GNSS_SIZE]
+        d4 = modes.count(0xD4)
+        self.frames[0x0AD4] += d4
+        self.frames[0x0AD5] += count - d4
+        if self.first_ms is None:
+            self.first_ms = struct.unpack_from("<Q", block, UTC_OFFSET)[0]
+        self.last_ms = struct.unpack_from("<Q", block, (count - 1) * GNSS_SIZE + UTC_OFFSET)[0]
+        if on_gnss is not None:
+            on_gnss(block)
+        return count * GNSS_SIZE
+
+    def finish(self):
+        if self._tail:
+            left = len(self._tail)
+            if left < 2:
+                raise OAOError(f"truncated: frame at byte {self.size} needs at least 2 bytes, {left} left")
+            mode = self._tail[0] | self._tail[1] << 8
+            raise OAOError(f"truncated: frame at byte {self.size} needs {FRAME_LENGTHS[mode]} bytes, {left} left")
+        if self.size == 0:
+            raise OAOError("empty: no frames")
+        return {"size": self.size,
+                "frames": {f"0x{mode:04X}": n for mode, n in sorted(self.frames.items())},
+                "first_ms": self.first_ms, "last_ms": self.last_ms}
+
+
+def _read_through(path, verifier, on_gnss=None):
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_SIZE):
+                verifier.feed(chunk, on_gnss)
+    except OAOError as exc:
+        raise OAOError(f"{path}: {exc}") from None
+    try:
+        return verifier.finish()
+    except OAOError as exc:
+        raise OAOError(f"{path}: {exc}") from None
+
+
+def verify_file(path):
+    """Parse `path` to its last byte, every checksum checked.
+
+    Returns {"size", "frames": {"0x0AD4": n, ...}, "first_ms", "last_ms"}
+    (first/last GNSS time, None without GNSS frames); raises OAOError naming
+    the file, the byte and what is wrong.
+    """
+    return _read_through(path, Verifier())
+
+
+def iter_fixes(path, checksums=False):
+    """Every GNSS fix in the file, in order (framing checked; checksums if asked)."""
+    blocks = []
+    verifier = Verifier(checksums=checksums)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_SIZE):
+                verifier.feed(chunk, blocks.append)
+                for block in blocks:
+                    for r in GNSS_STRUCT.iter_unpack(block):
+                        yield Fix(r[8], r[3] * 1e-7, r[4] * 1e-7, r[5], r[6], r[7], r[9], r[10], r[15])
+                blocks.clear()
+        verifier.finish()
+    except OAOError as exc:
+        raise OAOError(f"{path}: {exc}") from None
+
+
+# --- a track's figures, as logs.json gives them --------------------------------
+
+EARTH_RADIUS_M = 6371008.8
+
+
+def track_stats(fixes):
+    """logs.json figures computed from fixes: {"start_date", "end_date", "duration",
+    "distance" (mm), "2s_best", "10s_best", "500m_best" (mm/s)}; None without fixes.
+
+    Distance is the sum of straight steps between fixes; a best is the fastest
+    average (distance over time) of any stretch of at least 500 m, 2 s or 10 s.
+    """
+    times, along = [], []
+    total = 0.0
+    previous = None
+    for fix in fixes:
+        if previous is not None:
+            total += _step_m(previous, fix)
+        previous = fix
+        times.append(fix.utc_ms)
+        along.append(total)
+    if not times:
+        return None
+    return {"start_date": times[0], "end_date": times[-1], "duration": times[-1] - times[0],
+            "distance": round(total * 1000),
+            "2s_best": _best(times, along, times, 2000),
+            "10s_best": _best(times, along, times, 10000),
+            "500m_best": _best(times, along, along, 500.0)}
+
+
+def file_stats(path):
+    """track_stats() of the file at `path` plus its size."""
+    stats = track_stats(iter_fixes(path))
+    if stats is not None:
+        stats["size"] = _size(path)
+    return stats
+
+
+def _size(path):
+    with open(path, "rb") as f:
+        return f.seek(0, 2)
+
+
+def _step_m(a, b):
+    # Equirectangular: exact enough over the few metres between two fixes.
+    mean_lat = math.radians((a.lat + b.lat) / 2)
+    dx = math.radians(b.lon - a.lon) * math.cos(mean_lat)
+    dy = math.radians(b.lat - a.lat)
+    return EARTH_RADIUS_M * math.hypot(dx, dy)
+
+
+def _best(times, along, measure, span):
+    """Fastest average speed (mm/s) over the shortest stretches where measure grows by >= span."""
+    best = 0.0
+    i = 0
+    for j in range(len(times)):
+        if measure[j] - measure[i] < span:
+            continue
+        while measure[j] - measure[i + 1] >= span:
+            i += 1
+        elapsed = times[j] - times[i]
+        if elapsed > 0:
+            best = max(best, (along[j] - along[i]) / elapsed)
+    return round(best * 1e6)
+
+
+def knots(mm_per_s):
+    return mm_per_s * 3.6 / 1852
+
+
+def mm_per_s(knots_value):
+    return round(knots_value * 1852 / 3.6)
+
+
+# --- building frames (the simulated fleet writes tracks with these) ------------
+
+def header_frame(device, username, start_ms, end_ms, lat_e7=0, lon_e7=0):
+    """A 512-byte header frame. Its layout is not documented; this one mirrors the
+    real files' opening fields (device id, username, first and last time/position)."""
+    frame = bytearray(HEADER_SIZE)
+    name = str(username).encode("ascii", "replace")[:10]
+    struct.pack_into("<HHH10sQiiiQiii", frame, 0, HEADER, 0, int(device) & 0xFFFF, name,
+                     start_ms, lat_e7, lon_e7, 0, end_ms, lat_e7, lon_e7, 0)
+    frame[2], frame[3] = _frame_checksum(frame)
+    return bytes(frame)
+
+
+def gnss_frames(records):
+    """Bytes of GNSS frames with correct checksums, from tuples of
+    (mode, lat_e7, lon_e7, alt_mm, speed_mm_s, course_1e5, utc_ms, fix, satellites,
+     speed_acc, horizontal_acc, vertical_acc, heading_acc, hdop)."""
+    pack = GNSS_STRUCT.pack
+    block = bytearray(b"".join([pack(r[0], 0, 0, *r[1:]) for r in records]))
+    count = len(block) // GNSS_SIZE
+    if count:
+        a, b = _run_checksums(block, count)
+        block[2::GNSS_SIZE] = a
+        block[3::GNSS_SIZE] = b
+    return bytes(block)
+
+
+def padding(count):
+    """`count` 2-byte terminator frames (no checksum)."""
+    return struct.pack("<H", PADDING) * count

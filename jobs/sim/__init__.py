@@ -1,0 +1,44 @@
+"""A simulated fleet of Motion devices on loopback, for tests, the demo and benchmarks.
+
+    from jobs.sim import Fleet, DeviceSpec, TrackSpec
+    fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(size=2_000_000)])], folder=tmp_path)
+    with fleet:
+        cfg_path = fleet.write_config(tmp_path / "motion-server.yaml")
+        ...
+
+Each device is a real HTTP server on its own loopback address (127.0.1.K, then
+127.0.2.K, ...) on the fleet's port, serving /info.json, /settings.json,
+/logs.json and its tracks. Outside its online window (DeviceSpec.arrive/leave,
+seconds after the fleet starts, or fleet.set_online) it has no listening
+socket: connections are refused, and leaving cuts transfers in progress.
+
+The fleet writes under fleet.folder/sim/: `hosts` (127.0.1.K motion-<id>),
+`motions.csv` (a roster giving each device an entrant, File ID S<id>X, for the
+local days its tracks start on), `access.jsonl` (one JSON line per request:
+time, device, path, status, bytes sent, range start, complete) and the cache
+of generated tracks.
+
+Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
+    {"http500": PATH}             HTTP 500 on PATH ("*" = every path, "tracks" = every track,
+                                  or a list of these)
+    {"bad_json": PATH}            that JSON document cut in the middle (malformed)
+    {"wrong_id": 999}             info.json names another identifier
+    {"hostile_path": "../x"}      logs.json gains an entry whose `file` is that string
+                                  (or each string of a list): "../", "/etc/passwd", "%2e%2e/x"
+    {"oversized": PATH}           that JSON made valid but larger than oversized_bytes
+                                  (default 5 000 000; logs.json grows by entries)
+    {"truncate": N}               a track body (Content-Length whole) stops after N bytes and the
+                                  connection closes; truncate_path: aim it elsewhere
+    {"stall": S}                  a track body pauses S seconds after half of it; stall_path
+    {"delay": S}                  every answer (delay_path: only those) waits S s before its headers
+    {"leave_after_bytes": N}      after N bytes of a track body the device goes offline (listener
+                                  closed, transfer cut); leave_for: S brings it back S s later;
+                                  leave_path: aim it elsewhere. Fires on every transfer while set.
+    {"range": False}              Range headers ignored (200 with the whole body); by default
+                                  `Range: bytes=N-` is honoured with 206 and Content-Range.
+"""
+
+from jobs.sim.fleet import DeviceSpec, Fleet, synthetic_fleet
+from jobs.sim.tracks import TrackSpec
+
+__all__ = ["Fleet", "DeviceSpec", "TrackSpec", "synthetic_fleet"]

@@ -1,0 +1,139 @@
+"""Scenario files for `motion-server sim`: a fleet described in YAML or JSON.
+
+    timezone: Europe/London          # optional: the event's timezone (tracks' days, roster)
+    port: 8080                       # optional: instead of --port
+    config: {threads.download: 8}    # optional: overrides for the written motion-server.yaml
+    devices:                         # or the whole file is just this list
+      - id: 470
+        count: 1                     # optional: this many devices, ids id, id+1, ...
+        firmware: new                # new | old (flat hardware/firmware values, 3129)
+        battery: 62                  # percent
+        storage: 3                   # percent used
+        username: K888
+        settings: {gnss_rate: "10"}  # settings.json overrides; led_flash sets custom_led.flash
+        rate: 300000                 # bytes/s while sending a track
+        arrive: 0                    # seconds after start; null = only when told
+        leave: 120                   # seconds after start; absent = stays
+        faults: {stall: 5}           # see jobs/sim/__init__.py
+        in_roster: true
+        entrant: {File ID: ALD470ANN, First Name: Anna}
+        tracks:                      # a list, or a number of default synthetic tracks
+          - start: 2026-07-16T13:02:00+01:00   # or "13:02" (today, local); default 09:00 + 90 min each
+            duration_s: 3600
+            size: 2000000
+            best500_knots: 15
+          - source: /work/shared/fixtures/oao/0470_2022-07-16-1202.oao   # a real file, served as is
+"""
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from jobs.sim.fleet import DeviceSpec
+from jobs.sim.tracks import TrackSpec
+
+DEVICE_KEYS = {f.name for f in dataclasses.fields(DeviceSpec)} | {"count"}
+TRACK_KEYS = {f.name for f in dataclasses.fields(TrackSpec)}
+TOP_KEYS = {"timezone", "port", "config", "devices"}
+
+
+class ScenarioError(Exception):
+    """A mistake in a scenario file; the message names the file and the place."""
+
+
+def load(path, default_timezone="Europe/London"):
+    """(device specs, {"timezone", "port", "config"}) from the scenario at `path`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario: {exc.strerror}") from None
+    try:
+        doc = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: not valid YAML/JSON ({exc})") from None
+    if isinstance(doc, list):
+        doc = {"devices": doc}
+    if not isinstance(doc, dict) or not isinstance(doc.get("devices"), list):
+        raise ScenarioError(f"{path}: expected a list of devices, or a mapping with `devices: [...]`")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise ScenarioError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
+    options = {"timezone": doc.get("timezone") or default_timezone, "port": doc.get("port"),
+               "config": doc.get("config") or {}}
+    try:
+        tz = ZoneInfo(options["timezone"])
+    except Exception:
+        raise ScenarioError(f"{path}: timezone: {options['timezone']!r} is not an IANA time zone") from None
+    specs = []
+    for n, item in enumerate(doc["devices"], start=1):
+        specs += _devices(item, f"{path}: device {n}", tz, os.path.dirname(os.path.abspath(path)))
+    ids = [s.id for s in specs]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ScenarioError(f"{path}: device {twice[0]} is given twice")
+    return specs, options
+
+
+def _devices(item, where, tz, base):
+    if not isinstance(item, dict) or "id" not in item:
+        raise ScenarioError(f"{where}: expected a mapping with at least `id`")
+    unknown = set(item) - DEVICE_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(DEVICE_KEYS))})")
+    fields = dict(item)
+    count = fields.pop("count", 1)
+    tracks = fields.pop("tracks", [])
+    if isinstance(tracks, int):
+        tracks = [{} for _ in range(tracks)]
+    if not isinstance(tracks, list):
+        raise ScenarioError(f"{where}: tracks: expected a list or a number")
+    if fields.get("firmware", "new") not in ("new", "old"):
+        raise ScenarioError(f"{where}: firmware: found {fields['firmware']!r}, expected new or old")
+    if not isinstance(count, int) or count < 1 or not isinstance(fields["id"], int) or fields["id"] < 1:
+        raise ScenarioError(f"{where}: id and count must be whole numbers above 0")
+    specs = []
+    for k in range(count):
+        made = [_track(t, f"{where}: track {m}", tz, base) for m, t in enumerate(tracks, start=1)]
+        try:
+            specs.append(DeviceSpec(**{**fields, "id": fields["id"] + k, "tracks": made,
+                                       "faults": dict(fields.get("faults") or {})}))
+        except TypeError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    return specs
+
+
+def _track(item, where, tz, base):
+    if not isinstance(item, dict):
+        raise ScenarioError(f"{where}: expected a mapping of track fields")
+    unknown = set(item) - TRACK_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TRACK_KEYS))})")
+    fields = dict(item)
+    if fields.get("start") is not None:
+        fields["start"] = _start(fields["start"], where, tz)
+    if fields.get("source"):
+        fields["source"] = os.path.join(base, os.path.expanduser(fields["source"]))
+        if not os.path.isfile(fields["source"]):
+            raise ScenarioError(f"{where}: source: no such file {fields['source']}")
+    return TrackSpec(**fields)
+
+
+def _start(value, where, tz):
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    text = str(value).strip()
+    try:
+        clock = dt.time.fromisoformat(text)
+        return dt.datetime.combine(dt.datetime.now(tz).date(), clock, tz)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ScenarioError(f"{where}: start: found {text!r}, expected 2026-07-16T13:02:00+01:00 or 13:02") from None
+    return when if when.tzinfo else when.replace(tzinfo=tz)

@@ -1,0 +1,310 @@
+"""Tracks a simulated device serves: synthetic OAO files, or real files from a folder.
+
+A synthetic track is sailing practice off Portland Harbour: out and back along
+one line, each leg a ramp up, a plateau at the 500 m best, a ramp down and a
+slow return. The distance along the track has a closed form, so logs.json's
+figures are known before a byte is generated; the file itself is written once,
+on first use, into the fleet's cache folder and served from disk from then on.
+"""
+
+import datetime as dt
+import hashlib
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+
+from jobs import oao
+
+ORIGIN = (50.5725, -2.4575)       # Portland Harbour, where the real fixtures were sailed
+COURSE_DEG = 62.0                 # the line of the runs
+RAMP_S = 30.0
+LOW_S = 140.0
+LOW_SHARE = 0.35                  # return-leg speed as a share of the top speed
+WOBBLE = 0.2                      # return-leg speed varies +-20 %
+WOBBLE_S = 7.0
+GENERATOR_VERSION = 1             # bump when the bytes of a track change
+BLOCK_FRAMES = 8192               # frames generated and written at a time
+
+
+@dataclass
+class TrackSpec:
+    """A track on a device. Synthetic unless `source` names a real .oao file.
+
+    start: aware datetime of the first fix (None: today in the fleet's timezone,
+    09:00 local + 90 min per earlier track of the device); duration_s: first to
+    last fix; size: bytes (made valid: 512 + 52*k GNSS frames + 2-byte padding
+    frames, an odd size rounded down); best500_knots: the plateau speed and the
+    logs.json 500 m best; file: the URL path on the device (None: /logs/<id>_<local
+    start>.oao or /logs/<source name>); logs: logs.json fields to override (e.g. to
+    make a device lie about a size).
+    """
+    start: dt.datetime | None = None
+    duration_s: float = 3600.0
+    size: int = 2_000_000
+    best500_knots: float | None = 15.0
+    source: str | None = None
+    file: str | None = None
+    logs: dict = field(default_factory=dict)
+
+
+def valid_size(size):
+    """The OAO size nearest below `size` (at least a header and two fixes)."""
+    size = max(int(size), oao.HEADER_SIZE + 2 * oao.GNSS_SIZE)
+    return size - (size % 2)
+
+
+def layout(size):
+    """(GNSS frames, padding frames) of a synthetic track of valid_size(size) bytes."""
+    body = valid_size(size) - oao.HEADER_SIZE
+    frames = body // oao.GNSS_SIZE
+    return frames, (body - frames * oao.GNSS_SIZE) // 2
+
+
+class Profile:
+    """Speed and distance along the track as functions of seconds since the start."""
+
+    def __init__(self, top_m_s):
+        self.top = max(top_m_s, 0.5)
+        self.low = self.top * LOW_SHARE
+        # The plateau is long enough that a 500 m stretch fits inside it.
+        self.plateau = max(100.0, 600.0 / self.top)
+        self.parts = (RAMP_S, self.plateau, RAMP_S, LOW_S)
+        self.period = sum(self.parts)
+        self.leg = self._within(self.period)
+
+    def speed(self, t):
+        s = t % self.period
+        top, low = self.top, self.low
+        if s < RAMP_S:
+            return low + (top - low) * s / RAMP_S
+        s -= RAMP_S
+        if s < self.plateau:
+            return top
+        s -= self.plateau
+        if s < RAMP_S:
+            return top - (top - low) * s / RAMP_S
+        s -= RAMP_S
+        return low * (1 + WOBBLE * math.sin(s / WOBBLE_S))
+
+    def _within(self, s):
+        """Metres sailed from the start of a leg to `s` seconds into it."""
+        top, low = self.top, self.low
+        if s < RAMP_S:
+            return low * s + (top - low) * s * s / (2 * RAMP_S)
+        done = (low + top) / 2 * RAMP_S
+        s -= RAMP_S
+        if s < self.plateau:
+            return done + top * s
+        done += top * self.plateau
+        s -= self.plateau
+        if s < RAMP_S:
+            return done + top * s - (top - low) * s * s / (2 * RAMP_S)
+        done += (low + top) / 2 * RAMP_S
+        s -= RAMP_S
+        return done + low * s - low * WOBBLE * WOBBLE_S * (math.cos(s / WOBBLE_S) - 1)
+
+    def distance(self, t):
+        legs, s = divmod(t, self.period)
+        return legs * self.leg + self._within(s)
+
+
+def synthetic_logs(spec, file):
+    """The logs.json entry of a synthetic track, from its spec alone."""
+    frames, padding = layout(spec.size)
+    start_ms = _ms(spec.start)
+    duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
+    best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
+    profile = Profile(best500 / 1000)
+    entry = {"file": file, "size": valid_size(spec.size),
+             "start_date": start_ms, "end_date": start_ms + duration_ms, "duration": duration_ms,
+             "distance": round(profile.distance(duration_ms / 1000) * 1000),
+             # The plateau holds the best speeds; short bests are a little higher on a real
+             # device (gusts), so they are reported a few per cent up, as real logs show.
+             "2s_best": round(best500 * 1.06), "10s_best": round(best500 * 1.03), "500m_best": best500}
+    entry.update(spec.logs)
+    return entry
+
+
+def _ms(when):
+    return round(when.timestamp() * 1000)
+
+
+def synthetic_blocks(spec, device, username):
+    """The bytes of a synthetic track, in blocks (header first, padding last)."""
+    frames, padding = layout(spec.size)
+    start_ms = _ms(spec.start)
+    duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
+    best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
+    profile = Profile(best500 / 1000)
+    lat0, lon0 = ORIGIN
+    # Each device sails its own patch of water, a few hundred metres apart.
+    lat0 += (device % 17) * 0.0009
+    lon0 += (device % 13) * 0.0012
+    metres_per_deg_lat = math.pi * oao.EARTH_RADIUS_M / 180
+    metres_per_deg_lon = metres_per_deg_lat * math.cos(math.radians(lat0))
+    course = math.radians(COURSE_DEG)
+    north_e7 = math.cos(course) / metres_per_deg_lat * 1e7
+    east_e7 = math.sin(course) / metres_per_deg_lon * 1e7
+    base_lat, base_lon = lat0 * 1e7, lon0 * 1e7
+    out_course = round(COURSE_DEG * 1e5)
+    back_course = round(((COURSE_DEG + 180) % 360) * 1e5)
+    period, leg = profile.period, profile.leg
+    yield oao.header_frame(device, username, start_ms, start_ms + duration_ms, round(base_lat), round(base_lon))
+
+    span = max(frames - 1, 1)
+    previous_second = None
+    for first in range(0, frames, BLOCK_FRAMES):
+        records = []
+        for i in range(first, min(first + BLOCK_FRAMES, frames)):
+            utc = start_ms + i * duration_ms // span
+            t = (utc - start_ms) / 1000
+            legs, s = divmod(t, period)
+            along = profile._within(s)
+            outward = int(legs) % 2 == 0
+            offset = along if outward else leg - along
+            second = utc // 1000
+            mode = 0x0AD4 if second != previous_second else 0x0AD5
+            previous_second = second
+            speed = profile.speed(t)
+            records.append((mode, round(base_lat + offset * north_e7), round(base_lon + offset * east_e7),
+                            -3000 + (i % 50), round(speed * 1000), out_course if outward else back_course,
+                            utc, 3, 20, 150, 800, 1200, 450000, 54))
+        yield oao.gnss_frames(records)
+    if padding:
+        yield oao.padding(padding)
+
+
+class TrackStore:
+    """Synthetic tracks generated once into a cache folder, served from disk.
+
+    Generation runs in its own thread and a request reads the file while it
+    grows, so the first download of a 50 MB track starts at once instead of
+    waiting seconds for the whole file (a client's read timeout would fire).
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+        self._jobs = {}
+        self._guard = threading.Lock()
+
+    def _target(self, device, username, spec, file):
+        # The name carries a digest of everything the bytes depend on, so a cache
+        # left by an earlier run with other settings is never served by mistake.
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in file.strip("/"))[-80:]
+        recipe = repr((device, username, _ms(spec.start), spec.duration_s, valid_size(spec.size),
+                       spec.best500_knots, GENERATOR_VERSION))
+        digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+        return os.path.join(self.folder, str(device), f"{name}.{digest}")
+
+    def _job(self, device, username, spec, file):
+        target = self._target(device, username, spec, file)
+        with self._guard:
+            job = self._jobs.get(target)
+            if job is None:
+                job = self._jobs[target] = _Generation(target, synthetic_blocks(spec, device, username))
+        return job
+
+    def open(self, device, username, spec, file, size):
+        """A reader of the track's bytes (seek/read/close) that waits for bytes not yet generated."""
+        job = self._job(device, username, spec, file)
+        if job.finished:
+            return open(job.target, "rb")
+        return _GrowingReader(job, size)
+
+    def path(self, device, username, spec, file):
+        """The cached file of a synthetic track, complete (generated if needed)."""
+        job = self._job(device, username, spec, file)
+        job.wait()
+        return job.target
+
+
+class _Generation:
+    """Writes one track's blocks to <target>.part, then renames it into place."""
+
+    def __init__(self, target, blocks):
+        self.target = target
+        self.part = f"{target}.{os.getpid()}.{threading.get_ident()}.part"   # never shared by two writers
+        self.done = 0
+        self.finished = os.path.exists(target)
+        self.error = None
+        self.changed = threading.Condition()
+        if not self.finished:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(self.part, "wb").close()
+            threading.Thread(target=self._run, args=(blocks,), daemon=True, name="sim-track").start()
+
+    def _run(self, blocks):
+        try:
+            with open(self.part, "wb") as out:
+                for block in blocks:
+                    out.write(block)
+                    out.flush()
+                    with self.changed:
+                        self.done += len(block)
+                        self.changed.notify_all()
+            os.replace(self.part, self.target)
+        except Exception as exc:          # e.g. disk full: readers must not wait forever
+            self.error = exc
+        with self.changed:
+            self.finished = True
+            self.changed.notify_all()
+
+    def wait(self, upto=None):
+        with self.changed:
+            while not self.finished and (upto is None or self.done < upto):
+                self.changed.wait(0.5)
+        if self.error is not None:
+            raise OSError(f"cannot generate {self.target}: {self.error}")
+
+
+class _GrowingReader:
+    def __init__(self, job, size):
+        self.job = job
+        self.size = size
+        self.file = open(job.part, "rb")   # the open file survives the rename
+        self.pos = 0
+
+    def seek(self, pos):
+        self.pos = pos
+        self.file.seek(pos)
+
+    def read(self, n):
+        want = min(self.pos + n, self.size)
+        self.job.wait(upto=want)
+        data = self.file.read(want - self.pos)
+        self.pos += len(data)
+        return data
+
+    def close(self):
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_real_stats = {}
+_real_guard = threading.Lock()
+
+
+def real_logs(spec, file):
+    """The logs.json entry of a real file: size, times and figures from its frames."""
+    path = os.path.abspath(spec.source)
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    with _real_guard:
+        stats = _real_stats.get(key)
+    if stats is None:
+        stats = oao.file_stats(path)
+        if stats is None:
+            raise ValueError(f"{path}: no GNSS fixes, cannot describe it in logs.json")
+        with _real_guard:
+            _real_stats[key] = stats
+    entry = {"file": file, "size": stats["size"], "start_date": stats["start_date"],
+             "end_date": stats["end_date"], "duration": stats["duration"], "distance": stats["distance"],
+             "2s_best": stats["2s_best"], "10s_best": stats["10s_best"], "500m_best": stats["500m_best"]}
+    entry.update(spec.logs)
+    return entry
