@@ -1,0 +1,225 @@
+"""motion-server report: the day's outcome per entrant, for the results team.
+
+In roster order, one line per track: the entrant, the device, the track's
+local name, local start, duration, 500 m best, and what became of it —
+verified (and on disk), skipped and why, wanted but not yet downloaded, bad.
+An entrant whose device was not seen that day, or who has no device, gets a
+line too. Read from the devices' ledgers and checked against the tracks
+folder; nothing is changed. Exit status 1 when a track the ledger calls
+verified is not on disk as recorded, so a script notices.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import sys
+from pathlib import Path
+
+from jobs import roster, state, tracks
+from jobs.config import ConfigError
+from jobs.files import is_temporary
+from jobs.log import quoted
+
+COLUMNS = ("Entrant", "Name", "Device", "Track", "Start", "Duration", "500 m kn", "Outcome")
+# Terminal widths; the last column is never cut.
+WIDTHS = {"Name": 24, "Track": 40}
+
+
+def configure(parser):
+    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                        help="the event day to report (default: today in event.timezone)")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also write the rows to FILE (CSV, UTF-8, header row) for a spreadsheet")
+
+
+def _date(text):
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
+# --- what happened that day -------------------------------------------------
+
+def collect(cfg, day, entries):
+    """(rows, alarms): one dict per line of the report, and the verified tracks not on disk."""
+    spool, key = cfg.paths.spool, day.strftime("%Y%m%d")
+    rows, alarms = [], []
+    sailing = entries.on(day)
+    for entry in sailing:
+        who = {"Entrant": entry.entrant, "Name": entry.name}
+        if entry.device <= 0:
+            rows.append(_row(who, Outcome="no device"))
+            continue
+        doc = state.read(spool, entry.device)
+        # A device given to two entrants that day (a roster warning): each sees only its own tracks.
+        mine = [t for t in tracks_of_day(doc, key) if t.get("entrant") in (None, entry.entrant)]
+        if not mine:
+            rows.append(_row(who, Device=str(entry.device), Outcome=_absence(cfg, doc, day)))
+        rows += [track_row(cfg, who, doc, t, alarms) for t in mine]
+    # Tracks of that day from devices nobody had on the roster: the roster may need a line.
+    on_roster = {e.device for e in sailing}
+    for doc in sorted(state.all_devices(spool), key=lambda d: d["device"]):
+        if doc["device"] not in on_roster:
+            who = {"Entrant": "-", "Name": "(no entrant this day)"}
+            rows += [track_row(cfg, who, doc, t, alarms) for t in tracks_of_day(doc, key)]
+    return rows, alarms
+
+
+def tracks_of_day(doc, key):
+    found = [t for t in doc.get("tracks", {}).values() if isinstance(t, dict) and t.get("day") == key]
+    return sorted(found, key=lambda t: t.get("start") or 0)
+
+
+def _row(who, **fields):
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(who, **fields)
+    return row
+
+
+def track_row(cfg, who, doc, track, alarms):
+    start = track.get("start")
+    return _row(who, Device=str(doc["device"]),
+                Track=track.get("name") or f"(on the device: {quoted(track.get('file'), 60)})",
+                Start=tracks.local_start(start, cfg.tz).strftime("%H:%M:%S") if isinstance(start, int) else "?",
+                Duration=_duration(track.get("duration")),
+                **{"500 m kn": _knots(track.get("best500"))},
+                Outcome=outcome(cfg, doc, track, alarms))
+
+
+def outcome(cfg, doc, track, alarms):
+    status, reason = track.get("status"), track.get("reason")
+    if status == "verified":
+        problem = _on_disk_problem(cfg, track)
+        if problem:
+            alarms.append(f"device {doc['device']}: {problem}")
+            what, _, where = problem.partition(": ")
+            return f"VERIFIED BUT {what.upper()}: {where}"
+        return "verified"
+    if status == "skipped":
+        return f"skipped: {reason}"
+    if status == "bad":
+        return f"bad: {reason}" if reason else "bad"
+    if status == "wanted":
+        progress = doc.get("progress") or {}
+        if progress.get("file") == track.get("file") and progress.get("total"):
+            return f"downloading: {100 * progress.get('bytes', 0) // progress['total']} %"
+        note = f" (device {doc['status']}: {doc.get('error')})" if doc.get("status") == "failed" else ""
+        return "wanted: not downloaded yet" + note
+    return str(status)
+
+
+def _on_disk_problem(cfg, track):
+    """Why the file of a verified track is not on disk as the ledger says, or None."""
+    try:
+        path = tracks.final_path(cfg.paths.tracks, track)
+    except ValueError as exc:
+        return str(exc)
+    if not path.is_file():
+        return f"file missing: {path}"
+    size = path.stat().st_size
+    if size != track.get("size"):
+        return f"{size} bytes on disk, {track.get('size')} in the ledger: {path}"
+    return None
+
+
+def _absence(cfg, doc, day):
+    """Outcome for a device with no track that day: not seen, or seen with none."""
+    times = [t for t in (doc.get("history"), doc.get("last_seen")) if isinstance(t, (int, float))]
+    if not times:
+        return "not seen: never connected"
+    last = dt.datetime.fromtimestamp(max(times), cfg.tz)
+    if last.date() < day:
+        return f"not seen: last connected {last:%Y-%m-%d %H:%M}"
+    if last.date() == day:
+        error = f": {doc.get('error')}" if doc.get("status") == "failed" else ""
+        return f"seen, no track this day (now {doc.get('status')}{error})"
+    return f"no track this day (last seen {last:%Y-%m-%d %H:%M})"
+
+
+def _duration(ms):
+    if not isinstance(ms, int) or ms < 0:
+        return "?"
+    seconds = ms // 1000
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _knots(mm_per_s):
+    return f"{tracks.knots(mm_per_s):.1f}" if isinstance(mm_per_s, (int, float)) else "?"
+
+
+def strays(cfg, day):
+    """Files in the day folder that no ledger names as verified (copied by hand, or an old run)."""
+    key = day.strftime("%Y%m%d")
+    folder = Path(cfg.paths.tracks) / key
+    try:
+        names = {p.name for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)}
+    except FileNotFoundError:
+        return []
+    known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)
+             for t in tracks_of_day(doc, key) if t.get("status") == "verified"}
+    return sorted(names - known)
+
+
+# --- the table and the CSV --------------------------------------------------
+
+def summary(rows):
+    outcomes = [r["Outcome"] for r in rows]
+
+    def count(*starts):
+        return sum(o.startswith(starts) for o in outcomes)
+
+    entrants = len({r["Entrant"] for r in rows if r["Entrant"] != "-"})
+    return (f"{entrants} entrants; tracks: {count('verified')} verified, {count('skipped')} skipped, "
+            f"{count('wanted', 'downloading')} still wanted, {count('bad')} bad, {count('VERIFIED BUT')} not on disk; "
+            f"entrants: {count('not seen')} not seen, {count('no device')} without a device")
+
+
+def table(rows):
+    def cut(text, width):
+        return text if width is None or len(text) <= width else text[:width - 1] + "…"
+
+    widths = {c: min(max([len(c)] + [len(r[c]) for r in rows]), WIDTHS.get(c, 10**6)) for c in COLUMNS}
+    lines = ["  ".join(f"{c:<{widths[c]}}" for c in COLUMNS).rstrip()]
+    lines.append("  ".join("-" * min(widths[c], 40) for c in COLUMNS))
+    for row in rows:
+        lines.append("  ".join(f"{cut(row[c], widths[c]):<{widths[c]}}" for c in COLUMNS).rstrip())
+    return "\n".join(lines)
+
+
+def write_csv(path, day, rows):
+    # utf-8-sig: the byte order mark makes spreadsheets read the names as UTF-8.
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+        out = csv.writer(f)
+        out.writerow(("Date",) + COLUMNS)
+        for row in rows:
+            out.writerow([day.isoformat()] + [row[c] for c in COLUMNS])
+
+
+def main(cfg, args):
+    day = args.date or dt.datetime.now(cfg.tz).date()
+    try:
+        entries = roster.load(cfg.event.roster) if cfg.event.roster else roster.Roster(path="")
+    except ConfigError as exc:
+        print(f"motion-server: {exc}", file=sys.stderr)
+        return 2
+    rows, alarms = collect(cfg, day, entries)
+    print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), tracks in {cfg.paths.tracks}")
+    print()
+    print(table(rows) if rows else "nobody on the roster this day")
+    print()
+    print(summary(rows))
+    extra = strays(cfg, day)
+    if extra:
+        print(f"{len(extra)} file(s) in {Path(cfg.paths.tracks) / day.strftime('%Y%m%d')} that no ledger names: "
+              + ", ".join(extra))
+    if args.csv:
+        try:
+            write_csv(args.csv, day, rows)
+        except OSError as exc:
+            print(f"motion-server: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"written to {args.csv}")
+    for alarm in alarms:
+        print(f"motion-server: VERIFIED TRACK NOT ON DISK: {alarm}", file=sys.stderr)
+    return 1 if alarms else 0

@@ -1,0 +1,237 @@
+"""motion-server serve: the dashboard folder over HTTP, and nothing else.
+
+Real HTTP requests against a server bound to 127.0.0.1 on a free port. A
+secret file sits beside the html folder; no URL may return a byte of it.
+"""
+
+import http.client
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jobs import config, serve
+
+SECRET = "SECRET-8d1f7c beside the html folder"
+INDEX = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Motion test dashboard</title></head>
+<body><h1>Dashboard ✔</h1><pre id="status">not loaded</pre>
+<script>
+  // Synchronous on purpose: the page is complete only once status.json came over HTTP.
+  var r = new XMLHttpRequest();
+  r.open("GET", "status.json", false);
+  r.send();
+  document.getElementById("status").textContent = "loaded " + r.status + " " + JSON.parse(r.responseText).event;
+</script></body></html>
+"""
+STATUS = '{"event": "Test week", "devices": []}\n'
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """An html folder with pages, sub-folders and symlinks that try to lead out."""
+    tmp_path = tmp_path_factory.mktemp("site")
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(INDEX, encoding="utf-8")
+    (html / "status.json").write_text(STATUS)
+    (html / ".index.html.x1y2.tmp").write_text("half a page")
+    (html / "empty").mkdir()
+    (html / "day").mkdir()
+    (html / "day" / "index.html").write_text("<p>day page</p>")
+    (tmp_path / "secret.txt").write_text(SECRET)
+    (html / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (html / "out").symlink_to(tmp_path)
+    (html / "outside").mkdir()
+    (html / "outside" / "index.html").symlink_to(tmp_path / "secret.txt")
+    cfg_path = tmp_path / "motion-server.yaml"
+    cfg_path.write_text(f"paths:\n  spool: {tmp_path}/spool\n  html: {html}\n  log: {tmp_path}/log/m.log\n"
+                        "dashboard:\n  listen: 127.0.0.1:8080\n")
+    return tmp_path, cfg_path
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    # One server for the module: it holds no state between requests.
+    folder, cfg_path = site
+    srv, thread, urls = serve.start(config.load(cfg_path), listen="127.0.0.1:0")
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def raw(server, method, target):
+    """One request with the target sent byte for byte (no client-side normalising)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        conn.close()
+
+
+def test_pages_and_status_json_are_served_with_no_store_and_their_types(server):
+    status, headers, body = raw(server, "GET", "/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
+    assert body.decode("utf-8") == INDEX
+    status, headers, body = raw(server, "GET", "/status.json?t=1700000000")
+    assert (status, headers["Content-Type"], headers["Cache-Control"]) == (200, "application/json", "no-store")
+    assert body.decode() == STATUS
+    status, headers, body = raw(server, "HEAD", "/status.json")
+    assert (status, body, headers["Content-Length"]) == (200, b"", str(len(STATUS)))
+
+
+def test_every_answer_says_no_store_even_errors(server):
+    for target in ("/missing.html", "/../secret.txt", "/leak.txt", "/empty/"):
+        status, headers, _ = raw(server, "GET", target)
+        assert status >= 400 and headers["Cache-Control"] == "no-store", target
+    status, headers, _ = raw(server, "POST", "/")
+    assert headers["Cache-Control"] == "no-store"
+
+
+TRAVERSALS = [
+    "/../secret.txt",
+    "/%2e%2e/secret.txt",
+    "/%2E%2E/secret.txt",
+    "/%2e%2e%2fsecret.txt",
+    "/..%2fsecret.txt",
+    "/%252e%252e/secret.txt",
+    "/%252e%252e%252fsecret.txt",
+    "/day/../../secret.txt",
+    "/./../secret.txt",
+    "//../secret.txt",
+    "/..\\secret.txt",
+    "/%5c..%5csecret.txt",
+    "/secret.txt%00.html",
+    "/leak.txt",
+    "/out/secret.txt",
+    "/out/",
+    "/outside/",
+    "/outside/index.html",
+    "http://127.0.0.1/../secret.txt",
+    "/%ff%fe/../secret.txt",
+]
+
+
+@pytest.mark.parametrize("target", TRAVERSALS)
+def test_no_url_returns_a_byte_from_outside_the_folder(server, target):
+    for method in ("GET", "HEAD"):
+        status, headers, body = raw(server, method, target)
+        assert status in (400, 403, 404), (target, status)
+        assert SECRET.encode() not in body and b"SECRET" not in body
+
+
+def test_folders_are_never_listed(server):
+    status, _, body = raw(server, "GET", "/empty/")
+    assert status == 404 and b"index" not in body.lower().replace(b"index.html", b"")
+    status, _, body = raw(server, "GET", "/day/")
+    assert (status, body) == (200, b"<p>day page</p>")
+
+
+def test_a_folder_without_its_slash_redirects_inside_this_server_only(server):
+    status, headers, _ = raw(server, "GET", "/day")
+    assert (status, headers["Location"]) == (301, "/day/")
+    # '//host/...' must not turn into a redirect to another site.
+    status, headers, _ = raw(server, "GET", "//day")
+    assert status == 301 and headers["Location"] == "/day/"
+
+
+def test_files_being_written_are_not_served(server):
+    status, _, body = raw(server, "GET", "/.index.html.x1y2.tmp")
+    assert status == 404 and b"half a page" not in body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"])
+def test_methods_other_than_get_and_head_are_refused_with_405(server, method):
+    status, headers, body = raw(server, method, "/index.html")
+    assert status == 405
+    assert headers["Allow"] == "GET, HEAD"
+    assert body == b""
+
+
+def test_the_start_line_lists_every_address_and_loopback():
+    urls = serve.urls_for("0.0.0.0", 8080)
+    assert urls[-1] == "http://127.0.0.1:8080/"
+    assert all(re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+:8080/", u) for u in urls)
+    assert serve.urls_for("127.0.0.1", 9000) == ["http://127.0.0.1:9000/"]
+
+
+def _read_until(stream, pattern, seconds):
+    deadline = time.monotonic() + seconds
+    seen = ""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            line = stream.readline()
+            if not line:
+                break
+            seen += line
+            found = re.search(pattern, line)
+            if found:
+                return found, seen
+    raise AssertionError(f"no {pattern!r} within {seconds} s; got:\n{seen}")
+
+
+def test_sigterm_ends_serve_at_once_with_status_0(site, motion_server):
+    folder, cfg_path = site
+    proc = subprocess.Popen([*motion_server, "--config", str(cfg_path), "serve", "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True, cwd=folder)
+    try:
+        found, _ = _read_until(proc.stderr, r"serving .* at (http://127\.0\.0\.1:(\d+)/)", 10)
+        conn = http.client.HTTPConnection("127.0.0.1", int(found.group(2)), timeout=5)
+        conn.request("GET", "/status.json")
+        assert conn.getresponse().read().decode() == STATUS
+        conn.close()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+
+
+def test_a_port_in_use_is_a_clear_error(site, motion_server):
+    folder, cfg_path = site
+    srv, _, _ = serve.start(config.load(cfg_path), listen="127.0.0.1:0")
+    try:
+        port = srv.server_address[1]
+        done = subprocess.run([*motion_server, "--config", str(cfg_path), "serve", "--listen", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=20, cwd=folder)
+        assert done.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_a_headless_chromium_loads_the_dashboard_over_http(server, tmp_path):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: install chromium")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    profile = tmp_path / "chromium-profile"
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=90)
+    shutil.rmtree(profile, ignore_errors=True)
+    assert "<h1>Dashboard ✔</h1>" in done.stdout, done.stderr[-2000:]
+    # The page's script fetched status.json from the server and parsed it.
+    assert "loaded 200 Test week" in done.stdout
