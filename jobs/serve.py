@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import threading
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
@@ -143,12 +144,15 @@ class DashboardHandler(BaseHTTPRequestHandler):
             # O_NOFOLLOW: the checked path cannot have become a symlink since.
             with open(os.open(real, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
                 data = f.read()
+                modified = os.fstat(f.fileno()).st_mtime
         except OSError:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", TYPES.get(os.path.splitext(real)[1].lower(), "application/octet-stream"))
         self.send_header("Content-Length", str(len(data)))
+        # The pages show how fresh they are from document.lastModified.
+        self.send_header("Last-Modified", formatdate(modified, usegmt=True))
         self.end_headers()
         if body:
             self.wfile.write(data)

@@ -1,0 +1,488 @@
+"""Stage dashboard: what the state says, as static pages the tent can read.
+
+Every 5 s: read each device's state (no locks: state files are replaced
+atomically, so a read sees the old file or the new one), the roster and the
+queues; gather the day's facts once; render them into paths.html:
+
+    index.html              devices, most recent connection first; totals; not seen today
+    tv.html                 the same in large type, for a screen across the tent
+    warnings.html           battery, storage, firmware, settings and roster warnings
+    tracks.html             today's verified files (tracks-YYYYMMDD.html for every day)
+    status.json             the same facts for programs
+
+Each file is written atomically (a browser never loads half a page) and only
+when its content changed. An unchanged file is touched instead, so its mtime
+always tells when the dashboard last looked: the pages show it (from
+document.lastModified) and warn when it grows old, which is how a TV in the
+tent tells a quiet afternoon from a dead dashboard job.
+
+Everything a device sent (username, firmware, file names, error texts) is
+escaped by jinja2's autoescape; numbers are checked before they are shown.
+"""
+
+import datetime as dt
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import jinja2
+import markupsafe
+
+import jobs
+from jobs import spool, state
+from jobs.config import ConfigError
+from jobs.files import atomic_write
+from jobs.roster import Roster
+
+TEMPLATES = Path(jobs.__file__).resolve().parent.parent / "templates"
+TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
+# How each status looks beside its word and colour: readable without colour too.
+SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",
+           "failed": "✘", "disconnected": "○", "unknown": "?"}
+WARNING_KINDS = ("battery", "storage", "firmware", "settings")
+TRACK_STATES = ("verified", "downloading", "wanted", "skipped", "bad")
+DAY = re.compile(r"^\d{8}$")  # a ledger's day names a page: tracks-<day>.html
+
+
+def step(ctx):
+    """Render every page from the state as it is now."""
+    written = write(ctx.cfg, ctx.spool, _roster(ctx))
+    if written:
+        ctx.log.debug("wrote %s", ", ".join(written))
+    return False
+
+
+def write(cfg, root, roster, now=None, day=None):
+    """Gather the facts and publish every page; returns the names written (not just touched).
+
+    `day` (a date) overrides "today", the event day of `now` in the event zone.
+    """
+    now = time.time() if now is None else now
+    day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
+    docs = [doc for doc in state.all_devices(root) if isinstance(doc.get("device"), int)]
+    facts = gather(cfg, docs, roster, waiting(root), now, day)
+    folder = Path(cfg.paths.html)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [name for name, text in render(facts).items() if publish(folder / name, text)]
+
+
+def _roster(ctx):
+    # A roster that cannot be read must not blank the screen: show the devices anyway.
+    try:
+        return ctx.roster()
+    except (ConfigError, OSError) as exc:
+        return Roster(path=str(ctx.cfg.event.roster), warnings=[f"roster not readable: {exc}"])
+
+
+def waiting(root):
+    """{device: (queue, enqueued_at)} for devices waiting for a worker; download wins."""
+    queued = {}
+    for queue in ("inspect", "download"):
+        for device, enqueued in spool.pending(root, queue):
+            queued[device] = (queue, enqueued)
+    return queued
+
+
+# ---- the facts: plain data, the same for the pages and status.json ----------------
+
+def gather(cfg, docs, roster, queued, now, day):
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=cfg.tz).timestamp()
+    today = day.strftime("%Y%m%d")
+    serving = {}
+    for entry in roster.on(day):
+        if entry.device > 0:
+            # Two entrants on one device on one day is a roster warning: the first row wins.
+            clash = entry.device in serving
+            serving.setdefault(entry.device, []).append({**_entrant(entry), "clash": clash})
+    _memo["last"], _memo["this"] = _memo["this"], {}
+    ledgers = {doc["device"]: ledger_facts(doc, today, cfg.tz) for doc in docs}
+    shown = [doc for doc in docs if _number(doc.get("history")) is not None]
+    shown.sort(key=lambda doc: doc["history"], reverse=True)
+    devices = [device_facts(cfg, doc, ledgers[doc["device"]], serving, queued, now, today, midnight)
+               for doc in shown]
+    warnings = warning_lists(devices, roster)
+    return {
+        "event": cfg.event.name,
+        "day": day.isoformat(),
+        "day_text": day.strftime("%A %-d %B %Y"),
+        "today": today,
+        "devices": devices,
+        "totals": totals(devices, ledgers, today),
+        "not_seen": not_seen(roster, day, {d["device"]: d for d in docs}, midnight, cfg.tz),
+        "warnings": warnings,
+        "warning_count": sum(len(rows) for rows in warnings.values()),
+        "days": verified_by_day(ledgers),
+        "names": {e.entrant: e.name for e in roster.entries},
+        "thresholds": {"battery_min": cfg.checks.battery_min_percent,
+                       "storage_max": cfg.checks.storage_max_percent},
+    }
+
+
+def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
+    device = doc["device"]
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    listed = doc.get("warnings") if isinstance(doc.get("warnings"), list) else []
+    warnings = [{"kind": _text(w.get("kind")), "text": _text(w.get("text"))} for w in listed if isinstance(w, dict)]
+    kinds = {w["kind"] for w in warnings}
+    battery, storage = _number(info.get("battery")), _number(info.get("storage"))
+    facts = {
+        "id": device,
+        "status": doc["status"] if doc.get("status") in SYMBOLS else "unknown",
+        "since": _number(doc.get("since")),
+        "history": doc["history"],
+        "seen_today": max(_number(doc.get("history")) or 0, _number(doc.get("last_seen")) or 0) >= midnight,
+        "last_seen": _number(doc.get("last_seen")) or doc["history"],
+        "last_seen_text": _clock(_number(doc.get("last_seen")) or doc["history"], cfg.tz, today),
+        "address": _text(doc.get("address")),
+        "entrants": serving.get(device, []),
+        "username": _text(info.get("username")),
+        "firmware": _text(info.get("firmware_name") or info.get("firmware_code")),
+        "battery": battery,
+        "battery_low": battery is not None and battery < cfg.checks.battery_min_percent or "battery" in kinds,
+        "charging": info.get("charging") is True,
+        "storage": storage,
+        "storage_full": storage is not None and storage > cfg.checks.storage_max_percent or "storage" in kinds,
+        "firmware_warning": "firmware" in kinds,
+        "warnings": warnings,
+        "error": _text(doc.get("error")) if doc.get("status") == "failed" else None,
+        "queue": None, "enqueued": None, "waiting_s": None,
+        "absent_since": None, "absent_s": None,
+    }
+    if device in queued:
+        queue, enqueued = queued[device]
+        facts.update(queue=queue, enqueued=enqueued, waiting_s=max(0, round(now - enqueued)))
+    absent = _number(doc.get("absent_since"))
+    if absent is not None and facts["status"] == "completed":
+        facts.update(absent_since=absent, absent_s=max(0, round(now - absent)))
+    # The day's tracks, and other days' still to fetch (a device back after a day away).
+    facts["tracks"] = [t for t in ledger if not t["other_day"] or t["status"] in ("wanted", "downloading")]
+    shown = _count(t["status"] for t in facts["tracks"])
+    facts["counts"] = {status: shown.get(status, 0) for status in TRACK_STATES}
+    facts["progress"] = next((t["progress"] for t in facts["tracks"] if t["progress"]), None)
+    return facts
+
+
+def ledger_facts(doc, today, tz):
+    """The device's tracks that some page shows (today's, wanted, verified), by start."""
+    progress = doc.get("progress") if doc.get("status") == "downloading" else None
+    in_flight = progress.get("file") if isinstance(progress, dict) else None
+    shown = []
+    for track in _ledger(doc):
+        status, file = track.get("status"), track.get("file")
+        if file == in_flight:
+            facts = {**_track_facts(doc["device"], track, tz, today), "status": "downloading",
+                     "progress": progress_facts(progress, _number(track.get("size")))}
+        elif track.get("day") == today or status in ("wanted", "verified"):
+            facts = _track_facts(doc["device"], track, tz, today)
+        else:
+            continue
+        shown.append(facts)
+    shown.sort(key=lambda t: t["start"] or 0)
+    return shown
+
+
+# Track facts of the previous and of this render: a long run shows the same tracks
+# every 5 s, and a track's facts depend only on its ledger entry and the day.
+_memo = {"last": {}, "this": {}}
+
+
+def _track_facts(device, track, tz, today):
+    file = track.get("file")
+    if not isinstance(file, str):
+        return track_facts(device, track, tz, today)
+    key = (device, file, today)
+    last = _memo["this"].get(key) or _memo["last"].get(key)
+    facts = last[1] if last is not None and last[0] == track else track_facts(device, track, tz, today)
+    _memo["this"][key] = (track, facts)
+    return facts
+
+
+def track_facts(device, track, tz, today=None):
+    start = _number(track.get("start"))
+    local = _local(start / 1000, tz) if start is not None else None
+    duration, distance, best = _number(track.get("duration")), _number(track.get("distance")), \
+        _number(track.get("best500"))
+    status = track.get("status")
+    return {
+        "device": device,
+        "file": _text(track.get("file")),
+        "name": _text(track.get("name")),
+        "day": _text(track.get("day")),
+        "other_day": track.get("day") != today,
+        "start": start,
+        "start_text": f"{local.hour:02d}:{local.minute:02d}" if local else "–",
+        "date_text": f"{local:%a} {local.day} {local:%b}" if local and track.get("day") != today else "",
+        "duration_s": round(duration / 1000) if duration is not None else None,
+        "distance_km": round(distance / 1e6, 2) if distance is not None else None,
+        "best500_kn": round(best * 3.6 / 1852, 2) if best is not None else None,
+        "size": _number(track.get("size")),
+        "entrant": _text(track.get("entrant")),
+        "status": status if status in ("wanted", "skipped", "verified", "bad") else "wanted",
+        "reason": _text(track.get("reason")),
+        "failures": _number(track.get("failures")) or 0,
+        "sha256": _text(track.get("sha256")),
+        "progress": None,
+    }
+
+
+def progress_facts(progress, size):
+    done = _number(progress.get("bytes")) or 0
+    total = _number(progress.get("total")) or size or 0
+    rate = _number(progress.get("rate")) or 0
+    percent = min(100.0, max(0.0, 100.0 * done / total)) if total > 0 else 0.0
+    left = (total - done) / rate if rate > 0 and total > done else None
+    return {"bytes": done, "total": total, "rate": rate, "percent": round(percent, 1),
+            "left_s": round(left) if left is not None else None}
+
+
+def totals(devices, ledgers, today):
+    seen = [d for d in devices if d["seen_today"]]
+    counts = _count(d["status"] for d in seen)
+    todays = [t for ledger in ledgers.values() for t in ledger if not t["other_day"]]
+    verified = [t for t in todays if t["status"] == "verified"]
+    tracks = _count(t["status"] for t in todays)
+    return {
+        "seen": len(seen),
+        **{status: counts.get(status, 0) for status in
+           ("completed", "downloading", "pending", "connected", "failed", "disconnected")},
+        "tracks_verified": len(verified),
+        "bytes_verified": sum(t["size"] or 0 for t in verified),
+        "tracks_wanted": tracks.get("wanted", 0) + tracks.get("downloading", 0),
+        "tracks_skipped": tracks.get("skipped", 0),
+        "tracks_bad": tracks.get("bad", 0),
+    }
+
+
+def not_seen(roster, day, docs, midnight, tz):
+    """Today's entrants whose device has not connected today, and those with no device."""
+    missing = []
+    for entry in roster.on(day):
+        doc = docs.get(entry.device) if entry.device > 0 else None
+        last = None
+        if doc is not None:
+            last = max(_number(doc.get("history")) or 0, _number(doc.get("last_seen")) or 0) or None
+        if entry.device > 0 and last is not None and last >= midnight:
+            continue
+        missing.append({**_entrant(entry), "device": entry.device if entry.device > 0 else None,
+                        "last_seen": last,
+                        "last_seen_text": _clock(last, tz, day.strftime("%Y%m%d")) if last else None})
+    return missing
+
+
+def warning_lists(devices, roster):
+    """Warnings by kind, each naming its device: what the warnings page lists."""
+    lists = {kind: [] for kind in (*WARNING_KINDS, "other")}
+    for device in devices:
+        for warning in device["warnings"]:
+            kind = warning["kind"] if warning["kind"] in WARNING_KINDS else "other"
+            lists[kind].append({"device": device["id"], "entrants": device["entrants"], "text": warning["text"],
+                                "last_seen": device["last_seen"]})
+    lists["roster"] = [_text(w, 400) for w in roster.warnings]
+    lists["failed"] = [{"device": d["id"], "entrants": d["entrants"], "text": d["error"]}
+                       for d in devices if d["status"] == "failed"]
+    lists["bad"] = [{"device": d["id"], "entrants": d["entrants"], "track": t}
+                    for d in devices for t in d["tracks"] if t["status"] == "bad"]
+    return lists
+
+
+def verified_by_day(ledgers):
+    """{YYYYMMDD: [verified tracks]} over every ledger: the tracks pages."""
+    days = {}
+    for ledger in ledgers.values():
+        for track in ledger:
+            if track["status"] == "verified" and track["day"] and DAY.match(track["day"]):
+                days.setdefault(track["day"], []).append(track)
+    for tracks in days.values():
+        tracks.sort(key=lambda t: (t["start"] or 0, t["device"]))
+    return days
+
+
+def _clock(t, tz, today):
+    """13:05 on the day shown, or "Fri 15 Jul 13:05" on another day."""
+    when = _local(t, tz)
+    if when is None:
+        return "–"
+    return when.strftime("%H:%M" if when.strftime("%Y%m%d") == today else "%a %-d %b %H:%M")
+
+
+def _local(t, tz):
+    try:
+        return dt.datetime.fromtimestamp(t, tz)
+    except (OverflowError, OSError, ValueError):  # a time no clock shows: not ours
+        return None
+
+
+def _ledger(doc):
+    tracks = doc.get("tracks")
+    return [t for t in tracks.values() if isinstance(t, dict)] if isinstance(tracks, dict) else []
+
+
+def _entrant(entry):
+    return {"entrant": entry.entrant, "name": entry.name, "file_id": entry.file_id, "craft": entry.craft}
+
+
+def _count(statuses):
+    counts = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _number(value):
+    """A finite int or float from the state, else None (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        return None
+    return value
+
+
+def _text(value, limit=TEXT_MAX):
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ---- the pages -------------------------------------------------------------------
+
+class _Environment(jinja2.Environment):
+    """`d.status` looks in the dict first: the facts are dicts, and jinja2's default
+    (attribute first, then item) pays for an AttributeError on every lookup."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+_environment = None
+
+
+def environment():
+    global _environment
+    if _environment is None:
+        env = _Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+        env.filters.update(size=size_text, age=age_text, duration=duration_text, rate=rate_text)
+        env.globals["symbols"] = SYMBOLS
+        _environment = env
+    return _environment
+
+
+def render(facts):
+    """{file name: content} for every page and status.json."""
+    env = environment()
+    articles = [device_html(env, device, facts["thresholds"]) for device in facts["devices"]]
+    pages = {"index.html": env.get_template("index.html").render(facts=facts, page="index.html",
+                                                                 devices_html=articles)}
+    for name in ("tv.html", "warnings.html"):
+        pages[name] = env.get_template(name).render(facts=facts, page=name)
+    days = sorted(set(facts["days"]) | {facts["today"]}, reverse=True)
+    for day in days:
+        page = tracks_html(env, facts, day, days)
+        pages[f"tracks-{day}.html"] = page
+        if day == facts["today"]:
+            pages["tracks.html"] = page
+    # No indent: with one, json falls back from its C encoder to pure Python (4x slower).
+    pages["status.json"] = json.dumps(status_json(facts), sort_keys=True, separators=(",", ":")) + "\n"
+    return pages
+
+
+# Each device's article as last rendered, with the facts it was rendered from.
+# Most devices do not change between two runs 5 s apart: comparing their facts
+# costs far less than rendering them again.
+_articles = {}
+
+
+def device_html(env, device, thresholds):
+    last = _articles.get(device["id"])
+    if last is not None and last[0] == device and last[1] == thresholds:
+        return last[2]
+    html = markupsafe.Markup(env.get_template("_device.html").render(d=device, thresholds=thresholds))
+    _articles[device["id"]] = (device, thresholds, html)
+    return html
+
+
+# The tracks pages as last rendered: past days rarely change, and a week of
+# them is most of the rendering work.
+_tracks_pages = {}
+
+
+def tracks_html(env, facts, day, days):
+    listed = facts["days"].get(day, [])
+    key = (listed, days, facts["event"], facts["today"], facts["day_text"], facts["warning_count"], facts["names"])
+    last = _tracks_pages.get(day)
+    if last is not None and last[0] == key:
+        return last[1]
+    page = env.get_template("tracks.html").render(facts=facts, page="tracks.html", day=day, days=days,
+                                                  tracks=listed, total_bytes=sum(t["size"] or 0 for t in listed))
+    _tracks_pages[day] = (key, page)
+    return page
+
+
+def status_json(facts):
+    """The facts for programs: devices keyed by id, totals, not seen today."""
+    keep = ("id", "status", "since", "history", "last_seen", "address", "entrants", "username", "firmware",
+            "battery", "charging", "storage", "warnings", "error", "queue", "enqueued", "waiting_s",
+            "absent_since", "absent_s", "counts")
+    devices = {}
+    for device in facts["devices"]:
+        entry = {key: device[key] for key in keep}
+        entry["tracks"] = [{key: t[key] for key in ("file", "name", "day", "start", "duration_s", "distance_km",
+                                                     "best500_kn", "size", "entrant", "status", "reason",
+                                                     "progress")}
+                           for t in device["tracks"]]
+        devices[str(device["id"])] = entry
+    return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
+            "not_seen": facts["not_seen"], "roster_warnings": facts["warnings"]["roster"]}
+
+
+def publish(path, text):
+    """Write `text` to `path` atomically if it differs; else only touch it. True if written."""
+    data = text.encode("utf-8")
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            os.utime(path)  # the mtime says "looked just now": the pages' freshness line
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
+# ---- formatting, as jinja2 filters ---------------------------------------------
+
+def size_text(n):
+    if n is None:
+        return "–"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def rate_text(bytes_per_s):
+    return f"{size_text(bytes_per_s)}/s" if bytes_per_s else "–"
+
+
+def age_text(seconds):
+    if seconds is None:
+        return "–"
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def duration_text(seconds):
+    if seconds is None:
+        return "–"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
