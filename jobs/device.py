@@ -87,7 +87,7 @@ def get_json(session, address, port, path, cfg):
     except requests.Timeout:
         raise DeviceError(f"{path}: no answer within {timeout[1]:.0f} s") from None
     except requests.RequestException as exc:
-        raise DeviceError(f"{path}: {_reason(exc)}") from None
+        raise DeviceError(f"{path}: {reason(exc)}") from None
     try:
         return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -96,7 +96,7 @@ def get_json(session, address, port, path, cfg):
         raise DeviceError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _reason(exc):
+def reason(exc):
     """A short human reason for a requests failure (no 200-character repr)."""
     text = str(exc)
     for known in ("Connection refused", "Connection reset", "Read timed out", "timed out",

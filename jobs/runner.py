@@ -37,6 +37,7 @@ class Context:
     inflight_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
     busy: set = field(default_factory=set)   # devices a sweep stage is still working on
+    wake: threading.Event = field(default_factory=threading.Event)  # a worker is free: look again now
     _roster_error: str = None
 
     @property
@@ -125,6 +126,7 @@ def _run_claim(ctx, held, slot, work):
         locks.unlock(slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1
+        ctx.wake.set()
 
 
 def _fail(ctx, device, why):
@@ -141,6 +143,21 @@ def _install_signals(stop):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+
+def _pause(ctx, seconds):
+    """Sleep until the next step, cut short by a stop or by a worker coming free.
+
+    A freed worker means a waiting device need not wait out the interval. The
+    stop event may be another thread's (foreground run), so it is looked at
+    every half second rather than waited on alone.
+    """
+    until = time.monotonic() + seconds
+    while not ctx.stop.is_set():
+        left = until - time.monotonic()
+        if left <= 0 or ctx.wake.wait(min(left, 0.5)):
+            break
+    ctx.wake.clear()
 
 
 def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None):
@@ -168,7 +185,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
                 if left <= 0:
                     break
                 pause = min(pause, left)
-            ctx.stop.wait(pause)
+            _pause(ctx, pause)
     finally:
         locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
         ctx.pool.shutdown(wait=True)

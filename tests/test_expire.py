@@ -42,6 +42,8 @@ def event(tmp_path):
     track_day = time.strftime("%Y%m%d", time.localtime(time.time() - 10 * DAY))
     (tmp_path / "tracks" / track_day).mkdir(parents=True)
     (tmp_path / "tracks" / track_day / "A_470_x.oao").write_bytes(b"track")
+    (tmp_path / "tracks" / track_day / ".A_470_y.oao.part").write_bytes(b"abandoned")
+    age(tmp_path / "tracks" / track_day / ".A_470_y.oao.part", 10)
     (spool / "state").mkdir()
     (spool / "state" / "470.json").write_text("{}")
     age(spool / "state" / "470.json", 10)
@@ -59,6 +61,7 @@ def test_expired_cache_records_and_logs_go_tracks_and_state_stay(event):
     assert (spool / "done" / "inspect" / new_day).exists()
     assert not (spool / "log" / "m.log.1").exists() and (spool / "log" / "m.log").exists()
     assert (root / "tracks" / track_day / "A_470_x.oao").read_bytes() == b"track"
+    assert not (root / "tracks" / track_day / ".A_470_y.oao.part").exists()  # its device never came back
     assert (spool / "state" / "470.json").exists()
     assert list((spool / "trash").iterdir()) == []
     assert "expired" in (spool / "log" / "m.log").read_text()
@@ -79,7 +82,7 @@ def test_a_run_killed_after_the_rename_is_finished_by_the_next(event):
     trash = root / "spool" / "trash"
     for path in expire.expired(ctx, time.time() - 3 * DAY):
         expire.to_trash(ctx, path, trash)  # ... and the job dies here
-    assert len(list(trash.iterdir())) == 3  # cache, queue records, rotated log
+    assert len(list(trash.iterdir())) == 4  # cache, queue records, rotated log, abandoned .part
     done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "expire", "--once"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

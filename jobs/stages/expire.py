@@ -1,7 +1,8 @@
 """Stage expire: housekeeping of what the other stages leave behind.
 
-Cached device JSON, finished queue records and rotated log files older than
-retention.days are renamed into <spool>/trash/ first — a rename is instant and
+Cached device JSON, finished queue records, rotated log files and partial
+downloads (.part) whose device never came back, older than
+retention.days, are renamed into <spool>/trash/ first — a rename is instant and
 atomic, so no stage ever waits on a slow delete or sees half a folder — and
 the trash is emptied afterwards. Killed half-way, the next run empties the
 rest. Tracks are expired only when retention.tracks says so; device state is
@@ -37,6 +38,7 @@ def expired(ctx, cutoff):
     for rotated in log_file.parent.glob(log_file.name + ".*"):
         if rotated.stat().st_mtime < cutoff:
             found.append(rotated)
+    found += abandoned_parts(ctx, cutoff)
     if ctx.cfg.retention.tracks:
         found += [day for day in _children(Path(ctx.cfg.paths.tracks)) if _day_before(day.name, "%Y%m%d", cutoff)]
     return found
@@ -85,3 +87,9 @@ def _delete(path):
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def abandoned_parts(ctx, cutoff):
+    """Partial downloads (.part) untouched since the cutoff: their device never came back."""
+    return [part for day in _children(Path(ctx.cfg.paths.tracks))
+            for part in day.glob(".*.part") if part.stat().st_mtime < cutoff]

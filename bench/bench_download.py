@@ -1,0 +1,193 @@
+"""Download throughput against the ideal, and the download process's peak memory.
+
+1. Throughput: 40 simulated devices, each 2 tracks of 2 MB sent at 400 KB/s,
+   all queued at once. `motion-server download --once` runs as a subprocess
+   with threads.download = 4 and 16; the wall time runs from its start until
+   the last track is verified (read from the state files). The ideal is
+   total bytes / (workers x rate). Because one worker serves one device start
+   to finish, ceil(40 / workers) rounds of one device's time is the best that
+   any schedule of whole devices can do: shown too ("whole-device ideal").
+
+2. Memory: 4 devices with one 50 MB track each, 4 workers, unthrottled: peak
+   RSS of the download process (VmHWM from /proc/<pid>/status, checked
+   against wait4's ru_maxrss). Target: under 80 MB.
+
+`--scale K` multiplies the rate by K and divides the sizes by K (K=2 by
+default: 800 KB/s and 1 MB tracks), so a run fits in the time a shared
+machine allows; the ratio to the ideal is what compares. Each figure is the
+median of --runs runs (min and max beside it).
+
+    .venv/bin/python bench/bench_download.py [--scale 2] [--runs 3] [--skip-memory]
+"""
+
+import argparse
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jobs import config, spool, state  # noqa: E402
+from jobs.sim import DeviceSpec, Fleet, TrackSpec  # noqa: E402
+
+DEVICES = 40
+TRACKS = 2
+TRACK_SIZE = 2_000_000
+RATE = 400_000
+WORKERS = (4, 16)
+BIG_TRACK = 50_000_000
+BIG_DEVICES = 4
+RSS_TARGET_MB = 80
+
+
+def queue_fleet(cfg, fleet):
+    """What inspect leaves behind: every device pending with every track wanted."""
+    for device in fleet.devices:
+        with state.update(cfg.paths.spool, device) as doc:
+            state.set_status(doc, "pending", address=fleet.address(device))
+            for n, log in enumerate(fleet.logs(device)):
+                name = f"S{device}X_{device}_{n}.oao"
+                doc["tracks"][log["file"]] = {
+                    "file": log["file"], "name": name, "day": "20260716", "start": log["start_date"],
+                    "end": log["end_date"], "duration": log["duration"], "distance": log["distance"],
+                    "best500": log["500m_best"], "size": log["size"], "entrant": None, "file_id": None,
+                    "status": "wanted", "reason": None, "sha256": None, "failures": 0, "verified_at": None}
+        spool.enqueue(cfg.paths.spool, "download", device)
+
+
+def all_verified(cfg, devices):
+    for device in devices:
+        tracks = state.read(cfg.paths.spool, device)["tracks"].values()
+        if not tracks or any(t["status"] != "verified" for t in tracks):
+            return False
+    return True
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def run_stage(fleet, folder, workers, cron=False):
+    """One download run on a fresh spool: (seconds to all verified, CPU s, peak RSS MB).
+
+    cron=False: `download --once` (the sim's short test interval); cron=True:
+    `download --for 600` with the shipped intervals.download, as cron runs it.
+    """
+    run = Path(tempfile.mkdtemp(dir=folder))
+    overrides = {"threads.download": workers, "paths.spool": str(run / "spool"), "paths.tracks": str(run / "tracks"),
+                 "paths.log": str(run / "motion-server.log"), "log.console_level": "ERROR",
+                 "network.track_read_timeout": 30.0}
+    if cron:
+        overrides["intervals.download"] = config.DEFAULTS["intervals"]["download"]
+    cfg_path = fleet.write_config(run / "motion-server.yaml", **overrides)
+    cfg = config.load(cfg_path)
+    queue_fleet(cfg, fleet)
+    started = time.monotonic()
+    when = ["--for", "600"] if cron else ["--once"]
+    job = subprocess.Popen([sys.executable, "-m", "jobs", "--config", str(cfg_path), "download", *when])
+    done_at, hwm, stopped = None, 0, False
+    while True:
+        hwm = max(hwm, vm_hwm_kb(job.pid))
+        if done_at is None and all_verified(cfg, fleet.devices):
+            done_at = time.monotonic() - started
+        if done_at is not None and cron and not stopped:
+            os.kill(job.pid, signal.SIGTERM)  # a cron run would go on waiting for work until its deadline
+            stopped = True
+        finished, status, usage = os.wait4(job.pid, os.WNOHANG)
+        if finished:
+            break
+        time.sleep(0.05)
+    job.returncode = os.waitstatus_to_exitcode(status)
+    if job.returncode != 0 or not all_verified(cfg, fleet.devices):
+        sys.exit(f"download run failed (exit {job.returncode}); see {cfg.paths.log}")
+    shutil.rmtree(run)
+    peak_kb = max(hwm, usage.ru_maxrss)
+    return done_at, usage.ru_utime + usage.ru_stime, peak_kb / 1024
+
+
+def spread(values, unit, digits=1):
+    return (f"{statistics.median(values):.{digits}f} {unit} "
+            f"(min {min(values):.{digits}f}, max {max(values):.{digits}f})")
+
+
+def prepare(fleet):
+    for device in fleet.devices:  # generate every synthetic track before the clock starts
+        for log in fleet.logs(device):
+            fleet.track_path(device, log["file"])
+
+
+def throughput(folder, scale, runs, cron, worker_counts):
+    rate, size = RATE * scale, int(TRACK_SIZE / scale)
+    specs = [DeviceSpec(id=100 + n, rate=rate, tracks=[TrackSpec(size=size) for _ in range(TRACKS)])
+             for n in range(DEVICES)]
+    with Fleet(specs, folder=folder / "fleet") as fleet:
+        prepare(fleet)
+        total = sum(log["size"] for d in fleet.devices for log in fleet.logs(d))
+        how = "download --for, shipped interval" if cron else "download --once"
+        print(f"throughput: {DEVICES} devices x {TRACKS} tracks of {size / 1e6:.2f} MB at {rate / 1e3:.0f} KB/s "
+              f"({total / 1e6:.0f} MB), {how}, median of {runs}")
+        for workers in worker_counts:
+            ideal = total / (workers * rate)
+            whole = math.ceil(DEVICES / workers) * (total / DEVICES) / rate
+            times, cpus, peaks = [], [], []
+            for _ in range(runs):
+                seconds, cpu, peak = run_stage(fleet, folder, workers, cron)
+                times.append(seconds)
+                cpus.append(cpu / (total / 1e9))
+                peaks.append(peak)
+            median = statistics.median(times)
+            print(f"  {workers:2d} workers: {spread(times, 's')}; ideal {ideal:.1f} s -> {median / ideal:.2f}x; "
+                  f"whole-device ideal {whole:.1f} s -> {median / whole:.2f}x; "
+                  f"CPU {spread(cpus, 's/GB')}; peak RSS {spread(peaks, 'MB')}")
+
+
+def memory(folder, scale, runs):
+    size = int(BIG_TRACK / scale)
+    specs = [DeviceSpec(id=200 + n, tracks=[TrackSpec(size=size, duration_s=36000)]) for n in range(BIG_DEVICES)]
+    with Fleet(specs, folder=folder / "big") as fleet:
+        prepare(fleet)
+        peaks, times, cpus = [], [], []
+        for _ in range(runs):
+            seconds, cpu, peak = run_stage(fleet, folder, BIG_DEVICES)
+            peaks.append(peak)
+            times.append(seconds)
+            cpus.append(cpu / (size * BIG_DEVICES / 1e9))
+        verdict = "under" if statistics.median(peaks) < RSS_TARGET_MB else "OVER"
+        print(f"memory: {BIG_DEVICES} x {size / 1e6:.0f} MB tracks, {BIG_DEVICES} workers, unthrottled: "
+              f"peak RSS {spread(peaks, 'MB')} ({verdict} the {RSS_TARGET_MB} MB target); "
+              f"all verified in {spread(times, 's')}; CPU {spread(cpus, 's/GB')}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=2.0, help="rate x K, sizes / K (default 2)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--cron", action="store_true",
+                        help="run `download --for` at the shipped interval instead of `--once`")
+    parser.add_argument("--workers", type=int, nargs="*", default=list(WORKERS))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
+        if not args.skip_throughput:
+            throughput(Path(folder), args.scale, args.runs, args.cron, args.workers)
+        if not args.skip_memory:
+            memory(Path(folder), 1.0, args.runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+"""Stage download: every wanted track, once, verified, never a partial file under its name.
+
+For each device in the download queue (longest-waiting first; one worker per
+device, threads.download devices at once across every download process):
+
+    pending -> downloading
+    for each wanted track in the ledger, in start order:
+        stream it into <tracks>/<day>/.<name>.part, resuming that file when the
+        device proves it honours Range, and never past the size logs.json gave
+        verify: that byte count, and every OAO frame to the last byte
+        fsync, rename to <tracks>/<day>/<name>, fsync the folder, record its sha256
+    all verified -> completed, "can be disconnected"
+    an error -> failed, address forgotten: detect finds the device again, and
+                the .part lets the next round carry on where this one stopped
+
+Why a dot-file beside the final name: a rename within one folder is atomic, so
+whoever reads the tracks folder sees a whole verified track or nothing, and a
+dot-name is what every sweep and reader treats as work in progress.
+"""
+
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from jobs import device, files, oao, runner, spool, state
+from jobs.log import quoted
+
+CHUNK = 64 * 1024
+PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a second is plenty
+LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
+BAD_AFTER = 3            # verification failures in a row before a track is given up
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}\.oao$")  # no dot first, no slash: a plain file name
+DAY = re.compile(r"^\d{8}$")
+
+
+class FetchError(Exception):
+    """This round could not bring the track in; the message says why."""
+
+
+class BadData(Exception):
+    """The device's bytes are not the track logs.json announced: they are thrown away."""
+
+
+class ClaimLost(runner.Stopping):
+    """Our claim was taken over (we were too slow to renew it): another worker has the device."""
+
+
+def step(ctx):
+    return runner.serve_queue(ctx, "download", download_device)
+
+
+def download_device(ctx, claim):
+    """Fetch every wanted track of one claimed device, then hand it on."""
+    # "downloading" too: a claim taken over from a killed download process
+    # comes back with the status its owner left.
+    doc = state.transition(ctx.spool, claim.device, ("pending", "downloading"), "downloading", progress=None)
+    if doc is None:
+        return  # moved on meanwhile (failed, disconnected): not ours to download
+    log = ctx.device_log(claim.device)
+    wanted = sorted((dict(t, file=file) for file, t in doc["tracks"].items()
+                     if isinstance(t, dict) and t.get("status") == "wanted"),
+                    key=lambda t: t.get("start") or 0)
+    if not doc["address"]:
+        _fail(ctx, claim.device, "no address to download from")
+        log.error("no address to download from; detect will find it again")
+        return
+    session = device.session()
+    track = None
+    try:
+        for track in wanted:
+            _download_track(ctx, claim, session, doc["address"], track, log)
+    except ClaimLost:
+        log.warning("claim taken over by another worker; leaving the device to it")
+        raise
+    except runner.Stopping:
+        state.transition(ctx.spool, claim.device, ("downloading",), "pending", progress=None)
+        raise
+    except FetchError as exc:
+        _fail(ctx, claim.device, f"{track['name']}: {exc}")
+        log.error("%s not downloaded: %s", track["name"], exc)
+        return
+    finally:
+        session.close()
+    with state.update(ctx.spool, claim.device) as doc:
+        if doc["status"] != "downloading":
+            return  # another stage moved it on meanwhile; its word stands
+        state.mark_completed(doc)
+        statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
+    bad = f", {statuses.count('bad')} bad" if "bad" in statuses else ""
+    log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), bad)
+
+
+def _download_track(ctx, claim, session, address, track, log):
+    """Bring one track to <tracks>/<day>/<name>, verified, and record it."""
+    if ctx.stop.is_set():
+        raise runner.Stopping()
+    problem = _ledger_problem(track)
+    if problem:
+        _record_failure(ctx, claim.device, track["file"], problem, give_up=True)
+        log.error("track %s marked bad: %s", quoted(track.get("file")), problem)
+        return
+    folder = Path(ctx.cfg.paths.tracks) / track["day"]
+    final = folder / track["name"]
+    part = folder / f".{track['name']}.part"
+    if _in_place(ctx, claim.device, track, final, log):
+        return
+    url = device.base_url(address, ctx.cfg.network.port) + track["file"]
+    started = time.monotonic()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _locked_part(part) as out:
+            check, fetched = _fetch(ctx, claim, session, url, track, out, log)
+            sha256 = _verify(out, check, track)
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
+            os.rename(part, final)
+        files.fsync_dir(folder)
+    except BadData as exc:
+        _discard(part)
+        failures = _record_failure(ctx, claim.device, track["file"], str(exc))
+        if failures < BAD_AFTER:
+            raise FetchError(f"verification failed ({failures} of {BAD_AFTER}): {exc}") from None
+        log.error("%s marked bad after %d failed verifications: %s", track["name"], failures, exc)
+        return
+    except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
+        raise FetchError(_network_cause(exc, ctx.cfg)) from None
+    except OSError as exc:
+        _discard(part)  # on a full disk the state and the log need the room more
+        raise FetchError(_disk_cause(exc, exc.filename or folder)) from None
+    _record_verified(ctx, claim.device, track["file"], sha256)
+    log.info("%s", _summary(track, time.monotonic() - started, fetched))
+
+
+def _ledger_problem(track):
+    """Why this ledger entry cannot be fetched safely, or None.
+
+    Inspect built the name and day from the roster and checked the file path;
+    they are checked again because they become a local path and a URL here.
+    """
+    if not isinstance(track.get("name"), str) or not NAME.match(track["name"]):
+        return f"local name {quoted(track.get('name'))} is not a plain file name"
+    if not isinstance(track.get("day"), str) or not DAY.match(track["day"]):
+        return f"day {quoted(track.get('day'))} is not YYYYMMDD"
+    size = track.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        return f"size {quoted(size)} from logs.json is not a positive number of bytes"
+    return device.track_path_problem(track.get("file"))
+
+
+def _in_place(ctx, device_id, track, final, log):
+    """True when there is nothing to fetch: no longer wanted, or already renamed into place.
+
+    A file under a final name was verified before its rename (nothing else
+    writes final names), so a process killed between that rename and the
+    ledger update left a good track: check it again and record it, unfetched.
+    """
+    current = state.read(ctx.spool, device_id)["tracks"].get(track["file"], {})
+    if current.get("status") != "wanted":
+        return True  # verified (or given up) meanwhile: never fetched again
+    if not final.exists():
+        return False
+    try:
+        with open(final, "rb") as f:
+            sha256 = _verify(f, _check_file(f), track)
+    except (BadData, OSError) as exc:
+        log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
+        return False
+    _record_verified(ctx, device_id, track["file"], sha256)
+    log.info("%s was already in place and verifies; recorded without fetching", track["name"])
+    return True
+
+
+@contextmanager
+def _locked_part(part):
+    """The .part file, open for update and flock'ed: one writer per track.
+
+    The claim already gives a device to one worker; the lock covers the rare
+    claim taken over from a worker that hung and then woke up.
+    """
+    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ClaimLost() from None
+    with os.fdopen(fd, "r+b") as out:
+        yield out
+
+
+def _fetch(ctx, claim, session, url, track, out, log):
+    """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
+    size = track["size"]
+    have = os.fstat(out.fileno()).st_size
+    if have == size:
+        return _check_file(out), 0  # complete before a stop or a kill: just verify it
+    if have > size:
+        have = 0
+    net = ctx.cfg.network
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with session.get(url, headers=headers, stream=True, allow_redirects=False,
+                     timeout=(net.track_connect_timeout, net.track_read_timeout)) as answer:
+        have = _start_at(answer, have, size, out, track["name"], log)
+        out.truncate(have)
+        check = _check_file(out, have)  # a resumed file's checks cover what it had
+        received = _copy_body(ctx, claim, answer, out, check, track, have)
+    if received < size:
+        raise FetchError(f"body ended after {received} of {size} bytes")
+    return check, received - have
+
+
+def _start_at(answer, have, size, out, name, log):
+    """Where the answer's body goes in the .part: `have` for a proven resume, else 0."""
+    status = answer.status_code
+    if status == 200:
+        if have:
+            log.info("%s: the device ignored Range; starting over", name)
+        declared = answer.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > size:
+            raise BadData(f"the device announces {declared} bytes, logs.json says {size}")
+        return 0
+    if status == 206 and have:
+        expected = f"bytes {have}-{size - 1}/{size}"
+        given = answer.headers.get("Content-Range", "")
+        if given.strip() == expected:
+            log.info("resuming %s at byte %d of %d", name, have, size)
+            return have
+        out.truncate(0)  # this device's ranges cannot be trusted: the next round starts over
+        raise FetchError(f"resume refused: Content-Range {quoted(given)}, expected {expected!r}")
+    if status == 416:
+        out.truncate(0)
+    raise FetchError(f"HTTP {status}")
+
+
+def _copy_body(ctx, claim, answer, out, check, track, received):
+    """Append the body to `out` chunk by chunk; the file's length when the body ends."""
+    size = track["size"]
+    fetched_from = received
+    started = time.time()
+    next_progress = next_lease = 0.0
+    body = answer.iter_content(CHUNK)
+    while True:
+        try:
+            chunk = next(body, None)
+        except requests.RequestException as exc:  # what arrived stays in the .part for resume
+            raise FetchError(f"{_network_cause(exc, ctx.cfg)} after {received} of {size} bytes") from None
+        if chunk is None:
+            break
+        if received + len(chunk) > size:
+            raise BadData(f"the device sent more than the {size} bytes logs.json announced")
+        check.take(chunk)
+        out.write(chunk)
+        received += len(chunk)
+        if ctx.stop.is_set():
+            out.flush()
+            os.fsync(out.fileno())  # what we keep for resume is really on disk
+            raise runner.Stopping()
+        now = time.monotonic()
+        if now >= next_lease:
+            if not spool.touch(claim):
+                raise ClaimLost()
+            next_lease = now + LEASE_EVERY_S
+        if now >= next_progress:
+            _record_progress(ctx, claim.device, track, received, received - fetched_from, started)
+            next_progress = now + PROGRESS_EVERY_S
+    return received
+
+
+class TrackCheck:
+    """The sha256 and the OAO frame check of one track, fed its bytes in order.
+
+    Checking as the bytes arrive (jobs.oao.Verifier, the reader behind
+    verify_file) stops a bad body at its first bad frame and keeps a worker's
+    memory at one chunk: re-reading a finished 50 MB file cost ~10 MB a worker.
+    """
+
+    def __init__(self):
+        self.sha256 = hashlib.sha256()
+        self.frames = oao.Verifier()
+        self.length = 0
+
+    def take(self, block):
+        self.sha256.update(block)
+        self.length += len(block)
+        try:
+            self.frames.feed(block)
+        except oao.OAOError as exc:
+            raise BadData(str(exc)) from None
+
+    def finish(self, size):
+        """The sha256 (hex) once the byte count matches `size` and the last frame is whole."""
+        if self.length != size:
+            raise BadData(f"{self.length} bytes, logs.json says {size}")
+        try:
+            self.frames.finish()
+        except oao.OAOError as exc:
+            raise BadData(str(exc)) from None
+        return self.sha256.hexdigest()
+
+
+def _check_file(f, length=None):
+    """A TrackCheck fed the first `length` bytes of open file `f` (all by default); f left there."""
+    check = TrackCheck()
+    left = length
+    f.seek(0)
+    while left is None or left > 0:
+        block = f.read(CHUNK if left is None else min(CHUNK, left))
+        if not block:
+            break
+        check.take(block)
+        if left is not None:
+            left -= len(block)
+    return check
+
+
+def _verify(f, check, track):
+    """The byte count logs.json gave, on disk and as checked, and every OAO frame: the sha256."""
+    f.flush()
+    on_disk = os.fstat(f.fileno()).st_size
+    if on_disk != track["size"]:
+        raise BadData(f"{on_disk} bytes on disk, logs.json says {track['size']}")
+    return check.finish(track["size"])
+
+
+def _discard(part):
+    try:
+        os.unlink(part)
+    except FileNotFoundError:
+        pass
+
+
+def _record_progress(ctx, device_id, track, received, fetched, started):
+    now = time.time()
+    with state.update(ctx.spool, device_id) as doc:
+        if doc["status"] == "downloading":
+            doc["progress"] = {"file": track["file"], "name": track["name"], "bytes": received,
+                               "total": track["size"], "rate": round(fetched / max(now - started, 1e-3)),
+                               "started": started, "updated": now}
+
+
+def _record_verified(ctx, device_id, file, sha256):
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is not None:
+            entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None)
+        doc["progress"] = None
+
+
+def _record_failure(ctx, device_id, file, why, give_up=False):
+    """Count a verification failure in a row; the third marks the track bad. Returns the count."""
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is None:
+            return BAD_AFTER
+        entry["failures"] = entry.get("failures", 0) + 1
+        if give_up or entry["failures"] >= BAD_AFTER:
+            entry.update(status="bad", reason=why)
+        return entry["failures"]
+
+
+def _fail(ctx, device_id, why):
+    with state.update(ctx.spool, device_id) as doc:
+        if doc["status"] == "downloading":
+            state.mark_failed(doc, why, ctx.cfg.intervals.detect)
+
+
+def _network_cause(exc, cfg):
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {cfg.network.track_connect_timeout:g} s"
+    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in text:
+        return f"no data for {cfg.network.track_read_timeout:g} s"
+    if any(cut in text for cut in ("IncompleteRead", "Connection broken", "Connection reset", "RemoteDisconnected")):
+        return "connection closed"
+    return device.reason(exc)
+
+
+def _disk_cause(exc, where):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full writing {where}: free some space (the partial download was deleted)"
+    return f"cannot write {where}: {exc.strerror or exc}"
+
+
+def _summary(track, seconds, fetched):
+    """ALD470ANN_470_20220716_130240.oao 1.3 MiB 1.4 h 18.7 km 19.6 kn in 3.4 s (390 KB/s)"""
+    seconds = max(seconds, 1e-3)
+    knots = (track.get("best500") or 0) * 3.6 / 1852
+    return (f"{track['name']} {track['size'] / 2**20:.1f} MiB {(track.get('duration') or 0) / 3.6e6:.1f} h "
+            f"{(track.get('distance') or 0) / 1e6:.1f} km {knots:.1f} kn in {seconds:.1f} s "
+            f"({fetched / seconds / 1000:.0f} KB/s)")
