@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from zoneinfo import ZoneInfo
 
@@ -120,7 +119,7 @@ def test_default_tracks_start_today_in_the_event_timezone(tmp_path):
 
 def test_a_device_refuses_connections_outside_its_online_window(tmp_path, http):
     early = one_track(1)
-    visitor = DeviceSpec(id=2, arrive=0.6, leave=1.4)
+    visitor = DeviceSpec(id=2, arrive=0.5, leave=2.0)
     with run_fleet(tmp_path, early, visitor) as fleet:
         assert not refused(fleet, 1)
         assert refused(fleet, 2)
@@ -155,6 +154,14 @@ def test_hosts_file_and_roster_are_readable_by_the_server_code(tmp_path):
         assert (entry.start, entry.end, entry.file_id) == (dt.date(2026, 7, 16), dt.date(2026, 7, 18), "S470X")
         assert listed.entrant_for(601, dt.datetime.now(LONDON).date()) is not None
         assert fleet.roster_file.read_text().splitlines()[0].endswith(",Entry Type")
+
+
+def test_a_track_added_while_running_is_served_and_its_day_joins_the_roster(tmp_path, http):
+    with run_fleet(tmp_path, DeviceSpec(id=470, tracks=[TrackSpec(start=START, size=10_000)])) as fleet:
+        entry = fleet.add_track(470, TrackSpec(start=START + dt.timedelta(days=1), size=20_000))
+        assert http.get(fleet.url(470, "/logs.json")).json()["logs"][1] == entry
+        assert len(http.get(fleet.url(470, entry["file"])).content) == 20_000
+        assert roster.load(fleet.roster_file).entrant_for(470, dt.date(2026, 7, 17)).file_id == "S470X"
 
 
 def test_addresses_move_to_the_next_block_after_254_devices():

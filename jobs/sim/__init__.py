@@ -18,6 +18,13 @@ local days its tracks start on), `access.jsonl` (one JSON line per request:
 time, device, path, status, bytes sent, range start, complete) and the cache
 of generated tracks.
 
+While it runs: fleet.port, fleet.address(id), fleet.url(id, path), fleet.devices,
+fleet.online(id), fleet.set_online(id, bool), fleet.rejoin_later(id, s),
+fleet.device(id).faults, fleet.logs(id), fleet.add_track(id, TrackSpec),
+fleet.track_bytes(id, file), fleet.track_path(id, file), fleet.accesses(),
+fleet.busy() (open connections), fleet.track_days(id),
+fleet.write_config(path, **{"threads.download": 8}).
+
 Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
     {"http500": PATH}             HTTP 500 on PATH ("*" = every path, "tracks" = every track,
                                   or a list of these)

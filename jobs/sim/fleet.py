@@ -13,10 +13,12 @@ import copy
 import csv
 import datetime as dt
 import errno
+import io
 import json
 import os
 import selectors
 import socket
+import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from jobs import files
 from jobs.sim import tracks as tracklib
 from jobs.sim.handler import FIRMWARES, DeviceHandler
 from jobs.sim.tracks import TrackSpec
@@ -84,6 +87,12 @@ class _DeviceServer(ThreadingHTTPServer):
     def __init__(self, device, port):
         self.device = device
         super().__init__((device.address, port), DeviceHandler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind asks reverse DNS for the address (getfqdn), which
+        # can take seconds per device for 127.0.2.K; the name is not needed.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 class SimDevice:
@@ -189,10 +198,15 @@ class Fleet:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)     # a full wake-up pipe already wakes the acceptor
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._stop.clear()
         self.started = time.monotonic()
-        self._start_at_time_zero()
+        try:
+            self._start_at_time_zero()
+        except BaseException:
+            self.stop()
+            raise
         for target in (self._accept_loop, self._schedule_loop):
             thread = threading.Thread(target=target, name=f"sim-{target.__name__}", daemon=True)
             thread.start()
@@ -344,6 +358,8 @@ class Fleet:
     def set_online(self, device_id, online=True):
         """Bring a device onto the network (listening) or off it (refusing, transfers cut)."""
         device = self.device(device_id)
+        if online and self.started is None:
+            raise RuntimeError("the fleet is not running: start it first (with Fleet(...) as fleet:)")
         if online:
             return self._go_online(device)
         self._go_offline(device)
@@ -432,21 +448,38 @@ class Fleet:
 
     def _prepare_tracks(self, device):
         device.tracks = []
-        today = dt.datetime.now(self.tz).date()
-        used = set()
-        for number, spec in enumerate(device.spec.tracks):
-            spec = copy.copy(spec)
-            if spec.start is None and not spec.source:
-                nine = dt.datetime.combine(today, dt.time(9, 0), self.tz)
-                spec.start = nine + dt.timedelta(minutes=90 * number)
-            file = spec.file or self._default_file(device.id, spec)
-            base, suffix = file, 2
-            while file in used:
-                file = base.replace(".oao", f"-{suffix}.oao") if base.endswith(".oao") else f"{base}-{suffix}"
-                suffix += 1
-            used.add(file)
-            logs = tracklib.real_logs(spec, file) if spec.source else tracklib.synthetic_logs(spec, file)
-            device.tracks.append(ServedTrack(spec=spec, file=file, logs=logs))
+        for spec in device.spec.tracks:
+            self._serve_track(device, spec)
+
+    def _serve_track(self, device, spec):
+        """Add a track to what the device serves (a new list: handlers may be reading the old one)."""
+        spec = copy.copy(spec)
+        if spec.start is None and not spec.source:
+            nine = dt.datetime.combine(dt.datetime.now(self.tz).date(), dt.time(9, 0), self.tz)
+            spec.start = nine + dt.timedelta(minutes=90 * len(device.tracks))
+        used = {t.file for t in device.tracks}
+        file = base = spec.file or self._default_file(device.id, spec)
+        suffix = 2
+        while file in used:
+            file = base.replace(".oao", f"-{suffix}.oao") if base.endswith(".oao") else f"{base}-{suffix}"
+            suffix += 1
+        logs = tracklib.real_logs(spec, file) if spec.source else tracklib.synthetic_logs(spec, file)
+        served = ServedTrack(spec=spec, file=file, logs=logs)
+        device.tracks = device.tracks + [served]
+        return served
+
+    def add_track(self, device_id, spec):
+        """A new track on a device (recorded while it was away); returns its logs.json entry.
+
+        The roster is rewritten (atomically) if the track starts on a day the
+        device's entrant did not yet cover.
+        """
+        device = self.device(device_id)
+        days_before = self.track_days(device_id)
+        served = self._serve_track(device, spec)
+        if self.started is not None and self.track_days(device_id) != days_before:
+            self._write_roster()
+        return dict(served.logs)
 
     def _default_file(self, device_id, spec):
         if spec.source:
@@ -466,21 +499,23 @@ class Fleet:
         return sorted(days) or [dt.datetime.now(self.tz).date()]
 
     def _write_roster(self):
-        with open(self.roster_file, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(ROSTER_COLUMNS)
-            for tally, device in enumerate(self._devices.values(), start=1):
-                if not device.spec.in_roster:
-                    continue
-                days = self.track_days(device.id)
-                row = {"Entrant ID": str(1000 + tally), "Tally": str(tally), "Motion ID": str(device.id),
-                       "Start Date": days[0].isoformat(), "End Date": days[-1].isoformat(),
-                       "File ID": f"S{device.id}X",
-                       "First Name": FIRST_NAMES[device.id % len(FIRST_NAMES)],
-                       "Family Name": FAMILY_NAMES[device.id % len(FAMILY_NAMES)],
-                       "Craft Type": "Sailboard", "Status": "Pro-Fleet", "Entry Type": "All Week"}
-                row.update({k: str(v) for k, v in device.spec.entrant.items()})
-                writer.writerow([row[c] for c in ROSTER_COLUMNS])
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(ROSTER_COLUMNS)
+        for tally, device in enumerate(self._devices.values(), start=1):
+            if not device.spec.in_roster:
+                continue
+            days = self.track_days(device.id)
+            row = {"Entrant ID": str(1000 + tally), "Tally": str(tally), "Motion ID": str(device.id),
+                   "Start Date": days[0].isoformat(), "End Date": days[-1].isoformat(),
+                   "File ID": f"S{device.id}X",
+                   "First Name": FIRST_NAMES[device.id % len(FIRST_NAMES)],
+                   "Family Name": FAMILY_NAMES[device.id % len(FAMILY_NAMES)],
+                   "Craft Type": "Sailboard", "Status": "Pro-Fleet", "Entry Type": "All Week"}
+            row.update({k: str(v) for k, v in device.spec.entrant.items()})
+            writer.writerow([row[c] for c in ROSTER_COLUMNS])
+        # Atomic: stages running against the fleet reload the roster when it changes.
+        files.atomic_write(self.roster_file, text.getvalue(), sync=False)
 
     def write_config(self, path, **overrides):
         """A motion-server YAML for this fleet (short intervals and timeouts for tests).
