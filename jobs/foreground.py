@@ -34,17 +34,20 @@ def start_stages(cfg, stop, for_seconds=None):
     return threads
 
 
-def start_server(cfg):
-    """Serve the dashboard if the serve command exists; (server, urls) or (None, [])."""
-    if not _exists("jobs.serve"):
-        return None, []
+def start_server(cfg, fallback=None):
+    """Serve the dashboard; (server, urls), or (None, []) when it cannot be bound.
+
+    `fallback` (host:port, port 0 = any free one) is tried when dashboard.listen
+    is taken, e.g. by a `motion-server serve` already running.
+    """
     serve = importlib.import_module("jobs.serve")
-    try:
-        server, _, urls = serve.start(cfg)
-    except OSError as exc:
-        log.get("serve").warning("dashboard not served on %s: %s", cfg.dashboard.listen, exc.strerror)
-        return None, []
-    return server, urls
+    for listen in filter(None, (cfg.dashboard.listen, fallback)):
+        try:
+            server, _, urls = serve.start(cfg, listen)
+            return server, urls
+        except OSError as exc:
+            log.get("serve").warning("dashboard not served on %s: %s", listen, exc.strerror)
+    return None, []
 
 
 def wait(threads, stop, deadline=None):

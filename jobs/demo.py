@@ -1,0 +1,194 @@
+"""motion-server demo: a simulated event on this machine, start to finish.
+
+A fleet of simulated devices on loopback (some arriving late, one leaving
+early, one with a fault that clears), a roster and a config for it in a fresh
+demo folder, every stage running as `motion-server run` runs them, and the
+dashboard live in a browser. It stops when every wanted track is verified or
+the time is up, and prints what happened and where to look.
+"""
+
+import datetime as dt
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from jobs import config, foreground, log, state
+from jobs.sim import DeviceSpec, Fleet, TrackSpec
+
+MARKER = ".motion-server-demo"
+KB = 1000
+
+
+def configure(parser):
+    parser.add_argument("--folder", default="demo", help="the demo's folder, emptied first (default: ./demo)")
+    parser.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
+    parser.add_argument("--port", type=int, help="the devices' port (default: 80 as root, else a free one)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="stop after this long at the latest")
+    parser.add_argument("--rate", type=float, default=400 * KB, help="each device's bytes/s (default 400 KB/s)")
+    parser.add_argument("--late", type=float, default=50.0, metavar="SECONDS",
+                        help="when the last late device arrives (default 50 s)")
+
+
+def scenario(count, rate, tz, late=50.0):
+    """Devices with today's tracks: late arrivals, an early leaver, a faulty one, warnings."""
+    today = dt.datetime.now(tz).replace(hour=8, minute=0, second=0, microsecond=0)
+    devices = []
+    for n in range(count):
+        device_id = 101 + n
+        tracks = [TrackSpec(start=today + dt.timedelta(minutes=(13 * n) % 300 + 95 * k),
+                            duration_s=2400 + 300 * k, size=(800 + 450 * ((n + k) % 5)) * KB,
+                            best500_knots=14.0 + (n * 7 + k * 3) % 17)
+                  for k in range(1 + n % 3)]
+        devices.append(DeviceSpec(id=device_id, tracks=tracks, rate=rate, arrive=float(n % 4),
+                                  firmware="old" if n % 7 == 3 else "new"))
+    if count >= 6:
+        for latecomer, share in zip(devices[-3:], (0.4, 0.7, 1.0)):
+            latecomer.arrive = late * share                       # ashore after the others
+        devices[1].tracks[0].best500_knots = 3.2                  # too slow: skipped, shown why
+        devices[2].battery, devices[2].storage = 41, 97           # warnings on the dashboard
+        devices[3].settings = {"gnss_rate": "10"}
+        devices[4].tracks = devices[4].tracks[:1]
+        devices[4].tracks[0].size = 300 * KB
+        devices[4].leave = max(8.0, late / 2)                     # leaves early, after its track
+        devices[5].faults = {"truncate": 200 * KB}                # cut off once, cleared below
+    return devices
+
+
+def _fresh(folder):
+    if folder.exists():
+        if not (folder / MARKER).exists() and any(folder.iterdir()):
+            raise SystemExit(f"motion-server demo: {folder} exists and is not a demo folder; use --folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text("made by motion-server demo; emptied by the next demo\n")
+
+
+def _port(args):
+    """The devices' port: --port (0: any free one), else 80 as root, else a free high one."""
+    if args.port is not None:
+        return args.port or None
+    return 80 if os.geteuid() == 0 else None
+
+
+def _verified_and_wanted(cfg):
+    verified = wanted = 0
+    for doc in state.all_devices(cfg.paths.spool):
+        for track in doc["tracks"].values():
+            verified += track["status"] == "verified"
+            wanted += track["status"] == "wanted"
+    return verified, wanted
+
+
+def _expected_tracks(devices, min_knots):
+    return sum(1 for d in devices for t in d.tracks if (t.best500_knots or 99) >= min_knots)
+
+
+def errors_by_device(log_path):
+    """{device: [message, ...]} of the ERROR lines in the log: what went wrong on the way."""
+    found = {}
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(" ", 5)
+                if len(fields) == 6 and fields[2] == "ERROR" and fields[4].isdigit():
+                    found.setdefault(int(fields[4]), []).append(fields[5].strip())
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def summary(cfg, devices):
+    """The table printed at the end: one line per device and the totals."""
+    errors = errors_by_device(cfg.paths.log)
+    lines = [f"{'device':>6}  {'status':<12} {'tracks':<24} {'MiB':>6}  failures and warnings"]
+    total_bytes = total_verified = 0
+    docs = {d["device"]: d for d in state.all_devices(cfg.paths.spool)}
+    for spec in devices:
+        doc = docs.get(spec.id) or state.new(spec.id)
+        counts = {}
+        size = 0
+        for track in doc["tracks"].values():
+            counts[track["status"]] = counts.get(track["status"], 0) + 1
+            if track["status"] == "verified":
+                size += track["size"]
+        total_bytes += size
+        total_verified += counts.get("verified", 0)
+        tracks = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "-"
+        notes = [f"failed {len(errors[spec.id])}x, last: {errors[spec.id][-1]}"] if spec.id in errors else []
+        notes += [w["text"] for w in doc["warnings"]]
+        lines.append(f"{spec.id:>6}  {doc['status']:<12} {tracks:<24} {size / 2**20:>6.1f}  {'; '.join(notes)}")
+    lines.append(f"{'total':>6}  {len(devices)} devices     {total_verified} tracks verified"
+                 f"{'':<6} {total_bytes / 2**20:>6.1f}")
+    return "\n".join(lines)
+
+
+def main(cfg, args):
+    folder = Path(args.folder).resolve()
+    _fresh(folder)
+    devices = scenario(args.devices, args.rate, cfg.tz, args.late)
+    try:
+        fleet = Fleet(devices, folder=folder, port=_port(args))
+        fleet.start()
+    except OSError as exc:  # port 80 taken or not ours to bind
+        print(f"port {_port(args)} not available ({exc.strerror}); using a free port")
+        fleet = Fleet(devices, folder=folder, port=None)
+        fleet.start()
+    try:
+        return _run(args, folder, fleet, devices)
+    finally:
+        fleet.stop()
+
+
+def _run(args, folder, fleet, devices):
+    cfg_path = fleet.write_config(folder / "motion-server.yaml", **{
+        "intervals": {"detect": 2.0, "inspect": 0.5, "download": 0.5, "disconnect": 3.0, "dashboard": 2.0},
+        "network": {"probe_timeout": 1.0, "json_read_timeout": 5.0, "track_read_timeout": 10.0},
+        "disconnect": {"grace_s": 6.0},
+        "dashboard": {"listen": "127.0.0.1:8080"},
+    })
+    cfg = config.load(cfg_path)
+    log.setup(cfg)
+    stop = threading.Event()
+    server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0")
+    threads = foreground.start_stages(cfg, stop)
+    index = Path(cfg.paths.html) / "index.html"
+    print(f"\nDemo: {len(devices)} simulated devices on 127.0.1.x port {fleet.port}")
+    print(f"Dashboard: {urls[0] if urls else index.as_uri()}   (file: {index})\n")
+    expected = _expected_tracks(devices, cfg.filters.min_500m_knots)
+    started = time.monotonic()
+    faulty = devices[5].id if len(devices) >= 6 else None
+    try:
+        while time.monotonic() - started < args.minutes * 60:
+            if faulty and time.monotonic() - started > 15:
+                fleet.device(faulty).faults = {}   # the fault clears: detect retries, download completes
+            verified, wanted = _verified_and_wanted(cfg)
+            if verified >= expected and wanted == 0:
+                break
+            time.sleep(1)
+        time.sleep(max(cfg.intervals.dashboard, 1) + 0.5)  # one more dashboard with the final state
+    except KeyboardInterrupt:
+        print("\ninterrupted")
+    finally:
+        stop.set()
+        foreground.wait(threads, stop)
+        if server is not None:
+            server.shutdown()
+    verified, wanted = _verified_and_wanted(cfg)
+    took = time.monotonic() - started
+    print(f"\n{verified} of {expected} wanted tracks verified in {took:.0f} s\n")
+    print(summary(cfg, devices))
+    beside = Path(sys.executable).parent / "motion-server"
+    command = str(beside) if beside.exists() else f"{sys.executable} -m jobs"
+    print(f"""
+Look around:
+  dashboard   {index}
+  status      {command} --config {cfg_path} status
+  log         less {cfg.paths.log}
+  spool       ls -R {cfg.paths.spool}
+  tracks      ls -R {cfg.paths.tracks}
+  report      {command} --config {cfg_path} report
+""")
+    return 0 if verified >= expected else 1
