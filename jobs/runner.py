@@ -37,6 +37,7 @@ class Context:
     inflight_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
     busy: set = field(default_factory=set)   # devices a sweep stage is still working on
+    seen: dict = field(default_factory=dict)  # device -> when this run last saw it answer
     wake: threading.Event = field(default_factory=threading.Event)  # a worker is free: look again now
     _roster_error: str = None
 
@@ -160,6 +161,14 @@ def _pause(ctx, seconds):
     ctx.wake.clear()
 
 
+def _sweep(ctx):
+    """Delete the temporary files of writers killed mid-write: nothing else ever would."""
+    try:
+        spool.sweep(ctx.spool, ctx.cfg.paths.html)
+    except OSError as exc:
+        ctx.log.warning("temporary files not swept: %s", exc)
+
+
 def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None):
     """Run `step` as `stage` until done; returns the exit status."""
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
@@ -170,6 +179,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
         holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
         return 0
+    _sweep(ctx)
     interval = interval or getattr(cfg.intervals, stage)
     deadline = time.monotonic() + for_seconds if for_seconds is not None else None
     ctx.pool = ThreadPoolExecutor(max_workers=ctx.threads(), thread_name_prefix=stage)

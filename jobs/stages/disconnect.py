@@ -37,10 +37,12 @@ def check_presence(ctx, seen):
     address = seen["address"]
     answered = bool(address) and device.probe(address, net.port, net.probe_timeout)
     now = time.time()
+    if answered:
+        ctx.seen[seen["device"]] = now  # kept in memory: an answer is not worth a state write
     with state.update(ctx.spool, seen["device"]) as doc:
         if doc["status"] != "completed" or doc["address"] != address:
             return  # it moved on while we probed: not ours to change any more
-        silent = record_probe(doc, answered, now, ctx.cfg.disconnect.grace_s)
+        silent = record_probe(doc, answered, now, ctx.cfg.disconnect.grace_s, ctx.seen.get(seen["device"]))
     log = ctx.device_log(seen["device"])
     if silent is not None:
         log.info("disconnected: no answer at %s for %.0f s", address, silent)
@@ -48,12 +50,13 @@ def check_presence(ctx, seen):
         log.debug("not answering at %s for %.0f s", address, now - doc["absent_since"])
 
 
-def record_probe(doc, answered, now, grace_s):
+def record_probe(doc, answered, now, grace_s, last_answer=None):
     """Inside `update`: apply one probe's result; the silence in s if it is now disconnected.
 
-    absent_since is the first failed probe since the last answer, so a failed
-    probe at least grace_s after it means every probe for grace_s has failed,
-    and at least two did.
+    absent_since is the first failed probe since the last answer. The silence
+    is counted from the last answer this run saw, when it saw one (so a device
+    that left is disconnected within grace + one interval), else from
+    absent_since; either way at least two probes have failed.
     """
     absent_since = doc.get("absent_since")
     if answered:
@@ -63,7 +66,8 @@ def record_probe(doc, answered, now, grace_s):
     if absent_since is None:
         doc["absent_since"] = now
         return None
-    if now - absent_since < grace_s:
+    since = last_answer if last_answer is not None and last_answer < absent_since else absent_since
+    if now - since < grace_s:
         return None
     state.set_status(doc, "disconnected", address=None, absent_since=None)
-    return now - absent_since
+    return now - since
