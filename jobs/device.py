@@ -1,20 +1,36 @@
 """The Motion device as the server reaches it: names, probes and its HTTP API.
 
-Everything a device sends is untrusted: every call has a timeout, every body
-a size cap, and every error becomes a DeviceError whose message an operator
-can act on.
+Everything a device sends is untrusted: every call has a timeout, every answer
+a deadline (headers, a JSON document) or a rate floor (a track), every body a
+size cap, and every error becomes a DeviceError whose message an operator can
+act on.
 """
 
 import json
 import os
 import re
 import socket
+import threading
+import time
 
 import requests
+import urllib3
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+# requests' timeouts bound each read, not a whole answer: a device that sends a
+# byte a second never trips them. These bound the whole (see `pieces`, `_Connection`).
+HEADERS_WITHIN_S = 30.0  # an answer's status line and headers, however they trickle
+JSON_DEADLINE_S = 30.0   # the most one JSON document may take, headers and body
+MIN_RATE = 1000          # bytes/s a track must average over every RATE_WINDOW_S ...
+RATE_WINDOW_S = 30.0     # ... or it is given up (a WiFi that slow is not delivering it)
 
 
 class DeviceError(Exception):
     """The device did something wrong or went away; the message says what."""
+
+
+class TooSlow(Exception):
+    """The device trickles its answer's headers: given up (not an OSError, so it is not retried)."""
 
 
 def hostname(device):
@@ -72,6 +88,7 @@ def get_json(session, address, port, path, cfg):
     url = base_url(address, port) + path
     limit = cfg.network.json_max_bytes
     timeout = (cfg.network.json_connect_timeout, cfg.network.json_read_timeout)
+    deadline = time.monotonic() + JSON_DEADLINE_S
     try:
         with session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
@@ -80,10 +97,15 @@ def get_json(session, address, port, path, cfg):
             if declared.isdigit() and int(declared) > limit:
                 raise DeviceError(f"{path}: {declared} bytes, more than the {limit} allowed")
             body = b""
-            for chunk in answer.iter_content(65536):
+            for chunk in pieces(answer, 65536):
                 body += chunk
                 if len(body) > limit:
                     raise DeviceError(f"{path}: more than the {limit} bytes allowed")
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"{path}: too slow: not all sent within {JSON_DEADLINE_S:g} s "
+                                      f"({len(body)} bytes so far)")
+    except TooSlow as exc:
+        raise DeviceError(f"{path}: too slow: {exc}") from None
     except requests.Timeout:
         raise DeviceError(f"{path}: no answer within {timeout[1]:.0f} s") from None
     except requests.RequestException as exc:
@@ -94,6 +116,30 @@ def get_json(session, address, port, path, cfg):
         raise DeviceError(f"{path}: not UTF-8 text") from None
     except ValueError as exc:
         raise DeviceError(f"{path}: not valid JSON ({exc})") from None
+
+
+def pieces(answer, size):
+    """The body of a streamed answer as it arrives, at most `size` bytes a piece.
+
+    iter_content() returns only whole pieces: a device trickling a byte a second,
+    each inside the read timeout, would hold one call for hours. read1 returns
+    what one read brought, so the caller can look at the clock between pieces.
+    Errors are requests' own, as iter_content raises them.
+    """
+    read1 = getattr(answer.raw, "read1", None)
+    if read1 is None:  # urllib3 before 2.3: whole pieces only
+        yield from answer.iter_content(size)
+        return
+    while True:
+        try:
+            piece = read1(size)
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from None
+        if not piece:
+            return
+        yield piece
 
 
 def reason(exc):
@@ -122,10 +168,52 @@ def track_path_problem(path):
 
 
 def session():
-    """A requests session that ignores proxy settings: devices are on the LAN."""
+    """A requests session that ignores proxy settings (devices are on the LAN) and bounds headers."""
     s = requests.Session()
     s.trust_env = False
+    s.mount("http://", _Adapter())
     return s
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    """A connection whose answers must bring their status line and headers within HEADERS_WITHIN_S.
+
+    They are read inside getresponse, one read at a time, each under the read
+    timeout: a device trickling them would hold the worker for hours. A timer
+    shuts the socket down at the deadline, which ends the read it waits in.
+    """
+
+    def getresponse(self, *args, **kwargs):
+        cut = threading.Event()
+        timer = threading.Timer(HEADERS_WITHIN_S, _cut, (self.sock, cut))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)
+        except Exception:
+            if cut.is_set():
+                raise TooSlow(f"headers not all sent within {HEADERS_WITHIN_S:g} s") from None
+            raise
+        finally:
+            timer.cancel()
+
+
+def _cut(sock, cut):
+    cut.set()
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme, "http": _Pool}
 
 
 def hosts_for(cfg):

@@ -3,8 +3,14 @@
 Write beside the target under a dot-name, fsync, rename over the target, fsync
 the folder. A reader sees the old file or the new one, never half of either,
 and after a power loss the rename is either there or not.
+
+A writer holds flock(2) on its temporary file until the rename, so a temporary
+file whose lock can be taken was left by a writer that died (kill -9, power
+loss): jobs.spool.sweep_temporary deletes those, the way Maildir sweeps tmp/,
+without trusting ages or pids.
 """
 
+import fcntl
 import json
 import os
 import tempfile
@@ -26,9 +32,9 @@ def atomic_write(path, data, mode=0o644, sync=True):
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = locked_temporary(lambda: tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", closefd=False) as out:
             out.write(data)
             if sync:
                 out.flush()
@@ -41,8 +47,28 @@ def atomic_write(path, data, mode=0o644, sync=True):
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(fd)  # the lock goes only now: until the rename the file was ours
     if sync:
         fsync_dir(path.parent)
+
+
+def locked_temporary(create):
+    """(fd, path) of a new temporary file from `create()`, flock'ed by this process.
+
+    A sweeper may take the lock in the instant between the file's creation and
+    ours and delete it; then the file at that name is no longer ours and a new
+    one is made.
+    """
+    while True:
+        fd, tmp = create()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                return fd, tmp
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def write_json(path, obj, sync=True):

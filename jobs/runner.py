@@ -10,6 +10,7 @@ once, so cron's next run can start while this one finishes what it holds
 (a track half-way through is worth finishing: Range is not promised).
 """
 
+import errno
 import logging
 import signal
 import threading
@@ -22,6 +23,10 @@ from jobs import locks, roster, spool, state
 from jobs.config import ConfigError
 
 log = logging.getLogger("motion.runner")
+
+
+# Errors of our own disk (full, read-only, not a folder): the operator must act.
+LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOTDIR, errno.EACCES, errno.EFBIG}
 
 
 class Stopping(Exception):
@@ -39,6 +44,9 @@ class Context:
     busy: set = field(default_factory=set)   # devices a sweep stage is still working on
     seen: dict = field(default_factory=dict)  # device -> when this run last saw it answer
     wake: threading.Event = field(default_factory=threading.Event)  # a worker is free: look again now
+    # Our own disk failed us (full, not writable): said once in the log by the stage;
+    # the run goes on (the device retries with its backoff) and exits 1 so cron tells someone.
+    local_error: str = None
     _roster_error: str = None
 
     @property
@@ -119,15 +127,25 @@ def _run_claim(ctx, held, slot, work):
     except Stopping:
         spool.release(held)
         ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)
-    except Exception as exc:  # a bug, not a device fault: stages handle those
-        ctx.device_log(held.device).exception("unexpected error: %s", exc)
-        _fail(ctx, held.device, f"internal error in {ctx.stage}: {exc}")
+    except Exception as exc:  # stages handle device faults: this is our disk, or a bug
+        _fail(ctx, held.device, _unexpected(ctx, held.device, exc))
         spool.finish(held)
     finally:
         locks.unlock(slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1
         ctx.wake.set()
+
+
+def _unexpected(ctx, device, exc):
+    """Log an error the stage did not handle; the reason to record on the device."""
+    if isinstance(exc, OSError) and exc.errno in LOCAL_ERRORS:
+        # Our own disk, not the device: the run exits 1 so cron tells somebody.
+        ctx.local_error = f"{exc.strerror}: {exc.filename or ctx.spool}"
+        ctx.device_log(device).error("local error, not the device's: %s", ctx.local_error)
+        return ctx.local_error
+    ctx.device_log(device).exception("unexpected error: %s", exc)
+    return f"internal error in {ctx.stage}: {exc}"
 
 
 def _fail(ctx, device, why):
@@ -170,11 +188,19 @@ def _sweep(ctx):
 
 
 def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None):
-    """Run `step` as `stage` until done; returns the exit status."""
+    """Run `step` as `stage` until done; returns the exit status.
+
+    0: done. 1: a local error (disk full, folder not writable) met during the run.
+    2: the spool cannot be used at all, nothing was done.
+    """
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
     if stop is None:
         _install_signals(ctx.stop)
-    lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
+    try:
+        lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
+    except OSError as exc:
+        ctx.log.error("cannot use the spool %s: %s", ctx.spool, exc.strerror or exc)
+        return 2
     if lock_fd is None:
         holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
@@ -200,4 +226,4 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
         locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
         ctx.pool.shutdown(wait=True)
         ctx.log.debug("exits")
-    return 0
+    return 1 if ctx.local_error else 0

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.files import fsync_dir, is_temporary
+from jobs.files import fsync_dir, is_temporary, locked_temporary
 
 QUEUES = ("inspect", "download")
 ITEM = re.compile(r"^(\d+)\.json$")
@@ -76,21 +76,26 @@ def enqueue(root, queue, device, **extra):
     """Queue `device`; False if it was queued already (then nothing changes)."""
     folder = _queue_dir(root, queue)
     item = {"device": device, "enqueued": time.time(), **extra}
-    tmp = folder / f".{device}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(item, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.utime(tmp, (item["enqueued"], item["enqueued"]))  # the place in line
+    fd, tmp = locked_temporary(lambda: _create(folder / f".{device}.{os.getpid()}.{time.monotonic_ns()}.tmp"))
     try:
-        os.link(tmp, folder / f"{device}.json")
-        added = True
-    except FileExistsError:
-        added = False
+        os.write(fd, json.dumps(item).encode())
+        os.fsync(fd)
+        os.utime(tmp, (item["enqueued"], item["enqueued"]))  # the place in line
+        try:
+            os.link(tmp, folder / f"{device}.json")
+            added = True
+        except FileExistsError:
+            added = False
+        finally:
+            os.unlink(tmp)
     finally:
-        os.unlink(tmp)
+        os.close(fd)  # held until the temporary name is gone: see sweep_temporary
     fsync_dir(folder)
     return added
+
+
+def _create(path):
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
 
 def pending(root, queue):
@@ -269,20 +274,44 @@ def _read_item(fd):
         return {}
 
 
-def sweep_temporary(folder, max_age):
-    """Delete temporary files older than `max_age` s: left by a killed writer."""
+def sweep_temporary(folder, max_age=0):
+    """Delete temporary files older than `max_age` s whose writer died; how many.
+
+    Writers hold flock(2) on a temporary file until it is renamed or unlinked
+    (jobs.files.locked_temporary), so one whose lock can be taken was left by
+    a killed writer and nobody else will ever remove it. .part files are kept:
+    they are downloads waiting to be resumed.
+    """
     removed = 0
     cutoff = time.time() - max_age
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        if is_temporary(entry.name) and entry.is_file(follow_symlinks=False) and not entry.name.endswith(".part"):
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-                    removed += 1
-            except FileNotFoundError:
-                pass
+    for entry in _scan(folder):
+        if not is_temporary(entry.name) or entry.name.endswith(".part") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # renamed into place meanwhile
+        try:
+            # Still the file at that name once locked: the writer may have renamed it
+            # into place (and let go) between our open and our lock.
+            if _lock(fd) and os.stat(entry.path).st_ino == os.fstat(fd).st_ino:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def sweep(root, *more):
+    """Sweep the spool's folders (and `more`, e.g. the dashboard's) of dead writers' temporary files."""
+    root = Path(root)
+    folders = [root / "state", *(root / queue for queue in QUEUES),
+               *(Path(entry.path) for entry in _scan(root / "cache") if entry.is_dir()), *map(Path, more)]
+    removed = sum(sweep_temporary(folder) for folder in folders)
+    if removed:
+        log.info("deleted %d temporary file%s left by killed writers", removed, "" if removed == 1 else "s")
     return removed

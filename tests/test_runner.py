@@ -116,3 +116,19 @@ def test_workers_of_all_download_runs_together_stay_within_threads(cfg):
     assert started.empty()  # every slot was still held by the old run's workers
     old.join(30)
     assert len(first) == 3 and len(spool.pending(cfg.paths.spool, "download")) == 5
+
+
+def test_our_own_full_disk_fails_the_device_and_the_run_exits_1(cfg):
+    """Not a device fault: the operator must hear of it (cron mails a non-zero exit)."""
+    import errno
+    spool.enqueue(cfg.paths.spool, "inspect", 8)
+    state.transition(cfg.paths.spool, 8, ("unknown",), "connected", address="127.0.1.8")
+
+    def work(ctx, claim):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/spool/cache/8/info.json")
+
+    status = runner.run(cfg, "inspect", lambda ctx: runner.serve_queue(ctx, "inspect", work), once=True)
+    assert status == 1
+    doc = state.read(cfg.paths.spool, 8)
+    assert doc["status"] == "failed" and doc["error"] == "No space left on device: /data/spool/cache/8/info.json"
+    assert spool.claims(cfg.paths.spool, "inspect") == []

@@ -7,11 +7,13 @@ device, threads.download devices at once across every download process):
     for each wanted track in the ledger, in start order:
         stream it into <tracks>/<day>/.<name>.part, resuming that file when the
         device proves it honours Range, and never past the size logs.json gave
+        (nor slower than device.MIN_RATE: a trickle is an error like a stall)
         verify: that byte count, and every OAO frame to the last byte
         fsync, rename to <tracks>/<day>/<name>, fsync the folder, record its sha256
     all verified -> completed, "can be disconnected"
     an error -> failed, address forgotten: detect finds the device again, and
                 the .part lets the next round carry on where this one stopped
+                (our own disk failing is an error too, and the run exits 1)
 
 Why a dot-file beside the final name: a rename within one folder is atomic, so
 whoever reads the tracks folder sees a whole verified track or nothing, and a
@@ -131,9 +133,13 @@ def _download_track(ctx, claim, session, address, track, log):
         return
     except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
         raise FetchError(_network_cause(exc, ctx.cfg)) from None
+    except device.TooSlow as exc:
+        raise FetchError(f"too slow: {exc}") from None
     except OSError as exc:
         _discard(part)  # on a full disk the state and the log need the room more
-        raise FetchError(_disk_cause(exc, exc.filename or folder)) from None
+        # Our disk, not the device: the device retries with its backoff, the run exits 1.
+        ctx.local_error = _disk_cause(exc, exc.filename or folder)
+        raise FetchError(ctx.local_error) from None
     _record_verified(ctx, claim.device, track["file"], sha256)
     log.info("%s", _summary(track, time.monotonic() - started, fetched))
 
@@ -222,9 +228,13 @@ def _start_at(answer, have, size, out, name, log):
         if have:
             log.info("%s: the device ignored Range; starting over", name)
         declared = answer.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > size:
+        # Shorter is a lie too: the body would end early every round and the
+        # device's later tracks would wait for it for ever.
+        if declared.isdigit() and int(declared) != size:
             raise BadData(f"the device announces {declared} bytes, logs.json says {size}")
         return 0
+    if status == 404:
+        raise BadData("logs.json lists it but the device answers HTTP 404")
     if status == 206 and have:
         expected = f"bytes {have}-{size - 1}/{size}"
         given = answer.headers.get("Content-Range", "")
@@ -244,7 +254,8 @@ def _copy_body(ctx, claim, answer, out, check, track, received):
     fetched_from = received
     started = time.time()
     next_progress = next_lease = 0.0
-    body = answer.iter_content(CHUNK)
+    window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
+    body = device.pieces(answer, CHUNK)
     while True:
         try:
             chunk = next(body, None)
@@ -262,6 +273,7 @@ def _copy_body(ctx, claim, answer, out, check, track, received):
             os.fsync(out.fileno())  # what we keep for resume is really on disk
             raise runner.Stopping()
         now = time.monotonic()
+        window = _above_the_floor(window, now, received, size)
         if now >= next_lease:
             if not spool.touch(claim):
                 raise ClaimLost()
@@ -270,6 +282,24 @@ def _copy_body(ctx, claim, answer, out, check, track, received):
             _record_progress(ctx, claim.device, track, received, received - fetched_from, started)
             next_progress = now + PROGRESS_EVERY_S
     return received
+
+
+def _above_the_floor(window, now, received, size):
+    """The next window once this one is over; FetchError if it brought too little.
+
+    Each read has its timeout, but a device sending a byte a second never trips
+    it: averaged over a window, less than device.MIN_RATE gives the track up for
+    this round (what came stays in the .part for resume).
+    """
+    start, at_start = window
+    elapsed = now - start
+    if elapsed < device.RATE_WINDOW_S:
+        return window
+    rate = (received - at_start) / elapsed
+    if rate < device.MIN_RATE:
+        raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {device.MIN_RATE} needed) "
+                         f"after {received} of {size} bytes")
+    return now, received
 
 
 class TrackCheck:
@@ -331,7 +361,7 @@ def _verify(f, check, track):
 def _discard(part):
     try:
         os.unlink(part)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # never made: its folder could not be
         pass
 
 

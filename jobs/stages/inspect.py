@@ -21,6 +21,7 @@ from jobs.log import quoted
 # Read in this order: info.json first, so a wrong device is refused before the rest.
 READERS = {"info": shapes.info, "settings": shapes.settings, "logs": shapes.logs}
 MIB = 1024 * 1024
+LINES_MAX = 50           # lines about one device's tracks per inspection
 _local = threading.local()
 
 
@@ -43,8 +44,7 @@ def inspect_device(ctx, claim):
     for warning in warnings:
         log.warning("%s", warning["text"])
     entries, again = tracks.unique(logs)
-    for file in again:
-        log.info("logs.json lists %s more than once; the first listing counts", quoted(file))
+    _log_some(log, [("logs.json lists %s more than once; the first listing counts", quoted(file)) for file in again])
     hand_on(ctx, device, info, warnings, entries)
 
 
@@ -151,14 +151,27 @@ def _count(ledger_tracks):
 
 def _log_decisions(log, before, after):
     """One line per track whose decision is new: reconnects do not repeat the old ones."""
+    lines = []
     for file, track in after.items():
         old = before.get(file, {})
         if (old.get("status"), old.get("reason")) == (track["status"], track["reason"]):
             continue
         if track["status"] == "skipped":
-            log.info("skipped %s: %s", quoted(file), track["reason"])
+            lines.append(("skipped %s: %s", quoted(file), track["reason"]))
         elif track["status"] == "wanted":
-            log.info("wanted %s as %s/%s", quoted(file), track["day"], track["name"])
+            lines.append(("wanted %s as %s/%s", quoted(file), track["day"], track["name"]))
+    _log_some(log, lines)
+
+
+def _log_some(log, lines):
+    """The first LINES_MAX of (format, args...) lines, then how many more there were.
+
+    A device listing thousands of tracks must not flood the log every job shares.
+    """
+    for line in lines[:LINES_MAX]:
+        log.info(*line)
+    if len(lines) > LINES_MAX:
+        log.info("... and %d more like these, not logged (the state file has every track)", len(lines) - LINES_MAX)
 
 
 def fail(ctx, device, why):
