@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 from jobs import config, roster, spool, state
 from jobs.files import write_json
 from jobs.stages import dashboard
@@ -81,6 +82,17 @@ def build(folder, devices, tracks_today, days):
     return cfg, roster.load(cfg.event.roster)
 
 
+def quieten(root):
+    """An evening: every device done or gone, no queue, nobody absent; no page shows a clock-driven age."""
+    for queue in spool.QUEUES:
+        for item in (root / queue).glob("*.json"):
+            item.unlink()
+    for doc in state.all_devices(root):
+        if doc["status"] not in ("completed", "disconnected") or doc["absent_since"]:
+            doc.update(status="disconnected", progress=None, absent_since=None)
+            write_json(state.path(root, doc["device"]), doc, sync=False)
+
+
 def timed(function, runs=5):
     times = []
     for _ in range(runs):
@@ -112,6 +124,7 @@ def main():
         queued = dashboard.waiting(root)
         facts = dashboard.gather(cfg, docs, event_roster, queued, now, DAY)
         ledger = sum(len(d["tracks"]) for d in docs)
+        common.header("dashboard render")
         print(f"{args.devices} devices, {facts['totals']['tracks_verified'] + facts['totals']['tracks_wanted']} "
               f"tracks today, {ledger} in all ledgers ({len(facts['days'])} days of tracks pages)")
 
@@ -133,6 +146,8 @@ def main():
             dashboard._articles.clear()
             dashboard._tracks_pages.clear()
             dashboard._memo.update(last={}, this={})
+            if hasattr(dashboard, "_last"):
+                dashboard._last.update(inputs=None, pages=[], skipped=0)
             first()
 
         show("whole step, nothing remembered (as --once)", timed(cold))
@@ -140,6 +155,9 @@ def main():
         moments = iter(range(1, 100))
         show("whole step, waits changed (3 pages rewritten)",
              timed(lambda: dashboard.write(cfg, root, event_roster, now=now + next(moments), day=DAY)))
+        quieten(root)
+        first()  # rendered once from the quiet state; the next passes find nothing changed
+        show("whole step, quiet event (nothing queued or absent)", timed(first))
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(first)

@@ -9,8 +9,8 @@
    any schedule of whole devices can do: shown too ("whole-device ideal").
 
 2. Memory: 4 devices with one 50 MB track each, 4 workers, unthrottled: peak
-   RSS of the download process (VmHWM from /proc/<pid>/status, checked
-   against wait4's ru_maxrss). Target: under 80 MB.
+   RSS of the download process (VmHWM from /proc/<pid>/status; wait4's
+   ru_maxrss would count this process's RSS at fork). Target: under 80 MB.
 
 `--scale K` multiplies the rate by K and divides the sizes by K (K=2 by
 default: 800 KB/s and 1 MB tracks), so a run fits in the time a shared
@@ -22,20 +22,16 @@ median of --runs runs (min and max beside it).
 
 import argparse
 import math
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs import config, spool, state  # noqa: E402
-from jobs.sim import DeviceSpec, Fleet, TrackSpec  # noqa: E402
+import common
+from jobs import config, spool, state
+from jobs.sim import DeviceSpec, Fleet, TrackSpec
 
 DEVICES = 40
 TRACKS = 2
@@ -70,17 +66,6 @@ def all_verified(cfg, devices):
     return True
 
 
-def vm_hwm_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
-
-
 def run_stage(fleet, folder, workers, cron=False):
     """One download run on a fresh spool: (seconds to all verified, CPU s, peak RSS MB).
 
@@ -98,30 +83,24 @@ def run_stage(fleet, folder, workers, cron=False):
     queue_fleet(cfg, fleet)
     started = time.monotonic()
     when = ["--for", "600"] if cron else ["--once"]
-    job = subprocess.Popen([sys.executable, "-m", "jobs", "--config", str(cfg_path), "download", *when])
-    done_at, hwm, stopped = None, 0, False
-    while True:
-        hwm = max(hwm, vm_hwm_kb(job.pid))
+    job = common.Child(common.stage_argv(cfg_path, "download", *when))
+    done_at = None
+    while not job.poll():
         if done_at is None and all_verified(cfg, fleet.devices):
             done_at = time.monotonic() - started
-        if done_at is not None and cron and not stopped:
-            os.kill(job.pid, signal.SIGTERM)  # a cron run would go on waiting for work until its deadline
-            stopped = True
-        finished, status, usage = os.wait4(job.pid, os.WNOHANG)
-        if finished:
-            break
+            if cron:
+                job.stop()  # a cron run would go on waiting for work until its deadline
         time.sleep(0.05)
-    job.returncode = os.waitstatus_to_exitcode(status)
-    if job.returncode != 0 or not all_verified(cfg, fleet.devices):
-        sys.exit(f"download run failed (exit {job.returncode}); see {cfg.paths.log}")
+    if done_at is None and all_verified(cfg, fleet.devices):
+        done_at = time.monotonic() - started
+    if job.exit != 0 or done_at is None:
+        sys.exit(f"download run failed (exit {job.exit}); see {cfg.paths.log}")
     shutil.rmtree(run)
-    peak_kb = max(hwm, usage.ru_maxrss)
-    return done_at, usage.ru_utime + usage.ru_stime, peak_kb / 1024
+    return done_at, job.cpu, job.peak_mb
 
 
 def spread(values, unit, digits=1):
-    return (f"{statistics.median(values):.{digits}f} {unit} "
-            f"(min {min(values):.{digits}f}, max {max(values):.{digits}f})")
+    return common.spread(values, digits, unit)
 
 
 def prepare(fleet):
@@ -182,6 +161,7 @@ def main():
                         help="run `download --for` at the shipped interval instead of `--once`")
     parser.add_argument("--workers", type=int, nargs="*", default=list(WORKERS))
     args = parser.parse_args()
+    common.header("download throughput and memory")
     with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
         if not args.skip_throughput:
             throughput(Path(folder), args.scale, args.runs, args.cron, args.workers)

@@ -12,17 +12,15 @@ The slow resolver should take about 290 x 0.5 / threads seconds.
 
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs import config, runner, state  # noqa: E402
-from jobs.stages import detect  # noqa: E402
+import common
+from jobs import config, runner, state
+from jobs.stages import detect
 
 ROSTER = 300
 PRESENT = 10
@@ -97,7 +95,7 @@ def main():
     stopped = threading.Event()
     for device in range(1, PRESENT + 1):
         listen(present_address(device), port, stopped)
-    print(f"one detect sweep: {ROSTER} roster devices, {ROSTER - PRESENT} absent, median of {RUNS} runs")
+    common.header(f"one detect sweep: {ROSTER} roster devices, {ROSTER - PRESENT} absent, median of {RUNS} runs")
     print(f"{'look-up of an absent name':<28}{'threads':>8}{'median s':>10}{'min s':>8}{'max s':>8}"
           f"{'expected s':>12}{'found':>7}")
     try:
@@ -114,6 +112,7 @@ def main():
     finally:
         socket.getaddrinfo = real_getaddrinfo
         stopped.set()
+    print(f"  at end: {common.load()}")
 
 
 if __name__ == "__main__":

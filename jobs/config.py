@@ -43,7 +43,7 @@ DEFAULTS = {
     "threads": {
         "detect": 8,
         "inspect": 4,
-        "download": 4,
+        "download": 16,
         "disconnect": 8,
     },
     "intervals": {

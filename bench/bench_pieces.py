@@ -1,0 +1,107 @@
+"""CPU per GB of checking a download as it arrives, by the size of the pieces it arrives in.
+
+Over WiFi a device's bytes arrive in TCP segments of ~1.5 KB, and the download
+stage reads what each receive brings (device.pieces, read1) so that it can
+look at the clock between pieces. Every piece then goes through the sha256 and
+the OAO frame check (download.TrackCheck). Two figures, median of 5 (min–max):
+
+1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB.
+2. The whole client loop over HTTP on loopback: a server process (not counted)
+   sends a track at 2 MB/s in writes of 1460 B or 20 KB; the client reads it
+   with requests' iter_content(64 KB) or with device.pieces, checks and writes
+   it. CPU of the client only (this process), per GB.
+
+    .venv/bin/python bench/bench_pieces.py [--track FILE]
+"""
+
+import argparse
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+
+import common
+from jobs import device
+from jobs.stages.download import TrackCheck
+
+TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
+RUNS = 5
+
+
+def checks_alone(data, piece):
+    """s/GB of TrackCheck for one pass over `data` in pieces of `piece` bytes (at least 1 s of work)."""
+    began, passes = time.process_time(), 0
+    while time.process_time() - began < 1.0:
+        check = TrackCheck()
+        for at in range(0, len(data), piece):
+            check.take(data[at:at + piece])
+        check.finish(len(data))
+        passes += 1
+    return (time.process_time() - began) / (passes * len(data) / 1e9)
+
+
+def serve(ports, data, write, rate):
+    """A device: HTTP/1.0, the track in `write`-byte sends at `rate` bytes/s, one request at a time."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    ports.put(listener.getsockname()[1])
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data))
+        began, sent = time.monotonic(), 0
+        while sent < len(data):
+            conn.sendall(data[sent:sent + write])
+            sent += write
+            ahead = began + sent / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        conn.close()
+
+
+def client_loop(session, url, how, out):
+    """s/GB of this process for one download read `how`, checked and written."""
+    began = time.process_time()
+    check = TrackCheck()
+    with session.get(url, stream=True, timeout=(5, 30)) as answer:
+        body = answer.iter_content(65536) if how == "iter_content" else device.pieces(answer, 65536)
+        for piece in body:
+            check.take(piece)
+            out.write(piece)
+            time.monotonic()
+    check.finish(check.length)
+    return (time.process_time() - began) / (check.length / 1e9)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--track", default=str(TRACK))
+    args = parser.parse_args()
+    data = open(args.track, "rb").read()
+    common.header(f"checking a download by piece size: {len(data) / 1e6:.1f} MB track, median (min–max) of {RUNS}")
+    print(f"  {'TrackCheck alone, pieces of':<44} s/GB")
+    for piece in (1460, 4096, 20_000, 65_536, 262_144):
+        print(f"  {piece:>10} B{'':<32} {common.spread([checks_alone(data, piece) for _ in range(RUNS)], 1)}")
+    print(f"  {'HTTP client loop (2 MB/s), server writes':<44} s/GB of the client")
+    session = device.session()
+    with tempfile.TemporaryFile() as out:
+        for write in (1460, 20_000):
+            ports = multiprocessing.Queue()
+            server = multiprocessing.Process(target=serve, args=(ports, data, write, 2_000_000), daemon=True)
+            server.start()
+            url = f"http://127.0.0.1:{ports.get()}/track.oao"
+            for how in ("iter_content", "pieces"):
+                figures = []
+                for _ in range(RUNS):
+                    out.seek(0)
+                    figures.append(client_loop(session, url, how, out))
+                print(f"  {write:>10} B, read with {how:<21} {common.spread(figures, 1)}")
+            server.terminate()
+    print(f"  at end: {common.load()}")
+
+
+if __name__ == "__main__":
+    main()
