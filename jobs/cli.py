@@ -5,8 +5,8 @@ A stage or command appears here once its module exists: nothing is a stub.
 
 import argparse
 import importlib
-import importlib.util
 import sys
+from pathlib import Path
 
 from jobs import config, log, roster, runner
 
@@ -30,13 +30,15 @@ COMMANDS = {
 
 
 def _exists(module):
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    """Whether jobs.<...> is there, without importing it or its package (jobs.sim is heavy)."""
+    path = Path(__file__).resolve().parent.joinpath(*module.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def _parser():
+def _parser(chosen=None):
+    """The command line. Only the chosen command's module is imported to add its
+    options: a stage run under cron must not pay for importing the simulator,
+    the checks and the web server."""
     parser = argparse.ArgumentParser(
         prog="motion-server",
         description="Collects GPS tracks from the Motion devices of a speed-sailing event.")
@@ -55,9 +57,10 @@ def _parser():
     for name, (module, summary) in COMMANDS.items():
         if not _exists(module):
             continue
-        sub = commands.add_parser(name, help=summary, description=summary)
+        sub = commands.add_parser(name, help=summary, description=summary, add_help=chosen is not None)
         sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        importlib.import_module(module).configure(sub)
+        if name == chosen:
+            importlib.import_module(module).configure(sub)
     return parser
 
 
@@ -75,7 +78,9 @@ def run_stage(cfg, name, once=False, for_seconds=None, stop=None):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = _parser().parse_known_args(argv)[0].command  # which command, before importing it
+    args = _parser(chosen).parse_args(argv)
     try:
         # check reports a broken roster as a ✘ line of its own
         cfg = config.load(args.config) if args.command == "check" else load_checked(args.config)
