@@ -189,13 +189,16 @@ class _Connection(urllib3.connection.HTTPConnection):
         timer.daemon = True
         timer.start()
         try:
-            return super().getresponse(*args, **kwargs)
+            response = super().getresponse(*args, **kwargs)
         except Exception:
             if cut.is_set():
                 raise TooSlow(f"headers not all sent within {HEADERS_WITHIN_S:g} s") from None
             raise
         finally:
             timer.cancel()
+        if cut.is_set():  # the deadline struck as the last header came: the socket is gone
+            raise TooSlow(f"headers not all sent within {HEADERS_WITHIN_S:g} s")
+        return response
 
 
 def _cut(sock, cut):

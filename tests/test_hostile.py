@@ -191,7 +191,8 @@ def outcome(tmp_path_factory):
         patch.chdir(work)
         patch.setattr(device, "RATE_WINDOW_S", WINDOW_S)
         patch.setattr(device, "JSON_DEADLINE_S", WINDOW_S)
-        patch.setattr(device, "HEADERS_WITHIN_S", WINDOW_S)
+        # twice the window: a healthy device's headers must never miss it on a loaded CI machine
+        patch.setattr(device, "HEADERS_WITHIN_S", 2 * WINDOW_S)
         real_probe = device.probe
         patch.setattr(device, "probe", lambda address, *a: probed.append(address) or real_probe(address, *a))
         raw = [RawDevice(fleet, d, mischief) for d, (mischief, _, _) in RAW.items()]
@@ -328,8 +329,8 @@ def test_slow_devices_are_given_up_by_the_headers_and_json_deadlines_and_the_rat
     the headers and on a JSON document and a rate floor on a track give it up, with the cause."""
     errors = {d: state.read(outcome["cfg"].paths.spool, d)["error"] for d in (353, 354, 355, 356)}
     assert f"/logs.json: too slow: not all sent within {WINDOW_S:g} s" in errors[353]
-    assert f"/settings.json: too slow: headers not all sent within {WINDOW_S:g} s" in errors[355]
-    assert f"too slow: headers not all sent within {WINDOW_S:g} s" in errors[356]
+    assert f"/settings.json: too slow: headers not all sent within {2 * WINDOW_S:g} s" in errors[355]
+    assert f"too slow: headers not all sent within {2 * WINDOW_S:g} s" in errors[356]
     assert re.search(r"too slow: \d bytes/s over \d s \(at least 1000 needed\) after \d+ of 60000 bytes", errors[354])
 
 
