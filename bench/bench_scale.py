@@ -5,7 +5,7 @@ machine, not the WiFi, is the limit. The stages run as cron runs them, each
 its own process (`--for`), with the shipped defaults (intervals, threads,
 timeouts). Figures: the wall time from the fleet's start to the last track
 verified (the state's verified_at), the CPU of each process per GB verified,
-and the peak RSS of each process (VmHWM sampled, and wait4's ru_maxrss). The
+and the peak RSS of each process (VmHWM, read while it runs). The
 fleet runs in this process: its CPU is shown apart (serving 1.8 GB of HTTP).
 
     .venv/bin/python bench/bench_scale.py [--devices 300] [--tracks 3] [--runs 3]
@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import resource
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
