@@ -5,6 +5,7 @@ a value must have the type of its default. Errors name the file, the key, what
 was found and what was expected, and the CLI exits with status 2.
 """
 
+import datetime as dt
 import ipaddress
 import os
 from pathlib import Path
@@ -21,7 +22,15 @@ DEFAULTS = {
     "event": {
         "name": "Speed event",
         "timezone": "UTC",
+        # One roster file, or a list (the event's motions.csv and motions-extra.csv).
         "roster": None,
+        # Motion IDs the event owns beyond the roster (spares, buoys, swapped
+        # devices), as numbers or "500-1100" ranges: looked for too, and their
+        # tracks of event days kept as unassigned until the roster names someone.
+        "extra_devices": [],
+        # The event's days (YYYY-MM-DD); by default the roster's first to last day.
+        "first_day": None,
+        "last_day": None,
     },
     "paths": {
         "spool": "spool",
@@ -60,7 +69,8 @@ DEFAULTS = {
         "lease_s": 1800.0,
     },
     "checks": {
-        "approved_firmwares": ["9009 Weymouth SW (3232)", "3129"],
+        # Empty: firmware not checked. Real firmware names change every year.
+        "approved_firmwares": [],
         "storage_max_percent": 95,
         "battery_min_percent": 60,
         "settings": {
@@ -69,10 +79,14 @@ DEFAULTS = {
             "timezone": "60",
             "led_flash": "1",
         },
+        # Settings whose absence from settings.json is a warning too; by
+        # default a setting the device does not send is not compared.
+        "required_settings": [],
         "min_free_gb": 5.0,
     },
     "filters": {
-        "min_500m_knots": 5.0,
+        # Light-wind sessions (2-5 kn) are real sessions: the real events ran with 1.
+        "min_500m_knots": 1.0,
     },
     "retention": {
         "days": 14,
@@ -90,7 +104,10 @@ DEFAULTS = {
     },
 }
 
-OPTIONAL = {"event.roster": str, "network.hosts_file": str}
+OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str}
+# Settings the server can compare: settings.json's strings, and led_flash from custom_led.
+SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_unit", "distance_unit")
+EXTRA_DEVICES_MAX = 10_000
 PATH_KEYS = ("event.roster", "network.hosts_file", "paths.spool", "paths.tracks", "paths.html", "paths.log")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -137,8 +154,12 @@ def _check_type(name, value, default, origin):
         if value is None:
             return None
         kind = OPTIONAL[name]
-        if not isinstance(value, kind):
-            raise ConfigError(f"{origin}: {name}: found {_show(value)}, expected a string or nothing")
+        if isinstance(value, dt.date):  # YAML reads an unquoted 2026-07-12 as a date
+            value = value.isoformat()
+        if not isinstance(value, kind) or isinstance(value, list) and not (
+                value and all(isinstance(v, str) for v in value)):
+            words = "a file name, a list of file names, or nothing" if kind == (str, list) else "a string or nothing"
+            raise ConfigError(f"{origin}: {name}: found {_show(value)}, expected {words}")
         return value
     kind, words = _expected(default)
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
@@ -150,10 +171,12 @@ def _check_type(name, value, default, origin):
     if isinstance(default, list):
         return [str(v) for v in value]
     if isinstance(default, dict):  # checks.settings: strings as the device sends them
-        unknown = set(value) - set(default)
+        unknown = set(value) - set(SETTING_KEYS)
         if unknown:
-            raise ConfigError(f"{origin}: {name}.{sorted(unknown)[0]}: unknown key (known here: {', '.join(default)})")
-        return {k: str(value.get(k, d)) for k, d in default.items()}
+            raise ConfigError(f"{origin}: {name}.{sorted(unknown)[0]}: unknown key (known here: {', '.join(SETTING_KEYS)})")
+        # A setting given as nothing (~) is not checked.
+        merged = {**default, **value}
+        return {k: str(v) for k, v in merged.items() if v is not None}
     return value
 
 
@@ -190,9 +213,35 @@ def _check_values(cfg, origin):
         cfg["log"][key] = cfg["log"][key].upper()
     if cfg["retention"]["days"] < 1:
         bad("retention.days", cfg["retention"]["days"], "at least 1")
+    for key in ("first_day", "last_day"):
+        if cfg["event"][key] is not None:
+            try:
+                dt.date.fromisoformat(cfg["event"][key])
+            except ValueError:
+                bad(f"event.{key}", cfg["event"][key], "a date YYYY-MM-DD")
+    cfg["event"]["extra_devices"] = _device_ids(cfg["event"]["extra_devices"], origin)
+    for key in cfg["checks"]["required_settings"]:
+        if key not in SETTING_KEYS:
+            bad("checks.required_settings", key, "names from " + ", ".join(SETTING_KEYS))
     host, _, port = cfg["dashboard"]["listen"].rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         bad("dashboard.listen", cfg["dashboard"]["listen"], "host:port, such as 0.0.0.0:8080")
+
+
+def _device_ids(items, origin):
+    """Sorted Motion IDs from numbers and "500-1100" ranges (inclusive)."""
+    ids = set()
+    for item in items:
+        low, dash, high = item.strip().partition("-")
+        if not low.isdigit() or dash and not high.isdigit():
+            raise ConfigError(f"{origin}: event.extra_devices: found {_show(item)}, "
+                              "expected a Motion ID or a range such as 500-1100")
+        low, high = int(low), int(high or low)
+        if not 0 < low <= high or len(ids) + high - low + 1 > EXTRA_DEVICES_MAX:
+            raise ConfigError(f"{origin}: event.extra_devices: found {_show(item)}, expected IDs above 0, "
+                              f"low-high with low <= high, at most {EXTRA_DEVICES_MAX} in all")
+        ids.update(range(low, high + 1))
+    return sorted(ids)
 
 
 def _namespace(tree, where=""):
@@ -230,8 +279,11 @@ def load(path=None, cwd=None):
     _check_values(cfg, origin)
     for dotted in PATH_KEYS:
         section, key = dotted.split(".")
-        if cfg[section][key] is not None:
-            cfg[section][key] = str(base / Path(cfg[section][key]).expanduser())
+        value = cfg[section][key]
+        if isinstance(value, list):
+            cfg[section][key] = [str(base / Path(v).expanduser()) for v in value]
+        elif value is not None:
+            cfg[section][key] = str(base / Path(value).expanduser())
     ns = _namespace(cfg)
     ns.origin = origin
     ns.tz = ZoneInfo(ns.event.timezone)

@@ -21,6 +21,7 @@ FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 @dataclass(frozen=True)
 class Entry:
+    path: str
     line: int
     entrant: str
     device: int
@@ -31,6 +32,7 @@ class Entry:
     family_name: str
     craft: str
     status: str
+    class_name: str = ""     # the optional Class column (e.g. Foil)
 
     @property
     def name(self):
@@ -64,6 +66,12 @@ class Roster:
     def without_device(self):
         return [e for e in self.entries if e.device <= 0]
 
+    def first_day(self):
+        return min((e.start for e in self.entries), default=None)
+
+    def last_day(self):
+        return max((e.end for e in self.entries), default=None)
+
 
 def _parse_date(text, path, line, column):
     try:
@@ -85,9 +93,10 @@ def _parse_row(row, path, line):
     if not FILE_ID.match(file_id):
         raise ConfigError(f"{path}: line {line}, column File ID: found {file_id!r}, "
                           "expected 1 to 64 letters, digits, '-' or '_' (it names track files)")
-    return Entry(line=line, entrant=row["Entrant ID"].strip(), device=device, start=start, end=end,
-                 file_id=file_id, first_name=row["First Name"].strip(), family_name=row["Family Name"].strip(),
-                 craft=row["Craft Type"].strip(), status=row["Status"].strip())
+    return Entry(path=str(path), line=line, entrant=row["Entrant ID"].strip(), device=device, start=start,
+                 end=end, file_id=file_id, first_name=row["First Name"].strip(),
+                 family_name=row["Family Name"].strip(), craft=row["Craft Type"].strip(),
+                 status=row["Status"].strip(), class_name=(row.get("Class") or "").strip())
 
 
 def _overlaps(roster):
@@ -98,15 +107,30 @@ def _overlaps(roster):
             continue
         for other in seen.get(entry.device, []):
             if entry.start <= other.end and other.start <= entry.end and entry.entrant != other.entrant:
+                there = f"line {other.line}" if other.path == entry.path else f"{other.path} line {other.line}"
                 roster.warnings.append(
-                    f"{roster.path}: line {entry.line}: device {entry.device} is also given to entrant "
-                    f"{other.entrant} on line {other.line} on overlapping days; line {other.line} wins")
+                    f"{entry.path}: line {entry.line}: device {entry.device} is also given to entrant "
+                    f"{other.entrant} on {there} on overlapping days; {there} wins")
                 break
         seen.setdefault(entry.device, []).append(entry)
 
 
-def load(path):
-    """The roster at `path`; ConfigError naming file, line and column when it is wrong."""
+def load(paths):
+    """The roster in `paths` (one file or a list, read in order, the first row wins).
+
+    ConfigError names the file, line and column when one is wrong. Columns are
+    read by name, so extra ones (Class, Entry Type, anything) are fine.
+    """
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    roster = Roster(path=", ".join(str(p) for p in paths))
+    for path in paths:
+        roster.entries.extend(_load_file(path))
+    _overlaps(roster)
+    return roster
+
+
+def _load_file(path):
+    entries = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -115,7 +139,6 @@ def load(path):
             if missing:
                 raise ConfigError(f"{path}: line 1: missing column {missing[0]!r} (expected {', '.join(COLUMNS)})")
             reader.fieldnames = header
-            roster = Roster(path=str(path))
             for row in reader:
                 line = reader.line_num
                 if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
@@ -123,15 +146,14 @@ def load(path):
                 if None in row.values():
                     raise ConfigError(f"{path}: line {line}: {len([v for v in row.values() if v is not None])} "
                                       f"fields, expected {len(header)}")
-                roster.entries.append(_parse_row(row, path, line))
+                entries.append(_parse_row(row, path, line))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the roster: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the roster as CSV UTF-8") from None
     except csv.Error as exc:
         raise ConfigError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
-    _overlaps(roster)
-    return roster
+    return entries
 
 
 _cache = {}
@@ -143,13 +165,20 @@ def current(path):
     Long runs pick up the results team's edits; a broken edit keeps the last
     good roster and raises, so the caller can log it once and go on.
     """
-    if path is None:
+    if not path:
         return Roster(path="")
-    stat = os.stat(path)
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _cache.get(path)
+    paths = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
+    key = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
+    cached = _cache.get(paths)
     if cached and cached[0] == key:
         return cached[1]
-    roster = load(path)
-    _cache[path] = (key, roster)
+    roster = load(paths)
+    _cache[paths] = (key, roster)
     return roster
+
+
+def cached(path):
+    """The last good roster `current` read for `path`, or None."""
+    paths = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path or ())
+    found = _cache.get(paths)
+    return found[1] if found else None

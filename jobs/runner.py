@@ -70,10 +70,10 @@ class Context:
             if str(exc) != self._roster_error:
                 self.log.error("roster not reloaded, keeping the last good one: %s", exc)
                 self._roster_error = str(exc)
-            cached = roster._cache.get(self.cfg.event.roster)
+            cached = roster.cached(self.cfg.event.roster)
             if cached is None:
                 raise
-            return cached[1]
+            return cached
 
     def threads(self):
         return getattr(self.cfg.threads, self.stage, 1)

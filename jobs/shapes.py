@@ -130,18 +130,25 @@ def _firmware(doc, motion):
     _fail(doc, "motion.firmware", firmware, "an object with code and name, or a whole number")
 
 
-def settings(document):
-    """settings.json -> {username, gnss_rate, one_log_per_day, timezone, led_flash} (strings).
+SETTINGS = ("gnss_rate", "one_log_per_day", "timezone", "speed_unit", "distance_unit")
 
-    custom_led is absent on some devices: the LED then flashes once ("1").
+
+def settings(document):
+    """settings.json -> {username, and of gnss_rate, one_log_per_day, timezone,
+    speed_unit, distance_unit, led_flash those the device sends} (strings).
+
+    A setting the device does not send is absent here, not a default: real
+    devices send no custom_led at all, and a check of what was not sent would
+    only warn about the firmware, never about the device.
     """
     doc = "settings.json"
     values = _field(doc, "", _object(doc, "the document", document), "settings", _object)
-    clean = {key: _field(doc, "settings", values, key, _setting)
-             for key in ("gnss_rate", "one_log_per_day", "timezone")}
+    clean = {key: _field(doc, "settings", values, key, _setting) for key in SETTINGS
+             if values.get(key) is not None}
     clean["username"] = _field(doc, "settings", values, "username", _setting, required=False, default="")
     led = _field(doc, "settings", values, "custom_led", _object, required=False)
-    clean["led_flash"] = "1" if led is None else _field(doc, "settings.custom_led", led, "flash", _setting)
+    if led is not None and led.get("flash") is not None:
+        clean["led_flash"] = _field(doc, "settings.custom_led", led, "flash", _setting)
     return clean
 
 

@@ -19,12 +19,20 @@ from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-DAY = re.compile(r"^\d{8}$")
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao$")
+DAY = re.compile(r"\d{8}")
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao")
+# The device's own file name: ..._YYYY-MM-DD-HHMM.oao, the time being the device's local start.
+DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao")
+UNASSIGNED = "unassigned"   # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
+NO_SUMMARY = "no summary on the device"
 # A track in one of these states is settled: planning never touches it again.
 # verified: on disk under its final name, never fetched twice.
-# bad: failed verification three times; an operator looks at it.
-SETTLED = ("verified", "bad")
+# damaged: on disk under its final name as the device holds it, byte for byte,
+#   though some frames fail (two complete fetches gave the same bytes).
+# bad: the ledger entry could not be fetched safely, or verification failed
+#   three times with differing bytes; an operator looks at it (`retry`).
+SETTLED = ("verified", "damaged", "bad")
+ON_DISK = ("verified", "damaged")
 
 
 def knots(mm_per_s):
@@ -55,11 +63,39 @@ def local_name(file_id, device, start_ms, tz):
 
 
 def final_path(tracks_root, track):
-    """<tracks>/<day>/<name> of a ledger track; ValueError if its day or name is not ours."""
+    """<tracks>/<day>/<name>, or <tracks>/unassigned/<day>/<name> for an unassigned
+    ledger track; ValueError if its day or name is not ours."""
     day, name = track.get("day"), track.get("name")
-    if not isinstance(day, str) or not DAY.match(day) or not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(day, str) or not DAY.fullmatch(day) or not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"ledger track has no safe local name (day {day!r}, name {name!r})")
-    return Path(tracks_root) / day / name
+    root = Path(tracks_root) / UNASSIGNED if track.get("unassigned") else Path(tracks_root)
+    return root / day / name
+
+
+def event_days(roster, first_day=None, last_day=None):
+    """(first, last) dates of the event: the config's, else the roster's; None if unknown."""
+    first = dt.date.fromisoformat(first_day) if first_day else roster.first_day()
+    last = dt.date.fromisoformat(last_day) if last_day else roster.last_day()
+    return (first, last) if first and last else None
+
+
+def has_summary(entry):
+    """False when the device never wrote the log's summary: zeros mean unknown, not slow."""
+    bests = [entry.get(key) or 0 for key in ("best500", "best2s", "best10s", "best1852", "alpha500", "best1h")]
+    return bool(entry["end"] and entry["duration"] and any(bests))
+
+
+def start_from_name(entry):
+    """Epoch ms of the start from the device's file name (its local time), or None."""
+    found = DEVICE_NAME_TIME.search(entry["file"].rsplit("/", 1)[-1])
+    if not found:
+        return None
+    try:
+        local = dt.datetime(*map(int, found.groups()), tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+    offset = dt.timedelta(minutes=entry.get("timezone") or 0)
+    return (local - offset - EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def unique(logs):
@@ -74,26 +110,29 @@ def unique(logs):
     return first, again
 
 
-def plan(logs, roster, device, min_knots, tz, ledger):
+def plan(logs, roster, device, min_knots, tz, ledger, days=None):
     """The device's new ledger: every track on the device, wanted or skipped with a reason.
 
-    Settled tracks (verified, bad) are kept as they are. A track that was wanted
-    and is no longer on the device is skipped, so nobody tries to fetch it.
-    Tracks the device no longer lists stay in the ledger: they are its history.
+    `days` is the event's (first, last) date (default: the roster's span).
+    Settled tracks (verified, damaged, bad) are kept as they are. A track that
+    was wanted and is no longer on the device is skipped, so nobody tries to
+    fetch it. Tracks the device no longer lists stay in the ledger: they are
+    its history.
     """
+    days = days or event_days(roster)
     new = {file: dict(track) for file, track in ledger.items()}
     # Local names already in use: a second track with the same start second
     # would overwrite the first one's file.
-    taken = {t["name"]: t["file"] for t in ledger.values() if t.get("status") == "verified" and t.get("name")}
+    taken = {_place(t): t["file"] for t in ledger.values() if t.get("status") in ON_DISK and t.get("name")}
     listed = set()
     for entry in unique(logs)[0]:
         listed.add(entry["file"])
         old = ledger.get(entry["file"])
         if old is not None and old.get("status") in SETTLED:
             continue
-        track = decide(entry, roster, device, min_knots, tz, old, taken)
+        track = decide(entry, roster, device, min_knots, tz, old, taken, days)
         if track["status"] == "wanted":
-            taken[track["name"]] = track["file"]
+            taken[_place(track)] = track["file"]
         new[entry["file"]] = track
     for file, track in new.items():
         if file not in listed and track.get("status") == "wanted":
@@ -101,29 +140,51 @@ def plan(logs, roster, device, min_knots, tz, ledger):
     return new
 
 
-def decide(entry, roster, device, min_knots, tz, old=None, taken=()):
-    """One ledger track for a logs.json entry: wanted, or skipped with the reason."""
-    start = local_start(entry["start"], tz)
+def _place(track):
+    return bool(track.get("unassigned")), track["name"]
+
+
+def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
+    """One ledger track for a logs.json entry: wanted, or skipped with the reason.
+
+    A track of an event day that no roster row gives to an entrant is wanted
+    all the same, as unassigned: the device may be a spare or a swapped one,
+    and its session exists nowhere else.
+    """
+    summary = has_summary(entry)
+    start_ms = entry["start"] or start_from_name(entry)
     track = {
-        "file": entry["file"], "name": None, "day": start.strftime("%Y%m%d"),
-        "start": entry["start"], "end": entry["end"], "duration": entry["duration"],
+        "file": entry["file"], "name": None, "day": None,
+        "start": start_ms, "end": entry["end"], "duration": entry["duration"],
         "distance": entry["distance"], "best500": entry["best500"], "size": entry["size"],
+        "summary": summary, "unassigned": False,
         "entrant": None, "file_id": None, "status": "wanted", "reason": None,
         "sha256": None, "failures": (old or {}).get("failures", 0), "verified_at": None,
     }
     problem = track_path_problem(entry["file"])
     if problem:
         return _skip(track, problem)
-    who = roster.entrant_for(device, start.date())
+    if not start_ms:
+        return _skip(track, "no start: start_date is 0 and the file name holds no date")
+    day = local_start(start_ms, tz).date()
+    track["day"] = day.strftime("%Y%m%d")
+    if days is None:
+        return _skip(track, "the event's days are unknown (no roster, no event.first_day/last_day)")
+    if not days[0] <= day <= days[1]:
+        return _skip(track, "before the event" if day < days[0] else "after the event")
+    if not entry["size"]:
+        return _skip(track, "empty on the device (0 bytes)")
+    who = roster.entrant_for(device, day)
     if who is None:
-        return _skip(track, f"no entrant for device {device} on {start.date().isoformat()}")
-    track.update(entrant=who.entrant, file_id=who.file_id,
-                 name=local_name(who.file_id, device, entry["start"], tz))
+        track.update(unassigned=True, file_id=str(device), name=local_name(str(device), device, start_ms, tz))
+    else:
+        track.update(entrant=who.entrant, file_id=who.file_id, name=local_name(who.file_id, device, start_ms, tz))
     speed = knots(entry["best500"])
-    if speed < min_knots:
+    # A 500 m best of 0 is unknown (no summary, or no 500 m run): never "too slow".
+    if summary and entry["best500"] and speed < min_knots:
         return _skip(track, f"too slow: {_speed(speed, min_knots)} kn < {min_knots:g} kn")
-    if track["name"] in taken:
-        return _skip(track, f"same local name as {taken[track['name']]}")
+    if _place(track) in taken:
+        return _skip(track, f"same local name as {taken[_place(track)]}")
     return track
 
 

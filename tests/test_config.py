@@ -20,7 +20,8 @@ def test_defaults_without_a_file(tmp_path):
     assert cfg.network.port == 80
     assert cfg.paths.spool == str(tmp_path / "spool")
     assert cfg.paths.tracks == str(tmp_path / "spool" / "tracks")
-    assert cfg.filters.min_500m_knots == 5.0
+    assert cfg.filters.min_500m_knots == 1.0  # light-wind sessions are real sessions
+    assert cfg.checks.approved_firmwares == []  # not checked unless the event lists them
     assert cfg.origin == "built-in defaults"
 
 
@@ -51,6 +52,21 @@ checks: {settings: {gnss_rate: 10}}
     assert cfg.checks.settings == {"gnss_rate": "10", "one_log_per_day": "0", "timezone": "60", "led_flash": "1"}
 
 
+def test_event_keys_for_a_real_event(tmp_path):
+    cfg = load_text(tmp_path, """
+event:
+  roster: [motions.csv, motions-extra.csv]
+  extra_devices: ["500-503", 1203, "1203"]
+  first_day: 2026-07-12
+  last_day: "2026-07-18"
+checks: {settings: {led_flash: ~, speed_unit: kn}}
+""")
+    assert cfg.event.roster == [str(tmp_path / "motions.csv"), str(tmp_path / "motions-extra.csv")]
+    assert cfg.event.extra_devices == [500, 501, 502, 503, 1203]
+    assert (cfg.event.first_day, cfg.event.last_day) == ("2026-07-12", "2026-07-18")
+    assert cfg.checks.settings == {"gnss_rate": "5", "one_log_per_day": "0", "timezone": "60", "speed_unit": "kn"}
+
+
 @pytest.mark.parametrize("text, key, expected", [
     ("netwrk:\n  port: 80\n", "netwrk", "unknown key"),
     ("network:\n  prot: 80\n", "network.prot", "unknown key"),
@@ -62,7 +78,13 @@ checks: {settings: {gnss_rate: 10}}
     ("network:\n  not_found_addresses: [nowhere]\n", "network.not_found_addresses", "IP addresses"),
     ("network:\n  not_found_addresses: 10.10.10.10\n", "network.not_found_addresses", "a list"),
     ("event:\n  timezone: Mars/Olympus\n", "event.timezone", "IANA time zone"),
-    ("event:\n  roster: [a, b]\n", "event.roster", "a string or nothing"),
+    ("event:\n  roster: [a, 5]\n", "event.roster", "a list of file names"),
+    ("event:\n  roster: []\n", "event.roster", "a list of file names"),
+    ("event:\n  extra_devices: [500-]\n", "event.extra_devices", "a range such as 500-1100"),
+    ("event:\n  extra_devices: [1100-500]\n", "event.extra_devices", "low <= high"),
+    ("event:\n  extra_devices: [1-20000]\n", "event.extra_devices", "at most 10000"),
+    ("event:\n  first_day: soon\n", "event.first_day", "a date YYYY-MM-DD"),
+    ("checks:\n  required_settings: [gnss]\n", "checks.required_settings", "names from gnss_rate"),
     ("event: 5\n", "event", "expected a mapping"),
     ("threads:\n  download: 0\n", "threads.download", "above 0"),
     ("threads:\n  download: 2.5\n", "threads.download", "whole number"),

@@ -109,15 +109,16 @@ def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents
     assert ledger[JULY]["status"] == "wanted"
     assert tracks.final_path(cfg.paths.tracks, ledger[JULY]).relative_to(cfg.paths.tracks).as_posix() == \
         "20220716/ALD470ANN_470_20220716_130240.oao"
-    assert (ledger[APRIL]["status"], ledger[APRIL]["reason"]) == ("skipped", "no entrant for device 470 on 2022-04-11")
-    assert (ledger[SEPTEMBER]["status"], ledger[SEPTEMBER]["reason"]) == ("skipped", "too slow: 3.7 kn < 5 kn")
+    assert (ledger[APRIL]["status"], ledger[APRIL]["reason"]) == ("skipped", "before the event")
+    # 3.7 kn: a light-wind session, wanted under the shipped 1 kn filter
+    assert (ledger[SEPTEMBER]["status"], ledger[SEPTEMBER]["name"]) == ("wanted", "BRO470BEN_470_20220920_132936.oao")
     assert doc["info"] == {"username": "K888", "hardware": "Wireless Mini M10", "firmware_name": "9009 Weymouth SW (3232)",
                            "firmware_code": 3232, "battery": 62, "charging": False, "storage": 3}
     assert doc["warnings"] == []
     cache = cfg.paths.spool + f"/cache/{DEVICE}"
     for name, body in documents.items():
         assert json.loads(open(f"{cache}/{name}.json").read()) == body
-    assert any("1 track to download (1.3 MiB)" in r.getMessage() for r in records(lines, logging.INFO))
+    assert any("2 tracks to download (2.8 MiB); 1 skipped" in r.getMessage() for r in records(lines, logging.INFO))
 
 
 @responses.activate
@@ -149,7 +150,8 @@ def test_an_already_verified_track_is_not_wanted_again_after_a_reconnect(cfg, do
     inspect_now(cfg)
     # download verified it, the device left and came back
     with state.update(cfg.paths.spool, DEVICE) as doc:
-        doc["tracks"][JULY].update(status="verified", sha256="ab" * 32, verified_at=1.0)
+        for file in (JULY, SEPTEMBER):
+            doc["tracks"][file].update(status="verified", sha256="ab" * 32, verified_at=1.0)
         state.set_status(doc, "disconnected", address=None)
     spool.claim(cfg.paths.spool, "download", DEVICE)  # the download queue was served
     connect(cfg)
@@ -184,8 +186,6 @@ def test_an_unsafe_track_path_skips_that_track_only(cfg, documents):
 # --- warnings ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, kind, text", [
-    (lambda d: d["info"]["motion"]["firmware"].update(name="9008 Old SW (3200)"), "firmware",
-     "firmware '9008 Old SW (3200)' is not approved"),
     (lambda d: d["info"]["motion"]["filesystem"].update(level=96), "storage", "storage 96 % used (above 95 %)"),
     (lambda d: d["info"]["motion"]["battery"].update(level=41), "battery", "battery 41 % (below 60 %)"),
     (lambda d: d["settings"]["settings"].update(gnss_rate="10"), "settings", "setting gnss_rate is '10', expected '5'"),
@@ -216,12 +216,30 @@ def test_old_firmware_code_not_in_the_approved_list_warns(make_cfg, documents, f
 
 
 @responses.activate
-def test_a_missing_custom_led_counts_as_one_flash(make_cfg, documents):
-    cfg = make_cfg("checks: {settings: {led_flash: '2'}}")
+@pytest.mark.parametrize("required, warnings", [
+    ("", []),   # real devices send no custom_led: not sent is not a warning
+    ("required_settings: [led_flash]", [{"kind": "settings", "text": "setting led_flash is not sent, expected '2'"}]),
+])
+def test_a_setting_the_device_does_not_send_warns_only_when_the_event_requires_it(
+        make_cfg, documents, required, warnings):
+    cfg = make_cfg(f"checks: {{settings: {{led_flash: '2'}}, {required}}}".replace(", }", "}"))
     del documents["settings"]["settings"]["custom_led"]
     connect(cfg)
     serve(documents)
-    assert inspect_now(cfg)["warnings"] == [{"kind": "settings", "text": "setting led_flash is '1', expected '2'"}]
+    assert inspect_now(cfg)["warnings"] == warnings
+
+
+@pytest.mark.parametrize("approved, warnings", [
+    ("[]", []),   # the default: the event lists no firmware, none is checked
+    ("['9008 Weymouth SW (3232)']", [{"kind": "firmware", "text": "firmware '9009 Weymouth SW (3232)' is not approved"}]),
+    ("['9009 Weymouth SW (3232)']", []),
+])
+@responses.activate
+def test_firmware_is_checked_only_against_the_events_own_list(make_cfg, documents, approved, warnings):
+    cfg = make_cfg(f"checks: {{approved_firmwares: {approved}}}")
+    connect(cfg)
+    serve(documents)
+    assert inspect_now(cfg)["warnings"] == warnings
 
 
 @responses.activate
@@ -287,7 +305,7 @@ def test_oversized_json_fails_the_device(make_cfg, documents, lines):
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["logs"]["logs"][2].update(size=-5), "logs.json: entry 3: size is -5, expected a whole number >= 0"),
     (lambda d: d["info"]["motion"]["battery"].update(level="62"), "info.json: motion.battery.level is '62'"),
-    (lambda d: d["settings"]["settings"].update(gnss_rate=None), "settings.json: settings.gnss_rate is None"),
+    (lambda d: d["settings"]["settings"].update(gnss_rate=True), "settings.json: settings.gnss_rate is True"),
     (lambda d: d.update(logs={"logs": "none"}), "logs.json: logs is 'none', expected a list"),
 ])
 def test_a_wrong_type_fails_the_device_naming_document_and_field(cfg, documents, lines, change, message):
@@ -426,18 +444,19 @@ def fleet_specs():
     expected = {
         101: {"/logs/0101_2022-07-16-1000.oao": ("wanted", None, "S101X_101_20220716_100000.oao"),
               "/logs/0101_2022-07-16-1200.oao": ("wanted", None, "S101X_101_20220716_120000.oao"),
-              "/logs/0101_2022-07-16-1400.oao": ("skipped", "too slow: 3.0 kn < 5 kn", "S101X_101_20220716_140000.oao")},
-        102: {"/logs/0102_2022-07-16-1000.oao": ("skipped", "no entrant for device 102 on 2022-07-16", None)},
+              "/logs/0101_2022-07-16-1400.oao": ("wanted", None, "S101X_101_20220716_140000.oao")},
+        # in no roster, yet its track is of an event day: kept as unassigned
+        102: {"/logs/0102_2022-07-16-1000.oao": ("wanted", None, "102_102_20220716_100000.oao")},
         103: {"/logs/0103_2022-07-16-1000.oao": ("wanted", None, "S103X_103_20220716_100000.oao"),
-              "/logs/0103_2022-07-17-1000.oao": ("skipped", "no entrant for device 103 on 2022-07-17", None)},
+              "/logs/0103_2022-07-17-1000.oao": ("wanted", None, "103_103_20220717_100000.oao")},
         104: {"/logs/0104_2022-07-16-1105.oao": ("wanted", None, "S104X_104_20220716_110500.oao"),
               "../x": ("skipped", "file path ", None)},
         105: {}, 106: {},
         107: {"/logs/0107_2022-07-16-1000.oao": ("wanted", None, "S107X_107_20220716_100000.oao")},
         108: {"/logs/0108_2022-07-16-0030.oao": ("wanted", None, "S108X_108_20220716_003000.oao")},
-        470: {"/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao": ("skipped", "no entrant for device 470 on 2022-04-11", None),
+        470: {"/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao": ("skipped", "before the event", None),
               "/logs/0470_2022-07-16-1202.oao": ("wanted", None, "ALD470ANN_470_20220716_130240.oao"),
-              "/logs/0470_2022-09-20-1229.oao": ("skipped", "no entrant for device 470 on 2022-09-20", None)},
+              "/logs/0470_2022-09-20-1229.oao": ("skipped", "after the event", None)},
     }
     return specs, expected
 
@@ -453,7 +472,7 @@ def ledger_view(doc):
     return view
 
 
-STATUSES = {101: "pending", 102: "completed", 103: "pending", 104: "pending", 105: "failed", 106: "failed",
+STATUSES = {101: "pending", 102: "pending", 103: "pending", 104: "pending", 105: "failed", 106: "failed",
             107: "pending", 108: "pending", 470: "pending"}
 
 
@@ -463,7 +482,7 @@ def assert_fleet_inspected(cfg, expected):
         doc = state.read(root, device)
         assert ledger_view(doc) == tracks_wanted, device
     assert {d: state.read(root, d)["status"] for d in expected} == {d: STATUSES[d] for d in expected}
-    assert sorted(queued(cfg, "download")) == [101, 103, 104, 107, 108, 470]
+    assert sorted(queued(cfg, "download")) == sorted(d for d in expected if STATUSES[d] == "pending")
     assert queued(cfg, "inspect") == [] and spool.claims(root, "inspect") == []
     assert state.read(root, 107)["warnings"] == [{"kind": "battery", "text": "battery 30 % (below 60 %)"}]
     assert "another device answers on motion-105" in state.read(root, 105)["error"]
@@ -513,7 +532,7 @@ def test_detect_then_inspect_from_the_command_line_then_status_shows_the_downloa
     assert sorted(item["device"] for item in status["queues"]["download"]) == [101, 103, 104, 107, 108, 470]
     logged = Path(cfg.paths.log).read_text()
     assert " INFO inspect 470 1 track to download (1.3 MiB); 2 skipped" in logged
-    assert " INFO inspect 101 2 tracks to download (3.8 MiB); 1 skipped" in logged
+    assert " INFO inspect 101 3 tracks to download (5.7 MiB)\n" in logged
     assert " ERROR inspect 105 failed: info.json says identifier 999" in logged
     assert " WARNING inspect 107 battery 30 % (below 60 %)" in logged
 
@@ -533,5 +552,6 @@ def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fl
     runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())
     doc = state.read(cfg.paths.spool, 101)
     assert doc["tracks"][first]["status"] == "verified"
-    assert [f for f, t in doc["tracks"].items() if t["status"] == "wanted"] == ["/logs/0101_2022-07-16-1200.oao"]
+    assert [f for f, t in doc["tracks"].items() if t["status"] == "wanted"] == [
+        "/logs/0101_2022-07-16-1200.oao", "/logs/0101_2022-07-16-1400.oao"]
     assert doc["status"] == "pending" and queued(cfg) == [101]

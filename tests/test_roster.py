@@ -90,3 +90,41 @@ def test_current_rereads_a_changed_file_only(tmp_path):
     assert roster.current(str(path)) is first
     write(tmp_path, ["1,1,470,2022-07-16,2022-07-17,A470,A,B,C,D,E", "2,2,601,2022-07-16,2022-07-17,B601,A,B,C,D,E"])
     assert roster.current(str(path)).devices() == [470, 601]
+
+
+def test_a_real_roster_is_two_files_read_by_column_name_with_a_class(tmp_path):
+    main = tmp_path / "motions.csv"
+    main.write_text("Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,"
+                    "Craft Type,Class,Status,Entry Type,Notes\n"
+                    "1,1,470,2026-07-12,2026-07-18,ALD470ANN,Anna,Alder,Sailboard,Foil,Pro-Fleet,All Week,x\n")
+    extra = tmp_path / "motions-extra.csv"
+    extra.write_text("Motion ID,File ID,Entrant ID,Tally,Start Date,End Date,First Name,Family Name,"
+                     "Craft Type,Status\n"
+                     "900,900,B900,0,2026-07-12,2026-07-18,Buoy,One,Buoy,Mark\n"
+                     "470,SPARE,X,0,2026-07-14,2026-07-14,Spare,,Sailboard,Spare\n")
+    r = roster.load([main, extra])
+    assert r.devices() == [470, 900]
+    assert r.entries[0].class_name == "Foil" and r.entries[1].class_name == ""
+    assert r.entrant_for(900, dt.date(2026, 7, 13)).file_id == "900"
+    assert r.entrant_for(470, dt.date(2026, 7, 14)).file_id == "ALD470ANN"   # the first file's row wins
+    assert r.warnings == [f"{extra}: line 3: device 470 is also given to entrant 1 on {main} line 2 "
+                          f"on overlapping days; {main} line 2 wins"]
+    assert (r.first_day(), r.last_day()) == (dt.date(2026, 7, 12), dt.date(2026, 7, 18))
+
+
+def test_an_error_in_the_second_roster_file_names_that_file(tmp_path):
+    good = write(tmp_path, ["1,1,470,2022-07-16,2022-07-17,A470,Anna,Alder,Sail,Pro,Week"])
+    bad = tmp_path / "extra.csv"
+    bad.write_text(HEADER + "2,2,abc,2022-07-16,2022-07-17,B1,Ben,B,Sail,Pro,Week\n")
+    with pytest.raises(ConfigError, match=f"^{bad}: line 2, column Motion ID"):
+        roster.load([good, bad])
+
+
+def test_current_follows_an_edit_of_either_file(tmp_path):
+    one = write(tmp_path, ["1,1,470,2022-07-16,2022-07-17,A470,Anna,Alder,Sail,Pro,Week"])
+    two = tmp_path / "extra.csv"
+    two.write_text(HEADER)
+    assert roster.current([str(one), str(two)]).devices() == [470]
+    two.write_text(HEADER + "2,2,601,2022-07-16,2022-07-17,B601,Ben,B,Sail,Pro,Week\n")
+    assert roster.current([str(one), str(two)]).devices() == [470, 601]
+    assert roster.cached([str(one), str(two)]).devices() == [470, 601]

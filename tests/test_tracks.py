@@ -121,7 +121,7 @@ def test_fixture_logs_with_the_fixture_roster(fixture_roster, fixture_logs, othe
     assert (july["entrant"], july["file_id"]) == ("1101", "ALD470ANN")
     assert (july["size"], july["start"], july["best500"]) == (1314968, 1657972960000, 10100)
     april = ledger["/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao"]
-    assert (april["status"], april["reason"]) == ("skipped", "no entrant for device 470 on 2022-04-11")
+    assert (april["status"], april["reason"]) == ("skipped", "before the event")
     assert april["name"] is None and april["day"] == "20220411"
     september = ledger["/logs/0470_2022-09-20-1229.oao"]
     assert (september["status"], september["reason"]) == ("skipped", "too slow: 3.7 kn < 5 kn")
@@ -131,7 +131,7 @@ def test_fixture_logs_with_the_fixture_roster(fixture_roster, fixture_logs, othe
 def test_every_ledger_track_has_the_documented_fields(fixture_roster, fixture_logs):
     ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
     fields = {"file", "name", "day", "start", "end", "duration", "distance", "best500", "size", "entrant",
-              "file_id", "status", "reason", "sha256", "failures", "verified_at"}
+              "file_id", "status", "reason", "sha256", "failures", "verified_at", "summary", "unassigned"}
     for file, track in ledger.items():
         assert set(track) == fields and track["file"] == file and track["failures"] == 0
 
@@ -153,7 +153,7 @@ def test_a_device_shared_by_two_entrants_names_each_days_track_after_that_days_e
     assert ledger["/logs/a.oao"]["name"] == "ANNA_470_20220716_100000.oao"
     assert ledger["/logs/b.oao"]["name"] == "BEN_470_20220717_100000.oao"
     assert ledger["/logs/a.oao"]["entrant"] == "1" and ledger["/logs/b.oao"]["entrant"] == "2"
-    assert ledger["/logs/c.oao"]["reason"] == "no entrant for device 470 on 2022-07-19"
+    assert ledger["/logs/c.oao"]["reason"] == "after the event"
 
 
 def test_the_roster_day_is_the_local_day_not_the_utc_day(tmp_path):
@@ -163,12 +163,14 @@ def test_the_roster_day_is_the_local_day_not_the_utc_day(tmp_path):
     ledger = tracks.plan([early, late], one_day, 470, 5.0, LONDON, {})
     assert ledger["/logs/early.oao"]["status"] == "wanted"
     assert ledger["/logs/early.oao"]["name"] == "ANNA_470_20220716_003000.oao"
-    assert ledger["/logs/late.oao"]["reason"] == "no entrant for device 470 on 2022-07-17"
+    assert ledger["/logs/late.oao"]["reason"] == "after the event"
 
 
 def test_another_devices_roster_row_does_not_count(fixture_roster):
     ledger = tracks.plan([entry()], fixture_roster, 999, 5.0, LONDON, {})
-    assert ledger["/logs/a.oao"]["reason"] == "no entrant for device 999 on 2022-07-16"
+    track = ledger["/logs/a.oao"]
+    assert (track["status"], track["unassigned"], track["entrant"]) == ("wanted", True, None)
+    assert track["name"] == "999_999_20220716_130240.oao"
 
 
 def test_a_track_exactly_at_the_minimum_speed_is_wanted(fixture_roster):
@@ -294,3 +296,83 @@ def test_the_server_zone_is_never_used(fixture_roster, fixture_logs, monkeypatch
     monkeypatch.undo()
     time.tzset()
     assert plans[0] == plans[1] == plans[2]
+
+
+# --- a real event: light wind, no summary, unassigned, the event's days -------------------------
+
+def test_a_light_wind_session_is_wanted_under_the_shipped_filter(fixture_roster):
+    from jobs import config
+    light = entry(best500=round(2.1 * 1852 / 3.6))
+    ledger = tracks.plan([light], fixture_roster, 470, config.DEFAULTS["filters"]["min_500m_knots"], LONDON, {})
+    assert ledger["/logs/a.oao"]["status"] == "wanted"
+
+
+@pytest.mark.parametrize("zeros", [
+    {"end": 0, "duration": 0, "best500": 0, "best2s": 0, "best10s": 0},   # never wrote its summary
+    {"end": 0},
+    {"duration": 0, "best500": 3000},
+    {"best500": 0, "best2s": 0, "best10s": 0, "best1852": 0, "alpha500": 0, "best1h": 0},
+])
+def test_a_log_without_a_summary_is_wanted_whatever_the_filter(fixture_roster, zeros):
+    blank = {**entry(size=19_000_000), **zeros}
+    track = tracks.plan([blank], fixture_roster, 470, 25.0, LONDON, {})["/logs/a.oao"]
+    assert (track["status"], track["summary"]) == ("wanted", False)
+    assert track["name"] == "ALD470ANN_470_20220716_130240.oao"
+
+
+def test_a_500m_best_of_zero_with_a_summary_is_unknown_not_slow(fixture_roster):
+    track = tracks.plan([{**entry(), "best500": 0, "best2s": 4000}], fixture_roster, 470, 5.0, LONDON, {})
+    assert (track["/logs/a.oao"]["status"], track["/logs/a.oao"]["summary"]) == ("wanted", True)
+
+
+def test_without_a_start_date_the_day_comes_from_the_file_name(fixture_roster):
+    # The name's time is the device's local time: start_date + the entry's timezone minutes.
+    blank = {**entry("/logs/2022/07/0470_2022-07-16-1202.oao"), "start": 0, "end": 0, "duration": 0,
+             "best500": 0, "timezone": 60}
+    track = tracks.plan([blank], fixture_roster, 470, 5.0, LONDON, {})["/logs/2022/07/0470_2022-07-16-1202.oao"]
+    assert (track["status"], track["day"], track["start"]) == ("wanted", "20220716", utc_ms(2022, 7, 16, 11, 2))
+    assert track["name"] == "ALD470ANN_470_20220716_120200.oao"
+
+
+def test_without_any_date_a_log_is_skipped_with_the_reason(fixture_roster):
+    blank = {**entry("/logs/track.oao"), "start": 0}
+    track = tracks.plan([blank], fixture_roster, 470, 5.0, LONDON, {})["/logs/track.oao"]
+    assert (track["status"], track["reason"]) == ("skipped", "no start: start_date is 0 and the file name holds no date")
+
+
+def test_a_device_nobody_holds_that_day_has_its_track_kept_as_unassigned(tmp_path):
+    gap = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
+                      "2,2,470,2022-07-18,2022-07-18,BEN,Ben,B,S,P")
+    logs = [entry("/logs/a.oao", utc_ms(2022, 7, 17, 9)), entry("/logs/b.oao", utc_ms(2022, 7, 17, 9, 0, 0))]
+    ledger = tracks.plan(logs, gap, 470, 5.0, LONDON, {})
+    track = ledger["/logs/a.oao"]
+    assert (track["status"], track["unassigned"], track["file_id"]) == ("wanted", True, "470")
+    assert tracks.final_path("/t", track) == tracks.Path("/t/unassigned/20220717/470_470_20220717_100000.oao")
+    assert ledger["/logs/b.oao"]["reason"] == "same local name as /logs/a.oao"
+
+
+def test_the_events_days_come_from_the_config_when_given(fixture_roster):
+    early = entry("/logs/early.oao", utc_ms(2022, 7, 10, 9))
+    days = tracks.event_days(fixture_roster, "2022-07-09", None)
+    assert days == (dt.date(2022, 7, 9), dt.date(2022, 9, 20))
+    ledger = tracks.plan([early], fixture_roster, 470, 5.0, LONDON, {}, days)
+    assert ledger["/logs/early.oao"]["unassigned"] is True
+    assert tracks.plan([early], fixture_roster, 470, 5.0, LONDON, {})["/logs/early.oao"]["reason"] == "before the event"
+
+
+def test_without_a_roster_or_days_nothing_is_wanted():
+    ledger = tracks.plan([entry()], roster.Roster(path=""), 470, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["reason"].startswith("the event's days are unknown")
+
+
+def test_an_empty_file_is_not_wanted(fixture_roster):
+    ledger = tracks.plan([entry(size=0)], fixture_roster, 470, 5.0, LONDON, {})
+    assert ledger["/logs/a.oao"]["reason"] == "empty on the device (0 bytes)"
+
+
+def test_a_damaged_track_is_settled_like_a_verified_one(fixture_roster):
+    kept = {"/logs/a.oao": {**tracks.decide(entry(), fixture_roster, 470, 5.0, LONDON,
+                                            days=tracks.event_days(fixture_roster)), "status": "damaged"}}
+    ledger = tracks.plan([entry(), entry("/logs/b.oao")], fixture_roster, 470, 5.0, LONDON, kept)
+    assert ledger["/logs/a.oao"]["status"] == "damaged"
+    assert ledger["/logs/b.oao"]["reason"] == "same local name as /logs/a.oao"

@@ -84,7 +84,8 @@ def checks(expected, info, settings):
         firmware, shown = info["firmware_name"], quoted(info["firmware_name"])
     else:  # old firmware has a code only; the approved list holds it as a string
         firmware = shown = str(info["firmware_code"])
-    if firmware not in expected.approved_firmwares:
+    # An empty list: the event approves no particular firmware, so none is checked.
+    if expected.approved_firmwares and firmware not in expected.approved_firmwares:
         found.append({"kind": "firmware", "text": f"firmware {shown} is not approved"})
     if info["storage"] > expected.storage_max_percent:
         found.append({"kind": "storage",
@@ -93,7 +94,10 @@ def checks(expected, info, settings):
         found.append({"kind": "battery",
                       "text": f"battery {info['battery']} % (below {expected.battery_min_percent} %)"})
     for key, wanted in expected.settings.items():
-        if settings[key] != wanted:
+        if key not in settings:
+            if key in expected.required_settings:
+                found.append({"kind": "settings", "text": f"setting {key} is not sent, expected {quoted(wanted)}"})
+        elif settings[key] != wanted:
             found.append({"kind": "settings",
                           "text": f"setting {key} is {quoted(settings[key])}, expected {quoted(wanted)}"})
     return found
@@ -115,7 +119,8 @@ def hand_on(ctx, device, info, warnings, entries):
             log.info("status became %s meanwhile; leaving it", doc["status"])
             return
         before = doc["tracks"]
-        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before)
+        days = tracks.event_days(roster, cfg.event.first_day, cfg.event.last_day)
+        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days)
         doc.update(info=summary(info), warnings=warnings, tracks=ledger, last_seen=time.time())
         wanted = [t for t in ledger.values() if t["status"] == "wanted"]
         if wanted:
