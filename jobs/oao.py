@@ -13,6 +13,7 @@ dozen big-integer additions instead of a Python loop per byte.
 """
 
 import math
+import mmap
 import struct
 from collections import Counter, namedtuple
 
@@ -42,7 +43,15 @@ _CHECKED = (0, 1) + tuple(range(4, GNSS_SIZE))
 
 
 class OAOError(Exception):
-    """The bytes are not a complete, intact OAO track; the message says where."""
+    """The bytes are not a complete, intact OAO track; the message says where.
+
+    `offset`: the byte (from the start of what was checked) where the bad or
+    unfinished frame begins, when there is one.
+    """
+
+    def __init__(self, message, offset=None):
+        super().__init__(message)
+        self.offset = offset
 
 
 def fletcher(data):
@@ -122,13 +131,13 @@ class Verifier:
                 continue
             length = FRAME_LENGTHS.get(mode)
             if length is None:
-                raise OAOError(f"unknown frame mode 0x{mode:04X} at byte {self.size + pos}")
+                raise OAOError(f"unknown frame mode 0x{mode:04X} at byte {self.size + pos}", self.size + pos)
             if end - pos < length:
                 break
             if mode != PADDING and self.checksums:
                 frame = buf[pos:pos + length]
                 if _frame_checksum(frame) != (frame[2], frame[3]):
-                    raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + pos}")
+                    raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + pos}", self.size + pos)
             self.frames[mode] += 1
             pos += length
         self.size += pos
@@ -153,17 +162,20 @@ class Verifier:
                           _first_difference(b, stored_b) if b != stored_b else count)
                 at = pos + bad * GNSS_SIZE
                 mode = buf[at] | buf[at + 1] << 8
-                raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + at}")
-        modes = block[0::GNSS_SIZE]
-        d4 = modes.count(0xD4)
-        self.frames[0x0AD4] += d4
-        self.frames[0x0AD5] += count - d4
+                self._count_gnss(block[:bad * GNSS_SIZE], bad)  # the frames before it are good
+                raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + at}", self.size + at)
+        self._count_gnss(block, count)
         if self.first_ms is None:
             self.first_ms = struct.unpack_from("<Q", block, UTC_OFFSET)[0]
         self.last_ms = struct.unpack_from("<Q", block, (count - 1) * GNSS_SIZE + UTC_OFFSET)[0]
         if on_gnss is not None:
             on_gnss(block)
         return count * GNSS_SIZE
+
+    def _count_gnss(self, block, count):
+        d4 = block[0::GNSS_SIZE].count(0xD4)
+        self.frames[0x0AD4] += d4
+        self.frames[0x0AD5] += count - d4
 
     def finish(self):
         if self._gathered:
@@ -172,11 +184,12 @@ class Verifier:
         if self._tail:
             left = len(self._tail)
             if left < 2:
-                raise OAOError(f"truncated: frame at byte {self.size} needs at least 2 bytes, {left} left")
+                raise OAOError(f"truncated: frame at byte {self.size} needs at least 2 bytes, {left} left", self.size)
             mode = self._tail[0] | self._tail[1] << 8
-            raise OAOError(f"truncated: frame at byte {self.size} needs {FRAME_LENGTHS[mode]} bytes, {left} left")
+            raise OAOError(f"truncated: frame at byte {self.size} needs {FRAME_LENGTHS[mode]} bytes, {left} left",
+                           self.size)
         if self.size == 0:
-            raise OAOError("empty: no frames")
+            raise OAOError("empty: no frames", 0)
         return {"size": self.size,
                 "frames": {f"0x{mode:04X}": n for mode, n in sorted(self.frames.items())},
                 "first_ms": self.first_ms, "last_ms": self.last_ms}
@@ -203,6 +216,62 @@ def verify_file(path):
     the file, the byte and what is wrong.
     """
     return _read_through(path, Verifier())
+
+
+def survey(path):
+    """Where a damaged track is damaged: {"first_bad", "good_frames", "bad_frames", "bad_bytes"}.
+
+    A Motion that restarts after a crash goes on logging in the same file,
+    leaving a half-written frame; the tools that compute results skip such
+    "corrupt records". This counts them the same way: after each bad stretch
+    it looks for the next place where whole, intact frames start again.
+    first_bad is None for an intact file.
+    """
+    good = stretches = bad_bytes = 0
+    first_bad = None
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos, end = 0, len(data)
+        while pos < end:
+            verifier = Verifier()
+            try:
+                for at in range(pos, end, READ_SIZE):
+                    verifier.feed(data[at:min(at + READ_SIZE, end)])
+                verifier.finish()
+                good += verifier.frames.total()
+                break
+            except OAOError as exc:
+                good += verifier.frames.total()
+                bad_at = pos + (exc.offset or 0)
+                first_bad = bad_at if first_bad is None else first_bad
+                pos = _next_intact_frame(data, bad_at + 1)
+                stretches += 1
+                bad_bytes += pos - bad_at
+    return {"first_bad": first_bad, "good_frames": good, "bad_frames": stretches, "bad_bytes": bad_bytes}
+
+
+def _intact_frame_at(data, pos):
+    """The length of an intact frame at `pos`, or 0."""
+    if len(data) - pos < 2:
+        return 0
+    mode = data[pos] | data[pos + 1] << 8
+    length = FRAME_LENGTHS.get(mode)
+    if length is None or pos + length > len(data):
+        return 0
+    if mode != PADDING:
+        frame = data[pos:pos + length]
+        if _frame_checksum(frame) != (frame[2], frame[3]):
+            return 0
+    return length
+
+
+def _next_intact_frame(data, pos):
+    """The first offset from `pos` where two intact frames (or one, then the end) follow."""
+    end = len(data)
+    for at in range(pos, end):
+        length = _intact_frame_at(data, at)
+        if length and (at + length == end or _intact_frame_at(data, at + length)):
+            return at
+    return end
 
 
 def iter_fixes(path, checksums=False):

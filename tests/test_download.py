@@ -226,25 +226,101 @@ def test_a_device_sending_more_than_logs_json_said_is_refused_and_nothing_is_kep
     assert files_in(Path(cfg.paths.tracks)) == []
 
 
+def corrupted(track, at):
+    body = bytearray(track)
+    body[at] ^= 0xFF  # same length: only the frame checksums can tell
+    return bytes(body)
+
+
+def serve_in_turn(bodies):
+    """A device answering each GET with the next of `bodies` (the last one from then on)."""
+    served = iter(bodies)
+    last = [None]
+
+    def answer(request):
+        last[0] = next(served, last[0])
+        return 200, {}, last[0]
+    responses.add_callback(responses.GET, url(), callback=answer)
+
+
 @responses.activate
-def test_a_corrupt_body_fails_verification_and_the_third_failure_in_a_row_marks_the_track_bad(cfg, track, events):
-    corrupt = bytearray(track)
-    corrupt[len(track) // 2] ^= 0xFF  # same length: only the frame checksums can tell
-    responses.get(url(), body=bytes(corrupt))
+def test_complete_bodies_that_differ_are_a_transfer_problem_and_the_third_round_marks_the_track_bad(cfg, track):
+    # Every fetch damaged somewhere else: the WiFi, not the device. Nothing is kept.
+    serve_in_turn([corrupted(track, 1000 + 5000 * n) for n in range(8)])
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
     for round_ in (1, 2):
         doc = download_once(cfg)
-        assert doc["status"] == "failed" and "verification failed" in doc["error"]
+        assert doc["status"] == "failed" and "two complete fetches differ" in doc["error"]
         assert doc["tracks"][FILE]["failures"] == round_ and doc["tracks"][FILE]["status"] == "wanted"
+        assert files_in(Path(cfg.paths.tracks)) == []   # never an unverified body under a name
         queue_device(cfg, DEVICE, [])
     doc = download_once(cfg)
     entry = doc["tracks"][FILE]
     assert entry["status"] == "bad" and entry["failures"] == 3 and entry["reason"]
-    assert doc["status"] == "completed"  # nothing more to fetch from it: shown, never retried
+    assert doc["status"] == "completed"  # nothing more to fetch from it: shown, `retry` brings it back
     assert files_in(Path(cfg.paths.tracks)) == []
     queue_device(cfg, DEVICE, [])
     download_once(cfg)
-    assert len(responses.calls) == 3  # a bad track is not fetched again
+    assert len(responses.calls) == 6  # two complete fetches a round; a bad track is not fetched again
+
+
+@responses.activate
+def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_under_its_name(cfg, track, events):
+    at = 52 * 9000 + 512 + 20          # inside a GNSS frame, as a restart leaves a half-written one
+    damaged = corrupted(track, at)
+    responses.get(url(), body=damaged)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    entry = doc["tracks"][FILE]
+    assert doc["status"] == "completed" and entry["status"] == "damaged"
+    assert Path(final_path(cfg)).read_bytes() == damaged       # the device's only copy, byte for byte
+    assert entry["sha256"] == hashlib.sha256(damaged).hexdigest()
+    frames = (len(track) - 512) // 52
+    assert entry["damage"] == {"first_bad": at - 20, "good_frames": frames, "bad_frames": 1, "bad_bytes": 52}
+    assert "first bad frame at byte 468512" in entry["reason"]
+    assert len(responses.calls) == 2 and files_in(Path(cfg.paths.tracks)) == ["20220716/" + NAME]
+    queue_device(cfg, DEVICE, [])
+    download_once(cfg)
+    assert len(responses.calls) == 2   # settled: never fetched again
+    assert any("kept as the device holds it" in r.getMessage() for r in events.records)
+
+
+@responses.activate
+def test_a_damaged_body_seen_in_an_earlier_round_is_recognised(cfg, track):
+    device_copy = corrupted(track, 700_001)
+    serve_in_turn([device_copy, corrupted(track, 3000), device_copy])
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and files_in(Path(cfg.paths.tracks)) == []
+    queue_device(cfg, DEVICE, [])
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "damaged" and len(responses.calls) == 3
+    assert Path(final_path(cfg)).read_bytes() == device_copy
+
+
+@responses.activate
+def test_a_damaged_copy_renamed_before_a_kill_is_recorded_without_a_fetch(cfg, track):
+    device_copy = corrupted(track, 700_001)
+    entry = ledger_entry(FILE, NAME, len(track), "20220716")
+    entry["suspects"] = [hashlib.sha256(device_copy).hexdigest()]
+    queue_device(cfg, DEVICE, [entry])
+    os.makedirs(os.path.dirname(final_path(cfg)))
+    Path(final_path(cfg)).write_bytes(device_copy)     # renamed, then killed before the ledger said so
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "damaged" and len(responses.calls) == 0
+
+
+def test_survey_finds_a_half_written_frame_and_the_frames_after_it(tmp_path, track):
+    # The firmware restarted mid-frame: 30 bytes of a frame, then whole frames again.
+    cut = 512 + 52 * 100
+    restarted = track[:cut + 30] + track[cut + 52:]
+    path = tmp_path / "t.oao"
+    path.write_bytes(restarted)
+    frames = (len(track) - 512) // 52
+    from jobs import oao
+    assert oao.survey(path) == {"first_bad": cut, "good_frames": frames, "bad_frames": 1, "bad_bytes": 30}
+    path.write_bytes(track)
+    assert oao.survey(path)["first_bad"] is None
 
 
 @responses.activate

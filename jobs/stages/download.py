@@ -31,15 +31,16 @@ from pathlib import Path
 
 import requests
 
-from jobs import device, files, oao, runner, spool, state
+from jobs import device, files, oao, runner, spool, state, tracks
 from jobs.log import quoted
 
 CHUNK = 64 * 1024
 PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a second is plenty
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
 BAD_AFTER = 3            # verification failures in a row before a track is given up
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}\.oao$")  # no dot first, no slash: a plain file name
-DAY = re.compile(r"^\d{8}$")
+SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recognise the device's own damage
+NAME = re.compile(r"[A-Za-z0-9_-]{1,200}\.oao")  # no dot first, no slash: a plain file name
+DAY = re.compile(r"\d{8}")
 
 
 class FetchError(Exception):
@@ -48,6 +49,16 @@ class FetchError(Exception):
 
 class BadData(Exception):
     """The device's bytes are not the track logs.json announced: they are thrown away."""
+
+
+class Damaged(BadData):
+    """A complete body (exactly the listed size) whose frames fail: damaged in transfer,
+    or on the device itself. `sha256` tells the two apart: the device's own damage
+    comes back byte for byte."""
+
+    def __init__(self, message, sha256):
+        super().__init__(message)
+        self.sha256 = sha256
 
 
 class ClaimLost(runner.Stopping):
@@ -95,8 +106,8 @@ def download_device(ctx, claim):
             return  # another stage moved it on meanwhile; its word stands
         state.mark_completed(doc)
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
-    bad = f", {statuses.count('bad')} bad" if "bad" in statuses else ""
-    log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), bad)
+    others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
+    log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
 
 
 def _download_track(ctx, claim, session, address, track, log):
@@ -108,40 +119,86 @@ def _download_track(ctx, claim, session, address, track, log):
         _record_failure(ctx, claim.device, track["file"], problem, give_up=True)
         log.error("track %s marked bad: %s", quoted(track.get("file")), problem)
         return
-    folder = Path(ctx.cfg.paths.tracks) / track["day"]
-    final = folder / track["name"]
+    final = tracks.final_path(ctx.cfg.paths.tracks, track)
+    folder = final.parent
     part = folder / f".{track['name']}.part"
     if _in_place(ctx, claim.device, track, final, log):
         return
     url = device.base_url(address, ctx.cfg.network.port) + track["file"]
-    started = time.monotonic()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with _locked_part(part) as out:
-            check, fetched = _fetch(ctx, claim, session, url, track, out, log)
-            sha256 = _verify(out, check, track)
-            out.flush()
-            os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
-            os.rename(part, final)
-        files.fsync_dir(folder)
-    except BadData as exc:
-        _discard(part)
-        failures = _record_failure(ctx, claim.device, track["file"], str(exc))
-        if failures < BAD_AFTER:
-            raise FetchError(f"verification failed ({failures} of {BAD_AFTER}): {exc}") from None
-        log.error("%s marked bad after %d failed verifications: %s", track["name"], failures, exc)
+    for fetch in (1, 2):
+        started = time.monotonic()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with _locked_part(part) as out:
+                check, fetched = _fetch(ctx, claim, session, url, track, out, log)
+                sha256, damage = _verify_or_keep(ctx, claim.device, out, check, track)
+                out.flush()
+                os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
+                os.rename(part, final)
+            files.fsync_dir(folder)
+        except Damaged as exc:
+            _discard(part)
+            if fetch == 1:
+                # A second complete fetch tells damage in transfer from damage on the device.
+                log.warning("%s does not verify (%s); fetching it again to compare", track["name"], exc)
+                continue
+            _bad_data(ctx, claim.device, track, f"{exc}; two complete fetches differ", log)
+            return
+        except BadData as exc:
+            _discard(part)
+            _bad_data(ctx, claim.device, track, str(exc), log)
+            return
+        except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
+            raise FetchError(_network_cause(exc, ctx.cfg)) from None
+        except device.TooSlow as exc:
+            raise FetchError(f"too slow: {exc}") from None
+        except OSError as exc:
+            _discard(part)  # on a full disk the state and the log need the room more
+            # Our disk, not the device: the device retries with its backoff, the run exits 1.
+            ctx.local_error = _disk_cause(exc, exc.filename or folder)
+            raise FetchError(ctx.local_error) from None
+        if damage:
+            _record_damaged(ctx, claim.device, track, final, sha256, damage, log)
+        else:
+            _record_verified(ctx, claim.device, track["file"], sha256)
+            log.info("%s", _summary(track, time.monotonic() - started, fetched))
         return
-    except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
-        raise FetchError(_network_cause(exc, ctx.cfg)) from None
-    except device.TooSlow as exc:
-        raise FetchError(f"too slow: {exc}") from None
-    except OSError as exc:
-        _discard(part)  # on a full disk the state and the log need the room more
-        # Our disk, not the device: the device retries with its backoff, the run exits 1.
-        ctx.local_error = _disk_cause(exc, exc.filename or folder)
-        raise FetchError(ctx.local_error) from None
-    _record_verified(ctx, claim.device, track["file"], sha256)
-    log.info("%s", _summary(track, time.monotonic() - started, fetched))
+
+
+def _bad_data(ctx, device_id, track, why, log):
+    """Count a body that was not the track; FetchError until the third, which marks it bad."""
+    failures = _record_failure(ctx, device_id, track["file"], why)
+    if failures < BAD_AFTER:
+        raise FetchError(f"verification failed ({failures} of {BAD_AFTER}): {why}")
+    log.error("%s marked bad after %d failed verifications: %s", track["name"], failures, why)
+
+
+def _verify_or_keep(ctx, device_id, out, check, track):
+    """(sha256, None) for a verified body; (sha256, the damage) for a body damaged on the device.
+
+    A complete body whose frames fail is kept only when an earlier complete
+    fetch gave the very same bytes: then it is the device's own copy, the only
+    one of that session. Otherwise Damaged: fetch it again.
+    """
+    try:
+        return _verify(out, check, track), None
+    except Damaged as exc:
+        if _seen_before(ctx, device_id, track["file"], exc.sha256):
+            return exc.sha256, str(exc)
+        raise
+
+
+def _seen_before(ctx, device_id, file, sha256):
+    """Whether an earlier complete fetch of `file` gave `sha256`; remembers this one."""
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is None:
+            return False
+        suspects = entry.get("suspects") or []
+        if sha256 in suspects:
+            return True
+        entry["suspects"] = (suspects + [sha256])[-SUSPECTS_KEPT:]
+        return False
 
 
 def _ledger_problem(track):
@@ -150,9 +207,9 @@ def _ledger_problem(track):
     Inspect built the name and day from the roster and checked the file path;
     they are checked again because they become a local path and a URL here.
     """
-    if not isinstance(track.get("name"), str) or not NAME.match(track["name"]):
+    if not isinstance(track.get("name"), str) or not NAME.fullmatch(track["name"]):
         return f"local name {quoted(track.get('name'))} is not a plain file name"
-    if not isinstance(track.get("day"), str) or not DAY.match(track["day"]):
+    if not isinstance(track.get("day"), str) or not DAY.fullmatch(track["day"]):
         return f"day {quoted(track.get('day'))} is not YYYYMMDD"
     size = track.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
@@ -175,6 +232,13 @@ def _in_place(ctx, device_id, track, final, log):
     try:
         with open(final, "rb") as f:
             sha256 = _verify(f, _check_file(f), track)
+    except Damaged as exc:
+        if exc.sha256 not in (current.get("suspects") or []):
+            log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
+            return False
+        # Only a twice-fetched, identical body is renamed into place: this is the device's copy.
+        _record_damaged(ctx, device_id, track, final, exc.sha256, str(exc), log)
+        return True
     except (BadData, OSError) as exc:
         log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
         return False
@@ -314,23 +378,32 @@ class TrackCheck:
         self.sha256 = hashlib.sha256()
         self.frames = oao.Verifier()
         self.length = 0
+        self.damage = None       # the first bad frame, once seen: the rest is only hashed
 
     def take(self, block):
         self.sha256.update(block)
         self.length += len(block)
-        try:
-            self.frames.feed(block)
-        except oao.OAOError as exc:
-            raise BadData(str(exc)) from None
+        if self.damage is None:
+            try:
+                self.frames.feed(block)
+            except oao.OAOError as exc:
+                self.damage = exc
 
     def finish(self, size):
-        """The sha256 (hex) once the byte count matches `size` and the last frame is whole."""
+        """The sha256 (hex) once the byte count matches `size` and every frame is whole.
+
+        BadData when the byte count is wrong; Damaged when it is right but a
+        frame is not (the whole body was taken, so its sha256 can be compared).
+        """
         if self.length != size:
             raise BadData(f"{self.length} bytes, logs.json says {size}")
-        try:
-            self.frames.finish()
-        except oao.OAOError as exc:
-            raise BadData(str(exc)) from None
+        if self.damage is None:
+            try:
+                self.frames.finish()
+            except oao.OAOError as exc:
+                self.damage = exc
+        if self.damage is not None:
+            raise Damaged(str(self.damage), self.sha256.hexdigest())
         return self.sha256.hexdigest()
 
 
@@ -380,6 +453,24 @@ def _record_verified(ctx, device_id, file, sha256):
         if entry is not None:
             entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None)
         doc["progress"] = None
+
+
+def _record_damaged(ctx, device_id, track, final, sha256, why, log):
+    """The device's own copy is in place, damaged: recorded with where the damage is."""
+    try:
+        damage = oao.survey(final)
+    except OSError as exc:
+        damage = {"first_bad": None, "good_frames": None, "bad_frames": None, "bad_bytes": None}
+        log.warning("%s: cannot survey its damage: %s", track["name"], exc.strerror or exc)
+    reason = (f"damaged on the device: first bad frame at byte {damage['first_bad']} "
+              f"({damage['good_frames']} good frames, {damage['bad_frames']} bad)")
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(track["file"])
+        if entry is not None:
+            entry.update(status="damaged", sha256=sha256, verified_at=time.time(), reason=reason,
+                         damage=damage, failures=0)
+        doc["progress"] = None
+    log.warning("%s kept as the device holds it, byte for byte: %s (%s)", track["name"], reason, why)
 
 
 def _record_failure(ctx, device_id, file, why, give_up=False):
