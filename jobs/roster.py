@@ -52,6 +52,10 @@ class Roster:
         """Every device the roster names: the ones to watch on the network."""
         return sorted({e.device for e in self.entries if e.device > 0})
 
+    def watched(self, extra=()):
+        """The devices to look for: the roster's and the event's extra ones (spares, buoys)."""
+        return sorted(set(self.devices()).union(extra))
+
     def entrant_for(self, device, day):
         """The entry that has `device` on `day`, or None (first row wins)."""
         for entry in self.entries:
@@ -157,6 +161,7 @@ def _load_file(path):
 
 
 _cache = {}
+NO_ROSTER = Roster(path="")
 
 
 def current(path):
@@ -166,7 +171,7 @@ def current(path):
     good roster and raises, so the caller can log it once and go on.
     """
     if not path:
-        return Roster(path="")
+        return NO_ROSTER
     paths = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
     key = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
     cached = _cache.get(paths)

@@ -1,6 +1,7 @@
 """detect: find the roster's devices that have joined the WiFi.
 
-For every roster device that no stage owns (unknown, disconnected, never seen,
+For every roster device, and every extra device the event owns
+(event.extra_devices: spares, buoys, swapped devices), that no stage owns (unknown, disconnected, never seen,
 or failed and due for its retry): resolve motion-<id>, probe its port, and if
 it answers mark it connected, put it at the top of the history and queue it
 for inspect. A device that does not answer is left as it is: the next sweep
@@ -34,7 +35,7 @@ def step(ctx):
 def devices_to_look_for(ctx):
     """The state of every roster device that is not on the network as far as we know."""
     now = time.time()
-    for device_id in ctx.roster().devices():
+    for device_id in ctx.roster().watched(ctx.cfg.event.extra_devices):
         try:
             doc = state.read(ctx.spool, device_id)
         except (OSError, ValueError) as exc:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import device, files, oao, runner, spool, state, tracks
+from jobs import assign, device, files, oao, runner, spool, state, tracks
 from jobs.log import quoted
 
 CHUNK = 64 * 1024
@@ -65,8 +65,30 @@ class ClaimLost(runner.Stopping):
     """Our claim was taken over (we were too slow to renew it): another worker has the device."""
 
 
+_assigned_with = None   # the roster the last pass over unassigned tracks used
+
+
 def step(ctx):
+    assign_after_a_roster_edit(ctx)
     return runner.serve_queue(ctx, "download", download_device)
+
+
+def assign_after_a_roster_edit(ctx):
+    """Once per roster version: move the unassigned tracks it now gives to entrants."""
+    global _assigned_with
+    roster = ctx.roster()
+    if roster is _assigned_with:
+        return
+    for device_id in assign.devices_with_unassigned(ctx.spool):
+        _assign(ctx, roster, device_id)
+    _assigned_with = roster
+
+
+def _assign(ctx, roster, device_id):
+    try:
+        assign.assign(ctx.spool, ctx.cfg.paths.tracks, roster, ctx.cfg.tz, device_id, ctx.device_log(device_id))
+    except OSError as exc:
+        ctx.device_log(device_id).error("unassigned tracks not moved: %s", exc.strerror or exc)
 
 
 def download_device(ctx, claim):
@@ -108,6 +130,7 @@ def download_device(ctx, claim):
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
     others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
     log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
+    _assign(ctx, ctx.roster(), claim.device)  # the roster may have named its entrant meanwhile
 
 
 def _download_track(ctx, claim, session, address, track, log):
