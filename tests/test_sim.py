@@ -493,6 +493,35 @@ devices:
         scenario.load(path)
 
 
+def test_a_scenario_file_gives_the_real_shapes(tmp_path):
+    path = tmp_path / "fleet.yaml"
+    path.write_text("""
+devices:
+  - id: 520
+    class: Foil
+    timezone_minutes: 120
+    hardware_code: 101
+    old_tracks: {count: 2, year: 2024}
+    tracks:
+      - {start: "2026-07-16T13:02:00+01:00", summary: false}
+      - {start: "2026-07-16T15:02:00+01:00", damaged_at: 0.5}
+  - {id: 900, roster: extra}
+  - {id: 901, in_roster: false}
+""")
+    specs, _ = scenario.load(path)
+    spare, buoy, device_ = specs[2], specs[1], specs[0]
+    assert (device_.craft_class, device_.timezone_minutes, device_.hardware_code) == ("Foil", 120, 101)
+    assert [t.earlier_event for t in device_.tracks] == [True, True, False, False]
+    assert [t.start.year for t in device_.tracks[:2]] == [2024, 2024]
+    assert (device_.tracks[2].summary, device_.tracks[3].damaged_at) == (False, 0.5)
+    assert buoy.roster_file == "extra" and spare.in_roster is False
+    for bad, message in (("roster: spare", "roster: found 'spare'"), ("tracks: [{damaged_at: 2}]", "damaged_at"),
+                         ("old_tracks: 3", "old_tracks: expected")):
+        path.write_text(f"- id: 5\n  {bad}\n")
+        with pytest.raises(ScenarioError, match=message):
+            scenario.load(path)
+
+
 def test_sim_command_serves_devices_and_stops_on_sigterm(tmp_path, motion_server):
     cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     process = subprocess.Popen(motion_server + ["sim", "--devices", "3", "--duration", "30", "--port", "0",
