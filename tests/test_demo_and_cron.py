@@ -34,6 +34,26 @@ def test_the_demo_ends_with_every_wanted_track_verified(tmp_path):
     assert again.returncode == 0 and not (tmp_path / "demo" / "leftover").exists()
 
 
+def test_the_demo_scenario_holds_what_real_devices_hold():
+    from zoneinfo import ZoneInfo
+    from jobs import demo
+    devices = demo.scenario(8, 734_003, ZoneInfo("Europe/London"))
+    tracks = [t for d in devices for t in d.tracks]
+    this_year = devices[1].tracks[0].start.year
+    assert [t.start.year for t in tracks if t.earlier_event] == [this_year - 1] * 3   # last year's event
+    assert sum(not t.summary for t in tracks) == 1                                     # a log without a summary
+    assert sum(t.damaged_at is not None for t in tracks) == 1                          # damaged on the device
+    [spare] = [d for d in devices if not d.in_roster]                                  # no roster row names it
+    assert spare.id == 109 and spare.tracks
+    rates = [d.rate for d in devices]
+    assert len(set(rates)) == len(rates) and all(0.5 * 2**20 <= r <= 1.3 * 2**20 + 1 for r in rates)
+    # settled when done: this event's fast tracks on roster devices (the spare's only when configured)
+    fast = sum(1 for d in devices if d.in_roster for t in d.tracks
+               if (t.best500_knots >= 1 or not t.summary) and not t.earlier_event)
+    assert demo._expected_tracks(devices, 1.0) == fast
+    assert demo._expected_tracks(devices, 1.0, extra_devices=[spare.id]) == fast + 1
+
+
 def test_the_demo_refuses_to_empty_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.txt").write_text("x")

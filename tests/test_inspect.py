@@ -442,18 +442,18 @@ def fleet_specs():
             entrant={"File ID": "ALD470ANN", "Start Date": "2022-07-16", "End Date": "2022-07-17"}),
     ]
     expected = {
-        101: {"/logs/0101_2022-07-16-1000.oao": ("wanted", None, "S101X_101_20220716_100000.oao"),
-              "/logs/0101_2022-07-16-1200.oao": ("wanted", None, "S101X_101_20220716_120000.oao"),
-              "/logs/0101_2022-07-16-1400.oao": ("wanted", None, "S101X_101_20220716_140000.oao")},
+        101: {"/logs/2022/07/0101_2022-07-16-1000.oao": ("wanted", None, "S101X_101_20220716_100000.oao"),
+              "/logs/2022/07/0101_2022-07-16-1200.oao": ("wanted", None, "S101X_101_20220716_120000.oao"),
+              "/logs/2022/07/0101_2022-07-16-1400.oao": ("wanted", None, "S101X_101_20220716_140000.oao")},
         # in no roster, yet its track is of an event day: kept as unassigned
-        102: {"/logs/0102_2022-07-16-1000.oao": ("wanted", None, "102_102_20220716_100000.oao")},
-        103: {"/logs/0103_2022-07-16-1000.oao": ("wanted", None, "S103X_103_20220716_100000.oao"),
-              "/logs/0103_2022-07-17-1000.oao": ("wanted", None, "103_103_20220717_100000.oao")},
-        104: {"/logs/0104_2022-07-16-1105.oao": ("wanted", None, "S104X_104_20220716_110500.oao"),
+        102: {"/logs/2022/07/0102_2022-07-16-1000.oao": ("wanted", None, "102_102_20220716_100000.oao")},
+        103: {"/logs/2022/07/0103_2022-07-16-1000.oao": ("wanted", None, "S103X_103_20220716_100000.oao"),
+              "/logs/2022/07/0103_2022-07-17-1000.oao": ("wanted", None, "103_103_20220717_100000.oao")},
+        104: {"/logs/2022/07/0104_2022-07-16-1105.oao": ("wanted", None, "S104X_104_20220716_110500.oao"),
               "../x": ("skipped", "file path ", None)},
         105: {}, 106: {},
-        107: {"/logs/0107_2022-07-16-1000.oao": ("wanted", None, "S107X_107_20220716_100000.oao")},
-        108: {"/logs/0108_2022-07-16-0030.oao": ("wanted", None, "S108X_108_20220716_003000.oao")},
+        107: {"/logs/2022/07/0107_2022-07-16-1000.oao": ("wanted", None, "S107X_107_20220716_100000.oao")},
+        108: {"/logs/2022/07/0108_2022-07-16-0030.oao": ("wanted", None, "S108X_108_20220716_003000.oao")},
         470: {"/logs/Motion_Mini_10Hz_0470_2022-04-11-1117.oao": ("skipped", "before the event", None),
               "/logs/0470_2022-07-16-1202.oao": ("wanted", None, "ALD470ANN_470_20220716_130240.oao"),
               "/logs/0470_2022-09-20-1229.oao": ("skipped", "after the event", None)},
@@ -542,7 +542,7 @@ def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fl
     connect(cfg, 101, fleet.address(101))
     spool.enqueue(cfg.paths.spool, "inspect", 101)
     runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())
-    first = "/logs/0101_2022-07-16-1000.oao"
+    first = "/logs/2022/07/0101_2022-07-16-1000.oao"
     with state.update(cfg.paths.spool, 101) as doc:   # what download leaves after one track
         doc["tracks"][first].update(status="verified", sha256="ab" * 32, verified_at=1.0)
         state.set_status(doc, "disconnected", address=None)
@@ -553,5 +553,5 @@ def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fl
     doc = state.read(cfg.paths.spool, 101)
     assert doc["tracks"][first]["status"] == "verified"
     assert [f for f, t in doc["tracks"].items() if t["status"] == "wanted"] == [
-        "/logs/0101_2022-07-16-1200.oao", "/logs/0101_2022-07-16-1400.oao"]
+        "/logs/2022/07/0101_2022-07-16-1200.oao", "/logs/2022/07/0101_2022-07-16-1400.oao"]
     assert doc["status"] == "pending" and queued(cfg) == [101]

@@ -5,6 +5,7 @@ from before the event, through detect, inspect and download as cron runs them
 (each stage's --once, in this process).
 """
 
+import csv
 import datetime as dt
 import threading
 from pathlib import Path
@@ -23,6 +24,17 @@ SPARE = 950
 def today_at(hour, days=0):
     day = dt.datetime.now(LONDON).date() + dt.timedelta(days=days)
     return dt.datetime.combine(day, dt.time(hour), LONDON)
+
+
+def name_an_entrant(fleet, device, day, file_id):
+    """The results team's roster edit: a row giving `device` to an entrant on `day`."""
+    with open(fleet.roster_file, newline="", encoding="utf-8") as f:
+        columns = next(csv.reader(f))
+    row = {"Entrant ID": "2001", "Tally": "99", "Motion ID": str(device), "Start Date": day.isoformat(),
+           "End Date": day.isoformat(), "File ID": file_id, "First Name": "Zoe", "Family Name": "Zed",
+           "Craft Type": "Sailboard", "Status": "Pro"}
+    with open(fleet.roster_file, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow([row.get(column, "") for column in columns])
 
 
 def run_once(cfg, *stages):
@@ -82,8 +94,7 @@ def test_an_unassigned_track_is_renamed_to_its_entrant_once_the_roster_names_one
                       f"{SPARE}_{SPARE}_{day:%Y%m%d}_110000.oao")
     before = unassigned.read_bytes()
     fleet.set_online(SPARE, False)                      # the spare has gone home
-    with open(fleet.roster_file, "a", encoding="utf-8") as roster:
-        roster.write(f"2001,99,{SPARE},{day:%Y-%m-%d},{day:%Y-%m-%d},ZED{SPARE},Zoe,Zed,Sailboard,Pro,1 Day\n")
+    name_an_entrant(fleet, SPARE, day.date(), f"ZED{SPARE}")
     run_once(cfg, "download")
     named = Path(cfg.paths.tracks, day.strftime("%Y%m%d"), f"ZED{SPARE}_{SPARE}_{day:%Y%m%d}_110000.oao")
     assert named.read_bytes() == before and not unassigned.exists()
@@ -100,8 +111,23 @@ def test_a_track_verified_into_unassigned_after_the_roster_edit_is_moved_too(eve
     day = dt.datetime.now(LONDON)
     run_once(cfg, "detect", "inspect")                  # planned as unassigned
     download.assign_after_a_roster_edit(runner.Context(cfg=cfg, stage="download"))
-    with open(fleet.roster_file, "a", encoding="utf-8") as roster:
-        roster.write(f"2001,99,{SPARE},{day:%Y-%m-%d},{day:%Y-%m-%d},ZED{SPARE},Zoe,Zed,Sailboard,Pro,1 Day\n")
+    name_an_entrant(fleet, SPARE, day.date(), f"ZED{SPARE}")
     run_once(cfg, "download")
     assert f"{day:%Y%m%d}/ZED{SPARE}_{SPARE}_{day:%Y%m%d}_110000.oao" in tracks_on_disk(cfg)
     assert not any(p.startswith("unassigned/") for p in tracks_on_disk(cfg))
+
+
+def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical_fetches(tmp_path):
+    spec = DeviceSpec(id=104, tracks=[TrackSpec(start=today_at(10), size=500_000, damaged_at=0.6)])
+    with Fleet([spec], folder=tmp_path, timezone="Europe/London") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        run_once(cfg, "detect", "inspect", "download")
+        [file] = [entry["file"] for entry in fleet.logs(104)]
+        doc = state.read(cfg.paths.spool, 104)
+        track = doc["tracks"][file]
+        assert (doc["status"], track["status"]) == ("completed", "damaged")
+        [kept] = tracks_on_disk(cfg)
+        assert Path(cfg.paths.tracks, kept).read_bytes() == fleet.track_bytes(104, file)
+        assert track["damage"]["first_bad"] == fleet.damage_offset(104, file)
+        assert track["damage"]["bad_frames"] == 1 and track["damage"]["good_frames"] > 9000
+        assert len(gets(fleet, 104)) == 2

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import yaml
 
 from jobs import config, device, oao, roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
@@ -75,7 +76,7 @@ def test_synthetic_tracks_parse_to_the_last_byte_and_match_logs_json(tmp_path, h
         assert logs[0]["start_date"] == START.timestamp() * 1000
         assert logs[0]["500m_best"] == oao.mm_per_s(20)
         assert logs[1]["size"] == 100_000          # an odd size becomes the valid size below it
-        assert logs[0]["file"] == "/logs/0470_2026-07-16-1302.oao"
+        assert logs[0]["file"] == "/logs/2026/07/0470_2026-07-16-1302.oao"
 
 
 def test_real_files_are_served_byte_identical_with_their_own_figures(tmp_path, http, fixtures):
@@ -101,9 +102,12 @@ def test_both_firmware_shapes_and_the_settings_overrides(tmp_path, http, fixture
             "filesystem": {"level": 97}, "battery": {"level": 41, "charging": False}}
         info = http.get(fleet.url(601)).json()["motion"]
         reference = json.loads((fixtures / "device" / "info-3232.json").read_text())["motion"]
-        assert info == {**reference, "identifier": 601, "username": "K601"}
+        # The fixture's 9009 is an older example's name; real devices said 9008 most often.
+        assert info == {**reference, "identifier": 601, "username": "K601",
+                        "firmware": {"code": 3232, "name": "9008 Weymouth SW (3232)", "special": ""}}
         settings = http.get(fleet.url(470, "/settings.json")).json()["settings"]
         assert (settings["gnss_rate"], settings["custom_led"]["flash"], settings["timezone"]) == ("10", "0", "60")
+        assert "custom_led" not in http.get(fleet.url(601, "/settings.json")).json()["settings"]
         assert http.get(fleet.url(601, "/nothing")).status_code == 404
 
 
@@ -113,6 +117,136 @@ def test_default_tracks_start_today_in_the_event_timezone(tmp_path):
         starts = [dt.datetime.fromtimestamp(e["start_date"] / 1000, tz) for e in fleet.logs(5)]
         assert [s.date() for s in starts] == [dt.datetime.now(tz).date()] * 2
         assert starts[1] - starts[0] == dt.timedelta(minutes=90)
+
+
+# --- what real devices send (motion-device.md) ------------------------------
+
+def test_track_paths_are_year_month_folders_named_in_the_devices_own_offset(tmp_path, http):
+    # 23:30 UTC on 31 December: in the device's +60 it is already 00:30 on 1 January,
+    # whatever the fleet's zone (here Pacific/Auckland) says.
+    new_year = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
+    specs = [DeviceSpec(id=47, tracks=[TrackSpec(start=new_year, size=10_000)]),
+             DeviceSpec(id=48, timezone_minutes=120, tracks=[TrackSpec(start=START, size=10_000)])]
+    with run_fleet(tmp_path, *specs, timezone="Pacific/Auckland") as fleet:
+        [first] = fleet.logs(47)
+        [second] = fleet.logs(48)
+        assert first["file"] == "/logs/2026/01/0047_2026-01-01-0030.oao" and first["timezone"] == 60
+        assert second["file"] == "/logs/2026/07/0048_2026-07-16-1402.oao" and second["timezone"] == 120
+        assert http.get(fleet.url(48, "/settings.json")).json()["settings"]["timezone"] == "120"
+        assert len(http.get(fleet.url(47, first["file"])).content) == 10_000
+
+
+def test_logs_entries_carry_the_real_extra_fields_with_longer_bests_below_the_500m(tmp_path, http):
+    spec = DeviceSpec(id=470, tracks=[TrackSpec(start=START, duration_s=5400, size=300_000, best500_knots=20)])
+    with run_fleet(tmp_path, spec) as fleet:
+        [entry] = http.get(fleet.url(470, "/logs.json")).json()["logs"]
+        assert (entry["mode"], entry["timezone"]) == (0, 60)
+        assert [entry[k] for k in ("spot", "wind", "board", "sail", "fin")] == [""] * 5
+        for best in ("1852m_best", "a500m_best", "1h_best"):
+            assert 0 < entry[best] < entry["500m_best"], best
+        assert entry["1h_best"] <= entry["1852m_best"]
+        # the runs repeat all along, so the best hour is close to the whole track's mean speed
+        assert entry["1h_best"] == pytest.approx(entry["distance"] / 5400, rel=0.05)
+
+
+def test_a_log_without_a_summary_lists_size_and_start_with_zeros_for_the_rest(tmp_path, http):
+    spec = DeviceSpec(id=470, tracks=[TrackSpec(start=START, size=300_000, summary=False)])
+    with run_fleet(tmp_path, spec) as fleet:
+        [entry] = http.get(fleet.url(470, "/logs.json")).json()["logs"]
+        assert (entry["size"], entry["start_date"]) == (300_000, START.timestamp() * 1000)
+        zeros = ("end_date", "duration", "distance", "2s_best", "10s_best", "500m_best",
+                 "1852m_best", "a500m_best", "1h_best")
+        assert {k: entry[k] for k in zeros} == dict.fromkeys(zeros, 0)
+        path = tmp_path / "whole.oao"
+        path.write_bytes(http.get(fleet.url(470, entry["file"])).content)
+        assert oao.verify_file(path)["size"] == 300_000        # the file itself is a whole track
+
+
+def test_a_damaged_track_is_served_as_the_device_holds_it_and_fails_at_the_announced_byte(tmp_path, http):
+    spec = DeviceSpec(id=470, tracks=[TrackSpec(start=START, size=400_000, damaged_at=0.4), TrackSpec(size=50_000)])
+    with run_fleet(tmp_path, spec) as fleet:
+        damaged, whole = http.get(fleet.url(470, "/logs.json")).json()["logs"]
+        offset = fleet.damage_offset(470, damaged["file"])
+        assert fleet.damage_offset(470, whole["file"]) is None
+        assert 0.35 * 400_000 < offset < 0.45 * 400_000
+        first = http.get(fleet.url(470, damaged["file"])).content
+        again = http.get(fleet.url(470, damaged["file"])).content
+        assert first == again == fleet.track_bytes(470, damaged["file"])
+        assert len(first) == damaged["size"] == 400_000
+        path = tmp_path / "damaged.oao"
+        path.write_bytes(first)
+        with pytest.raises(oao.OAOError, match=f"at byte {offset}$"):
+            oao.verify_file(path)
+        # what follows the half frame is whole frames again: the firmware went on logging
+        rest = tmp_path / "rest.oao"
+        rest.write_bytes(first[offset + 20:])
+        assert oao.verify_file(rest)["last_ms"] == damaged["end_date"]
+        assert (damaged["start_date"], damaged["duration"]) == (START.timestamp() * 1000, 3600_000)
+
+
+def test_old_tracks_stay_on_a_device_but_out_of_the_roster(tmp_path, http):
+    from jobs.sim.tracks import old_tracks
+    earlier = old_tracks(3, 2024)
+    assert [t.start.year for t in earlier] == [2024] * 3 and all(t.earlier_event for t in earlier)
+    spec = DeviceSpec(id=470, tracks=earlier + [TrackSpec(start=START, size=10_000)])
+    with run_fleet(tmp_path, spec) as fleet:
+        files = [e["file"] for e in http.get(fleet.url(470, "/logs.json")).json()["logs"]]
+        assert [f.split("/")[2] for f in files] == ["2024", "2024", "2024", "2026"]
+        assert fleet.track_days(470) == [dt.date(2026, 7, 16)]
+        listed = roster.load(fleet.roster_file)
+        assert listed.entrant_for(470, dt.date(2026, 7, 16)) is not None
+        assert listed.entrant_for(470, earlier[0].start.date()) is None
+
+
+def test_roster_has_the_class_column_and_an_extra_file_for_spares_and_buoys(tmp_path):
+    specs = [DeviceSpec(id=470, craft_class="Foil"), DeviceSpec(id=601),
+             DeviceSpec(id=900, roster_file="extra", entrant={"Craft Type": "Buoy"}),
+             DeviceSpec(id=901, in_roster=False)]
+    with run_fleet(tmp_path, *specs) as fleet:
+        main = fleet.roster_file.read_text().splitlines()
+        assert main[0].split(",")[8:10] == ["Craft Type", "Class"]
+        assert [line.split(",")[2] for line in main[1:]] == ["470", "601"]
+        assert main[1].split(",")[9] == "Foil" and main[2].split(",")[9] == ""
+        extra = fleet.extra_roster_file.read_text().splitlines()
+        assert extra[0] == main[0] and [line.split(",")[2] for line in extra[1:]] == ["900"]
+        assert not any(",901," in line for line in main + extra)       # the spare no row names
+        assert roster.load(fleet.roster_file).devices() == [470, 601]
+        written = yaml.safe_load(fleet.write_config(tmp_path / "ms.yaml").read_text())
+        assert written["event"]["roster"] == [str(fleet.roster_file), str(fleet.extra_roster_file)]
+
+
+def test_without_extra_devices_no_extra_roster_is_written_or_configured(tmp_path):
+    with run_fleet(tmp_path, DeviceSpec(id=3)) as fleet:
+        assert not fleet.extra_roster_file.exists()
+        written = yaml.safe_load(fleet.write_config(tmp_path / "ms.yaml").read_text())
+        assert written["event"]["roster"] == str(fleet.roster_file)
+
+
+def test_devices_answer_with_real_firmware_and_hardware_names(tmp_path, http):
+    specs = [DeviceSpec(id=520, hardware_code=101, username="WSW"),
+             DeviceSpec(id=521, hardware_code=107, firmware_name="9010 (3232) Weymouth SW")]
+    with run_fleet(tmp_path, *specs) as fleet:
+        m8, m10 = (http.get(fleet.url(d)).json()["motion"] for d in (520, 521))
+        assert (m8["hardware"], m8["firmware"]["name"], m8["username"]) == (
+            {"code": 101, "name": "Wireless Mini M8"}, "9008 Weymouth SW (3232)", "WSW")
+        assert (m10["hardware"]["code"], m10["firmware"]["name"]) == (107, "9010 (3232) Weymouth SW")
+        assert (m8["wifi"], m8["battery"]["charging"]) == ("station", False)
+        settings = http.get(fleet.url(520, "/settings.json")).json()["settings"]
+        assert "custom_led" not in settings and settings["hardware"]["code"] == "101"
+        assert {w["trust"] for w in settings["wifi"]} == {"0", "1"}
+        assert (settings["gnss_rate"], settings["one_log_per_day"], settings["speed_unit"],
+                settings["distance_unit"]) == ("5", "0", "kn", "km")
+
+
+def test_per_device_rates_spread_around_the_real_median():
+    from jobs.sim.fleet import MEDIAN_RATE, spread_rate, spread_rates
+    rates = [spread_rate(d) for d in range(520, 1046)]
+    assert rates == [spread_rate(d) for d in range(520, 1046)]          # the same every run
+    mib = 1 << 20
+    assert 0.5 * mib <= min(rates) and max(rates) <= 1.3 * mib + 1
+    assert 0.6 * mib < sorted(rates)[len(rates) // 2] < 0.8 * mib
+    specs = spread_rates([DeviceSpec(id=1), DeviceSpec(id=2, rate=5.0), DeviceSpec(id=3, rate=0)])
+    assert [s.rate for s in specs] == [spread_rate(1, MEDIAN_RATE), 5.0, 0]
 
 
 # --- the network around the devices ----------------------------------------
@@ -354,6 +488,35 @@ devices:
     path.write_text("- id: 5\n  batery: 3\n")
     with pytest.raises(ScenarioError, match="device 1: unknown key 'batery'"):
         scenario.load(path)
+
+
+def test_a_scenario_file_gives_the_real_shapes(tmp_path):
+    path = tmp_path / "fleet.yaml"
+    path.write_text("""
+devices:
+  - id: 520
+    class: Foil
+    timezone_minutes: 120
+    hardware_code: 101
+    old_tracks: {count: 2, year: 2024}
+    tracks:
+      - {start: "2026-07-16T13:02:00+01:00", summary: false}
+      - {start: "2026-07-16T15:02:00+01:00", damaged_at: 0.5}
+  - {id: 900, roster: extra}
+  - {id: 901, in_roster: false}
+""")
+    specs, _ = scenario.load(path)
+    spare, buoy, device_ = specs[2], specs[1], specs[0]
+    assert (device_.craft_class, device_.timezone_minutes, device_.hardware_code) == ("Foil", 120, 101)
+    assert [t.earlier_event for t in device_.tracks] == [True, True, False, False]
+    assert [t.start.year for t in device_.tracks[:2]] == [2024, 2024]
+    assert (device_.tracks[2].summary, device_.tracks[3].damaged_at) == (False, 0.5)
+    assert buoy.roster_file == "extra" and spare.in_roster is False
+    for bad, message in (("roster: spare", "roster: found 'spare'"), ("tracks: [{damaged_at: 2}]", "damaged_at"),
+                         ("old_tracks: 3", "old_tracks: expected")):
+        path.write_text(f"- id: 5\n  {bad}\n")
+        with pytest.raises(ScenarioError, match=message):
+            scenario.load(path)
 
 
 def test_sim_command_serves_devices_and_stops_on_sigterm(tmp_path, motion_server):

@@ -14,16 +14,42 @@ socket: connections are refused, and leaving cuts transfers in progress.
 
 The fleet writes under fleet.folder/sim/: `hosts` (127.0.1.K motion-<id>),
 `motions.csv` (a roster giving each device an entrant, File ID S<id>X, for the
-local days its tracks start on), `access.jsonl` (one JSON line per request:
-time, device, path, status, bytes sent, range start, complete) and the cache
-of generated tracks.
+local days its tracks start on, with the real `Class` column after `Craft
+Type`), `motions-extra.csv` (the same columns, for devices with
+roster_file="extra": the real events' second file for spares and buoys),
+`access.jsonl` (one JSON line per request: time, device, path, status, bytes
+sent, range start, complete) and the cache of generated tracks.
+
+The devices look like the real ones of four speed weeks (motion-device.md,
+"What real devices send"):
+    track paths     /logs/YYYY/MM/NNNN_YYYY-MM-DD-HHMM.oao, the time in the device's
+                    own offset (DeviceSpec.timezone_minutes, default 60); real files
+                    given by TrackSpec.source keep /logs/<their name>
+    logs.json       also timezone, mode 0, 1852m_best, a500m_best, 1h_best (below the
+                    500 m best; 0 when the track is too short) and spot/wind/board/sail/fin ""
+    info.json       firmware "9008 Weymouth SW (3232)" by default (FIRMWARE_NAMES has the
+                    others seen), hardware 106 (DeviceSpec.hardware_code: 101 M8, 105-108 M10)
+    settings.json   a hardware object, wifi[].trust, no custom_led (settings={"led_flash": ..}
+                    adds one)
+    TrackSpec(summary=False)     logs.json: real size and start_date, 0 for end_date,
+                                 duration, distance and every best; the file is whole
+    TrackSpec(damaged_at=0.4)    the file holds a half-written frame 40 % in, then whole
+                                 frames: served byte for byte, `size` its real length;
+                                 fleet.damage_offset(id, file) is the byte where it fails
+    old_tracks(n, year)          TrackSpecs from an earlier event, kept on the device; the
+                                 roster does not cover their days
+    DeviceSpec(in_roster=False)  a spare no roster row names
+    spread_rate(id, median)      a device's own rate: 0.5-1.3 MiB/s around the real 0.7
+                                 (MEDIAN_RATE); spread_rates(specs) fills rate=None specs
 
 While it runs: fleet.port, fleet.address(id), fleet.url(id, path), fleet.devices,
 fleet.online(id), fleet.set_online(id, bool), fleet.rejoin_later(id, s),
 fleet.device(id).faults, fleet.logs(id), fleet.add_track(id, TrackSpec),
-fleet.track_bytes(id, file), fleet.track_path(id, file), fleet.accesses(),
-fleet.busy() (open connections), fleet.track_days(id),
-fleet.write_config(path, **{"threads.download": 8}).
+fleet.track_bytes(id, file), fleet.track_path(id, file), fleet.damage_offset(id, file),
+fleet.accesses(), fleet.busy() (open connections), fleet.track_days(id),
+fleet.roster_file, fleet.extra_roster_file, fleet.has_extra_roster,
+fleet.write_config(path, **{"threads.download": 8}) (event.roster becomes [main, extra]
+when a device is on the extra roster; the real firmware names are approved).
 
 Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
     {"http500": PATH}             HTTP 500 on PATH ("*" = every path, "tracks" = every track,
@@ -45,7 +71,9 @@ Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
                                   `Range: bytes=N-` is honoured with 206 and Content-Range.
 """
 
-from jobs.sim.fleet import DeviceSpec, Fleet, synthetic_fleet
-from jobs.sim.tracks import TrackSpec
+from jobs.sim.fleet import MEDIAN_RATE, DeviceSpec, Fleet, spread_rate, spread_rates, synthetic_fleet
+from jobs.sim.handler import FIRMWARE_NAMES
+from jobs.sim.tracks import TrackSpec, old_tracks
 
-__all__ = ["Fleet", "DeviceSpec", "TrackSpec", "synthetic_fleet"]
+__all__ = ["Fleet", "DeviceSpec", "TrackSpec", "synthetic_fleet", "old_tracks", "spread_rate", "spread_rates",
+           "MEDIAN_RATE", "FIRMWARE_NAMES"]

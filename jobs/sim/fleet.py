@@ -35,8 +35,32 @@ from jobs.sim.tracks import TrackSpec
 
 FIRST_NAMES = ("Anna", "Ben", "Cat", "Dan", "Eve", "Finn", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea")
 FAMILY_NAMES = ("Alder", "Brook", "Castle", "Dune", "Ebb", "Fenwick", "Gale", "Heron", "Isle", "Jetty")
+# The real roster's columns: `Class` (e.g. Foil) follows `Craft Type`.
 ROSTER_COLUMNS = ("Entrant ID", "Tally", "Motion ID", "Start Date", "End Date", "File ID",
-                  "First Name", "Family Name", "Craft Type", "Status", "Entry Type")
+                  "First Name", "Family Name", "Craft Type", "Class", "Status", "Entry Type")
+ROSTER_FILES = ("main", "extra")
+MIB = 1 << 20
+MEDIAN_RATE = 734_003             # bytes/s: 0.7 MiB/s, the median real device on the event WiFi
+
+
+def spread_rate(device_id, median=MEDIAN_RATE):
+    """A device's own transfer rate around `median`: 0.5 to 1.3 MiB/s for the real median of 0.7.
+
+    Deterministic by device id, so a scenario runs the same every time; half the
+    devices sit below the median, half above, as the real per-device rates do.
+    """
+    u = (int(device_id) * 2654435761 % 2**32) / 2**32
+    share = 0.5 + 0.4 * u if u < 0.5 else 0.7 + 1.2 * (u - 0.5)    # in MiB/s at a 0.7 median
+    return round(median * share / 0.7)
+
+
+def spread_rates(specs, median=MEDIAN_RATE):
+    """Give every spec without a rate its spread_rate (median 0 or None: leave them unlimited)."""
+    if median:
+        for spec in specs:
+            if spec.rate is None:
+                spec.rate = spread_rate(spec.id, median)
+    return specs
 
 
 @dataclass
@@ -47,8 +71,14 @@ class DeviceSpec:
     only through fleet.set_online). rate: bytes/s while sending a track (None:
     as fast as loopback goes). settings: overrides of settings.json values
     (strings; None removes a key; "led_flash" sets custom_led.flash).
-    in_roster: whether the roster gives the device an entrant; entrant:
-    roster columns to override (e.g. {"File ID": "ALD470ANN"}).
+    in_roster: whether a roster row names the device (False: a spare no row
+    names, on the WiFi with tracks all the same); roster_file: "main"
+    (motions.csv) or "extra" (motions-extra.csv, the real events' second file
+    for spares and buoys); craft_class: the roster's Class column (e.g. "Foil");
+    entrant: roster columns to override (e.g. {"File ID": "ALD470ANN"}).
+    timezone_minutes: the device's own UTC offset (settings.json timezone,
+    logs.json timezone, the hour in its file names); real devices keep 60.
+    hardware_code: 101 (M8) or 105-108 (M10) for the new info.json shape.
     """
     id: int
     tracks: list = field(default_factory=list)
@@ -66,6 +96,10 @@ class DeviceSpec:
     firmware_name: str | None = None
     in_roster: bool = True
     entrant: dict = field(default_factory=dict)
+    timezone_minutes: int = 60
+    hardware_code: int | None = None
+    roster_file: str = "main"
+    craft_class: str = ""
 
 
 @dataclass
@@ -158,6 +192,7 @@ class Fleet:
         self.port = port
         self.hosts_file = self.sim_folder / "hosts"
         self.roster_file = self.sim_folder / "motions.csv"
+        self.extra_roster_file = self.sim_folder / "motions-extra.csv"   # written only if a spec asks
         self.access_log = self.sim_folder / "access.jsonl"
         self.store = tracklib.TrackStore(str(self.sim_folder / "tracks"))
         self._log_lock = threading.Lock()
@@ -169,6 +204,11 @@ class Fleet:
             seen.add(spec.id)
             if spec.firmware not in FIRMWARES:
                 raise ValueError(f"device {spec.id}: firmware {spec.firmware!r}, expected 'new' or 'old'")
+            if spec.roster_file not in ROSTER_FILES:
+                raise ValueError(f"device {spec.id}: roster_file {spec.roster_file!r}, expected 'main' or 'extra'")
+            for track in spec.tracks:
+                if track.source and track.damaged_at is not None:
+                    raise ValueError(f"device {spec.id}: damaged_at is for synthetic tracks, not {track.source}")
             self._devices[spec.id] = SimDevice(self, spec, address_for(index))
         self.started = None
         self._stop = threading.Event()
@@ -463,7 +503,8 @@ class Fleet:
         while file in used:
             file = base.replace(".oao", f"-{suffix}.oao") if base.endswith(".oao") else f"{base}-{suffix}"
             suffix += 1
-        logs = tracklib.real_logs(spec, file) if spec.source else tracklib.synthetic_logs(spec, file)
+        offset = device.spec.timezone_minutes
+        logs = tracklib.real_logs(spec, file, offset) if spec.source else tracklib.synthetic_logs(spec, file, offset)
         served = ServedTrack(spec=spec, file=file, logs=logs)
         device.tracks = device.tracks + [served]
         return served
@@ -482,10 +523,10 @@ class Fleet:
         return dict(served.logs)
 
     def _default_file(self, device_id, spec):
+        # A real file keeps its own name: the fixtures' names are what the tests know it by.
         if spec.source:
             return "/logs/" + os.path.basename(spec.source)
-        local = spec.start.astimezone(self.tz)
-        return f"/logs/{device_id:04d}_{local:%Y-%m-%d-%H%M}.oao"
+        return tracklib.default_file(device_id, spec.start, self.device(device_id).spec.timezone_minutes)
 
     def _write_hosts_file(self):
         lines = ["# Written by motion-server sim: one line per simulated device\n"]
@@ -493,17 +534,38 @@ class Fleet:
         self.hosts_file.write_text("".join(lines), encoding="utf-8")
 
     def track_days(self, device_id):
-        """The local event days on which the device's tracks start (today if it has none)."""
+        """The local event days on which the device's tracks start (today if it has none).
+
+        Tracks from an earlier event (TrackSpec.earlier_event) are left out: the
+        roster is this event's, and their days are in no row of it.
+        """
         device = self.device(device_id)
-        days = {dt.datetime.fromtimestamp(t.logs["start_date"] / 1000, self.tz).date() for t in device.tracks}
+        days = {dt.datetime.fromtimestamp(t.logs["start_date"] / 1000, self.tz).date()
+                for t in device.tracks if not t.spec.earlier_event}
         return sorted(days) or [dt.datetime.now(self.tz).date()]
 
+    def damage_offset(self, device_id, file):
+        """The byte offset of the half-written frame in a damaged track (None if it is whole)."""
+        served = self.device(device_id).track(file)
+        if served is None:
+            raise KeyError(f"device {device_id} has no track {file!r}")
+        return tracklib.damage_offset(served.spec)
+
+    @property
+    def has_extra_roster(self):
+        return any(d.spec.in_roster and d.spec.roster_file == "extra" for d in self._devices.values())
+
     def _write_roster(self):
+        self._write_roster_file(self.roster_file, "main")
+        if self.has_extra_roster:
+            self._write_roster_file(self.extra_roster_file, "extra")
+
+    def _write_roster_file(self, path, which):
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(ROSTER_COLUMNS)
         for tally, device in enumerate(self._devices.values(), start=1):
-            if not device.spec.in_roster:
+            if not device.spec.in_roster or device.spec.roster_file != which:
                 continue
             days = self.track_days(device.id)
             row = {"Entrant ID": str(1000 + tally), "Tally": str(tally), "Motion ID": str(device.id),
@@ -511,20 +573,26 @@ class Fleet:
                    "File ID": f"S{device.id}X",
                    "First Name": FIRST_NAMES[device.id % len(FIRST_NAMES)],
                    "Family Name": FAMILY_NAMES[device.id % len(FAMILY_NAMES)],
-                   "Craft Type": "Sailboard", "Status": "Pro-Fleet", "Entry Type": "All Week"}
+                   "Craft Type": "Sailboard", "Class": device.spec.craft_class,
+                   "Status": "Pro-Fleet", "Entry Type": "All Week"}
             row.update({k: str(v) for k, v in device.spec.entrant.items()})
-            writer.writerow([row[c] for c in ROSTER_COLUMNS])
+            writer.writerow([row.get(c, "") for c in ROSTER_COLUMNS])
         # Atomic: stages running against the fleet reload the roster when it changes.
-        files.atomic_write(self.roster_file, text.getvalue(), sync=False)
+        files.atomic_write(path, text.getvalue(), sync=False)
 
     def write_config(self, path, **overrides):
         """A motion-server YAML for this fleet (short intervals and timeouts for tests).
 
         overrides: dotted keys, e.g. write_config(p, **{"threads.download": 8}),
         or sections as dicts, e.g. write_config(p, intervals={"detect": 0.2}).
+        event.roster is the roster's path, or [main, extra] when a device is on
+        the extra roster.
         """
+        roster = str(self.roster_file)
+        if self.has_extra_roster:
+            roster = [roster, str(self.extra_roster_file)]
         tree = {
-            "event": {"name": self.event_name, "timezone": self.timezone, "roster": str(self.roster_file)},
+            "event": {"name": self.event_name, "timezone": self.timezone, "roster": roster},
             "paths": {"spool": str(self.folder / "spool"), "tracks": str(self.folder / "tracks"),
                       "html": str(self.folder / "html"), "log": str(self.folder / "log" / "motion-server.log")},
             "network": {"port": self.port, "hosts_file": str(self.hosts_file),

@@ -14,9 +14,15 @@ CHUNK = 64 * 1024
 JSON_PATHS = ("/info.json", "/settings.json", "/logs.json")
 RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 DEFAULT_OVERSIZED = 5_000_000
+# Firmware names real devices gave over four speed weeks, most common first: the
+# naming changes from year to year. The first is every new-shape device's default.
+FIRMWARE_NAMES = ("9008 Weymouth SW (3232)", "9010 (3232) Weymouth SW", "9002 Weymouth Speed Week",
+                  "9004 Weymouth Speed Week", "3232 Release")
+HARDWARE_NAMES = {101: "Wireless Mini M8", 105: "Wireless Mini M10", 106: "Wireless Mini M10",
+                  107: "Wireless Mini M10", 108: "Wireless Mini M10"}
 FIRMWARES = {
     "new": {"hardware": {"code": 106, "name": "Wireless Mini M10"},
-            "firmware": {"code": 3232, "name": "9009 Weymouth SW (3232)", "special": ""}},
+            "firmware": {"code": 3232, "name": FIRMWARE_NAMES[0], "special": ""}},
     "old": {"hardware": "wireless-mini", "firmware": 3129},
 }
 
@@ -36,6 +42,9 @@ def info_json(device, faults):
     spec = device.spec
     shape = json.loads(json.dumps(FIRMWARES[spec.firmware]))
     if spec.firmware == "new":
+        if spec.hardware_code is not None:
+            shape["hardware"] = {"code": spec.hardware_code,
+                                 "name": HARDWARE_NAMES.get(spec.hardware_code, "Wireless Mini")}
         if spec.firmware_code is not None:
             shape["firmware"]["code"] = spec.firmware_code
         if spec.firmware_name is not None:
@@ -51,14 +60,20 @@ def info_json(device, faults):
 
 
 def settings_json(device):
+    """The real shape: the documented strings, a hardware object, wifi networks with a trust
+    flag and no custom_led (spec.settings "led_flash" adds one, as older examples had)."""
     spec = device.spec
-    settings = {"hardware": "wireless-mini", "username": spec.username, "speed_unit": "kn",
-                "distance_unit": "km", "gnss_rate": "5", "one_log_per_day": "0", "timezone": "60",
-                "wifi": [{"login": "WSW", "password_length": "0"}] + [{"login": "", "password_length": "0"}] * 3,
-                "custom_led": {"flash": "1", "substract": "0", "rows": [{"code": c} for c in ("23", "24", "67", "68")]}}
+    settings = {"username": spec.username, "speed_unit": "kn", "distance_unit": "km",
+                "gnss_rate": "5", "one_log_per_day": "0", "timezone": str(spec.timezone_minutes),
+                "hardware": {"code": str(spec.hardware_code or 106),
+                             "name": HARDWARE_NAMES.get(spec.hardware_code or 106, "Wireless Mini")},
+                "wifi": [{"login": "WSW", "password_length": "0", "trust": "1"}]
+                + [{"login": "", "password_length": "0", "trust": "0"}] * 3}
     for key, value in spec.settings.items():
         if key == "led_flash":
-            settings["custom_led"]["flash"] = str(value)
+            led = settings.setdefault("custom_led", {"flash": "1", "substract": "0",
+                                                     "rows": [{"code": c} for c in ("23", "24", "67", "68")]})
+            led["flash"] = str(value)
         elif value is None:
             settings.pop(key, None)
         else:
@@ -74,7 +89,7 @@ def logs_json(device, faults):
             like = dict(logs[0]) if logs else {"size": 1000, "start_date": int(time.time() * 1000) - 3600_000,
                                                "end_date": int(time.time() * 1000), "duration": 3600_000,
                                                "distance": 1_000_000, "2s_best": 8000, "10s_best": 7800,
-                                               "500m_best": 7500}
+                                               "500m_best": 7500, "timezone": 60, "mode": 0}
             like["file"] = file
             logs.append(like)
     return {"logs": logs}

@@ -15,13 +15,21 @@
         arrive: 0                    # seconds after start; null = only when told
         leave: 120                   # seconds after start; absent = stays
         faults: {stall: 5}           # see jobs/sim/__init__.py
-        in_roster: true
+        in_roster: true              # false: a spare no roster row names
+        roster: extra                # main (motions.csv, default) | extra (motions-extra.csv)
+        class: Foil                  # the roster's Class column
         entrant: {File ID: ALD470ANN, First Name: Anna}
+        timezone_minutes: 60         # the device's own offset (file names, logs.json, settings.json)
+        hardware_code: 101           # 101 (M8), 105-108 (M10)
+        firmware_name: 9010 (3232) Weymouth SW
+        old_tracks: {count: 3, year: 2024}   # tracks left from an earlier event, before `tracks`
         tracks:                      # a list, or a number of default synthetic tracks
           - start: 2026-07-16T13:02:00+01:00   # or "13:02" (today, local); default 09:00 + 90 min each
             duration_s: 3600
             size: 2000000
             best500_knots: 15
+            summary: false           # logs.json: real size and start, zeros for the rest
+            damaged_at: 0.4          # a half-written frame 40 % into the file, served as the device holds it
           - source: ../shared/fixtures/oao/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
@@ -33,10 +41,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from jobs.sim.fleet import DeviceSpec
-from jobs.sim.tracks import TrackSpec
+from jobs.sim.fleet import ROSTER_FILES, DeviceSpec
+from jobs.sim.tracks import TrackSpec, old_tracks
 
-DEVICE_KEYS = {f.name for f in dataclasses.fields(DeviceSpec)} | {"count"}
+# Scenario names for DeviceSpec fields whose Python names would read oddly in YAML.
+DEVICE_ALIASES = {"class": "craft_class", "roster": "roster_file"}
+DEVICE_KEYS = {f.name for f in dataclasses.fields(DeviceSpec)} | {"count", "old_tracks"} | set(DEVICE_ALIASES)
 TRACK_KEYS = {f.name for f in dataclasses.fields(TrackSpec)}
 TOP_KEYS = {"timezone", "port", "config", "devices"}
 
@@ -86,6 +96,16 @@ def _devices(item, where, tz, base):
     if unknown:
         raise ScenarioError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(DEVICE_KEYS))})")
     fields = dict(item)
+    for alias, name in DEVICE_ALIASES.items():
+        if alias in fields:
+            if name in fields:
+                raise ScenarioError(f"{where}: {alias} and {name} are the same setting: give one")
+            fields[name] = fields.pop(alias)
+    if fields.get("roster_file", "main") not in ROSTER_FILES:
+        raise ScenarioError(f"{where}: roster: found {fields['roster_file']!r}, expected main or extra")
+    if "craft_class" in fields:
+        fields["craft_class"] = "" if fields["craft_class"] is None else str(fields["craft_class"])
+    earlier = _old_tracks(fields.pop("old_tracks", None), where)
     count = fields.pop("count", 1)
     tracks = fields.pop("tracks", [])
     if isinstance(tracks, int):
@@ -99,12 +119,23 @@ def _devices(item, where, tz, base):
     specs = []
     for k in range(count):
         made = [_track(t, f"{where}: track {m}", tz, base) for m, t in enumerate(tracks, start=1)]
+        made = old_tracks(**earlier) + made if earlier else made
         try:
             specs.append(DeviceSpec(**{**fields, "id": fields["id"] + k, "tracks": made,
                                        "faults": dict(fields.get("faults") or {})}))
         except TypeError as exc:
             raise ScenarioError(f"{where}: {exc}") from None
     return specs
+
+
+def _old_tracks(value, where):
+    """old_tracks: {count: N, year: Y} -> keyword arguments of jobs.sim.tracks.old_tracks (or None)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"count", "year", "month", "day"} \
+            or not all(isinstance(value.get(k), int) and value[k] > 0 for k in ("count", "year")):
+        raise ScenarioError(f"{where}: old_tracks: expected {{count: N, year: YYYY}} (month, day optional)")
+    return dict(value)
 
 
 def _track(item, where, tz, base):
@@ -116,6 +147,14 @@ def _track(item, where, tz, base):
     fields = dict(item)
     if fields.get("start") is not None:
         fields["start"] = _start(fields["start"], where, tz)
+    damaged = fields.get("damaged_at")
+    if damaged is not None and (isinstance(damaged, bool) or not isinstance(damaged, (int, float))
+                                or not 0 <= damaged <= 1):
+        raise ScenarioError(f"{where}: damaged_at: found {damaged!r}, expected a fraction from 0 to 1")
+    if damaged is not None and fields.get("source"):
+        raise ScenarioError(f"{where}: damaged_at is for synthetic tracks, not a source file")
+    if "summary" in fields and not isinstance(fields["summary"], bool):
+        raise ScenarioError(f"{where}: summary: found {fields['summary']!r}, expected true or false")
     if fields.get("source"):
         fields["source"] = os.path.join(base, os.path.expanduser(fields["source"]))
         if not os.path.isfile(fields["source"]):

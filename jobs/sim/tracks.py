@@ -8,6 +8,7 @@ on first use, into the fleet's cache folder and served from disk from then on.
 """
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import os
@@ -25,6 +26,8 @@ WOBBLE = 0.2                      # return-leg speed varies +-20 %
 WOBBLE_S = 7.0
 GENERATOR_VERSION = 1             # bump when the bytes of a track change
 BLOCK_FRAMES = 8192               # frames generated and written at a time
+HALF_FRAME = 20                   # bytes of the half-written frame in a damaged track (even: sizes stay valid)
+NAUTICAL_MILE_M = 1852.0
 
 
 @dataclass
@@ -35,9 +38,19 @@ class TrackSpec:
     09:00 local + 90 min per earlier track of the device); duration_s: first to
     last fix; size: bytes (made valid: 512 + 52*k GNSS frames + 2-byte padding
     frames, an odd size rounded down); best500_knots: the plateau speed and the
-    logs.json 500 m best; file: the URL path on the device (None: /logs/<id>_<local
-    start>.oao or /logs/<source name>); logs: logs.json fields to override (e.g. to
-    make a device lie about a size).
+    logs.json 500 m best; file: the URL path on the device (None: the real
+    devices' /logs/YYYY/MM/NNNN_YYYY-MM-DD-HHMM.oao, from the start in the
+    device's own offset, or /logs/<source name>); logs: logs.json fields to
+    override (e.g. to make a device lie about a size).
+
+    summary=False: the device never wrote the track's summary (left logging on
+    the beach, or restarted first): logs.json gives the real size and start_date
+    but 0 for end_date, duration, distance and every best; the file is whole.
+    damaged_at: a fraction 0..1 of the track where the device's own file holds a
+    half-written frame (the firmware crashed, restarted and went on logging);
+    the file, and logs.json's size, are what the device holds, byte for byte.
+    earlier_event: a track left on the device from an earlier event (see
+    old_tracks): the fleet's roster does not cover its day.
     """
     start: dt.datetime | None = None
     duration_s: float = 3600.0
@@ -46,7 +59,24 @@ class TrackSpec:
     source: str | None = None
     file: str | None = None
     logs: dict = field(default_factory=dict)
+    summary: bool = True
+    damaged_at: float | None = None
+    earlier_event: bool = False
 
+
+def old_tracks(count, year, month=7, day=14, **fields):
+    """`count` synthetic tracks from an earlier event in `year` (a week from month/day,
+    09:30 UTC + 2 h each): devices keep everything still on them, from other years too."""
+    first = dt.datetime(year, month, day, 9, 30, tzinfo=dt.timezone.utc)
+    return [TrackSpec(start=first + dt.timedelta(days=n % 7, hours=2 * (n // 7)), earlier_event=True,
+                      **{"duration_s": 2700.0, "size": 700_000, **fields})
+            for n in range(count)]
+
+
+def default_file(device, start, timezone_minutes):
+    """The path a real device lists: /logs/YYYY/MM/NNNN_YYYY-MM-DD-HHMM.oao, in its own offset."""
+    local = start.astimezone(dt.timezone.utc) + dt.timedelta(minutes=timezone_minutes)
+    return f"/logs/{local:%Y/%m}/{device:04d}_{local:%Y-%m-%d-%H%M}.oao"
 
 def valid_size(size):
     """The OAO size nearest below `size` (at least a header and two fixes)."""
@@ -54,11 +84,29 @@ def valid_size(size):
     return size - (size % 2)
 
 
-def layout(size):
-    """(GNSS frames, padding frames) of a synthetic track of valid_size(size) bytes."""
-    body = valid_size(size) - oao.HEADER_SIZE
-    frames = body // oao.GNSS_SIZE
+def layout(size, damaged=False):
+    """(GNSS frames, padding frames) of a synthetic track of valid_size(size) bytes.
+
+    A damaged track also holds HALF_FRAME bytes of a frame never finished, so it
+    has room for fewer whole ones.
+    """
+    body = valid_size(size) - oao.HEADER_SIZE - (HALF_FRAME if damaged else 0)
+    frames = max(body // oao.GNSS_SIZE, 0)
     return frames, (body - frames * oao.GNSS_SIZE) // 2
+
+
+def damage_frame(spec):
+    """The index of the GNSS frame written twice, half then whole, in a damaged track (else None)."""
+    if spec.damaged_at is None or spec.source:
+        return None
+    frames, _ = layout(spec.size, damaged=True)
+    return min(max(int(frames * float(spec.damaged_at)), 1), max(frames - 1, 1))
+
+
+def damage_offset(spec):
+    """The byte offset of the half-written frame in a damaged track (else None)."""
+    k = damage_frame(spec)
+    return None if k is None else oao.HEADER_SIZE + k * oao.GNSS_SIZE
 
 
 class Profile:
@@ -109,9 +157,9 @@ class Profile:
         return legs * self.leg + self._within(s)
 
 
-def synthetic_logs(spec, file):
+def synthetic_logs(spec, file, timezone_minutes=60):
     """The logs.json entry of a synthetic track, from its spec alone."""
-    frames, padding = layout(spec.size)
+    frames, padding = layout(spec.size, damaged=damage_frame(spec) is not None)
     start_ms = _ms(spec.start)
     duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
     best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
@@ -121,9 +169,56 @@ def synthetic_logs(spec, file):
              "distance": round(profile.distance(duration_ms / 1000) * 1000),
              # The plateau holds the best speeds; short bests are a little higher on a real
              # device (gusts), so they are reported a few per cent up, as real logs show.
-             "2s_best": round(best500 * 1.06), "10s_best": round(best500 * 1.03), "500m_best": best500}
+             "2s_best": round(best500 * 1.06), "10s_best": round(best500 * 1.03), "500m_best": best500,
+             **_long_bests(best500, duration_ms / 1000)}
+    return _finish(entry, spec, timezone_minutes)
+
+
+def _finish(entry, spec, timezone_minutes):
+    """The fields every real entry carries beyond the figures; zeros where no summary was written."""
+    entry.update({"timezone": int(timezone_minutes), "mode": 0,
+                  "spot": "", "wind": "", "board": "", "sail": "", "fin": ""})
+    if not spec.summary:
+        # Zero means "unknown" on a device, not "slow": only size and start are real.
+        entry.update({key: 0 for key in ("end_date", "duration", "distance") + BESTS})
     entry.update(spec.logs)
     return entry
+
+
+BESTS = ("2s_best", "10s_best", "500m_best", "1852m_best", "a500m_best", "1h_best")
+
+
+@functools.lru_cache(maxsize=256)
+def _long_bests(best500, duration_s):
+    """1852 m, alpha 500 and 1 h bests (mm/s) of the synthetic profile; 0 where the track is too short.
+
+    Sampled once a second along the closed-form distance: the nautical mile and
+    the hour are the fastest stretches of that length anywhere; alpha 500 is the
+    fastest 500 m that takes in a turn (the end of a leg, where the speed is low).
+    """
+    profile = Profile(best500 / 1000)
+    step = max(1.0, duration_s / 20000)
+    times = [n * step for n in range(int(duration_s / step) + 1)]
+    along = [profile.distance(t) for t in times]
+    turns = [legs * profile.period for legs in range(1, int(duration_s // profile.period) + 1)]
+
+    def fastest(metres=None, seconds=None, through=None):
+        best = 0.0
+        j = 0
+        for i in range(len(times)):
+            j = max(j, i + 1)
+            while j < len(times) and (along[j] - along[i] < metres if metres else times[j] - times[i] < seconds):
+                j += 1
+            if j >= len(times):
+                break
+            if through is not None and not any(times[i] <= t <= times[j] for t in through):
+                continue
+            best = max(best, (along[j] - along[i]) / (times[j] - times[i]))
+        return round(best * 1000)
+
+    return {"1852m_best": min(fastest(metres=NAUTICAL_MILE_M), best500),
+            "a500m_best": min(fastest(metres=500.0, through=turns), best500),
+            "1h_best": min(fastest(seconds=3600.0), best500)}
 
 
 def _ms(when):
@@ -131,8 +226,14 @@ def _ms(when):
 
 
 def synthetic_blocks(spec, device, username):
-    """The bytes of a synthetic track, in blocks (header first, padding last)."""
-    frames, padding = layout(spec.size)
+    """The bytes of a synthetic track, in blocks (header first, padding last).
+
+    A damaged track holds the first HALF_FRAME bytes of frame k, then frame k
+    whole and the rest: what a device writes when it crashes mid-frame, restarts
+    and goes on logging.
+    """
+    damaged = damage_frame(spec)
+    frames, padding = layout(spec.size, damaged=damaged is not None)
     start_ms = _ms(spec.start)
     duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
     best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
@@ -170,7 +271,11 @@ def synthetic_blocks(spec, device, username):
             records.append((mode, round(base_lat + offset * north_e7), round(base_lon + offset * east_e7),
                             -3000 + (i % 50), round(speed * 1000), out_course if outward else back_course,
                             utc, 3, 20, 150, 800, 1200, 450000, 54))
-        yield oao.gnss_frames(records)
+        block = oao.gnss_frames(records)
+        if damaged is not None and first <= damaged < first + len(records):
+            at = (damaged - first) * oao.GNSS_SIZE
+            block = block[:at] + block[at:at + HALF_FRAME] + block[at:]
+        yield block
     if padding:
         yield oao.padding(padding)
 
@@ -193,7 +298,7 @@ class TrackStore:
         # left by an earlier run with other settings is never served by mistake.
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in file.strip("/"))[-80:]
         recipe = repr((device, username, _ms(spec.start), spec.duration_s, valid_size(spec.size),
-                       spec.best500_knots, GENERATOR_VERSION))
+                       spec.best500_knots, damage_frame(spec), GENERATOR_VERSION))
         digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
         return os.path.join(self.folder, str(device), f"{name}.{digest}")
 
@@ -290,8 +395,12 @@ _real_stats = {}
 _real_guard = threading.Lock()
 
 
-def real_logs(spec, file):
-    """The logs.json entry of a real file: size, times and figures from its frames."""
+def real_logs(spec, file, timezone_minutes=60):
+    """The logs.json entry of a real file: size, times and figures from its frames.
+
+    The longer bests are not computed from the fixes: they are set below the
+    500 m best in the proportions the synthetic profile gives.
+    """
     path = os.path.abspath(spec.source)
     stat = os.stat(path)
     key = (path, stat.st_size, stat.st_mtime_ns)
@@ -305,6 +414,7 @@ def real_logs(spec, file):
             _real_stats[key] = stats
     entry = {"file": file, "size": stats["size"], "start_date": stats["start_date"],
              "end_date": stats["end_date"], "duration": stats["duration"], "distance": stats["distance"],
-             "2s_best": stats["2s_best"], "10s_best": stats["10s_best"], "500m_best": stats["500m_best"]}
-    entry.update(spec.logs)
-    return entry
+             "2s_best": stats["2s_best"], "10s_best": stats["10s_best"], "500m_best": stats["500m_best"],
+             "1852m_best": round(stats["500m_best"] * 0.9), "a500m_best": round(stats["500m_best"] * 0.85),
+             "1h_best": round(stats["500m_best"] * 0.6) if stats["duration"] >= 3600_000 else 0}
+    return _finish(entry, spec, timezone_minutes)
