@@ -434,3 +434,95 @@ def test_step_renders_with_the_stage_context(event):
     ctx = Context(cfg=cfg, stage="dashboard")
     assert dashboard.step(ctx) is False
     assert json.loads((Path(cfg.paths.html) / "status.json").read_text())["devices"]["470"]["status"] == "completed"
+
+
+# --- a real event: damaged, unassigned, no summary, classes; bad records and long ledgers ------
+
+def real_event_devices(cfg):
+    root = Path(cfg.paths.spool)
+    damaged = track(620, at(10, 0), entrant="1120", file_id="OSP620OLA", status="damaged",
+                    reason="damaged on the device: first bad frame at byte 468,512 (25278 good frames, 1 bad)")
+    damaged.update(sha256="ab" * 32, damage={"first_bad": 468512, "good_frames": 25278, "bad_frames": 1,
+                                             "bad_bytes": 30})
+    blank = track(620, at(11, 30), entrant="1120", file_id="OSP620OLA", status="verified")
+    blank.update(summary=False, end=0, duration=0, distance=0, best500=0)
+    put(root, 620, "completed", at(13, 5), [damaged, blank])
+    spare = track(950, at(12, 0), file_id="950", status="verified")
+    spare.update(unassigned=True)
+    put(root, 950, "completed", at(13, 6), [spare])
+
+
+def test_damaged_unassigned_and_summary_less_tracks_say_so(event):
+    cfg, event_roster = event
+    real_event_devices(cfg)
+    _, html = render(cfg, event_roster)
+    blocks = device_blocks((html / "index.html").read_text())
+    seen = text(blocks[620])
+    assert "⚠ damaged on the device, kept as it is: first bad frame at byte 468,512" in seen
+    assert 'class="row-damaged"' in blocks[620] and "no summary on the device" in seen
+    blank_row = re.search(r'<tr class="row-verified".*?</tr>', blocks[620], re.S).group(0)
+    assert "0.0 km" not in text(blank_row) and "0.0 kn" not in text(blank_row)   # unknown, not zero
+    assert "unassigned: no entrant holds this device that day" in text(blocks[950])
+    assert "no entrant today" in text(blocks[950])
+    warnings = text((html / "warnings.html").read_text())
+    assert "Tracks damaged on the device, kept as they are 1" in warnings
+    tracks_page = text((html / "tracks.html").read_text())
+    assert "unassigned/20220716/950_950_20220716_120000.oao" in tracks_page
+    assert "OSP620OLA_620_20220716_100000.oao ⚠ damaged on the device" in tracks_page
+    status = json.loads((html / "status.json").read_text())
+    assert [t["status"] for t in status["devices"]["620"]["tracks"]] == ["damaged", "verified"]
+    assert status["devices"]["620"]["tracks"][1]["summary"] is False
+    assert status["devices"]["950"]["tracks"][0]["unassigned"] is True
+    assert (status["totals"]["tracks_damaged"], status["totals"]["tracks_unassigned"]) == (1, 1)
+
+
+def test_the_roster_class_is_shown_with_the_craft(tmp_path):
+    cfg, _ = craft(tmp_path)
+    rows = [line.split(",") for line in ROSTER.splitlines()]
+    for row in rows:   # the real roster's Class column, after Craft Type
+        row.insert(9, "Class" if row[0] == "Entrant ID" else "Foil" if row[2] == "470" else "")
+    Path(cfg.event.roster).write_text("".join(",".join(row) + "\n" for row in rows))
+    _, html = render(cfg, roster.load(cfg.event.roster))
+    blocks = device_blocks((html / "index.html").read_text())
+    assert "Sailboard · Foil" in text(blocks[470]) and "Foil" not in text(blocks[601])
+
+
+def test_absurd_numbers_in_a_record_show_as_unknown_and_every_page_renders(event):
+    cfg, event_roster = event
+    huge = track(640, at(10, 0), entrant=None, file_id="X640", size=10 ** 400)
+    huge.update(duration=10 ** 400, distance=-10 ** 300, start=10 ** 40)
+    put(Path(cfg.paths.spool), 640, "completed", at(13, 7), [huge])
+    with state.update(cfg.paths.spool, 640) as doc:
+        doc.update(last_seen=10 ** 400, absent_since=-10 ** 400)
+    written, html = render(cfg, event_roster)
+    assert "index.html" in written and "status.json" in written
+    assert 640 in device_blocks((html / "index.html").read_text())
+
+
+def test_a_record_that_cannot_be_read_shows_unreadable_on_its_own_tile(event, monkeypatch):
+    cfg, event_roster = event
+    real = dashboard.track_facts
+
+    def breaks_on_607(device, track, tz, today=None):
+        if device == 607:
+            raise ValueError("something no state should hold")
+        return real(device, track, tz, today)
+    monkeypatch.setattr(dashboard, "track_facts", breaks_on_607)
+    monkeypatch.setattr(dashboard, "_memo", {"last": {}, "this": {}})   # no facts remembered from earlier tests
+    _, html = render(cfg, event_roster)
+    blocks = device_blocks((html / "index.html").read_text())
+    assert "unreadable record: its tracks cannot be read" in text(blocks[607])
+    assert "verified" in text(blocks[470]) and len(blocks) == 13
+    assert "Unreadable state records 1" in text((html / "warnings.html").read_text())
+    assert json.loads((html / "status.json").read_text())["devices"]["607"]["unreadable"]
+
+
+def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(event):
+    cfg, event_roster = event
+    many = [track(660, at(9, 0) + 60 * n, minutes=1, size=1000, entrant="x", file_id="MANY") for n in range(300)]
+    many[5].update(status="wanted", sha256=None)
+    put(Path(cfg.paths.spool), 660, "completed", at(13, 8), many)
+    _, html = render(cfg, event_roster)
+    block = device_blocks((html / "index.html").read_text())[660]
+    assert block.count("<tr class=") == 20 and "and 280 more on the tracks page" in text(block)
+    assert 'data-status="wanted"' in block   # the one needing a person is among those shown

@@ -42,8 +42,10 @@ TEXT_MAX = 120          # longest device string shown; the rest is cut with "…
 SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",
            "failed": "✘", "disconnected": "○", "unknown": "?"}
 WARNING_KINDS = ("battery", "storage", "firmware", "settings")
-TRACK_STATES = ("verified", "downloading", "wanted", "skipped", "bad")
-DAY = re.compile(r"^\d{8}$")  # a ledger's day names a page: tracks-<day>.html
+TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad")
+ON_DISK = ("verified", "damaged")   # a damaged track is the device's own copy, kept under its name
+TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
+DAY = re.compile(r"\d{8}")  # a ledger's day names a page: tracks-<day>.html
 
 
 def step(ctx):
@@ -149,10 +151,13 @@ def gather(cfg, docs, roster, queued, now, day):
             clash = entry.device in serving
             serving.setdefault(entry.device, []).append({**_entrant(entry), "clash": clash})
     _memo["last"], _memo["this"] = _memo["this"], {}
-    ledgers = {doc["device"]: ledger_facts(doc, today, cfg.tz) for doc in docs}
+    ledgers = {doc["device"]: guarded_ledger_facts(doc, today, cfg.tz) for doc in docs}
+    unreadable_ledgers = {device for device, ledger in ledgers.items() if ledger is None}
+    ledgers = {device: ledger or [] for device, ledger in ledgers.items()}
     shown = [doc for doc in docs if _number(doc.get("history")) is not None]
     shown.sort(key=lambda doc: doc["history"], reverse=True)
-    devices = [device_facts(cfg, doc, ledgers[doc["device"]], serving, queued, now, today, midnight)
+    devices = [unreadable(doc, "its tracks cannot be read", serving) if doc["device"] in unreadable_ledgers
+               else guarded_device_facts(cfg, doc, ledgers[doc["device"]], serving, queued, now, today, midnight)
                for doc in shown]
     warnings = warning_lists(devices, roster)
     return {
@@ -170,6 +175,33 @@ def gather(cfg, docs, roster, queued, now, day):
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,
                        "storage_max": cfg.checks.storage_max_percent},
     }
+
+
+def guarded_device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
+    """device_facts, or an "unreadable record" tile: one bad state file never blanks a page."""
+    try:
+        return device_facts(cfg, doc, ledger, serving, queued, now, today, midnight)
+    except Exception as exc:  # noqa: BLE001 - whatever a record holds, the other devices are shown
+        return unreadable(doc, exc, serving)
+
+
+def guarded_ledger_facts(doc, today, tz):
+    """ledger_facts, or None when the record cannot be read (its tile says so)."""
+    try:
+        return ledger_facts(doc, today, tz)
+    except Exception:  # noqa: BLE001 - whatever a record holds, the other devices are shown
+        return None
+
+
+def unreadable(doc, exc, serving):
+    device = doc["device"]
+    return {"id": device, "status": "unknown", "unreadable": f"unreadable record: {_text(exc)}",
+            "since": None, "history": _number(doc.get("history")) or 0, "seen_today": False, "last_seen": None,
+            "last_seen_text": "–", "address": None, "entrants": serving.get(device, []), "username": None,
+            "firmware": None, "battery": None, "battery_low": False, "charging": False, "storage": None,
+            "storage_full": False, "firmware_warning": False, "warnings": [], "error": None, "queue": None,
+            "enqueued": None, "waiting_s": None, "absent_since": None, "absent_s": None, "tracks": [],
+            "more_tracks": 0, "counts": {status: 0 for status in TRACK_STATES}, "progress": None}
 
 
 def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
@@ -199,6 +231,7 @@ def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
         "firmware_warning": "firmware" in kinds,
         "warnings": warnings,
         "error": _text(doc.get("error")) if doc.get("status") == "failed" else None,
+        "unreadable": None,
         "queue": None, "enqueued": None, "waiting_s": None,
         "absent_since": None, "absent_s": None,
     }
@@ -209,10 +242,14 @@ def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
     if absent is not None and facts["status"] == "completed":
         facts.update(absent_since=absent, absent_s=max(0, round(now - absent)))
     # The day's tracks, and other days' still to fetch (a device back after a day away).
-    facts["tracks"] = [t for t in ledger if not t["other_day"] or t["status"] in ("wanted", "downloading")]
-    shown = _count(t["status"] for t in facts["tracks"])
+    tracks = [t for t in ledger if not t["other_day"] or t["status"] in ("wanted", "downloading")]
+    shown = _count(t["status"] for t in tracks)
     facts["counts"] = {status: shown.get(status, 0) for status in TRACK_STATES}
-    facts["progress"] = next((t["progress"] for t in facts["tracks"] if t["progress"]), None)
+    facts["progress"] = next((t["progress"] for t in tracks if t["progress"]), None)
+    # A device listing thousands of tracks must not make every screen reload megabytes:
+    # the ones that need a person and the latest, then "and N more" (the tracks page).
+    facts["tracks"] = _most_telling(tracks, TRACKS_SHOWN)
+    facts["more_tracks"] = len(tracks) - len(facts["tracks"])
     return facts
 
 
@@ -226,7 +263,7 @@ def ledger_facts(doc, today, tz):
         if file == in_flight:
             facts = {**_track_facts(doc["device"], track, tz, today), "status": "downloading",
                      "progress": progress_facts(progress, _number(track.get("size")))}
-        elif track.get("day") == today or status in ("wanted", "verified"):
+        elif track.get("day") == today or status in ("wanted", *ON_DISK):
             facts = _track_facts(doc["device"], track, tz, today)
         else:
             continue
@@ -256,7 +293,11 @@ def track_facts(device, track, tz, today=None):
     local = _local(start / 1000, tz) if start is not None else None
     duration, distance, best = _number(track.get("duration")), _number(track.get("distance")), \
         _number(track.get("best500"))
+    summary = track.get("summary") is not False
+    if not summary:   # zeros where the device's summary should be: unknown, not 0
+        duration = distance = best = None
     status = track.get("status")
+    damage = track.get("damage") if isinstance(track.get("damage"), dict) else {}
     return {
         "device": device,
         "file": _text(track.get("file")),
@@ -268,10 +309,13 @@ def track_facts(device, track, tz, today=None):
         "date_text": f"{local:%a} {local.day} {local:%b}" if local and track.get("day") != today else "",
         "duration_s": round(duration / 1000) if duration is not None else None,
         "distance_km": round(distance / 1e6, 2) if distance is not None else None,
-        "best500_kn": round(best * 3.6 / 1852, 2) if best is not None else None,
+        "best500_kn": round(best * 3.6 / 1852, 2) if best else None,
+        "summary": summary,
+        "unassigned": track.get("unassigned") is True,
+        "first_bad": _number(damage.get("first_bad")),
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),
-        "status": status if status in ("wanted", "skipped", "verified", "bad") else "wanted",
+        "status": status if status in ("wanted", "skipped", "bad", *ON_DISK) else "wanted",
         "reason": _text(track.get("reason")),
         "failures": _number(track.get("failures")) or 0,
         "sha256": _text(track.get("sha256")),
@@ -304,6 +348,8 @@ def totals(devices, ledgers, today):
         "tracks_wanted": tracks.get("wanted", 0) + tracks.get("downloading", 0),
         "tracks_skipped": tracks.get("skipped", 0),
         "tracks_bad": tracks.get("bad", 0),
+        "tracks_damaged": tracks.get("damaged", 0),
+        "tracks_unassigned": sum(1 for t in todays if t["unassigned"] and t["status"] != "skipped"),
     }
 
 
@@ -336,15 +382,29 @@ def warning_lists(devices, roster):
                        for d in devices if d["status"] == "failed"]
     lists["bad"] = [{"device": d["id"], "entrants": d["entrants"], "track": t}
                     for d in devices for t in d["tracks"] if t["status"] == "bad"]
+    lists["damaged"] = [{"device": d["id"], "entrants": d["entrants"], "track": t}
+                        for d in devices for t in d["tracks"] if t["status"] == "damaged"]
+    lists["unreadable"] = [{"device": d["id"], "entrants": d["entrants"], "text": d["unreadable"]}
+                           for d in devices if d["unreadable"]]
     return lists
 
 
+def _most_telling(tracks, limit):
+    """At most `limit` tracks, in start order: first those a person must look at
+    (in flight, wanted, damaged, bad), then the latest."""
+    if len(tracks) <= limit:
+        return tracks
+    urgent = ("downloading", "wanted", "damaged", "bad")
+    ranked = sorted(range(len(tracks)), key=lambda i: (tracks[i]["status"] not in urgent, -i))
+    return [tracks[i] for i in sorted(ranked[:limit])]
+
+
 def verified_by_day(ledgers):
-    """{YYYYMMDD: [verified tracks]} over every ledger: the tracks pages."""
+    """{YYYYMMDD: [tracks on disk: verified or damaged]} over every ledger: the tracks pages."""
     days = {}
     for ledger in ledgers.values():
         for track in ledger:
-            if track["status"] == "verified" and track["day"] and DAY.match(track["day"]):
+            if track["status"] in ON_DISK and track["day"] and DAY.fullmatch(track["day"]):
                 days.setdefault(track["day"], []).append(track)
     for tracks in days.values():
         tracks.sort(key=lambda t: (t["start"] or 0, t["device"]))
@@ -372,7 +432,8 @@ def _ledger(doc):
 
 
 def _entrant(entry):
-    return {"entrant": entry.entrant, "name": entry.name, "file_id": entry.file_id, "craft": entry.craft}
+    return {"entrant": entry.entrant, "name": entry.name, "file_id": entry.file_id, "craft": entry.craft,
+            "class_name": entry.class_name}
 
 
 def _count(statuses):
@@ -382,11 +443,17 @@ def _count(statuses):
     return counts
 
 
+NUMBER_MAX = 1e15   # beyond any size, time (ms) or distance a Motion can mean
+
+
 def _number(value):
-    """A finite int or float from the state, else None (bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+    """A finite int or float from the state within NUMBER_MAX, else None (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return value
+    try:
+        return value if abs(value) <= NUMBER_MAX else None   # NaN compares False: None too
+    except OverflowError:   # an int too large to compare with a float
+        return None
 
 
 def _text(value, limit=TEXT_MAX):
@@ -457,7 +524,11 @@ def device_html(env, device, thresholds):
     last = _articles.get(device["id"])
     if last is not None and last[0] == device and last[1] == thresholds:
         return last[2]
-    html = markupsafe.Markup(env.get_template("_device.html").render(d=device, thresholds=thresholds))
+    try:
+        html = markupsafe.Markup(env.get_template("_device.html").render(d=device, thresholds=thresholds))
+    except Exception as exc:  # noqa: BLE001 - one device's tile, never the page
+        html = markupsafe.Markup(env.get_template("_device.html").render(
+            d=unreadable({"device": device["id"]}, exc, {}), thresholds=thresholds))
     _articles[device["id"]] = (device, thresholds, html)
     return html
 
@@ -483,13 +554,13 @@ def status_json(facts):
     """The facts for programs: devices keyed by id, totals, not seen today."""
     keep = ("id", "status", "since", "history", "last_seen", "address", "entrants", "username", "firmware",
             "battery", "charging", "storage", "warnings", "error", "queue", "enqueued", "waiting_s",
-            "absent_since", "absent_s", "counts")
+            "absent_since", "absent_s", "counts", "more_tracks", "unreadable")
     devices = {}
     for device in facts["devices"]:
         entry = {key: device[key] for key in keep}
         entry["tracks"] = [{key: t[key] for key in ("file", "name", "day", "start", "duration_s", "distance_km",
                                                      "best500_kn", "size", "entrant", "status", "reason",
-                                                     "progress")}
+                                                     "progress", "summary", "unassigned", "first_bad")}
                            for t in device["tracks"]]
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
