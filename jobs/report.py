@@ -3,6 +3,8 @@
 In roster order, one line per track: the entrant, the device, the track's
 local name, local start, duration, 500 m best, and what became of it —
 verified (and on disk), skipped and why, wanted but not yet downloaded, bad.
+A track damaged on the device says where; an unassigned track (a device no
+entrant held that day) and a log without a summary say so too.
 An entrant whose device was not seen that day, or who has no device, gets a
 line too. Read from the devices' ledgers and checked against the tracks
 folder; nothing is changed. Exit status 1 when a track the ledger calls
@@ -88,14 +90,23 @@ def track_row(cfg, who, doc, track, alarms):
 
 
 def outcome(cfg, doc, track, alarms):
+    """What became of the track, with what a results team must know beside it."""
+    said = _outcome(cfg, doc, track, alarms)
+    notes = [note for flag, note in ((track.get("unassigned") and track.get("status") != "skipped",
+                                      "unassigned: no entrant holds the device that day"),
+                                     (track.get("summary") is False, tracks.NO_SUMMARY)) if flag]
+    return "; ".join([said, *notes])
+
+
+def _outcome(cfg, doc, track, alarms):
     status, reason = track.get("status"), track.get("reason")
-    if status == "verified":
+    if status in tracks.ON_DISK:
         problem = _on_disk_problem(cfg, track)
         if problem:
             alarms.append(f"device {doc['device']}: {problem}")
             what, _, where = problem.partition(": ")
-            return f"VERIFIED BUT {what.upper()}: {where}"
-        return "verified"
+            return f"{status.upper()} BUT {what.upper()}: {where}"
+        return reason if status == "damaged" else "verified"
     if status == "skipped":
         return f"skipped: {reason}"
     if status == "bad":
@@ -157,7 +168,7 @@ def strays(cfg, day):
     except FileNotFoundError:
         return []
     known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)
-             for t in tracks_of_day(doc, key) if t.get("status") == "verified"}
+             for t in tracks_of_day(doc, key) if t.get("status") in tracks.ON_DISK}
     return sorted(names - known)
 
 
@@ -170,9 +181,11 @@ def summary(rows):
         return sum(o.startswith(starts) for o in outcomes)
 
     entrants = len({r["Entrant"] for r in rows if r["Entrant"] != "-"})
-    return (f"{entrants} entrants; tracks: {count('verified')} verified, {count('skipped')} skipped, "
-            f"{count('wanted', 'downloading')} still wanted, {count('bad')} bad, {count('VERIFIED BUT')} not on disk; "
-            f"entrants: {count('not seen')} not seen, {count('no device')} without a device")
+    unassigned = sum("unassigned:" in o for o in outcomes)
+    return (f"{entrants} entrants; tracks: {count('verified')} verified, {count('damaged on the device')} damaged "
+            f"on the device (kept as they are), {count('skipped')} skipped, {count('wanted', 'downloading')} still "
+            f"wanted, {count('bad')} bad, {count('VERIFIED BUT', 'DAMAGED BUT')} not on disk, {unassigned} "
+            f"unassigned; entrants: {count('not seen')} not seen, {count('no device')} without a device")
 
 
 def table(rows):
@@ -199,7 +212,7 @@ def write_csv(path, day, rows):
 def main(cfg, args):
     day = args.date or dt.datetime.now(cfg.tz).date()
     try:
-        entries = roster.load(cfg.event.roster) if cfg.event.roster else roster.Roster(path="")
+        entries = roster.load(cfg.event.roster) if cfg.event.roster else roster.NO_ROSTER
     except ConfigError as exc:
         print(f"motion-server: {exc}", file=sys.stderr)
         return 2

@@ -22,9 +22,13 @@ def _age(seconds):
 
 
 def _tracks(doc):
+    """Tracks by status (verified, damaged, wanted, skipped, bad), and how many of
+    them wait for the roster to name an entrant (unassigned)."""
     counts = {}
     for track in doc.get("tracks", {}).values():
         counts[track.get("status", "?")] = counts.get(track.get("status", "?"), 0) + 1
+        if track.get("unassigned") and track.get("status") != "skipped":
+            counts["unassigned"] = counts.get("unassigned", 0) + 1
     return counts
 
 

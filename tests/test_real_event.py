@@ -131,3 +131,13 @@ def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical
         assert track["damage"]["first_bad"] == fleet.damage_offset(104, file)
         assert track["damage"]["bad_frames"] == 1 and track["damage"]["good_frames"] > 9000
         assert len(gets(fleet, 104)) == 2
+
+
+def test_status_names_damaged_and_unassigned_tracks(event, capsys):
+    from jobs import status
+    fleet, cfg = event
+    run_once(cfg, "detect", "inspect", "download")
+    facts = status.collect(cfg)
+    assert facts["devices"][str(SPARE)]["tracks"] == {"verified": 1, "unassigned": 1}
+    assert facts["devices"]["101"]["status"] == "completed"
+    assert f"{SPARE}  completed" in status.render(facts) and "1 unassigned 1 verified" in status.render(facts)

@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import subprocess
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -192,8 +193,8 @@ def test_csv_has_the_same_rows_as_the_table_and_exit_1_on_a_missing_track(event,
     table = done.stdout.splitlines()
     body = table[table.index(next(t for t in table if t.startswith("-------"))) + 1:][:len(rows)]
     assert [line.split()[0] for line in body] == [r["Entrant"] for r in rows]
-    assert ("6 entrants; tracks: 1 verified, 2 skipped, 1 still wanted, 1 bad, 1 not on disk; "
-            "entrants: 2 not seen, 1 without a device") in done.stdout
+    assert ("6 entrants; tracks: 1 verified, 0 damaged on the device (kept as they are), 2 skipped, 1 still "
+            "wanted, 1 bad, 1 not on disk, 0 unassigned; entrants: 2 not seen, 1 without a device") in done.stdout
     assert "copied_by_hand.oao" in done.stdout
 
 
@@ -260,3 +261,27 @@ def test_after_a_run_against_the_simulated_fleet_the_report_agrees_with_disk_and
     assert never["Outcome"] == "not seen: never connected" and never["Track"] == ""
     with open(out, newline="", encoding="utf-8-sig") as f:
         assert list(csv.reader(f))[1:] == [[day.isoformat(), *(r[c] for c in report.COLUMNS)] for r in rows]
+
+
+def test_damaged_unassigned_and_summary_less_tracks_have_their_own_outcome(event):
+    cfg, folder = event
+    damaged = track(470, "ALD470ANN", at(DAY, 12), "damaged", size=3000,
+                    reason="damaged on the device: first bad frame at byte 1024 (50 good frames, 1 bad)")
+    on_disk(folder, damaged)
+    spare = track(476, "476", at(DAY, 14), "verified", size=700)
+    spare.update(unassigned=True, summary=False, entrant=None)
+    path = Path(folder, "unassigned", spare["day"], spare["name"])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x" * 700)
+    with state.update(cfg.paths.spool, 470) as doc:
+        doc["tracks"][damaged["file"]] = damaged
+    with state.update(cfg.paths.spool, 476) as doc:
+        doc["tracks"][spare["file"]] = spare
+    rows, alarms = rows_for(cfg)
+    outcomes = {r["Track"]: r["Outcome"] for r in rows}
+    assert outcomes[damaged["name"]] == damaged["reason"]
+    assert outcomes[spare["name"]] == ("verified; unassigned: no entrant holds the device that day; "
+                                       "no summary on the device")
+    assert alarms == ["device 471: file missing: " + str(folder / "20260716" / "BEE471BOB_471_20260716_120000.oao")]
+    assert "1 damaged on the device" in report.summary(rows) and "1 unassigned" in report.summary(rows)
+    assert damaged["name"] not in report.strays(cfg, DAY)
