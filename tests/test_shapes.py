@@ -129,7 +129,9 @@ def test_logs_are_read_in_the_devices_order_with_ledger_units(logs_doc):
     entries = shapes.logs(logs_doc)
     assert [e["file"] for e in entries] == [e["file"] for e in logs_doc["logs"]]
     assert entries[1] == {"file": "/logs/0470_2022-07-16-1202.oao", "size": 1314968, "start": 1657972960000,
-                          "end": 1657978026000, "duration": 5066000, "distance": 18700000, "best500": 10100}
+                          "end": 1657978026000, "duration": 5066000, "distance": 18700000, "best500": 10100,
+                          "best2s": 11600, "best10s": 11000, "best1852": 0, "alpha500": 0, "best1h": 0,
+                          "timezone": 0}
 
 
 def test_an_empty_log_list_is_no_tracks():
@@ -137,14 +139,14 @@ def test_an_empty_log_list_is_no_tracks():
 
 
 @pytest.mark.parametrize("key, value, fragment", [
-    ("size", -5, "logs.json: entry 3: size is -5, expected a whole number >= 0"),
+    ("size", -5, "logs.json: entry 3: size is -5, expected a whole number from 0 to 200000000"),
     ("size", 1.5, "entry 3: size is 1.5, expected a whole number"),
     ("size", "1314968", "entry 3: size is '1314968'"),
     ("start_date", -1, "entry 3: start_date is -1"),
     ("start_date", 10 ** 20, "entry 3: start_date is 100000000000000000000, expected a whole number from 0"),
     ("end_date", None, "entry 3: end_date is None"),
     ("duration", True, "entry 3: duration is True"),
-    ("distance", float("nan"), "entry 3: distance is nan, expected a number >= 0"),
+    ("distance", float("nan"), "entry 3: distance is nan, expected a number from 0 to"),
     ("500m_best", -100, "entry 3: 500m_best is -100"),
     ("500m_best", "fast", "entry 3: 500m_best is 'fast'"),
     ("file", 470, "entry 3: file is 470, expected text"),
@@ -180,3 +182,93 @@ def test_an_unsafe_file_path_is_not_a_shape_error(logs_doc):
     # An unsafe path skips that one track (the planner decides), not the device.
     logs_doc["logs"][0]["file"] = "../../etc/passwd"
     assert shapes.logs(logs_doc)[0]["file"] == "../../etc/passwd"
+
+
+# A number from a device is bounded to what a Motion can mean; anything else is
+# the device's error (DeviceError), never an OverflowError inside the server.
+HUGE = 10 ** 400
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("size", HUGE, "entry 3: size is 1000000000"),
+    ("size", 200_000_001, "size is 200000001, expected a whole number from 0 to 200000000"),
+    ("duration", HUGE, "entry 3: duration is 1000000000"),
+    ("duration", 48 * 3600 * 1000 + 1, "expected a whole number from 0 to 172800000"),
+    ("distance", HUGE, "entry 3: distance is 1000000000"),
+    ("distance", 1e300, "entry 3: distance is 1e+300"),
+    ("distance", float("inf"), "entry 3: distance is inf"),
+    ("500m_best", HUGE, "entry 3: 500m_best is 1000000000"),
+    ("500m_best", 515_001, "expected a number from 0 to 515000"),
+    ("2s_best", HUGE, "entry 3: 2s_best is 1000000000"),
+    ("10s_best", -1, "entry 3: 10s_best is -1"),
+    ("1852m_best", "fast", "entry 3: 1852m_best is 'fast'"),
+    ("a500m_best", float("nan"), "entry 3: a500m_best is nan"),
+    ("1h_best", True, "entry 3: 1h_best is True"),
+    ("timezone", 841, "entry 3: timezone is 841, expected a whole number from -720 to 840"),
+    ("timezone", HUGE, "entry 3: timezone is 1000000000"),
+    ("timezone", 60.5, "entry 3: timezone is 60.5"),
+])
+def test_a_number_beyond_what_a_motion_can_mean_is_the_devices_error(logs_doc, key, value, fragment):
+    logs_doc["logs"][2][key] = value
+    message = refused(shapes.logs, logs_doc, fragment)
+    assert len(message) < 200
+
+
+def test_the_track_size_cap_is_the_callers(logs_doc):
+    for entry in logs_doc["logs"]:
+        entry["size"] = 1000
+    logs_doc["logs"][2]["size"] = 1_000_001
+    refused(lambda doc: shapes.logs(doc, max_track_bytes=1_000_000), logs_doc, "from 0 to 1000000")
+    assert shapes.logs(logs_doc, max_track_bytes=1_000_001)[2]["size"] == 1_000_001
+
+
+def test_a_huge_number_decoded_from_the_wire_is_refused_not_overflowed(logs_doc):
+    text = json.dumps(logs_doc).replace('"distance": 18700000', '"distance": ' + "9" * 400)
+    refused(shapes.logs, json.loads(text), "entry 2: distance is 999")
+
+
+@pytest.mark.parametrize("path, value, fragment", [
+    (("motion", "identifier"), HUGE, "motion.identifier is 1000000000"),
+    (("motion", "battery", "level"), HUGE, "motion.battery.level is 1000000000"),
+    (("motion", "filesystem", "level"), -HUGE, "motion.filesystem.level is -1000000000"),
+    (("motion", "firmware", "code"), HUGE, "motion.firmware.code is 1000000000"),
+    (("motion", "hardware", "code"), HUGE, "motion.hardware.code is 1000000000"),
+])
+def test_huge_numbers_in_info_are_the_devices_error(info_new, path, value, fragment):
+    parent = info_new
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    refused(shapes.info, info_new, fragment)
+
+
+def test_a_huge_bare_number_as_a_setting_is_refused(settings_doc):
+    settings_doc["settings"]["timezone"] = HUGE
+    refused(shapes.settings, settings_doc, "settings.timezone is 1000000000")
+
+
+def test_the_extra_speeds_and_timezone_are_read_in_ledger_units(logs_doc):
+    logs_doc["logs"][0].update({"2s_best": 11600, "10s_best": 11000.5, "1852m_best": 9000, "a500m_best": 9500,
+                                "1h_best": 8000, "timezone": 60})
+    entry = shapes.logs(logs_doc)[0]
+    assert {k: entry[k] for k in ("best2s", "best10s", "best1852", "alpha500", "best1h", "timezone")} == {
+        "best2s": 11600, "best10s": 11000.5, "best1852": 9000, "alpha500": 9500, "best1h": 8000, "timezone": 60}
+
+
+@pytest.mark.parametrize("absent", ["missing", None])
+def test_the_extra_fields_are_0_when_absent_or_null(logs_doc, absent):
+    for key in ("2s_best", "10s_best", "1852m_best", "a500m_best", "1h_best", "timezone"):
+        if absent == "missing":
+            logs_doc["logs"][0].pop(key, None)
+        else:
+            logs_doc["logs"][0][key] = None
+    entry = shapes.logs(logs_doc)[0]
+    assert [entry[k] for k in ("best2s", "best10s", "best1852", "alpha500", "best1h", "timezone")] == [0] * 6
+
+
+def test_a_log_without_a_summary_sends_zeros_and_is_read(logs_doc):
+    # A device that restarted before writing the summary: end, duration and every best 0.
+    logs_doc["logs"][0].update({"end_date": 0, "duration": 0, "distance": 0, "500m_best": 0, "2s_best": 0,
+                                "10s_best": 0, "1852m_best": 0, "a500m_best": 0, "1h_best": 0, "timezone": 0})
+    entry = shapes.logs(logs_doc)[0]
+    assert entry["end"] == entry["duration"] == entry["best500"] == entry["alpha500"] == 0

@@ -57,7 +57,7 @@ def read_device(ctx, device, address):
         if ctx.stop.is_set():
             raise runner.Stopping()
         raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
-        clean[name] = reader(raw[name])
+        clean[name] = reader(raw[name], ctx.cfg.limits.max_track_bytes) if name == "logs" else reader(raw[name])
         if name == "info" and clean[name]["identifier"] != device:
             raise DeviceError(f"info.json says identifier {clean[name]['identifier']}, expected {device}: "
                               f"another device answers on motion-{device}")
