@@ -34,8 +34,8 @@ from pathlib import Path
 from jobs.files import fsync_dir, is_temporary, locked_temporary
 
 QUEUES = ("inspect", "download")
-ITEM = re.compile(r"^(\d+)\.json$")
-CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json$")
+ITEM = re.compile(r"^(\d+)\.json\Z", re.ASCII)  # int() reads any script's digits: ASCII only
+CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json\Z", re.ASCII)
 HOST = socket.gethostname().replace("/", "_")
 log = logging.getLogger("motion.spool")
 

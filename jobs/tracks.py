@@ -19,8 +19,8 @@ from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-DAY = re.compile(r"^\d{8}$")
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao$")
+DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao\Z", re.ASCII)
 # A track in one of these states is settled: planning never touches it again.
 # verified: on disk under its final name, never fetched twice.
 # bad: failed verification three times; an operator looks at it.

@@ -43,7 +43,7 @@ SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connecte
            "failed": "✘", "disconnected": "○", "unknown": "?"}
 WARNING_KINDS = ("battery", "storage", "firmware", "settings")
 TRACK_STATES = ("verified", "downloading", "wanted", "skipped", "bad")
-DAY = re.compile(r"^\d{8}$")  # a ledger's day names a page: tracks-<day>.html
+DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # a ledger's day names a page: tracks-<day>.html
 
 
 def step(ctx):
