@@ -14,6 +14,7 @@ CHUNK = 64 * 1024
 JSON_PATHS = ("/info.json", "/settings.json", "/logs.json")
 RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 DEFAULT_OVERSIZED = 5_000_000
+DEEP = 100_000                         # deep_json: valid JSON nested deeper than any decoder's stack
 FIRMWARES = {
     "new": {"hardware": {"code": 106, "name": "Wireless Mini M10"},
             "firmware": {"code": 3232, "name": "9009 Weymouth SW (3232)", "special": ""}},
@@ -90,6 +91,8 @@ def json_body(device, path, faults):
     body = json.dumps(doc).encode()
     if targets(faults.get("oversized"), path, False):
         body = _oversized(doc, path, int(faults.get("oversized_bytes", DEFAULT_OVERSIZED)))
+    if targets(faults.get("deep_json"), path, False):
+        body = b"[" * DEEP + b"]" * DEEP
     if targets(faults.get("bad_json"), path, False):
         body = body[:max(1, len(body) // 2)]      # cut mid-document: not JSON any more
     return body
