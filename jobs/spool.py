@@ -242,17 +242,22 @@ def take_over(root, queue, lease_s):
         except FileNotFoundError:
             continue
         try:
+            # The inode decides, not the name: the file we opened may have been
+            # finished meanwhile (its lock let go) and its owner may hold a new
+            # claim under the same name, which must not be put back from under it.
             if _lock(fd):
                 item = _read_item(fd)
-                if os.path.exists(path):
+                if _same_file(path, fd):
                     _requeue(root, queue, held["device"], path, item)
                     log.warning("took over the claim of dead pid %s on %s", held["pid"], held["device"],
                                 extra={"device": held["device"], "stage": queue})
                     returned.append(held["device"])
-            elif held["age"] > lease_s:
+            elif time.time() - os.fstat(fd).st_mtime > lease_s:
                 # The owner lives but is stuck. Its inode stays locked, so the
                 # item goes back as a new file that a new worker can lock.
                 item = _read_item(fd)
+                if not _same_file(path, fd):
+                    continue
                 os.unlink(path)
                 enqueue(root, queue, held["device"], **{k: v for k, v in item.items() if k != "device"})
                 log.warning("took over the claim of pid %s after %.0f s without progress", held["pid"],
@@ -263,6 +268,14 @@ def take_over(root, queue, lease_s):
         finally:
             os.close(fd)
     return returned
+
+
+def _same_file(path, fd):
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _read_item(fd):

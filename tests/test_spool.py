@@ -151,6 +151,45 @@ def test_a_live_owner_silent_beyond_its_lease_is_taken_over(tmp_path):
         owner.join(30)
 
 
+def _finish_and_reclaim_before(monkeypatch, name, first):
+    """Make spool.<name>, on its first call inside take_over, first let the owner finish `first`
+    and claim the device again: a new claim under the same name, the old file gone to done/."""
+    real = getattr(spool, name)
+    again = {}
+
+    def racing(*args):
+        if not again:
+            again["claim"] = None                           # once: claim() below calls it too
+            spool.finish(first)
+            spool.enqueue(first.path.parents[2], first.queue, first.device)
+            again["claim"] = spool.claim(first.path.parents[2], first.queue, first.device)
+            assert again["claim"].path == first.path      # same pid, same device: same name
+        return real(*args)
+
+    monkeypatch.setattr(spool, name, racing)
+    return again
+
+
+def test_take_over_never_puts_back_a_new_claim_that_took_a_finished_ones_name(tmp_path, monkeypatch):
+    # The old file's lock is free once finished: a name check would take the new claim from its owner.
+    spool.enqueue(tmp_path, "download", 470)
+    first = spool.claim(tmp_path, "download", 470)
+    again = _finish_and_reclaim_before(monkeypatch, "_lock", first)
+    assert spool.take_over(tmp_path, "download", lease_s=3600) == []
+    assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
+    assert spool.touch(again["claim"])
+
+
+def test_take_over_by_lease_never_removes_a_new_claim_under_the_same_name(tmp_path, monkeypatch):
+    spool.enqueue(tmp_path, "download", 470)
+    first = spool.claim(tmp_path, "download", 470)
+    old = time.time() - 100
+    os.utime(first.path, (old, old))
+    again = _finish_and_reclaim_before(monkeypatch, "_read_item", first)
+    assert spool.take_over(tmp_path, "download", lease_s=50) == []
+    assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
+
+
 def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
     spool.enqueue(tmp_path, "download", 1)
     c = spool.claim(tmp_path, "download", 1)
