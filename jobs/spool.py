@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.files import fsync_dir, is_temporary, locked_temporary
+from jobs.files import create_temporary, fsync_dir, is_own_temporary, locked_temporary
 
 QUEUES = ("inspect", "download")
 ITEM = re.compile(r"^(\d+)\.json\Z", re.ASCII)  # int() reads any script's digits: ASCII only
@@ -76,7 +76,7 @@ def enqueue(root, queue, device, **extra):
     """Queue `device`; False if it was queued already (then nothing changes)."""
     folder = _queue_dir(root, queue)
     item = {"device": device, "enqueued": time.time(), **extra}
-    fd, tmp = locked_temporary(lambda: _create(folder / f".{device}.{os.getpid()}.{time.monotonic_ns()}.tmp"))
+    fd, tmp = locked_temporary(lambda: create_temporary(folder / f"{device}.json", 0o644))
     try:
         os.write(fd, json.dumps(item).encode())
         os.fsync(fd)
@@ -92,10 +92,6 @@ def enqueue(root, queue, device, **extra):
         os.close(fd)  # held until the temporary name is gone: see sweep_temporary
     fsync_dir(folder)
     return added
-
-
-def _create(path):
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
 
 def pending(root, queue):
@@ -292,13 +288,14 @@ def sweep_temporary(folder, max_age=0):
 
     Writers hold flock(2) on a temporary file until it is renamed or unlinked
     (jobs.files.locked_temporary), so one whose lock can be taken was left by
-    a killed writer and nobody else will ever remove it. .part files are kept:
-    they are downloads waiting to be resumed.
+    a killed writer and nobody else will ever remove it. Only our own names
+    (jobs.files.OWN_TEMPORARY) are touched: an operator's `.htaccess` or
+    `backup.tmp` is not, nor a `.part` (a download waiting to be resumed).
     """
     removed = 0
     cutoff = time.time() - max_age
     for entry in _scan(folder):
-        if not is_temporary(entry.name) or entry.name.endswith(".part") or not entry.is_file(follow_symlinks=False):
+        if not is_own_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
         try:
             if entry.stat().st_mtime > cutoff:

@@ -5,10 +5,11 @@ import multiprocessing
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
-from jobs import spool
+from jobs import files, spool
 
 fork = multiprocessing.get_context("fork")
 
@@ -203,7 +204,7 @@ def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
 
 
 def test_stale_temporary_files_are_swept_fresh_ones_kept(tmp_path):
-    old, fresh = tmp_path / ".470.json.x.tmp", tmp_path / ".601.json.y.tmp"
+    old, fresh = files.temporary_path(tmp_path / "470.json"), files.temporary_path(tmp_path / "601.json")
     part = tmp_path / ".track.oao.part"
     for p in (old, fresh, part):
         p.write_text("x")
@@ -212,3 +213,33 @@ def test_stale_temporary_files_are_swept_fresh_ones_kept(tmp_path):
     os.utime(part, (past, past))
     assert spool.sweep_temporary(tmp_path, 60) == 1
     assert not old.exists() and fresh.exists() and part.exists()  # .part is kept for resume
+
+
+def test_the_sweep_deletes_only_this_projects_temporary_files(tmp_path):
+    # The html folder is the operator's too: their dot-files and *.tmp are not ours to delete.
+    theirs = [".htaccess", "backup.tmp", ".index.html.tmp", ".notes.1234.tmp", ".x.1.abcdefgh.motion.tmp",
+              ".x.1.a1b2c3d4.motion.tmp.bak", "index.html"]
+    for name in theirs:
+        (tmp_path / name).write_text("keep me")
+    fd, ours = files.create_temporary(tmp_path / "index.html")
+    os.close(fd)                               # its writer died: the lock is free
+    files.write_json(tmp_path / "status.json", {})
+    assert files.is_own_temporary(ours.name)
+    assert spool.sweep(tmp_path / "spool", tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(theirs + ["status.json"])
+
+
+def test_every_writer_leaves_names_the_sweep_recognises(tmp_path, monkeypatch):
+    made = []
+    real = files.locked_temporary
+
+    def spy(create):
+        fd, tmp = real(create)
+        made.append(Path(tmp))
+        return fd, tmp
+
+    monkeypatch.setattr(files, "locked_temporary", spy)
+    monkeypatch.setattr(spool, "locked_temporary", spy)
+    files.write_json(tmp_path / "a.json", {})
+    spool.enqueue(tmp_path, "inspect", 470)
+    assert len(made) == 2 and all(files.is_own_temporary(p.name) for p in made), made
