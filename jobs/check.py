@@ -206,6 +206,36 @@ def check_folders(cfg):
     return found
 
 
+def check_html_apart(cfg, cwd=None):
+    """✘ when the html folder holds something else of ours, or sits among the tracks.
+
+    Everything under paths.html is served to anyone on the WiFi, and every
+    stage sweeps it of temporary files: the working folder (configuration,
+    roster), the spool (state, tracks) or the log inside it would be
+    published, and pages written among the tracks would mix with them.
+    """
+    html = os.path.realpath(cfg.paths.html)
+    ours = [("the configuration", cfg.origin)] if cfg.origin != "built-in defaults" else []
+    ours += [("the working folder", os.getcwd() if cwd is None else cwd), ("the spool (paths.spool)", cfg.paths.spool),
+             ("the tracks folder (paths.tracks)", cfg.paths.tracks), ("the log (paths.log)", cfg.paths.log)]
+    if cfg.event.roster:
+        ours.append(("the roster (event.roster)", cfg.event.roster))
+    fix = "set paths.html to a folder of its own that nothing else uses, such as <spool>/html"
+    for label, path in ours:
+        real = os.path.realpath(path)
+        if real == html or _within(real, html):
+            return result("html folder contents", FAIL, f"{label} {real} is inside paths.html {html}: "
+                                               "serve would publish it and every stage sweeps that folder", fix)
+    tracks = os.path.realpath(cfg.paths.tracks)
+    if _within(html, tracks):
+        return result("html folder contents", FAIL, f"paths.html {html} is inside the tracks folder {tracks}", fix)
+    return result("html folder contents", OK, f"{html} holds only the dashboard")
+
+
+def _within(path, folder):
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def check_space(cfg):
     where = nearest_existing(cfg.paths.tracks)
     try:
@@ -396,6 +426,7 @@ def run_checks(cfg, config_path=None, resolve_bound=RESOLVE_BOUND_S):
     found += problems or check_roster(cfg, entries, today)
     found.append(check_clock(cfg))
     found += check_folders(cfg)
+    found.append(check_html_apart(cfg))
     found.append(check_space(cfg))
     found.append(check_names(cfg, entries, resolve_bound))
     found.append(check_schedule(cfg))

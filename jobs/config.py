@@ -101,6 +101,14 @@ DEFAULTS = {
     },
     "dashboard": {
         "listen": "0.0.0.0:8080",
+        # Connections `serve` answers at once; more get a quick 503 (screens retry in 5 s).
+        "max_clients": 64,
+    },
+    "limits": {
+        # What a device may claim: real tracks are up to ~26 MB; beyond this a
+        # logs.json entry is a device error, not a download.
+        "max_track_bytes": 200_000_000,
+        "max_log_entries": 1000,
     },
 }
 
@@ -110,6 +118,7 @@ SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_
 EXTRA_DEVICES_MAX = 10_000
 PATH_KEYS = ("event.roster", "network.hosts_file", "paths.spool", "paths.tracks", "paths.html", "paths.log")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LEASE_MIN_S = 60.0
 
 
 class ConfigError(Exception):
@@ -211,6 +220,14 @@ def _check_values(cfg, origin):
         if cfg["log"][key].upper() not in LOG_LEVELS:
             bad(f"log.{key}", cfg["log"][key], "one of " + ", ".join(LOG_LEVELS))
         cfg["log"][key] = cfg["log"][key].upper()
+    if cfg["spool"]["lease_s"] < LEASE_MIN_S:
+        # A lease shorter than a minute takes claims from owners that are working.
+        bad("spool.lease_s", cfg["spool"]["lease_s"], f"at least {LEASE_MIN_S:g} seconds")
+    if not 1 <= cfg["dashboard"]["max_clients"] <= 1000:
+        bad("dashboard.max_clients", cfg["dashboard"]["max_clients"], "a whole number from 1 to 1000")
+    for key, value in cfg["limits"].items():
+        if value < 1:
+            bad(f"limits.{key}", value, "a whole number above 0")
     if cfg["retention"]["days"] < 1:
         bad("retention.days", cfg["retention"]["days"], "at least 1")
     for key in ("first_day", "last_day"):

@@ -93,9 +93,12 @@ def get_json(session, address, port, path, cfg):
         with session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
                 raise DeviceError(f"{path}: HTTP {answer.status_code}")
+            _refuse_encoded(answer, path)
             declared = answer.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise DeviceError(f"{path}: {declared} bytes, more than the {limit} allowed")
+            # isdigit() alone takes '²' (int() refuses it) and int() refuses 5,000 digits:
+            # either would escape as a ValueError, an "internal error".
+            if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+                raise DeviceError(f"{path}: {declared[:20]} bytes, more than the {limit} allowed")
             body = b""
             for chunk in pieces(answer, 65536):
                 body += chunk
@@ -116,6 +119,15 @@ def get_json(session, address, port, path, cfg):
         raise DeviceError(f"{path}: not UTF-8 text") from None
     except ValueError as exc:
         raise DeviceError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # [[[[... nested deeper than the decoder's stack; valid JSON, no Motion's
+        raise DeviceError(f"{path}: not valid JSON for a Motion (nested too deep)") from None
+
+
+def _refuse_encoded(answer, path):
+    """The body is read raw (see `pieces`): one the device compressed anyway is refused by name."""
+    encoding = answer.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise DeviceError(f"{path}: sent {encoding[:20]!r}-encoded although asked for identity")
 
 
 def pieces(answer, size):
@@ -155,12 +167,12 @@ def reason(exc):
 # A track's path on the device is opaque device input. It is only ever sent back
 # to the same device, never used for a local name, but a path that tries to
 # escape or smuggle a query is refused so that a hostile device stands out.
-SAFE_TRACK_PATH = re.compile(r"^/[A-Za-z0-9._/-]{1,200}$")
+SAFE_TRACK_PATH = re.compile(r"/[A-Za-z0-9._/-]{1,200}")  # fullmatch: '$' would pass a final newline
 
 
 def track_path_problem(path):
     """Why `path` (logs.json's `file`) is not acceptable, or None if it is."""
-    if not isinstance(path, str) or not SAFE_TRACK_PATH.match(path):
+    if not isinstance(path, str) or not SAFE_TRACK_PATH.fullmatch(path):
         return "file path is not a plain /path of letters, digits, '.', '_', '-'"
     if any(part in ("", ".", "..") for part in path[1:].split("/")):
         return "file path has an empty, '.' or '..' segment"
@@ -168,9 +180,13 @@ def track_path_problem(path):
 
 
 def session():
-    """A requests session that ignores proxy settings (devices are on the LAN) and bounds headers."""
+    """A requests session that ignores proxy settings (devices are on the LAN), bounds headers
+    and asks for uncompressed bodies."""
     s = requests.Session()
     s.trust_env = False
+    # Bodies are read raw to bound them (see `pieces`): a gzip answer would come
+    # back as compressed bytes, so the device is asked not to compress.
+    s.headers["Accept-Encoding"] = "identity"
     s.mount("http://", _Adapter())
     return s
 

@@ -13,8 +13,12 @@ without trusting ages or pids.
 import fcntl
 import json
 import os
-import tempfile
+import re
 from pathlib import Path
+
+# `.<name>.<pid>.<8 hex>.motion.tmp`: the only names the sweep may delete. An
+# operator's `.htaccess` or `backup.tmp` in the html folder is not ours.
+OWN_TEMPORARY = re.compile(r"\.[^/]+\.\d+\.[0-9a-f]{8}\.motion\.tmp\Z", re.ASCII)
 
 
 def fsync_dir(folder):
@@ -32,7 +36,7 @@ def atomic_write(path, data, mode=0o644, sync=True):
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = locked_temporary(lambda: tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    fd, tmp = locked_temporary(lambda: create_temporary(path))
     try:
         with os.fdopen(fd, "wb", closefd=False) as out:
             out.write(data)
@@ -51,6 +55,22 @@ def atomic_write(path, data, mode=0o644, sync=True):
         os.close(fd)  # the lock goes only now: until the rename the file was ours
     if sync:
         fsync_dir(path.parent)
+
+
+def temporary_path(path):
+    """A new temporary name beside `path`, recognisable as ours (see OWN_TEMPORARY)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.motion.tmp")
+
+
+def create_temporary(path, mode=0o600):
+    """(fd, temporary path) of a new empty file beside `path`, created exclusively."""
+    while True:
+        tmp = temporary_path(path)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
+        except FileExistsError:
+            continue
 
 
 def locked_temporary(create):
@@ -85,5 +105,10 @@ def read_json(path, default=None):
 
 
 def is_temporary(name):
-    """Names that atomic writers and downloads use for work in progress."""
+    """Names that are never a finished file: dot-files, `*.tmp`, `*.part` (not served, not listed)."""
     return name.startswith(".") or name.endswith((".tmp", ".part"))
+
+
+def is_own_temporary(name):
+    """A temporary file of this project's atomic writers: the only kind the sweep deletes."""
+    return OWN_TEMPORARY.match(name) is not None

@@ -16,7 +16,7 @@ from jobs.config import ConfigError
 COLUMNS = ("Entrant ID", "Tally", "Motion ID", "Start Date", "End Date", "File ID",
            "First Name", "Family Name", "Craft Type", "Status")
 # File IDs become part of track file names: nothing that can leave the day folder.
-FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" passes a final newline
 
 
 @dataclass(frozen=True)

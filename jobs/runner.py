@@ -127,6 +127,9 @@ def _run_claim(ctx, held, slot, work):
     except Stopping:
         spool.release(held)
         ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)
+    except state.LockTimeout as exc:  # a stopped or hung holder: this device waits, the others go on
+        spool.release(held)
+        ctx.device_log(held.device).error("gave up for now, back in the %s queue: %s", held.queue, exc)
     except Exception as exc:  # stages handle device faults: this is our disk, or a bug
         _fail(ctx, held.device, _unexpected(ctx, held.device, exc))
         spool.finish(held)

@@ -6,8 +6,17 @@ new one, never half of either. Nothing outside `paths.html` is ever served,
 whatever the URL: the real path of every request (symlinks resolved) must lie
 inside the real folder. Every answer says `Cache-Control: no-store`, so a TV
 that has been on all week never shows an old page.
+
+Anyone on the event WiFi can connect, so a connection is bounded: at most
+dashboard.max_clients at once (more get a quick 503 and are closed, and a
+screen retries in 5 s), its request line and headers within HEADERS_WITHIN_S
+in total however they trickle, and a failing accept() (out of file
+descriptors) pauses the loop instead of spinning on it.
 """
 
+import base64
+import hashlib
+import io
 import ipaddress
 import os
 import re
@@ -15,11 +24,14 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import quote, unquote
 
+import jobs
 from jobs import log
 from jobs.files import is_temporary
 
@@ -35,6 +47,31 @@ TYPES = {
     ".ico": "image/x-icon",
 }
 ALLOWED = "GET, HEAD"
+HEADERS_WITHIN_S = 10.0  # a request line and its headers, in total: a byte every 20 s holds nothing
+ACCEPT_BACKOFF_S = 0.5   # after accept() fails (EMFILE): the listener stays readable, so no pause = 100 % CPU
+BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+        b"Retry-After: 5\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nBusy, retry.\n")
+FRESHNESS_SCRIPT = Path(jobs.__file__).resolve().parent.parent / "templates" / "_fresh.html"
+
+
+def _inline_script_hashes(template):
+    """CSP sources for the inline scripts of our own template, exactly as the pages carry them.
+
+    The pages' freshness warning is an inline script: allowing its hash (not
+    'unsafe-inline') keeps it running while any other inline script, such as
+    one smuggled in by a device's string, stays blocked.
+    """
+    try:
+        text = template.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    bodies = re.findall(r"<script>(.*?)</script>", text, re.S)
+    return "".join(f" 'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
+
+
+# Inline style attributes (progress bars) and <style> blocks need 'unsafe-inline' for styles only.
+CSP = (f"default-src 'self'; script-src 'self'{_inline_script_hashes(FRESHNESS_SCRIPT)}; "
+       "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
 def configure(parser):
@@ -46,7 +83,7 @@ def parse_listen(text):
     """('0.0.0.0', 8080) from '0.0.0.0:8080'; '[::]:8080' for IPv6; port 0 picks a free one."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not host or not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"listen address {text!r}: expected host:port, such as 0.0.0.0:8080")
     return host, int(port)
 
@@ -96,6 +133,17 @@ class DashboardHandler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 30            # a phone that went to sleep mid-request frees its thread
 
+    def setup(self):
+        super().setup()
+        # Each read may wait only what is left of the headers' deadline (see _Deadline).
+        self.rfile.close()
+        self.rfile = io.BufferedReader(_Deadline(self.connection, time.monotonic() + HEADERS_WITHIN_S))
+
+    def parse_request(self):
+        parsed = super().parse_request()
+        self.connection.settimeout(self.timeout)  # the answer's writes: back to the plain timeout
+        return parsed
+
     def do_GET(self):
         self._serve(body=True)
 
@@ -119,6 +167,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
         # Every answer, errors included: a TV must never show a cached page.
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("Referrer-Policy", "no-referrer")
         super().end_headers()
 
     def _serve(self, body):
@@ -162,15 +212,90 @@ class DashboardHandler(BaseHTTPRequestHandler):
         self.server.log.debug("%s %s", self.client_address[0], format % args)
 
 
+class _Deadline(socket.SocketIO):
+    """A socket reader whose every read waits at most until `deadline`.
+
+    The socket timeout bounds one read, and a client sending a byte every
+    20 s never trips a 30 s one; here each read gets only the time left, so
+    the request line and headers together take at most HEADERS_WITHIN_S.
+    http.server answers the TimeoutError by closing the connection.
+    """
+
+    def __init__(self, sock, deadline):
+        super().__init__(sock, "rb")
+        self._deadline = deadline
+
+    def readinto(self, buffer):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"request not sent within {HEADERS_WITHIN_S:g} s")
+        self._sock.settimeout(left)
+        return super().readinto(buffer)
+
+
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True   # a stuck client never delays the stop
+    request_queue_size = 128  # every screen in the tent reconnecting at once is not refused at the door
 
-    def __init__(self, address, root, logger):
+    def __init__(self, address, root, logger, max_clients=64):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.root = root
         self.log = logger
+        self.max_clients = max_clients
+        self.clients = 0
+        self.clients_lock = threading.Lock()
+        self.accept_failing = False
         super().__init__(address, DashboardHandler)
+
+    def get_request(self):
+        try:
+            request = super().get_request()
+        except OSError as exc:
+            if not self.accept_failing:  # one line per streak, not one per retry
+                self.log.warning("cannot accept connections (%s); retrying every %g s",
+                                 exc.strerror or exc, ACCEPT_BACKOFF_S)
+            self.accept_failing = True
+            time.sleep(ACCEPT_BACKOFF_S)
+            raise
+        if self.accept_failing:
+            self.log.info("accepting connections again")
+            self.accept_failing = False
+        return request
+
+    def process_request(self, request, client_address):
+        with self.clients_lock:
+            full = self.clients >= self.max_clients
+            if not full:
+                self.clients += 1
+        if full:
+            self._turn_away(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._client_done()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._client_done()
+
+    def _client_done(self):
+        with self.clients_lock:
+            self.clients -= 1
+
+    def _turn_away(self, request, client_address):
+        """503 and close, from the accept loop: a few bytes that fit the socket's buffer, never waited on."""
+        self.log.debug("%s turned away: %d connections already", client_address[0], self.max_clients)
+        try:
+            request.setblocking(False)
+            request.send(BUSY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
 
 def machine_addresses():
@@ -206,7 +331,7 @@ def start(cfg, listen=None):
     """
     logger = log.get("serve")
     host, port = parse_listen(listen or cfg.dashboard.listen)
-    server = DashboardServer((host, port), cfg.paths.html, logger)
+    server = DashboardServer((host, port), cfg.paths.html, logger, cfg.dashboard.max_clients)
     urls = urls_for(host, server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="serve", daemon=True)

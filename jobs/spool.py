@@ -31,11 +31,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.files import fsync_dir, is_temporary, locked_temporary
+from jobs.files import create_temporary, fsync_dir, is_own_temporary, locked_temporary
 
 QUEUES = ("inspect", "download")
-ITEM = re.compile(r"^(\d+)\.json$")
-CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json$")
+ITEM = re.compile(r"^(\d+)\.json\Z", re.ASCII)  # int() reads any script's digits: ASCII only
+CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json\Z", re.ASCII)
 HOST = socket.gethostname().replace("/", "_")
 log = logging.getLogger("motion.spool")
 
@@ -76,7 +76,7 @@ def enqueue(root, queue, device, **extra):
     """Queue `device`; False if it was queued already (then nothing changes)."""
     folder = _queue_dir(root, queue)
     item = {"device": device, "enqueued": time.time(), **extra}
-    fd, tmp = locked_temporary(lambda: _create(folder / f".{device}.{os.getpid()}.{time.monotonic_ns()}.tmp"))
+    fd, tmp = locked_temporary(lambda: create_temporary(folder / f"{device}.json", 0o644))
     try:
         os.write(fd, json.dumps(item).encode())
         os.fsync(fd)
@@ -92,10 +92,6 @@ def enqueue(root, queue, device, **extra):
         os.close(fd)  # held until the temporary name is gone: see sweep_temporary
     fsync_dir(folder)
     return added
-
-
-def _create(path):
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), path
 
 
 def pending(root, queue):
@@ -242,17 +238,22 @@ def take_over(root, queue, lease_s):
         except FileNotFoundError:
             continue
         try:
+            # The inode decides, not the name: the file we opened may have been
+            # finished meanwhile (its lock let go) and its owner may hold a new
+            # claim under the same name, which must not be put back from under it.
             if _lock(fd):
                 item = _read_item(fd)
-                if os.path.exists(path):
+                if _same_file(path, fd):
                     _requeue(root, queue, held["device"], path, item)
                     log.warning("took over the claim of dead pid %s on %s", held["pid"], held["device"],
                                 extra={"device": held["device"], "stage": queue})
                     returned.append(held["device"])
-            elif held["age"] > lease_s:
+            elif time.time() - os.fstat(fd).st_mtime > lease_s:
                 # The owner lives but is stuck. Its inode stays locked, so the
                 # item goes back as a new file that a new worker can lock.
                 item = _read_item(fd)
+                if not _same_file(path, fd):
+                    continue
                 os.unlink(path)
                 enqueue(root, queue, held["device"], **{k: v for k, v in item.items() if k != "device"})
                 log.warning("took over the claim of pid %s after %.0f s without progress", held["pid"],
@@ -263,6 +264,14 @@ def take_over(root, queue, lease_s):
         finally:
             os.close(fd)
     return returned
+
+
+def _same_file(path, fd):
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _read_item(fd):
@@ -279,13 +288,14 @@ def sweep_temporary(folder, max_age=0):
 
     Writers hold flock(2) on a temporary file until it is renamed or unlinked
     (jobs.files.locked_temporary), so one whose lock can be taken was left by
-    a killed writer and nobody else will ever remove it. .part files are kept:
-    they are downloads waiting to be resumed.
+    a killed writer and nobody else will ever remove it. Only our own names
+    (jobs.files.OWN_TEMPORARY) are touched: an operator's `.htaccess` or
+    `backup.tmp` is not, nor a `.part` (a download waiting to be resumed).
     """
     removed = 0
     cutoff = time.time() - max_age
     for entry in _scan(folder):
-        if not is_temporary(entry.name) or entry.name.endswith(".part") or not entry.is_file(follow_symlinks=False):
+        if not is_own_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
         try:
             if entry.stat().st_mtime > cutoff:

@@ -2,6 +2,11 @@
 
     <spool>/state/470.json   status, address, history, info, warnings, tracks
     <spool>/locks/470.lock   flock(2) taken around every read-modify-write
+    <spool>/locks/470.holder who took it last: pid@host, thread, when
+
+A writer waits at most LOCK_WAIT_S for the lock, then raises LockTimeout
+naming the lock and its holder: a stopped (kill -STOP) or hung holder must
+not block every stage that touches the device, silently, for ever.
 
 Readers that only look (dashboard, status) read without the lock: every write
 is an atomic replace, so they see the old file or the new one. Writers change
@@ -13,11 +18,25 @@ would let two processes hold "the" lock at once.
 
 import json
 import os
+import socket
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from jobs.files import write_json
+
+LOCK_WAIT_S = 30.0  # an update takes milliseconds: a holder this long is stopped or hung
+
+
+class LockTimeout(Exception):
+    """A device's state lock was held by someone else for longer than LOCK_WAIT_S."""
+
+    def __init__(self, lock_path, holder):
+        self.lock_path, self.holder = str(lock_path), holder
+        super().__init__(f"state lock {lock_path} still held after {LOCK_WAIT_S:g} s"
+                         f" (last taken by {holder or 'an unknown process'})")
+
 
 STATUSES = ("unknown", "connected", "pending", "downloading", "completed", "disconnected", "failed")
 # Statuses in which a device is on the network and some stage owns it.
@@ -54,7 +73,48 @@ def lock(root, device):
 
     folder = Path(root) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / f"{device}.lock")
+    return FileLock(folder / f"{device}.lock", timeout=LOCK_WAIT_S)
+
+
+@contextmanager
+def _locked(root, device):
+    """The device's lock held for the body; LockTimeout after LOCK_WAIT_S of waiting."""
+    from filelock import Timeout
+
+    held = lock(root, device)
+    try:
+        held.acquire()
+    except Timeout:
+        raise LockTimeout(held.lock_file, _last_holder(root, device)) from None
+    try:
+        _note_holder(root, device)
+        yield
+    finally:
+        held.release()
+
+
+def _holder_path(root, device):
+    # Beside the lock, not in it: filelock truncates the lock file each time it opens it.
+    return Path(root) / "locks" / f"{device}.holder"
+
+
+def _note_holder(root, device):
+    note = (f"pid {os.getpid()}@{socket.gethostname()} thread {threading.current_thread().name} "
+            f"since {time.strftime('%H:%M:%S')}\n")
+    fd = os.open(_holder_path(root, device), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note.encode(), 0)
+    finally:
+        os.close(fd)
+
+
+def _last_holder(root, device):
+    """Who took the lock last, or None: only a hint (the note is not removed on release)."""
+    try:
+        return _holder_path(root, device).read_text(errors="replace").strip()[:200] or None
+    except OSError:
+        return None
 
 
 def read(root, device):
@@ -72,10 +132,11 @@ def update(root, device):
     """Read, change and write one device's state under its lock.
 
     The body changes the dict it is given; it is written only if it changed.
+    LockTimeout if another holder keeps the lock beyond LOCK_WAIT_S.
     """
     folder = Path(root) / "state"
     folder.mkdir(parents=True, exist_ok=True)
-    with lock(root, device):
+    with _locked(root, device):
         doc = read(root, device)
         before = json.dumps(doc, sort_keys=True)
         yield doc

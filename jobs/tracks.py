@@ -19,10 +19,10 @@ from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-DAY = re.compile(r"\d{8}")
-NAME = re.compile(r"[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao")
+DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao\Z", re.ASCII)
 # The device's own file name: ..._YYYY-MM-DD-HHMM.oao, the time being the device's local start.
-DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao")
+DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao", re.ASCII)
 UNASSIGNED = "unassigned"   # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
 NO_SUMMARY = "no summary on the device"
 # A track in one of these states is settled: planning never touches it again.
@@ -151,6 +151,11 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
     all the same, as unassigned: the device may be a spare or a swapped one,
     and its session exists nowhere else.
     """
+    if entry.get("problem"):
+        return _skip({"file": entry["file"], "name": None, "day": None, "start": None, "end": None,
+                      "duration": None, "distance": None, "best500": None, "size": None, "summary": None,
+                      "unassigned": False, "entrant": None, "file_id": None, "status": "skipped",
+                      "sha256": None, "failures": 0, "verified_at": None}, entry["problem"])
     summary = has_summary(entry)
     start_ms = entry["start"] or start_from_name(entry)
     track = {

@@ -243,3 +243,32 @@ def test_the_shipped_crontab_schedules_every_stage():
                        for s in ("detect", "inspect", "download", "disconnect", "dashboard"))
     timers += "\nMon 2026-07-16 14:00:00 BST 57min left - - motion-server-expire.timer motion-server@expire.service"
     assert check.scheduled_stages("", timers, "/nonexistent") == {s: "systemd" for s in config.STAGES}
+
+
+@pytest.mark.parametrize("html, fragment", [
+    (".", "the configuration"),          # relative to the config's folder: the event folder itself
+    ("spool", "the spool (paths.spool)"),
+    ("tracks", "the tracks folder (paths.tracks)"),
+    ("tracks/pages", "is inside the tracks folder"),
+    ("log", "the log (paths.log)"),
+    ("/", "is inside paths.html /"),
+])
+def test_an_html_folder_that_holds_or_sits_among_our_files_fails(tmp_path, capsys, html, fragment):
+    # Everything in the html folder is served to the WiFi and swept at every stage start.
+    status, found = run_check(make_event(tmp_path, 9, **{"paths.html": html}), capsys)
+    assert status == 1
+    verdict = found["html folder contents"]
+    assert verdict["result"] == "fail" and fragment in verdict["detail"] and "paths.html" in verdict["fix"]
+
+
+def test_the_working_folder_as_html_folder_fails(tmp_path):
+    cfg = config.load(make_event(tmp_path, 9, **{"paths.html": str(tmp_path / "event")}))
+    (tmp_path / "event").mkdir()
+    verdict = check.check_html_apart(cfg, cwd=tmp_path / "event")
+    assert verdict["result"] == "fail" and "the working folder" in verdict["detail"]
+    assert check.check_html_apart(cfg, cwd=tmp_path / "elsewhere")["result"] == "ok"
+
+
+def test_the_default_layout_keeps_the_html_folder_apart(tmp_path):
+    cfg = config.load(cwd=tmp_path)
+    assert check.check_html_apart(cfg, cwd=tmp_path)["result"] == "ok"   # spool/html beside spool/tracks

@@ -95,6 +95,13 @@ checks: {settings: {led_flash: ~, speed_unit: kn}}
     ("dashboard:\n  listen: 8080\n", "dashboard.listen", "a string"),
     ("dashboard:\n  listen: everywhere\n", "dashboard.listen", "host:port"),
     ("- just\n- a list\n", "top level", "expected a mapping"),
+    ("spool:\n  lease_s: 0\n", "spool.lease_s", "at least 60 seconds"),
+    ("spool:\n  lease_s: -5\n", "spool.lease_s", "at least 60 seconds"),
+    ("spool:\n  lease_s: 59.9\n", "spool.lease_s", "at least 60 seconds"),
+    ("dashboard:\n  max_clients: 0\n", "dashboard.max_clients", "from 1 to 1000"),
+    ("dashboard:\n  max_clients: 2.5\n", "dashboard.max_clients", "a whole number"),
+    ("limits:\n  max_track_bytes: 0\n", "limits.max_track_bytes", "above 0"),
+    ("limits:\n  max_log_entries: lots\n", "limits.max_log_entries", "a whole number"),
 ])
 def test_each_kind_of_mistake_names_file_key_and_expectation(tmp_path, text, key, expected):
     with pytest.raises(ConfigError) as err:
@@ -102,6 +109,13 @@ def test_each_kind_of_mistake_names_file_key_and_expectation(tmp_path, text, key
     message = str(err.value)
     assert message.startswith(str(tmp_path / "motion-server.yaml") + ": ")
     assert key in message and expected in message
+
+
+def test_limits_and_the_lease_have_working_defaults(tmp_path):
+    cfg = config.load(cwd=tmp_path)
+    assert cfg.limits.max_track_bytes == 200_000_000 and cfg.limits.max_log_entries == 1000
+    assert cfg.dashboard.max_clients == 64
+    assert load_text(tmp_path, "spool:\n  lease_s: 60\n").spool.lease_s == 60.0
 
 
 def test_broken_yaml_names_the_line(tmp_path):

@@ -1,5 +1,6 @@
 """The device client: every call bounded in time and size, every failure a clear DeviceError."""
 
+import gzip
 import socket
 from types import SimpleNamespace
 
@@ -13,8 +14,8 @@ from jobs.device import DeviceError
 CFG = SimpleNamespace(network=SimpleNamespace(json_max_bytes=1000, json_connect_timeout=1.0, json_read_timeout=1.0))
 
 
-def get(path="/info.json", port=80):
-    return device.get_json(device.session(), "127.0.1.1", port, path, CFG)
+def get(path="/info.json", port=80, cfg=CFG):
+    return device.get_json(device.session(), "127.0.1.1", port, path, cfg)
 
 
 @responses.activate
@@ -38,6 +39,9 @@ def test_the_port_is_part_of_the_url_when_not_80():
     (dict(body=requests.ConnectTimeout("timed out")), "/info.json: no answer within 1 s"),
     (dict(body=requests.ConnectionError("[Errno 111] Connection refused")), "/info.json: connection refused"),
     (dict(status=302, headers={"Location": "http://elsewhere/"}), "/info.json: HTTP 302"),
+    (dict(body="{}", headers={"Content-Length": "9" * 400}), "/info.json: 99999999999999999999 bytes, more than"),
+    (dict(body=gzip.compress(b'{"motion": {}}'), headers={"Content-Encoding": "gzip"}),
+     "/info.json: sent 'gzip'-encoded although asked for identity"),
 ])
 @responses.activate
 def test_each_failure_is_one_clear_error(kwargs, message):
@@ -45,6 +49,34 @@ def test_each_failure_is_one_clear_error(kwargs, message):
     with pytest.raises(DeviceError) as err:
         get()
     assert str(err.value).startswith(message)
+
+
+@responses.activate
+def test_the_device_is_asked_for_uncompressed_bodies():
+    # Bodies are read raw to bound them: a gzip answer would not be JSON.
+    responses.get("http://127.0.1.1/info.json", json={})
+    get()
+    assert responses.calls[0].request.headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+@responses.activate
+def test_json_nested_deeper_than_the_decoder_is_the_devices_error_not_a_recursion_error(depth):
+    roomy = SimpleNamespace(network=SimpleNamespace(json_max_bytes=1_000_000, json_connect_timeout=1.0,
+                                                    json_read_timeout=1.0))
+    responses.get("http://127.0.1.1/logs.json", body="[" * depth + "]" * depth)
+    with pytest.raises(DeviceError) as err:
+        get("/logs.json", cfg=roomy)
+    assert str(err.value) == "/logs.json: not valid JSON for a Motion (nested too deep)"
+
+
+@responses.activate
+def test_an_integer_beyond_the_decoders_digit_limit_is_not_valid_json():
+    roomy = SimpleNamespace(network=SimpleNamespace(json_max_bytes=1_000_000, json_connect_timeout=1.0,
+                                                    json_read_timeout=1.0))
+    responses.get("http://127.0.1.1/logs.json", body='{"logs": [{"size": ' + "9" * 5000 + "}]}")
+    with pytest.raises(DeviceError, match="/logs.json: not valid JSON"):
+        get("/logs.json", cfg=roomy)
 
 
 def test_hosts_file_first_and_not_found_addresses_mean_absent(tmp_path, monkeypatch):
@@ -88,6 +120,7 @@ def test_probe_connects_and_refused_is_false():
     ("/logs/x.oao?y=1", False),
     ("http://elsewhere/x.oao", False),
     ("/logs/x\n.oao", False),
+    ("/logs/x.oao\n", False),         # '$' matches before a final newline: a full match is needed
     ("", False),
     (None, False),
     (42, False),

@@ -303,7 +303,6 @@ def test_oversized_json_fails_the_device(make_cfg, documents, lines):
 
 @responses.activate
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d["logs"]["logs"][2].update(size=-5), "logs.json: entry 3: size is -5, expected a whole number >= 0"),
     (lambda d: d["info"]["motion"]["battery"].update(level="62"), "info.json: motion.battery.level is '62'"),
     (lambda d: d["settings"]["settings"].update(gnss_rate=True), "settings.json: settings.gnss_rate is True"),
     (lambda d: d.update(logs={"logs": "none"}), "logs.json: logs is 'none', expected a list"),
@@ -555,3 +554,18 @@ def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fl
     assert [f for f, t in doc["tracks"].items() if t["status"] == "wanted"] == [
         "/logs/2022/07/0101_2022-07-16-1200.oao", "/logs/2022/07/0101_2022-07-16-1400.oao"]
     assert doc["status"] == "pending" and queued(cfg) == [101]
+
+
+@responses.activate
+def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, documents, lines):
+    documents["logs"]["logs"][2]["size"] = -5
+    documents["logs"]["logs"].append({"file": 5})
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert doc["status"] == "pending" and doc["error"] is None
+    assert doc["tracks"][JULY]["status"] == "wanted"
+    assert (doc["tracks"][SEPTEMBER]["status"], doc["tracks"][SEPTEMBER]["reason"]) == (
+        "skipped", "logs.json: entry 3: size is -5, expected a whole number from 0 to 200000000")
+    said = [r.getMessage() for r in records(lines)]
+    assert "logs.json: entry 4: file is 5, expected text of at most 1000 characters: not planned" in said

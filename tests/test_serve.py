@@ -10,6 +10,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,13 +23,15 @@ SECRET = "SECRET-8d1f7c beside the html folder"
 INDEX = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Motion test dashboard</title></head>
 <body><h1>Dashboard ✔</h1><pre id="status">not loaded</pre>
-<script>
+<script src="status.js"></script></body></html>
+"""
+# A script file, not an inline one: the Content-Security-Policy blocks inline scripts.
+SCRIPT = """
   // Synchronous on purpose: the page is complete only once status.json came over HTTP.
   var r = new XMLHttpRequest();
   r.open("GET", "status.json", false);
   r.send();
   document.getElementById("status").textContent = "loaded " + r.status + " " + JSON.parse(r.responseText).event;
-</script></body></html>
 """
 STATUS = '{"event": "Test week", "devices": []}\n'
 
@@ -41,6 +44,7 @@ def site(tmp_path_factory):
     html.mkdir()
     (html / "index.html").write_text(INDEX, encoding="utf-8")
     (html / "status.json").write_text(STATUS)
+    (html / "status.js").write_text(SCRIPT)
     (html / ".index.html.x1y2.tmp").write_text("half a page")
     (html / "empty").mkdir()
     (html / "day").mkdir()
@@ -83,6 +87,8 @@ def test_pages_and_status_json_are_served_with_no_store_and_their_types(server):
     assert status == 200
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["Cache-Control"] == "no-store"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'; ")
     assert body.decode("utf-8") == INDEX
     status, headers, body = raw(server, "GET", "/status.json?t=1700000000")
     assert (status, headers["Content-Type"], headers["Cache-Control"]) == (200, "application/json", "no-store")
@@ -95,6 +101,8 @@ def test_every_answer_says_no_store_even_errors(server):
     for target in ("/missing.html", "/../secret.txt", "/leak.txt", "/empty/"):
         status, headers, _ = raw(server, "GET", target)
         assert status >= 400 and headers["Cache-Control"] == "no-store", target
+        assert headers["Referrer-Policy"] == "no-referrer", target
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], target
     status, headers, _ = raw(server, "POST", "/")
     assert headers["Cache-Control"] == "no-store"
 
@@ -235,3 +243,180 @@ def test_a_headless_chromium_loads_the_dashboard_over_http(server, tmp_path):
     assert "<h1>Dashboard ✔</h1>" in done.stdout, done.stderr[-2000:]
     # The page's script fetched status.json from the server and parsed it.
     assert "loaded 200 Test week" in done.stdout
+
+
+# --- what the Content-Security-Policy allows ---
+
+def _csp_sources(directive):
+    for part in serve.CSP.split(";"):
+        name, *sources = part.split()
+        if name == directive:
+            return sources
+    raise AssertionError(f"no {directive} in {serve.CSP}")
+
+
+def test_the_csp_runs_the_pages_own_freshness_script_and_no_other_inline_script():
+    import base64
+    import hashlib
+
+    import jinja2
+
+    from jobs.stages import dashboard
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dashboard.TEMPLATES), autoescape=True)
+    rendered = env.get_template("_fresh.html").render()
+    [script] = re.findall(r"<script>(.*?)</script>", rendered, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert _csp_sources("script-src") == ["'self'", f"'sha256-{digest}'"]   # no 'unsafe-inline'
+    assert _csp_sources("default-src") == ["'self'"] and _csp_sources("frame-ancestors") == ["'none'"]
+
+
+# --- connections: a cap, a deadline on the request, a pause after a failed accept ---
+
+def _slow_client(port, sent=b"GET / HTTP/1.1\r\nHost: x\r\n"):
+    """A connection that has sent the start of a request and will trickle the rest."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(sent)
+    sock.setblocking(False)
+    return sock
+
+
+def _closed_by_server(sock):
+    try:
+        return sock.recv(1024) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _timed_get(port, path="/status.json"):
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        return answer.status, answer.read(), time.monotonic() - started
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def bounded_server(site, monkeypatch):
+    """A server of its own, with a short headers deadline; started by the test with its cap."""
+    monkeypatch.setattr(serve, "HEADERS_WITHIN_S", 3.0, raising=False)
+    started = []
+
+    def start(max_clients):
+        folder, cfg_path = site
+        cfg = config.load(cfg_path)
+        cfg.dashboard.max_clients = max_clients
+        srv, _, _ = serve.start(cfg, listen="127.0.0.1:0")
+        started.append(srv)
+        return srv.server_address[1]
+
+    yield start
+    for srv in started:
+        srv.shutdown()
+        srv.server_close()
+
+
+SLOWLORIS = 250
+
+
+def test_a_normal_client_is_answered_quickly_while_250_slowloris_connections_are_open(bounded_server):
+    port = bounded_server(max_clients=SLOWLORIS + 20)
+    first = time.monotonic()
+    slow = [_slow_client(port) for _ in range(SLOWLORIS)]
+    try:
+        latencies = []
+        ends = first + 2.5                     # inside the 3 s deadline: every slow connection still open
+        while time.monotonic() < ends:
+            for sock in slow:
+                try:
+                    sock.send(b"X")            # a header byte each round: every read succeeds
+                except OSError:
+                    pass
+            status, body, took = _timed_get(port)
+            assert (status, body.decode()) == (200, STATUS)
+            latencies.append(took)
+            time.sleep(0.05)
+        closed = sum(_closed_by_server(sock) for sock in slow)
+        assert closed == 0 and len(latencies) >= 5, (closed, len(latencies))  # they were really held open
+        print(f"normal client under {SLOWLORIS} slow connections: {len(latencies)} requests, "
+              f"max {max(latencies) * 1000:.0f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms")
+        assert max(latencies) < 1.0
+        # Trickling a byte at a time does not buy more than the deadline for the whole request.
+        ends = time.monotonic() + 4.0
+        while time.monotonic() < ends and not all(_closed_by_server(sock) for sock in slow):
+            for sock in slow:
+                try:
+                    sock.send(b"X")
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        assert all(_closed_by_server(sock) for sock in slow)
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_beyond_max_clients_a_connection_gets_a_quick_503_and_is_closed(bounded_server):
+    port = bounded_server(max_clients=3)
+    idle = [_slow_client(port, b"") for _ in range(3)]
+    try:
+        time.sleep(0.2)                        # the three are accepted and hold their slots
+        status, body, took = _timed_get(port)
+        assert status == 503 and took < 1.0, (status, took)
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 3
+    while _timed_get(port)[0] != 200:          # slots come back as the idle connections end
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_the_accept_loop_pauses_instead_of_spinning(site, motion_server):
+    import resource
+
+    folder, cfg_path = site
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    proc = subprocess.Popen([*motion_server, "--config", str(cfg_path), "serve", "--listen", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True, cwd=folder, preexec_fn=few_files)
+    clients = []
+    try:
+        found, _ = _read_until(proc.stderr, r"serving .* at (http://127\.0\.0\.1:(\d+)/)", 10)
+        port = int(found.group(2))
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(60)]
+        _read_until(proc.stderr, r"cannot accept connections", 5)
+        before, started = _cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(2.0)
+        busy = (_cpu_seconds(proc.pid) - before) / (time.monotonic() - started)
+        print(f"serve out of file descriptors: {busy:.0%} of a core")
+        assert busy < 0.3                      # a spinning accept loop takes a whole core
+        for sock in clients:
+            sock.close()
+        clients = []
+        deadline = time.monotonic() + 15       # the accepted idle ones end at the headers deadline
+        while True:
+            try:
+                if _timed_get(port)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        for sock in clients:
+            sock.close()
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()

@@ -5,10 +5,11 @@ import multiprocessing
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
-from jobs import spool
+from jobs import files, spool
 
 fork = multiprocessing.get_context("fork")
 
@@ -151,6 +152,45 @@ def test_a_live_owner_silent_beyond_its_lease_is_taken_over(tmp_path):
         owner.join(30)
 
 
+def _finish_and_reclaim_before(monkeypatch, name, first):
+    """Make spool.<name>, on its first call inside take_over, first let the owner finish `first`
+    and claim the device again: a new claim under the same name, the old file gone to done/."""
+    real = getattr(spool, name)
+    again = {}
+
+    def racing(*args):
+        if not again:
+            again["claim"] = None                           # once: claim() below calls it too
+            spool.finish(first)
+            spool.enqueue(first.path.parents[2], first.queue, first.device)
+            again["claim"] = spool.claim(first.path.parents[2], first.queue, first.device)
+            assert again["claim"].path == first.path      # same pid, same device: same name
+        return real(*args)
+
+    monkeypatch.setattr(spool, name, racing)
+    return again
+
+
+def test_take_over_never_puts_back_a_new_claim_that_took_a_finished_ones_name(tmp_path, monkeypatch):
+    # The old file's lock is free once finished: a name check would take the new claim from its owner.
+    spool.enqueue(tmp_path, "download", 470)
+    first = spool.claim(tmp_path, "download", 470)
+    again = _finish_and_reclaim_before(monkeypatch, "_lock", first)
+    assert spool.take_over(tmp_path, "download", lease_s=3600) == []
+    assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
+    assert spool.touch(again["claim"])
+
+
+def test_take_over_by_lease_never_removes_a_new_claim_under_the_same_name(tmp_path, monkeypatch):
+    spool.enqueue(tmp_path, "download", 470)
+    first = spool.claim(tmp_path, "download", 470)
+    old = time.time() - 100
+    os.utime(first.path, (old, old))
+    again = _finish_and_reclaim_before(monkeypatch, "_read_item", first)
+    assert spool.take_over(tmp_path, "download", lease_s=50) == []
+    assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
+
+
 def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
     spool.enqueue(tmp_path, "download", 1)
     c = spool.claim(tmp_path, "download", 1)
@@ -164,7 +204,7 @@ def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
 
 
 def test_stale_temporary_files_are_swept_fresh_ones_kept(tmp_path):
-    old, fresh = tmp_path / ".470.json.x.tmp", tmp_path / ".601.json.y.tmp"
+    old, fresh = files.temporary_path(tmp_path / "470.json"), files.temporary_path(tmp_path / "601.json")
     part = tmp_path / ".track.oao.part"
     for p in (old, fresh, part):
         p.write_text("x")
@@ -173,3 +213,33 @@ def test_stale_temporary_files_are_swept_fresh_ones_kept(tmp_path):
     os.utime(part, (past, past))
     assert spool.sweep_temporary(tmp_path, 60) == 1
     assert not old.exists() and fresh.exists() and part.exists()  # .part is kept for resume
+
+
+def test_the_sweep_deletes_only_this_projects_temporary_files(tmp_path):
+    # The html folder is the operator's too: their dot-files and *.tmp are not ours to delete.
+    theirs = [".htaccess", "backup.tmp", ".index.html.tmp", ".notes.1234.tmp", ".x.1.abcdefgh.motion.tmp",
+              ".x.1.a1b2c3d4.motion.tmp.bak", "index.html"]
+    for name in theirs:
+        (tmp_path / name).write_text("keep me")
+    fd, ours = files.create_temporary(tmp_path / "index.html")
+    os.close(fd)                               # its writer died: the lock is free
+    files.write_json(tmp_path / "status.json", {})
+    assert files.is_own_temporary(ours.name)
+    assert spool.sweep(tmp_path / "spool", tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(theirs + ["status.json"])
+
+
+def test_every_writer_leaves_names_the_sweep_recognises(tmp_path, monkeypatch):
+    made = []
+    real = files.locked_temporary
+
+    def spy(create):
+        fd, tmp = real(create)
+        made.append(Path(tmp))
+        return fd, tmp
+
+    monkeypatch.setattr(files, "locked_temporary", spy)
+    monkeypatch.setattr(spool, "locked_temporary", spy)
+    files.write_json(tmp_path / "a.json", {})
+    spool.enqueue(tmp_path, "inspect", 470)
+    assert len(made) == 2 and all(files.is_own_temporary(p.name) for p in made), made

@@ -55,6 +55,7 @@ Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
     {"http500": PATH}             HTTP 500 on PATH ("*" = every path, "tracks" = every track,
                                   or a list of these)
     {"bad_json": PATH}            that JSON document cut in the middle (malformed)
+    {"deep_json": PATH}           that JSON replaced by a list nested 100,000 deep (valid, 200 kB)
     {"wrong_id": 999}             info.json names another identifier
     {"hostile_path": "../x"}      logs.json gains an entry whose `file` is that string
                                   (or each string of a list): "../", "/etc/passwd", "%2e%2e/x"

@@ -20,6 +20,7 @@ FIRMWARE_NAMES = ("9008 Weymouth SW (3232)", "9010 (3232) Weymouth SW", "9002 We
                   "9004 Weymouth Speed Week", "3232 Release")
 HARDWARE_NAMES = {101: "Wireless Mini M8", 105: "Wireless Mini M10", 106: "Wireless Mini M10",
                   107: "Wireless Mini M10", 108: "Wireless Mini M10"}
+DEEP = 100_000                         # deep_json: valid JSON nested deeper than any decoder's stack
 FIRMWARES = {
     "new": {"hardware": {"code": 106, "name": "Wireless Mini M10"},
             "firmware": {"code": 3232, "name": FIRMWARE_NAMES[0], "special": ""}},
@@ -105,6 +106,8 @@ def json_body(device, path, faults):
     body = json.dumps(doc).encode()
     if targets(faults.get("oversized"), path, False):
         body = _oversized(doc, path, int(faults.get("oversized_bytes", DEFAULT_OVERSIZED)))
+    if targets(faults.get("deep_json"), path, False):
+        body = b"[" * DEEP + b"]" * DEEP
     if targets(faults.get("bad_json"), path, False):
         body = body[:max(1, len(body) // 2)]      # cut mid-document: not JSON any more
     return body

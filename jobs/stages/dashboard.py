@@ -45,7 +45,7 @@ WARNING_KINDS = ("battery", "storage", "firmware", "settings")
 TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad")
 ON_DISK = ("verified", "damaged")   # a damaged track is the device's own copy, kept under its name
 TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
-DAY = re.compile(r"\d{8}")  # a ledger's day names a page: tracks-<day>.html
+DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # a ledger's day names a page: tracks-<day>.html
 
 
 def step(ctx):

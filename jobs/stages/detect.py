@@ -75,6 +75,8 @@ def look_for(ctx, seen, hosts):
             log.debug("%s at %s does not answer on port %d", device.hostname(device_id), address, net.port)
         elif mark_connected(ctx, seen, address):
             log.info("connected at %s", address)
+    except state.LockTimeout as exc:  # one line, no traceback: the next sweep tries again
+        log.error("not marked connected: %s", exc)
     except Exception as exc:  # a bug must not silently drop the device from every sweep
         log.exception("looking for it failed: %s", exc)
 

@@ -39,8 +39,8 @@ PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a se
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
 BAD_AFTER = 3            # verification failures in a row before a track is given up
 SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recognise the device's own damage
-NAME = re.compile(r"[A-Za-z0-9_-]{1,200}\.oao")  # no dot first, no slash: a plain file name
-DAY = re.compile(r"\d{8}")
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}\.oao\Z")  # no dot first, no slash, no newline: a plain file name
+DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
 
 
 class FetchError(Exception):

@@ -43,7 +43,9 @@ def inspect_device(ctx, claim):
     warnings = checks(ctx.cfg.checks, info, settings)
     for warning in warnings:
         log.warning("%s", warning["text"])
-    entries, again = tracks.unique(logs)
+    unusable = [entry["problem"] for entry in logs if entry["file"] is None]
+    _log_some(log, [("%s: not planned", problem) for problem in unusable])
+    entries, again = tracks.unique([entry for entry in logs if entry["file"] is not None])
     _log_some(log, [("logs.json lists %s more than once; the first listing counts", quoted(file)) for file in again])
     hand_on(ctx, device, info, warnings, entries)
 
@@ -57,7 +59,7 @@ def read_device(ctx, device, address):
         if ctx.stop.is_set():
             raise runner.Stopping()
         raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
-        clean[name] = reader(raw[name])
+        clean[name] = reader(raw[name], ctx.cfg.limits.max_track_bytes) if name == "logs" else reader(raw[name])
         if name == "info" and clean[name]["identifier"] != device:
             raise DeviceError(f"info.json says identifier {clean[name]['identifier']}, expected {device}: "
                               f"another device answers on motion-{device}")
