@@ -25,6 +25,7 @@ from jobs import config, locks, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
+from tests.conftest import fixture_folder
 
 ADDRESS = "127.0.1.3"
 PORT = 8470
@@ -326,7 +327,7 @@ def test_a_device_that_moved_on_is_not_downloaded(cfg, track):
 
 # --- end to end: the simulated fleet on loopback, the stage as cron runs it ---
 
-FIXTURE_OAO = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "oao"
+FIXTURE_OAO = fixture_folder() / "oao"   # made by the simulator: a bare clone has it
 REAL_TRACK = str(FIXTURE_OAO / "0470_2022-07-16-1202.oao")
 
 

@@ -92,15 +92,15 @@ def test_real_files_are_served_byte_identical_with_their_own_figures(tmp_path, h
                 summary["size"], summary["first_ms"], summary["last_ms"])
 
 
-def test_both_firmware_shapes_and_the_settings_overrides(tmp_path, http, fixtures):
+def test_both_firmware_shapes_and_the_settings_overrides(tmp_path, http, real_fixtures):
     old = DeviceSpec(id=470, firmware="old", battery=41, storage=97, settings={"gnss_rate": "10", "led_flash": "0"})
     new = DeviceSpec(id=601, username="K601")
     with run_fleet(tmp_path, old, new) as fleet:
         assert http.get(fleet.url(470)).json()["motion"] == {
-            **json.loads((fixtures / "device" / "info-3129.json").read_text())["motion"],
+            **json.loads((real_fixtures / "device" / "info-3129.json").read_text())["motion"],
             "filesystem": {"level": 97}, "battery": {"level": 41, "charging": False}}
         info = http.get(fleet.url(601)).json()["motion"]
-        reference = json.loads((fixtures / "device" / "info-3232.json").read_text())["motion"]
+        reference = json.loads((real_fixtures / "device" / "info-3232.json").read_text())["motion"]
         assert info == {**reference, "identifier": 601, "username": "K601"}
         settings = http.get(fleet.url(470, "/settings.json")).json()["settings"]
         assert (settings["gnss_rate"], settings["custom_led"]["flash"], settings["timezone"]) == ("10", "0", "60")

@@ -22,7 +22,7 @@
             duration_s: 3600
             size: 2000000
             best500_knots: 15
-          - source: ../shared/fixtures/oao/0470_2022-07-16-1202.oao   # a real file, served as is
+          - source: recorded/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
 import dataclasses
