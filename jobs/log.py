@@ -69,7 +69,8 @@ def setup(cfg, console=True):
 
 
 def is_set_up():
-    return bool(logging.getLogger("motion").handlers)
+    """Whether `setup` gave this process the log file."""
+    return any(isinstance(h, AppendHandler) for h in logging.getLogger("motion").handlers)
 
 
 def append_line(path, level, stage, message):
