@@ -42,11 +42,12 @@ class AppendHandler(WatchedFileHandler):
             self.handleError(record)
 
 
-def setup(cfg, console=True):
+def setup(cfg, console=True, errors_to_stderr=True):
     """Send every motion.* logger to the shared file, and to stderr: every line
     when `console` (a terminal), else errors only. Under cron and systemd
     stderr is what gets mailed or kept in the journal: the errors, once each,
-    and not a second copy of the whole log."""
+    and not a second copy of the whole log. A command that prints its own
+    findings (verify, retry) asks for no stderr at all: they would be said twice."""
     root = logging.getLogger("motion")
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -58,9 +59,10 @@ def setup(cfg, console=True):
     to_file = AppendHandler(cfg.paths.log, encoding="utf-8")
     to_file.setLevel(cfg.log.level)
     handlers = [to_file]
-    to_console = logging.StreamHandler(sys.stderr)
-    to_console.setLevel(cfg.log.console_level if console else logging.ERROR)
-    handlers.append(to_console)
+    if console or errors_to_stderr:
+        to_console = logging.StreamHandler(sys.stderr)
+        to_console.setLevel(cfg.log.console_level if console else logging.ERROR)
+        handlers.append(to_console)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_Fields())

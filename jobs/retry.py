@@ -21,7 +21,7 @@ def configure(parser):
 
 
 def main(cfg, args):
-    log.setup(cfg, console=False)   # what it did goes to stdout; the log gets it too
+    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it found itself
     root = Path(cfg.paths.spool)
     unknown = [device for device in args.devices if not state.path(root, device).exists()]
     for device in unknown:

@@ -34,7 +34,7 @@ def _date(text):
 
 
 def main(cfg, args):
-    log.setup(cfg, console=False)   # what it did goes to stdout; the log gets it too
+    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it found itself
     logger = log.get(STAGE)
     day = args.date.strftime("%Y%m%d") if args.date else None
     checked, problems = 0, 0

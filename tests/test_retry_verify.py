@@ -56,7 +56,7 @@ def test_verify_passes_an_intact_event_and_names_each_changed_or_missing_file(ev
     changed.write_bytes(bytes(data))
     missing.unlink()
     found = motion_server(cfg_path, "verify")
-    assert found.returncode == 1
+    assert found.returncode == 1 and found.stderr == ""       # said once, on stdout
     lines = found.stdout.splitlines()
     assert len(lines) == 3 and lines[-1] == "4 track(s) checked, 2 problem(s)"
     assert f"470 {changed_file}: MISMATCH {changed}: sha256 " in lines[0]
