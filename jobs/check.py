@@ -32,9 +32,9 @@ MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "sshfs", "9p", "afs", "ceph",
                        "glusterfs", "lustre", "davfs", "ncpfs"}
 RESOLVE_BOUND_S = 10.0
-SCHEDULE_FIX = ("install the crontab (edit MOTION_DIR in crontab.example, then `crontab crontab.example`), "
-                "or the systemd timers in systemd/ (`systemctl enable --now "
-                "motion-server@{detect,inspect,download,disconnect,dashboard}.timer motion-server-expire.timer`), "
+SCHEDULE_FIX = ("install the crontab (edit MOTION_DIR in crontab.example, then `crontab crontab.example`, "
+                "or cron.d/motion-server into /etc/cron.d), or the systemd services in systemd/ (`systemctl "
+                "enable --now motion-server.target motion-server-expire.timer`), "
                 "or keep `motion-server run` going in a terminal")
 
 

@@ -5,7 +5,10 @@ A stage or command appears here once its module exists: nothing is a stub.
 
 import argparse
 import importlib
+import importlib.metadata
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from jobs import config, log, roster, runner
@@ -26,7 +29,30 @@ COMMANDS = {
     "serve": ("jobs.serve", "serve the dashboard folder over HTTP"),
     "check": ("jobs.check", "pre-flight checklist for the event machine"),
     "report": ("jobs.report", "the day's outcome per entrant"),
+    "retry": ("jobs.retry", "clear failed devices' backoff and want their bad tracks again, like postsuper -r"),
+    "verify": ("jobs.verify", "re-hash every verified track on disk against its ledger's sha256"),
 }
+# Commands that make their own configuration: the built-in defaults are no news there.
+OWN_CONFIG = {"demo"}
+
+EXIT_STATUSES = f"""configuration: --config FILE, else ${config.ENV_FILE}, else ./{config.DEFAULT_FILE},
+else {config.SYSTEM_FILE}, else the built-in defaults (said on stderr).
+
+exit status:
+  {runner.DONE}  done (also a stage run refused because another copy holds its lock)
+  {runner.WORK_FAILED}  work failed: our own disk (full, read-only), or a check, report or
+     verify that found something to fix
+  {runner.UNUSABLE}  usage or configuration: a bad option, configuration, roster or spool;
+     nothing was done
+  {runner.INTERNAL_ERROR}  internal error: an exception nothing expected (a bug), logged with
+     its traceback to the log file and stderr"""
+
+
+def _version():
+    try:
+        return importlib.metadata.version("motion-server")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _exists(module):
@@ -40,10 +66,12 @@ def _parser(chosen=None):
     options: a stage run under cron must not pay for importing the simulator,
     the checks and the web server."""
     parser = argparse.ArgumentParser(
-        prog="motion-server",
+        prog="motion-server", epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Collects GPS tracks from the Motion devices of a speed-sailing event.")
+    parser.add_argument("--version", action="version", version=f"motion-server {_version()}")
     parser.add_argument("--config", metavar="FILE",
-                        help=f"YAML configuration (default: ./{config.DEFAULT_FILE} if present, else defaults)")
+                        help=f"YAML configuration (default: ${config.ENV_FILE}, ./{config.DEFAULT_FILE}, "
+                             f"{config.SYSTEM_FILE}, else built-in defaults)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in STAGES.items():
         if not _exists(f"jobs.stages.{name}"):
@@ -68,7 +96,11 @@ def load_checked(path):
     """Configuration and roster, checked whole; ConfigError says where."""
     cfg = config.load(path)
     if cfg.event.roster:
-        roster.load(cfg.event.roster)
+        try:
+            roster.load(cfg.event.roster)
+        except config.ConfigError as exc:
+            exc.log_path = cfg.paths.log
+            raise
     return cfg
 
 
@@ -78,25 +110,59 @@ def run_stage(cfg, name, once=False, for_seconds=None, stop=None):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    """Runs one command; its exit status (see EXIT_STATUSES)."""
+    try:
+        status = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # `status --json | head`: the reader has what it wanted. Later flushes
+        # (at exit) must not fail on the closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return runner.DONE
+    except Exception as exc:  # a bug: to the log with its traceback, and to stderr
+        _internal_error(exc)
+        return runner.INTERNAL_ERROR
+
+
+def _main(argv):
     chosen = _parser().parse_known_args(argv)[0].command  # which command, before importing it
     args = _parser(chosen).parse_args(argv)
     try:
         # check reports a broken roster as a ✘ line of its own
         cfg = config.load(args.config) if args.command == "check" else load_checked(args.config)
     except config.ConfigError as exc:
-        print(f"motion-server: {exc}", file=sys.stderr)
-        return 2
+        _config_error(args.command, exc)
+        return runner.UNUSABLE
+    if cfg.origin == "built-in defaults" and args.command not in OWN_CONFIG:
+        print(f"motion-server: no configuration file ({config.SEARCH_ORDER}): using the built-in defaults",
+              file=sys.stderr)
     if args.command in STAGES:
         try:
-            log.setup(cfg)
+            log.setup(cfg, console=sys.stderr.isatty())
         except OSError as exc:
             print(f"motion-server: cannot open the log {cfg.paths.log}: {exc.strerror}", file=sys.stderr)
-            return 2
+            return runner.UNUSABLE
         # Without --once or --for a stage runs until stopped, like `run` does.
         return run_stage(cfg, args.command, once=args.once, for_seconds=args.for_seconds)
     module = importlib.import_module(COMMANDS[args.command][0])
     return module.main(cfg, args)
+
+
+def _config_error(command, exc):
+    """One line on stderr (cron mails it) and in the log, if its folder exists."""
+    print(f"motion-server: {exc}", file=sys.stderr)
+    where = getattr(exc, "log_path", None)
+    if where and Path(where).parent.is_dir():
+        log.append_line(where, "ERROR", command, f"configuration: {exc}; nothing done")
+
+
+def _internal_error(exc):
+    if log.is_set_up():
+        log.get("cli").critical("unexpected error (a bug): %s", exc, exc_info=exc)
+    else:
+        traceback.print_exc()
+        print(f"motion-server: unexpected error (a bug): {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -268,32 +268,47 @@ def _namespace(tree, where=""):
     return tree
 
 
+ENV_FILE = "MOTION_SERVER_CONFIG"
+SYSTEM_FILE = Path("/etc/motion-server") / DEFAULT_FILE
+SEARCH_ORDER = f"--config, ${ENV_FILE}, ./{DEFAULT_FILE}, {SYSTEM_FILE}"
+
+
+def find(path=None, cwd=None):
+    """The configuration file to read: `path` (--config), else $MOTION_SERVER_CONFIG,
+    else ./motion-server.yaml, else /etc/motion-server/motion-server.yaml; None
+    when there is none and the built-in defaults apply."""
+    cwd = Path(cwd or os.getcwd())
+    if path is not None:
+        return Path(path)
+    if os.environ.get(ENV_FILE):
+        return cwd / os.environ[ENV_FILE]
+    for candidate in (cwd / DEFAULT_FILE, SYSTEM_FILE):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def load(path=None, cwd=None):
-    """The configuration from `path`, else ./motion-server.yaml, else defaults.
+    """The configuration from the file `find` names, else the built-in defaults.
 
     Relative paths in the file are relative to the file's folder, so a config
-    works the same from cron (cwd = $HOME) and from a shell.
+    works the same from cron (cwd = $HOME) and from a shell. A ConfigError
+    carries `log_path`, where the log would be, so the CLI can write the
+    mistake there too (cron and systemd users read the log, not a terminal).
     """
     cwd = Path(cwd or os.getcwd())
-    if path is None and (cwd / DEFAULT_FILE).exists():
-        path = cwd / DEFAULT_FILE
+    path = find(path, cwd)
     given, origin, base = {}, "built-in defaults", cwd
-    if path is not None:
-        path = Path(path)
-        origin = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
-        try:
-            given = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ConfigError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
-        base = path.resolve().parent
-    cfg = _merge(DEFAULTS, given, "", origin)
-    _check_values(cfg, origin)
+    try:
+        if path is not None:
+            origin = str(path)
+            base = path.resolve().parent
+            given = _read(path)
+        cfg = _merge(DEFAULTS, given, "", origin)
+        _check_values(cfg, origin)
+    except ConfigError as exc:
+        exc.log_path = _log_path(getattr(exc, "readable", given), base)
+        raise
     for dotted in PATH_KEYS:
         section, key = dotted.split(".")
         value = cfg[section][key]
@@ -305,3 +320,40 @@ def load(path=None, cwd=None):
     ns.origin = origin
     ns.tz = ZoneInfo(ns.event.timezone)
     return ns
+
+
+def _read(path):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        error = ConfigError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})")
+        error.readable = _lines_before(text, mark.line if mark else 0)
+        raise error from None
+
+
+def _lines_before(text, line):
+    """The most of the file above a YAML mistake that parses: it may still say where the log is."""
+    lines = text.splitlines()
+    for end in range(min(line, len(lines)), 0, -1):
+        try:
+            readable = yaml.safe_load("\n".join(lines[:end]))
+        except yaml.YAMLError:
+            continue
+        if isinstance(readable, dict):
+            return readable
+    return {}
+
+
+def _log_path(given, base):
+    """Where the log of a configuration with a mistake in it would be."""
+    paths = given.get("paths") if isinstance(given, dict) else None
+    logged = paths.get("log") if isinstance(paths, dict) else None
+    if not isinstance(logged, str):
+        logged = DEFAULTS["paths"]["log"]
+    return str(base / Path(logged).expanduser())

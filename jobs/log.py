@@ -11,6 +11,7 @@ Format: time level stage device message, e.g.
 import logging
 import os
 import sys
+import time
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
@@ -41,8 +42,12 @@ class AppendHandler(WatchedFileHandler):
             self.handleError(record)
 
 
-def setup(cfg, console=True):
-    """Send every motion.* logger to the shared file and, if asked, stderr."""
+def setup(cfg, console=True, errors_to_stderr=True):
+    """Send every motion.* logger to the shared file, and to stderr: every line
+    when `console` (a terminal), else errors only. Under cron and systemd
+    stderr is what gets mailed or kept in the journal: the errors, once each,
+    and not a second copy of the whole log. A command that prints its own
+    findings (verify, retry) asks for no stderr at all: they would be said twice."""
     root = logging.getLogger("motion")
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -54,15 +59,36 @@ def setup(cfg, console=True):
     to_file = AppendHandler(cfg.paths.log, encoding="utf-8")
     to_file.setLevel(cfg.log.level)
     handlers = [to_file]
-    if console:
+    if console or errors_to_stderr:
         to_console = logging.StreamHandler(sys.stderr)
-        to_console.setLevel(cfg.log.console_level)
+        to_console.setLevel(cfg.log.console_level if console else logging.ERROR)
         handlers.append(to_console)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_Fields())
         root.addHandler(handler)
     return root
+
+
+def is_set_up():
+    """Whether `setup` gave this process the log file."""
+    return any(isinstance(h, AppendHandler) for h in logging.getLogger("motion").handlers)
+
+
+def append_line(path, level, stage, message):
+    """One line straight into the log file, for what happens before `setup` can
+    run (a configuration with a mistake in it). Only into a log folder that
+    exists: a mistaken configuration creates nothing."""
+    line = f"{time.strftime(DATEFMT)} {level} {stage} - {message}".replace("\n", " | ") + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return False
+    try:
+        os.write(fd, line.encode("utf-8", "backslashreplace"))
+    finally:
+        os.close(fd)
+    return True
 
 
 def get(stage):

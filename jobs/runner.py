@@ -25,6 +25,9 @@ from jobs.config import ConfigError
 log = logging.getLogger("motion.runner")
 
 
+# Exit statuses of a stage run (also in `motion-server --help`).
+DONE, WORK_FAILED, UNUSABLE, INTERNAL_ERROR = 0, 1, 2, 3
+
 # Errors of our own disk (full, read-only, not a folder): the operator must act.
 LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOTDIR, errno.EACCES, errno.EFBIG}
 
@@ -47,6 +50,8 @@ class Context:
     # Our own disk failed us (full, not writable): said once in the log by the stage;
     # the run goes on (the device retries with its backoff) and exits 1 so cron tells someone.
     local_error: str = None
+    # A bug met during the run (logged with its traceback): the run goes on and exits 3.
+    internal_error: bool = False
     _roster_error: str = None
 
     @property
@@ -147,7 +152,8 @@ def _unexpected(ctx, device, exc):
         ctx.local_error = f"{exc.strerror}: {exc.filename or ctx.spool}"
         ctx.device_log(device).error("local error, not the device's: %s", ctx.local_error)
         return ctx.local_error
-    ctx.device_log(device).exception("unexpected error: %s", exc)
+    ctx.internal_error = True
+    ctx.device_log(device).critical("unexpected error (a bug): %s", exc, exc_info=exc)
     return f"internal error in {ctx.stage}: {exc}"
 
 
@@ -194,7 +200,8 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     """Run `step` as `stage` until done; returns the exit status.
 
     0: done. 1: a local error (disk full, folder not writable) met during the run.
-    2: the spool cannot be used at all, nothing was done.
+    2: the spool cannot be used at all, nothing was done. 3: an internal error
+    (an exception no stage expected) met during the run, which went on.
     """
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
     if stop is None:
@@ -203,7 +210,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
         lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
     except OSError as exc:
         ctx.log.error("cannot use the spool %s: %s", ctx.spool, exc.strerror or exc)
-        return 2
+        return UNUSABLE
     if lock_fd is None:
         holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
@@ -215,7 +222,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     ctx.log.debug("started (%s)", "once" if once else f"for {for_seconds:.0f} s" if deadline else "until stopped")
     try:
         while not ctx.stop.is_set():
-            more = step(ctx)
+            more = _step(ctx, step)
             if once and not more and ctx.inflight == 0:
                 break
             pause = 0.1 if once else interval
@@ -229,4 +236,17 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
         locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
         ctx.pool.shutdown(wait=True)
         ctx.log.debug("exits")
-    return 1 if ctx.local_error else 0
+    if ctx.internal_error:
+        return INTERNAL_ERROR
+    return WORK_FAILED if ctx.local_error else DONE
+
+
+def _step(ctx, step):
+    """One step; an exception is a bug: logged with its traceback (to stderr too,
+    so cron mails it), and the loop goes on to the next step rather than dying."""
+    try:
+        return step(ctx)
+    except Exception as exc:
+        ctx.internal_error = True
+        ctx.log.critical("unexpected error in a step (a bug), going on with the next: %s", exc, exc_info=exc)
+        return False

@@ -19,6 +19,7 @@ import responses
 from jobs import config, runner, spool, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import inspect
+from tests.conftest import fixture_folder
 
 DEVICE = 470
 ADDRESS = "127.0.1.3"
@@ -415,7 +416,7 @@ def test_the_stage_serves_the_queue_and_finishes_every_claim(make_cfg, documents
 # --- against the simulated fleet: real HTTP servers on loopback ------------------------------
 
 LONDON = ZoneInfo("Europe/London")
-OAO = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "oao"
+OAO = fixture_folder() / "oao"   # made by the simulator: a bare clone has it
 
 
 def at(day, hour, minute=0):

@@ -13,8 +13,8 @@ FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
 
 
 @pytest.fixture
-def expected(fixtures):
-    return json.loads((fixtures / "oao" / "fixtures.json").read_text())
+def expected(real_fixtures):
+    return json.loads((real_fixtures / "oao" / "fixtures.json").read_text())
 
 
 def copy_of(fixtures, tmp_path, name=FIXTURE_NAMES[0]):
@@ -23,8 +23,8 @@ def copy_of(fixtures, tmp_path, name=FIXTURE_NAMES[0]):
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_real_tracks_parse_to_the_last_byte_with_the_listed_frames_and_times(fixtures, expected, name):
-    summary = oao.verify_file(fixtures / "oao" / name)
+def test_real_tracks_parse_to_the_last_byte_with_the_listed_frames_and_times(real_fixtures, expected, name):
+    summary = oao.verify_file(real_fixtures / "oao" / name)
     want = expected[name]
     assert summary["size"] == want["size"]
     assert summary["frames"] == {mode.upper().replace("0X", "0x"): n for mode, n in want["frames"].items()}

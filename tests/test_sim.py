@@ -93,15 +93,15 @@ def test_real_files_are_served_byte_identical_with_their_own_figures(tmp_path, h
                 summary["size"], summary["first_ms"], summary["last_ms"])
 
 
-def test_both_firmware_shapes_and_the_settings_overrides(tmp_path, http, fixtures):
+def test_both_firmware_shapes_and_the_settings_overrides(tmp_path, http, real_fixtures):
     old = DeviceSpec(id=470, firmware="old", battery=41, storage=97, settings={"gnss_rate": "10", "led_flash": "0"})
     new = DeviceSpec(id=601, username="K601")
     with run_fleet(tmp_path, old, new) as fleet:
         assert http.get(fleet.url(470)).json()["motion"] == {
-            **json.loads((fixtures / "device" / "info-3129.json").read_text())["motion"],
+            **json.loads((real_fixtures / "device" / "info-3129.json").read_text())["motion"],
             "filesystem": {"level": 97}, "battery": {"level": 41, "charging": False}}
         info = http.get(fleet.url(601)).json()["motion"]
-        reference = json.loads((fixtures / "device" / "info-3232.json").read_text())["motion"]
+        reference = json.loads((real_fixtures / "device" / "info-3232.json").read_text())["motion"]
         # The fixture's 9009 is an older example's name; real devices said 9008 most often.
         assert info == {**reference, "identifier": 601, "username": "K601",
                         "firmware": {"code": 3232, "name": "9008 Weymouth SW (3232)", "special": ""}}

@@ -30,7 +30,7 @@
             best500_knots: 15
             summary: false           # logs.json: real size and start, zeros for the rest
             damaged_at: 0.4          # a half-written frame 40 % into the file, served as the device holds it
-          - source: ../shared/fixtures/oao/0470_2022-07-16-1202.oao   # a real file, served as is
+          - source: recorded/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
 import dataclasses

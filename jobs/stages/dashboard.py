@@ -36,7 +36,10 @@ from jobs.config import ConfigError
 from jobs.files import atomic_write
 from jobs.roster import Roster
 
-TEMPLATES = Path(jobs.__file__).resolve().parent.parent / "templates"
+# Inside the package when installed from a wheel (setup.py puts them there);
+# the top-level templates/ folder in a source tree or an editable install.
+_PACKAGE = Path(jobs.__file__).resolve().parent
+TEMPLATES = _PACKAGE / "templates" if (_PACKAGE / "templates").is_dir() else _PACKAGE.parent / "templates"
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
 # How each status looks beside its word and colour: readable without colour too.
 SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",

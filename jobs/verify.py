@@ -1,0 +1,79 @@
+"""motion-server verify [--date DAY]: every kept track still is what was verified,
+like restic's `check`.
+
+Re-hashes each track the ledgers record as verified (or damaged: kept byte for
+byte with its sha256) and compares it with the sha256 recorded when it was
+written. One line per file that is missing or differs; exit status 1 if any.
+It only reads: a state file is replaced atomically and a track only ever
+appears under its final name by rename, so no lock is needed and no stage is
+held up while large files are hashed.
+"""
+
+import argparse
+import datetime as dt
+import hashlib
+import sys
+from pathlib import Path
+
+from jobs import log, state, tracks
+
+STAGE = "verify"
+KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
+CHUNK = 1024 * 1024
+
+
+def configure(parser):
+    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="only the tracks of this local day")
+
+
+def _date(text):
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
+def main(cfg, args):
+    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it found itself
+    logger = log.get(STAGE)
+    day = args.date.strftime("%Y%m%d") if args.date else None
+    checked, problems = 0, 0
+    for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
+        for file, track in sorted(doc["tracks"].items()):
+            if track.get("status") not in KEPT or (day and track.get("day") != day):
+                continue
+            checked += 1
+            problem = check(cfg.paths.tracks, track)
+            if problem:
+                problems += 1
+                print(f"{doc['device']} {file}: {problem}")
+                logger.error("%s: %s", log.quoted(file), problem, extra={"device": doc["device"]})
+    summary = f"{checked} track(s) checked{' of ' + args.date.isoformat() if day else ''}, {problems} problem(s)"
+    print(summary)
+    (logger.error if problems else logger.info)("%s", summary)
+    return 1 if problems else 0
+
+
+def check(tracks_root, track):
+    """What is wrong with a kept track's file, or None if it hashes as recorded."""
+    try:
+        path = tracks.final_path(tracks_root, track)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        digest = _sha256(path)
+    except FileNotFoundError:
+        return f"MISSING {path}"
+    except OSError as exc:
+        return f"UNREADABLE {path}: {exc.strerror}"
+    if digest != track.get("sha256"):
+        return f"MISMATCH {path}: sha256 {digest}, ledger {track.get('sha256')}"
+    return None
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

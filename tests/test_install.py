@@ -1,0 +1,114 @@
+"""Installing as the results team does: bin/setup from a wheel folder with the
+network unreachable, a set-up that fails half-way, and the wheel installed
+without the source tree rendering the dashboard."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CI = os.environ.get("CI") == "true"
+BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+# pip reads no configuration; a proxy on a closed loopback port catches any
+# attempt to reach the network that --no-index would not have stopped.
+CLOSED = "http://127.0.0.1:9"
+OFFLINE_ENV = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "PIP_CONFIG_FILE": os.devnull,
+               "PYTHON": BASE_PYTHON, "http_proxy": CLOSED, "https_proxy": CLOSED,
+               "HTTP_PROXY": CLOSED, "HTTPS_PROXY": CLOSED}
+
+
+def _no_network_prefix():
+    """`unshare -rn`: a network namespace with only a down loopback, where the kernel allows it."""
+    if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-rn"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def wheel_folder(tmp_path_factory):
+    """What `bin/fetch-wheels DIR` puts in DIR at home, with the network."""
+    folder = tmp_path_factory.mktemp("wheels")
+    done = subprocess.run([str(REPO / "bin" / "fetch-wheels"), str(folder)], capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        if CI:
+            pytest.fail(f"bin/fetch-wheels failed in CI: {done.stderr[-2000:]}")
+        pytest.skip("no package index reachable to fill a wheel folder (bin/fetch-wheels failed)")
+    return folder
+
+
+def source_copy(tmp_path):
+    """The project's tracked files, as a fresh clone has them (no .venv)."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout
+    copy = tmp_path / "motion-server"
+    for name in filter(None, listed.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    return copy
+
+
+def test_setup_from_a_wheel_folder_installs_the_locked_versions_with_no_network(tmp_path, wheel_folder):
+    copy = source_copy(tmp_path)
+    (copy / ".venv" / "bin").mkdir(parents=True)       # what a set-up killed half-way left
+    done = subprocess.run(_no_network_prefix() + ["bin/setup", "--wheels", str(wheel_folder)], cwd=copy,
+                          env=OFFLINE_ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "removing the .venv a failed set-up left" in done.stderr
+    frozen = subprocess.run([str(copy / ".venv/bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
+                            capture_output=True, text=True, env=OFFLINE_ENV).stdout.lower().split()
+    pins = [line.split()[0].lower() for line in (copy / "requirements.lock").read_text().splitlines()
+            if "==" in line and not line.startswith("#")]
+    assert sorted(p for p in pins if not p.startswith("setuptools")) == sorted(
+        p for p in frozen if not p.startswith("setuptools"))
+    version = subprocess.run([str(copy / ".venv/bin/motion-server"), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("motion-server ")
+
+
+def test_a_python_without_venv_gets_one_line_naming_the_debian_package_and_no_venv(tmp_path):
+    copy = source_copy(tmp_path)
+    # Debian's python3.X without python3.X-venv: ensurepip cannot be used
+    shadow = tmp_path / "shadow" / "ensurepip"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('ensurepip is disabled in Debian')\n")
+    done = subprocess.run(["bin/setup"], cwd=copy, env={**OFFLINE_ENV, "PYTHONPATH": str(shadow.parent)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert f"apt-get install python{VERSION}-venv" in done.stderr
+    assert not (copy / ".venv").exists()
+
+
+def test_the_wheel_installed_without_the_source_tree_renders_the_dashboard(tmp_path, wheel_folder):
+    copy = source_copy(tmp_path)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(dist), str(copy)], check=True, capture_output=True, timeout=300)
+    shutil.rmtree(copy)                                  # nothing left to read templates from
+    venv = tmp_path / "venv"
+    subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-index",
+                    "--find-links", str(wheel_folder), "--find-links", str(dist), "motion-server"],
+                   check=True, env=OFFLINE_ENV, timeout=300)
+    event = tmp_path / "event"
+    event.mkdir()
+    (event / "motion-server.yaml").write_text("event: {name: Wheel test, timezone: Europe/London}\n")
+    server = str(venv / "bin/motion-server")
+
+    def run(*args):
+        return subprocess.run([server, *args], cwd=event, capture_output=True, text=True, timeout=120)
+
+    dashboard = run("dashboard", "--once")
+    assert dashboard.returncode == 0, dashboard.stderr
+    assert "Wheel test" in (event / "spool/html/index.html").read_text()
+    check = run("check")
+    assert check.returncode in (0, 1) and "configuration" in check.stdout and "Traceback" not in check.stderr
+    status = run("status", "--json")
+    assert status.returncode == 0 and '"devices"' in status.stdout, status.stderr
