@@ -31,6 +31,9 @@ DEFAULTS = {
         # The event's days (YYYY-MM-DD); by default the roster's first to last day.
         "first_day": None,
         "last_day": None,
+        # The day's sailing window, e.g. ["10:00", "16:00"]: the "accounted for"
+        # board flags logs that cover less of it or leave a gap. Empty: not checked.
+        "session": [],
     },
     "paths": {
         "spool": "spool",
@@ -237,12 +240,22 @@ def _check_values(cfg, origin):
             except ValueError:
                 bad(f"event.{key}", cfg["event"][key], "a date YYYY-MM-DD")
     cfg["event"]["extra_devices"] = _device_ids(cfg["event"]["extra_devices"], origin)
+    if cfg["event"]["session"] and not _session_ok(cfg["event"]["session"]):
+        bad("event.session", cfg["event"]["session"], 'two times of day, start before end, such as ["10:00", "16:00"]')
     for key in cfg["checks"]["required_settings"]:
         if key not in SETTING_KEYS:
             bad("checks.required_settings", key, "names from " + ", ".join(SETTING_KEYS))
     host, _, port = cfg["dashboard"]["listen"].rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         bad("dashboard.listen", cfg["dashboard"]["listen"], "host:port, such as 0.0.0.0:8080")
+
+
+def _session_ok(session):
+    try:
+        start, end = (dt.time.fromisoformat(t) for t in session)
+    except ValueError:
+        return False
+    return start < end
 
 
 def _device_ids(items, origin):

@@ -17,7 +17,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from jobs import roster, state, tracks
+from jobs import boards, roster, state, tracks
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -32,6 +32,11 @@ def configure(parser):
                         help="the event day to report (default: today in event.timezone)")
     parser.add_argument("--csv", metavar="FILE",
                         help="also write the rows to FILE (CSV, UTF-8, header row) for a spreadsheet")
+    board = parser.add_mutually_exclusive_group()
+    board.add_argument("--accounted", action="store_true",
+                       help="one line per entrant sailing that day: seen, downloaded, hours logged, gaps")
+    board.add_argument("--fastest", action="store_true",
+                       help="provisional top 10 per figure, craft, fleet and class: the devices' own figures")
 
 
 def _date(text):
@@ -188,25 +193,25 @@ def summary(rows):
             f"unassigned; entrants: {count('not seen')} not seen, {count('no device')} without a device")
 
 
-def table(rows):
+def table(rows, columns=COLUMNS):
     def cut(text, width):
         return text if width is None or len(text) <= width else text[:width - 1] + "…"
 
-    widths = {c: min(max([len(c)] + [len(r[c]) for r in rows]), WIDTHS.get(c, 10**6)) for c in COLUMNS}
-    lines = ["  ".join(f"{c:<{widths[c]}}" for c in COLUMNS).rstrip()]
-    lines.append("  ".join("-" * min(widths[c], 40) for c in COLUMNS))
+    widths = {c: min(max([len(c)] + [len(r[c]) for r in rows]), WIDTHS.get(c, 10**6)) for c in columns}
+    lines = ["  ".join(f"{c:<{widths[c]}}" for c in columns).rstrip()]
+    lines.append("  ".join("-" * min(widths[c], 40) for c in columns))
     for row in rows:
-        lines.append("  ".join(f"{cut(row[c], widths[c]):<{widths[c]}}" for c in COLUMNS).rstrip())
+        lines.append("  ".join(f"{cut(row[c], widths[c]):<{widths[c]}}" for c in columns).rstrip())
     return "\n".join(lines)
 
 
-def write_csv(path, day, rows):
+def write_csv(path, day, rows, columns=COLUMNS):
     # utf-8-sig: the byte order mark makes spreadsheets read the names as UTF-8.
     with open(path, "w", newline="", encoding="utf-8-sig") as f:
         out = csv.writer(f)
-        out.writerow(("Date",) + COLUMNS)
+        out.writerow(("Date",) + columns)
         for row in rows:
-            out.writerow([day.isoformat()] + [row[c] for c in COLUMNS])
+            out.writerow([day.isoformat()] + [row[c] for c in columns])
 
 
 def main(cfg, args):
@@ -216,6 +221,8 @@ def main(cfg, args):
     except ConfigError as exc:
         print(f"motion-server: {exc}", file=sys.stderr)
         return 2
+    if args.accounted or args.fastest:
+        return board_report(cfg, day, entries, args)
     rows, alarms = collect(cfg, day, entries)
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), tracks in {cfg.paths.tracks}")
     print()
@@ -236,3 +243,51 @@ def main(cfg, args):
     for alarm in alarms:
         print(f"motion-server: VERIFIED TRACK NOT ON DISK: {alarm}", file=sys.stderr)
     return 1 if alarms else 0
+
+
+# --- the boards ------------------------------------------------------------------
+
+ACCOUNTED_COLUMNS = ("Entrant", "Name", "Device", "Seen", "Downloaded", "Verified", "Wanted", "Damaged",
+                     "Unassigned", "Hours", "First", "Last", "Needs")
+FASTEST_COLUMNS = ("Figure", "Group", "Value", "Rank", "Entrant", "Name", "Device", "Knots", "Track")
+
+
+def accounted_rows(cfg, day, entries):
+    docs = state.all_devices(cfg.paths.spool)
+    return [{"Entrant": line["entrant"], "Name": line["name"], "Device": str(line["device"] or "-"),
+             "Seen": "yes" if line["seen"] else "no", "Downloaded": "yes" if line["downloaded"] else "no",
+             "Verified": str(line["verified"]), "Wanted": str(line["wanted"]), "Damaged": str(line["damaged"]),
+             "Unassigned": str(line["unassigned"]), "Hours": f"{line['hours']:.2f}", "First": line["first"] or "",
+             "Last": line["last"] or "", "Needs": "; ".join(line["flags"])}
+            for line in boards.accounted(cfg, docs, entries, day)]
+
+
+def fastest_rows(cfg, day, entries):
+    rows = []
+    for figure in boards.fastest(state.all_devices(cfg.paths.spool), entries, day).values():
+        for board in figure["boards"]:
+            rows += [{"Figure": figure["label"], "Group": board["group"], "Value": board["value"],
+                      "Rank": str(row["rank"]), "Entrant": row["entrant"], "Name": row["name"],
+                      "Device": str(row["device"]), "Knots": f"{row['knots']:.2f}", "Track": row["track"] or ""}
+                     for row in board["rows"]]
+    return rows
+
+
+def board_report(cfg, day, entries, args):
+    if args.accounted:
+        columns, rows = ACCOUNTED_COLUMNS, accounted_rows(cfg, day, entries)
+        title = "accounted for"
+    else:
+        columns, rows = FASTEST_COLUMNS, fastest_rows(cfg, day, entries)
+        title = "provisional fastest: the devices' own figures, not results"
+    print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), {title}")
+    print()
+    print(table(rows, columns) if rows else "nothing to show for this day")
+    if args.csv:
+        try:
+            write_csv(args.csv, day, rows, columns)
+        except OSError as exc:
+            print(f"motion-server: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"written to {args.csv}")
+    return 0

@@ -25,6 +25,7 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao\Z", re.ASCII)
 DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao", re.ASCII)
 UNASSIGNED = "unassigned"   # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
 NO_SUMMARY = "no summary on the device"
+BESTS = ("best2s", "best10s", "best1852", "alpha500", "best1h")
 # A track in one of these states is settled: planning never touches it again.
 # verified: on disk under its final name, never fetched twice.
 # damaged: on disk under its final name as the device holds it, byte for byte,
@@ -162,6 +163,8 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
         "file": entry["file"], "name": None, "day": None,
         "start": start_ms, "end": entry["end"], "duration": entry["duration"],
         "distance": entry["distance"], "best500": entry["best500"], "size": entry["size"],
+        # The device's other bests (mm/s, 0 unknown): the provisional "fastest today" board.
+        **{key: entry.get(key, 0) for key in BESTS},
         "summary": summary, "unassigned": False,
         "entrant": None, "file_id": None, "status": "wanted", "reason": None,
         "sha256": None, "failures": (old or {}).get("failures", 0), "verified_at": None,

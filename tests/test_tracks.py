@@ -131,7 +131,8 @@ def test_fixture_logs_with_the_fixture_roster(fixture_roster, fixture_logs, othe
 def test_every_ledger_track_has_the_documented_fields(fixture_roster, fixture_logs):
     ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
     fields = {"file", "name", "day", "start", "end", "duration", "distance", "best500", "size", "entrant",
-              "file_id", "status", "reason", "sha256", "failures", "verified_at", "summary", "unassigned"}
+              "file_id", "status", "reason", "sha256", "failures", "verified_at", "summary", "unassigned",
+              "best2s", "best10s", "best1852", "alpha500", "best1h"}
     for file, track in ledger.items():
         assert set(track) == fields and track["file"] == file and track["failures"] == 0
 

@@ -1,0 +1,184 @@
+"""The results team's two boards: who is accounted for, and a provisional "fastest today".
+
+Pure functions of the devices' states, the roster and the day; the dashboard
+renders them (accounted.html, fastest.html, status.json) and `report
+--accounted` / `--fastest` prints and writes them as CSV.
+
+Accounted for: one line per entrant sailing that day, what a results team
+checks by hand at the end of a day: has the device come back and been
+downloaded, is anything still wanted, damaged or unassigned, how many hours do
+the day's logs cover, and do they cover the event's session without a gap.
+Sorted so that what needs a person comes first.
+
+Fastest today: the devices' own figures of the day's tracks on disk, top 10
+per figure, overall and per craft type, fleet (Status) and class. The devices'
+own figures, not results: the page says so. A figure of 0 is unknown (a log
+without a summary), never shown as 0.
+"""
+
+import datetime as dt
+
+from jobs import tracks
+
+GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
+TOP = 10
+# (key in the ledger, label): the devices' bests, mm/s.
+FIGURES = (("best500", "500 m"), ("best2s", "2 s"), ("best10s", "10 s"), ("best1852", "nautical mile"),
+           ("alpha500", "alpha 500"))
+GROUPS = (("craft", "Craft Type"), ("status", "Status"), ("class_name", "Class"))
+LOGGED = ("verified", "damaged", "wanted", "bad")   # tracks that count as logged that day
+NEEDS_A_PERSON = ("not seen today", "failed", "still wanted", "bad", "damaged", "unassigned", "gap", "short")
+
+
+# --- accounted for ---------------------------------------------------------------------
+
+def accounted(cfg, docs, roster, day):
+    """[{entrant, name, device, seen, downloaded, wanted, damaged, bad, unassigned, hours,
+    coverage, flags}] for the entrants sailing on `day`, those needing a person first."""
+    by_device = {doc["device"]: doc for doc in docs}
+    key = day.strftime("%Y%m%d")
+    midnight = dt.datetime.combine(day, dt.time(), cfg.tz).timestamp()
+    session = _session(cfg, day)
+    lines = [_line(entry, by_device.get(entry.device), key, midnight, session, cfg.tz)
+             for entry in roster.on(day)]
+    return sorted(lines, key=_urgency)
+
+
+def _line(entry, doc, key, midnight, session, tz):
+    line = {"entrant": entry.entrant, "name": entry.name, "device": entry.device if entry.device > 0 else None,
+            "craft": entry.craft, "seen": False, "downloaded": False, "verified": 0, "wanted": 0, "damaged": 0,
+            "bad": 0, "unassigned": 0, "hours": 0.0, "first": None, "last": None, "flags": []}
+    if entry.device <= 0:
+        line["flags"].append("no device")
+        return line
+    doc = doc or {}
+    seen = [t for t in (doc.get("history"), doc.get("last_seen")) if isinstance(t, (int, float))]
+    line["seen"] = bool(seen) and max(seen) >= midnight
+    todays = [t for t in (doc.get("tracks") or {}).values()
+              if isinstance(t, dict) and t.get("day") == key and t.get("status") in LOGGED]
+    mine = [t for t in todays if t.get("entrant") == entry.entrant]
+    for status in ("verified", "wanted", "damaged", "bad"):
+        line[status] = sum(t.get("status") == status for t in mine)
+    line["unassigned"] = sum(bool(t.get("unassigned")) for t in todays)
+    line["downloaded"] = bool(mine) and line["wanted"] == 0 and line["bad"] == 0
+    spans = sorted(filter(None, (_span(t) for t in mine)))
+    line["hours"] = round(sum(end - start for start, end in spans) / 3600, 2)
+    if spans:
+        line["first"], line["last"] = _clock(spans[0][0], tz), _clock(max(end for _, end in spans), tz)
+    line["flags"] = _flags(line, doc, spans, session, tz)
+    return line
+
+
+def _flags(line, doc, spans, session, tz):
+    flags = []
+    if not line["seen"]:
+        flags.append("not seen today")
+    if doc.get("status") == "failed":
+        flags.append("failed")
+    if line["wanted"]:
+        flags.append("still wanted")
+    if line["damaged"]:
+        flags.append("damaged")
+    if line["bad"]:
+        flags.append("bad")
+    if line["unassigned"]:
+        flags.append("unassigned")
+    if session and line["seen"]:
+        flags += _coverage(spans, session, tz)
+    return flags
+
+
+def _coverage(spans, session, tz):
+    """'short: ...' when the logs start late or end early; 'gap ...' for each gap over GAP_S."""
+    start, end = session
+    inside = [(max(a, start), min(b, end)) for a, b in spans if b > start and a < end]
+    if not inside:
+        return [f"short: no log between {_clock(start, tz)} and {_clock(end, tz)}"]
+    found = []
+    if inside[0][0] - start > GAP_S or end - max(b for _, b in inside) > GAP_S:
+        found.append(f"short: logs cover {_clock(inside[0][0], tz)}–{_clock(max(b for _, b in inside), tz)} "
+                     f"of {_clock(start, tz)}–{_clock(end, tz)}")
+    reach = inside[0][1]
+    for a, b in inside[1:]:
+        if a - reach > GAP_S:
+            found.append(f"gap {_clock(reach, tz)}–{_clock(a, tz)}")
+        reach = max(reach, b)
+    return found
+
+
+def _span(track):
+    """(start, end) epoch seconds of a track, or None when its end is unknown.
+
+    A log without a summary has no end in logs.json: its verified file's last
+    fix (recorded at verification) says when it ended.
+    """
+    start, end = track.get("start"), track.get("end") or track.get("last_fix")
+    if not isinstance(start, int) or not isinstance(end, int) or end <= start:
+        return None
+    return start / 1000, end / 1000
+
+
+def _session(cfg, day):
+    if not cfg.event.session:
+        return None
+    start, end = (dt.datetime.combine(day, dt.time.fromisoformat(t), cfg.tz).timestamp() for t in cfg.event.session)
+    return start, end
+
+
+def _clock(t, tz):
+    return dt.datetime.fromtimestamp(t, tz).strftime("%H:%M")
+
+
+def _urgency(line):
+    flags = " ".join(line["flags"])
+    rank = next((i for i, word in enumerate(NEEDS_A_PERSON) if word in flags), len(NEEDS_A_PERSON))
+    return rank, line["device"] or 0, line["entrant"]
+
+
+# --- fastest today --------------------------------------------------------------------
+
+def fastest(docs, roster, day):
+    """{figure: {"label", "boards": [{"group", "value", "rows": [top rows]}]}} of the day's tracks on disk.
+
+    The first board of each figure is everyone ("All"); then one per craft
+    type, fleet (Status) and class. A row: entrant, name, device, knots, track.
+    """
+    key = day.strftime("%Y%m%d")
+    entrants = {(e.entrant, e.device): e for e in roster.on(day)}
+    candidates = []
+    for doc in docs:
+        for track in (doc.get("tracks") or {}).values():
+            if not isinstance(track, dict) or track.get("day") != key or track.get("status") not in tracks.ON_DISK:
+                continue
+            entry = entrants.get((track.get("entrant"), doc["device"]))
+            if entry is not None:
+                candidates.append((entry, doc["device"], track))
+    return {figure: {"label": label, "boards": _boards(candidates, figure)} for figure, label in FIGURES}
+
+
+def _boards(candidates, figure):
+    rows = [_row(entry, device, track, figure) for entry, device, track in candidates]
+    rows = [row for row in rows if row["knots"]]
+    boards = [{"group": "All", "value": "", "rows": _top(rows)}]
+    for attribute, group in GROUPS:
+        for value in sorted({row[attribute] for row in rows if row[attribute]}):
+            boards.append({"group": group, "value": value, "rows": _top([r for r in rows if r[attribute] == value])})
+    return boards
+
+
+def _row(entry, device, track, figure):
+    speed = track.get(figure)
+    known = isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6
+    return {"entrant": entry.entrant, "name": entry.name, "device": device, "craft": entry.craft,
+            "status": entry.status, "class_name": entry.class_name, "track": track.get("name"),
+            "knots": round(tracks.knots(speed), 2) if known else None}
+
+
+def _top(rows):
+    """The best TOP, one row per entrant (their best track), fastest first."""
+    best = {}
+    for row in rows:
+        if row["entrant"] not in best or row["knots"] > best[row["entrant"]]["knots"]:
+            best[row["entrant"]] = row
+    ranked = sorted(best.values(), key=lambda r: (-r["knots"], r["entrant"]))[:TOP]
+    return [{**row, "rank": n} for n, row in enumerate(ranked, 1)]
