@@ -89,3 +89,22 @@ def test_report_writes_both_boards_as_csv(day, tmp_path):
         assert rows[0]["Date"] == today.isoformat()
     assert "provisional fastest: the devices' own figures, not results" in done.stdout
     assert any(r["Figure"] == "500 m" and r["Rank"] == "1" and r["Device"] == "203" for r in rows)
+
+
+def test_the_dashboard_shows_both_boards_and_says_provisional(day):
+    from pathlib import Path
+    from jobs.stages import dashboard
+    cfg, _, event_roster, today = day
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster)
+    html = Path(cfg.paths.html)
+    accounted = (html / "accounted.html").read_text()
+    rows = accounted.split('<tr class="')[1:]
+    assert [row.split('"')[0] for row in rows][:1] == ["needs"] and 'data-entrant="1005"' in rows[0]
+    assert "gap 11:00–11:30" in accounted and "Session 10:00–16:00" in accounted
+    for page in ("fastest.html", "tv-fastest.html"):
+        text = (html / page).read_text()
+        assert "the devices' own figures, not results" in text
+        assert text.index("30.00") < text.index("25.00") < text.index("20.00")
+    status = __import__("json").loads((html / "status.json").read_text())
+    assert status["fastest"]["best500"]["boards"][0]["rows"][0]["device"] == 203
+    assert status["accounted"][0]["device"] == 205

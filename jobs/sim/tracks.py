@@ -313,9 +313,12 @@ class TrackStore:
     def open(self, device, username, spec, file, size):
         """A reader of the track's bytes (seek/read/close) that waits for bytes not yet generated."""
         job = self._job(device, username, spec, file)
-        if job.finished:
-            return open(job.target, "rb")
-        return _GrowingReader(job, size)
+        if not job.finished:
+            try:
+                return _GrowingReader(job, size)
+            except FileNotFoundError:   # finished and renamed into place meanwhile
+                job.wait()
+        return open(job.target, "rb")
 
     def path(self, device, username, spec, file):
         """The cached file of a synthetic track, complete (generated if needed)."""

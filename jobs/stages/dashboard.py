@@ -8,6 +8,8 @@ queues; gather the day's facts once; render them into paths.html:
     tv.html                 the same in large type, for a screen across the tent
     warnings.html           battery, storage, firmware, settings and roster warnings
     tracks.html             today's verified files (tracks-YYYYMMDD.html for every day)
+    accounted.html          every entrant sailing today: seen, downloaded, hours, gaps (jobs.boards)
+    fastest.html            provisional fastest today, the devices' own figures (and tv-fastest.html)
     status.json             the same facts for programs
 
 Each file is written atomically (a browser never loads half a page) and only
@@ -31,7 +33,7 @@ import jinja2
 import markupsafe
 
 import jobs
-from jobs import spool, state
+from jobs import boards, spool, state
 from jobs.config import ConfigError
 from jobs.files import atomic_write
 from jobs.roster import Roster
@@ -164,6 +166,9 @@ def gather(cfg, docs, roster, queued, now, day):
                for doc in shown]
     warnings = warning_lists(devices, roster)
     return {
+        "accounted": boards.accounted(cfg, docs, roster, day),
+        "fastest": boards.fastest(docs, roster, day),
+        "session": cfg.event.session,
         "event": cfg.event.name,
         "day": day.isoformat(),
         "day_text": day.strftime("%A %-d %B %Y"),
@@ -504,7 +509,7 @@ def render(facts):
     articles = [device_html(env, device, facts["thresholds"]) for device in facts["devices"]]
     pages = {"index.html": env.get_template("index.html").render(facts=facts, page="index.html",
                                                                  devices_html=articles)}
-    for name in ("tv.html", "warnings.html"):
+    for name in ("tv.html", "warnings.html", "accounted.html", "fastest.html", "tv-fastest.html"):
         pages[name] = env.get_template(name).render(facts=facts, page=name)
     days = sorted(set(facts["days"]) | {facts["today"]}, reverse=True)
     for day in days:
@@ -567,7 +572,8 @@ def status_json(facts):
                            for t in device["tracks"]]
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
-            "not_seen": facts["not_seen"], "roster_warnings": facts["warnings"]["roster"]}
+            "not_seen": facts["not_seen"], "roster_warnings": facts["warnings"]["roster"],
+            "accounted": facts["accounted"], "fastest": facts["fastest"]}
 
 
 def publish(path, text):
