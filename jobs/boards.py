@@ -169,8 +169,11 @@ def _boards(candidates, figure):
 def _row(entry, device, track, figure):
     speed = track.get(figure)
     known = isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6
+    name = track.get("name") or ""
+    clock = name[-10:-6] if len(name) > 10 else ""   # ..._HHMMSS.oao: the track's local start
     return {"entrant": entry.entrant, "name": entry.name, "device": device, "craft": entry.craft,
             "status": entry.status, "class_name": entry.class_name, "track": track.get("name"),
+            "track_time": f"{clock[:2]}:{clock[2:]}" if clock.isdigit() else "",
             "knots": round(tracks.knots(speed), 2) if known else None}
 
 
