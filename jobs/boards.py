@@ -21,6 +21,7 @@ import datetime as dt
 from jobs import tracks
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
+DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
 TOP = 10
 # (key in the ledger, label): the devices' bests, mm/s.
 FIGURES = (("best500", "500 m"), ("best2s", "2 s"), ("best10s", "10 s"), ("best1852", "nautical mile"),
@@ -167,14 +168,35 @@ def _boards(candidates, figure):
 
 
 def _row(entry, device, track, figure):
-    speed = track.get(figure)
-    known = isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6
+    speed, computed = figure_of(track, figure)
+    known = speed is not None
     name = track.get("name") or ""
     clock = name[-10:-6] if len(name) > 10 else ""   # ..._HHMMSS.oao: the track's local start
     return {"entrant": entry.entrant, "name": entry.name, "device": device, "craft": entry.craft,
             "status": entry.status, "class_name": entry.class_name, "track": track.get("name"),
             "track_time": f"{clock[:2]}:{clock[2:]}" if clock.isdigit() else "",
-            "knots": round(tracks.knots(speed), 2) if known else None}
+            "knots": round(tracks.knots(speed), 2) if known else None, "computed": computed}
+
+
+def figure_of(track, figure):
+    """(mm/s, computed?) of a track's figure: the device's, else the one computed from
+    its frames at verification (a log without a summary), else (None, False)."""
+    for speed, computed in ((track.get(figure), False), ((track.get("computed") or {}).get(figure), True)):
+        if isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6:
+            return speed, computed
+    return None, False
+
+
+def disagreements(track):
+    """'500 m: device 25.9 kn, frames 24.1 kn' for each figure the two differ on by more than 5 %."""
+    computed = track.get("computed") or {}
+    found = []
+    for figure, label in FIGURES:
+        said, measured = track.get(figure), computed.get(figure)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e6 for v in (said, measured)) \
+                and abs(said - measured) > DISAGREE * measured:
+            found.append(f"{label}: device {tracks.knots(said):.1f} kn, frames {tracks.knots(measured):.1f} kn")
+    return found
 
 
 def _top(rows):

@@ -321,6 +321,8 @@ def track_facts(device, track, tz, today=None):
         "summary": summary,
         "unassigned": track.get("unassigned") is True,
         "first_bad": _number(damage.get("first_bad")),
+        "disagrees": [_text(text) for text in boards.disagreements(track)],
+        "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),
         "status": status if status in ("wanted", "skipped", "bad", *ON_DISK) else "wanted",
@@ -329,6 +331,11 @@ def track_facts(device, track, tz, today=None):
         "sha256": _text(track.get("sha256")),
         "progress": None,
     }
+
+
+def _knots(figure):
+    speed, _ = figure
+    return round(speed * 3.6 / 1852, 2) if speed is not None else None
 
 
 def progress_facts(progress, size):
@@ -568,7 +575,7 @@ def status_json(facts):
         entry = {key: device[key] for key in keep}
         entry["tracks"] = [{key: t[key] for key in ("file", "name", "day", "start", "duration_s", "distance_km",
                                                      "best500_kn", "size", "entrant", "status", "reason",
-                                                     "progress", "summary", "unassigned", "first_bad")}
+                                                     "progress", "summary", "unassigned", "first_bad", "disagrees")}
                            for t in device["tracks"]]
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
