@@ -86,6 +86,9 @@ DEFAULTS = {
         # default a setting the device does not send is not compared.
         "required_settings": [],
         "min_free_gb": 5.0,
+        # Computing a track's 2 s and 10 s bests from its frames counts a fix only
+        # when its Doppler speed accuracy (mm/s) is within this.
+        "max_speed_accuracy": 1000,
     },
     "filters": {
         # Light-wind sessions (2-5 kn) are real sessions: the real events ran with 1.
