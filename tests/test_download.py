@@ -549,7 +549,9 @@ def wait_for(condition, timeout=20.0):
 
 
 def test_two_download_processes_at_once_never_fetch_the_same_track(tmp_path, motion_server):
-    devices = [DeviceSpec(id=n, tracks=[TrackSpec(source=REAL_TRACK)], rate=600_000) for n in (471, 472, 473, 474)]
+    # Each device its own track of the real file's size: the real file's header names device 470.
+    size = os.path.getsize(REAL_TRACK)
+    devices = [DeviceSpec(id=n, tracks=[TrackSpec(size=size)], rate=600_000) for n in (471, 472, 473, 474)]
     fleet = Fleet(devices, folder=tmp_path)
     with fleet:
         cfg_path = fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.download": 2})
