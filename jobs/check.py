@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import config, device, locks, roster
+from jobs import config, device, files, locks, roster
 from jobs.config import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -244,7 +244,7 @@ def check_space(cfg):
         return result("free space", FAIL, f"cannot measure {where}: {exc.strerror}", "check paths.tracks")
     free, total, want = usage.free / 1e9, usage.total / 1e9, cfg.checks.min_free_gb
     detail = f"{free:.1f} GB free of {total:.1f} GB for {cfg.paths.tracks} (wanted: {want:g} GB, checks.min_free_gb)"
-    if free < want:
+    if files.short_of_space(usage.free, 0, want):  # download's rule for starting a track
         return result("free space", FAIL, detail,
                       "free some space, or set paths.tracks to a bigger disk (a day is a few hundred tracks "
                       "of 1 to 50 MB)")

@@ -51,6 +51,9 @@ DEFAULTS = {
         "json_max_bytes": 2_000_000,
         "track_connect_timeout": 5.0,
         "track_read_timeout": 30.0,
+        # Bytes/s a track must average (over each 30 s, and over the whole
+        # track plus a minute's grace): real devices send 0.5-1.3 MiB/s.
+        "min_rate": 20_000,
     },
     "threads": {
         "detect": 8,
@@ -216,7 +219,7 @@ def _check_values(cfg, origin):
         except ValueError:
             bad("network.not_found_addresses", address, "IP addresses")
     for key, value in cfg["network"].items():
-        if key.endswith(("_timeout", "_bytes")) and value <= 0:
+        if key.endswith(("_timeout", "_bytes", "_rate")) and value <= 0:
             bad(f"network.{key}", value, "a number above 0")
     for section in ("threads", "intervals"):
         for key, value in cfg[section].items():

@@ -21,8 +21,11 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 # byte a second never trips them. These bound the whole (see `pieces`, `_Connection`).
 HEADERS_WITHIN_S = 30.0  # an answer's status line and headers, however they trickle
 JSON_DEADLINE_S = 30.0   # the most one JSON document may take, headers and body
-MIN_RATE = 1000          # bytes/s a track must average over every RATE_WINDOW_S ...
-RATE_WINDOW_S = 30.0     # ... or it is given up (a WiFi that slow is not delivering it)
+# A track must average network.min_rate bytes/s over every RATE_WINDOW_S, and
+# bring all its bytes within size / min_rate + TRACK_GRACE_S: a WiFi that slow
+# is not delivering it, and the worker is wanted by the rest of the fleet.
+RATE_WINDOW_S = 30.0
+TRACK_GRACE_S = 60.0     # connecting, the first bytes, a pause or two
 
 
 class DeviceError(Exception):

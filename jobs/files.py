@@ -112,3 +112,13 @@ def is_temporary(name):
 def is_own_temporary(name):
     """A temporary file of this project's atomic writers: the only kind the sweep deletes."""
     return OWN_TEMPORARY.match(name) is not None
+
+
+def short_of_space(free_bytes, adding, min_free_gb):
+    """Whether writing `adding` more bytes would leave less than `min_free_gb` free.
+
+    The one rule for the tracks filesystem: download does not start a track
+    that breaks it, and `check` reports it (with nothing to add) the same way.
+    Decimal GB, as `check` prints them.
+    """
+    return free_bytes - adding < min_free_gb * 1e9

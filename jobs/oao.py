@@ -27,6 +27,9 @@ GNSS = (0x0AD4, 0x0AD5)
 PADDING = 0x7D5D
 FRAME_LENGTHS = {0x0AD0: 512, 0x0AD1: 12, 0x0AD2: 34, 0x0AD3: 34, 0x0AD4: 52, 0x0AD5: 52, PADDING: 2}
 HEADER_SIZE = 512
+# A header frame opens with its mode, its checksum and the device's id (u16):
+# the real files (device 470) and header_frame below agree on it.
+HEADER_OPENING = struct.Struct("<HHH")
 GNSS_SIZE = 52
 
 # mode, checksum A, checksum B, latitude, longitude, altitude, speed, course,
@@ -66,6 +69,14 @@ def fletcher(data):
         a += byte
         b += a
     return a & 0xFF, b & 0xFF
+
+
+def header_device(data):
+    """The device id in the header frame `data` opens with, or None when it opens with no header frame."""
+    if len(data) < HEADER_OPENING.size:
+        return None
+    mode, _, device = HEADER_OPENING.unpack_from(data)
+    return device if mode == HEADER else None
 
 
 def _frame_checksum(frame):

@@ -16,6 +16,7 @@ Lock files are never deleted: deleting one while another process waits on it
 would let two processes hold "the" lock at once.
 """
 
+import datetime as dt
 import json
 import os
 import socket
@@ -58,6 +59,8 @@ def new(device):
         "tracks": {},       # ledger: the device's file path -> what we know of that track
         "progress": None,   # the download in flight: file, bytes, total, rate
         "absent_since": None,  # disconnect's grace: first failed probe of a completed device
+        # Where it answered today: {day, address, at, previous: {address, at} or None}.
+        "addresses_today": None,
         "updated": None,
     }
 
@@ -197,6 +200,33 @@ def mark_failed(doc, why, base_interval):
     wait = min(RETRY_MAX_S, base_interval * 2 ** (failures - 1))
     set_status(doc, "failed", error=why, address=None, progress=None,
                retry={"failures": failures, "next": time.time() + wait})
+
+
+def note_address(doc, address, now, tz):
+    """Inside `update`: record that the device answers from `address`.
+
+    Returns {address, at} of the address it answered from earlier the same
+    event day when that was another one, else None; the device then carries
+    an "address" warning for the rest of the day. Anything on the WiFi can
+    take the name motion-<id>: a second address the same day is worth a look.
+    """
+    day = dt.datetime.fromtimestamp(now, tz).date().isoformat()
+    seen = doc.get("addresses_today")
+    if not isinstance(seen, dict) or seen.get("day") != day:
+        seen = {"day": day, "address": None, "at": None, "previous": None}
+        doc["warnings"] = _without(doc["warnings"], "address")
+    moved = seen["address"] not in (None, address)
+    if moved:
+        seen["previous"] = {"address": seen["address"], "at": seen["at"]}
+        text = f"answers from {address}, earlier today from {seen['address']}"
+        doc["warnings"] = _without(doc["warnings"], "address") + [{"kind": "address", "text": text}]
+    seen.update(address=address, at=now)
+    doc["addresses_today"] = seen
+    return seen["previous"] if moved else None
+
+
+def _without(warnings, kind):
+    return [w for w in warnings if not (isinstance(w, dict) and w.get("kind") == kind)]
 
 
 def mark_completed(doc):

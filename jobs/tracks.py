@@ -26,6 +26,7 @@ DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao", re
 UNASSIGNED = "unassigned"   # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
 NO_SUMMARY = "no summary on the device"
 BESTS = ("best2s", "best10s", "best1852", "alpha500", "best1h")
+GONE = "no longer on the device"   # the reason of a wanted track the device stopped listing
 # A track in one of these states is settled: planning never touches it again.
 # verified: on disk under its final name, never fetched twice.
 # damaged: on disk under its final name as the device holds it, byte for byte,
@@ -111,14 +112,37 @@ def unique(logs):
     return first, again
 
 
+def most_recent(logs, limit):
+    """(the `limit` entries with the latest start, how many others): a device's listing bounded.
+
+    Devices keep tracks of earlier events for years, and a hostile one lists
+    thousands: every entry becomes a ledger track that each state update (one
+    a second while downloading) rewrites. The event's tracks are the recent
+    ones. The start is start_date, else the file name's date; an entry with
+    neither (or a problem) counts as the oldest. The device's order is kept.
+    """
+    if len(logs) <= limit:
+        return list(logs), 0
+
+    def start(numbered):
+        entry = numbered[1]
+        if entry.get("problem") or entry.get("file") is None:
+            return 0
+        return entry.get("start") or start_from_name(entry) or 0
+
+    kept = sorted(sorted(enumerate(logs), key=start, reverse=True)[:limit])
+    return [entry for _, entry in kept], len(logs) - limit
+
+
 def plan(logs, roster, device, min_knots, tz, ledger, days=None):
     """The device's new ledger: every track on the device, wanted or skipped with a reason.
 
     `days` is the event's (first, last) date (default: the roster's span).
     Settled tracks (verified, damaged, bad) are kept as they are. A track that
     was wanted and is no longer on the device is skipped, so nobody tries to
-    fetch it. Tracks the device no longer lists stay in the ledger: they are
-    its history.
+    fetch it. Those stay in the ledger as its history; a track that was only
+    ever skipped and is no longer listed is dropped (a device listing new names
+    at each reconnection would otherwise grow the ledger without end).
     """
     days = days or event_days(roster)
     new = {file: dict(track) for file, track in ledger.items()}
@@ -135,9 +159,13 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None):
         if track["status"] == "wanted":
             taken[_place(track)] = track["file"]
         new[entry["file"]] = track
-    for file, track in new.items():
-        if file not in listed and track.get("status") == "wanted":
-            track.update(status="skipped", reason="no longer on the device")
+    for file, track in list(new.items()):
+        if file in listed:
+            continue
+        if track.get("status") == "wanted":
+            track.update(status="skipped", reason=GONE)
+        elif track.get("status") == "skipped" and track.get("reason") != GONE:
+            del new[file]
     return new
 
 

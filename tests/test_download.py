@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import fcntl
 import os
 import random
 import resource
@@ -549,7 +550,9 @@ def wait_for(condition, timeout=20.0):
 
 
 def test_two_download_processes_at_once_never_fetch_the_same_track(tmp_path, motion_server):
-    devices = [DeviceSpec(id=n, tracks=[TrackSpec(source=REAL_TRACK)], rate=600_000) for n in (471, 472, 473, 474)]
+    # Each device its own track of the real file's size: the real file's header names device 470.
+    size = os.path.getsize(REAL_TRACK)
+    devices = [DeviceSpec(id=n, tracks=[TrackSpec(size=size)], rate=600_000) for n in (471, 472, 473, 474)]
     fleet = Fleet(devices, folder=tmp_path)
     with fleet:
         cfg_path = fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.download": 2})
@@ -642,3 +645,38 @@ def test_sigterm_mid_track_keeps_the_partial_file_and_hands_the_device_back(tmp_
         run_stage(cfg)
         assert fetches(fleet, entry["file"])[-1]["range"] == kept
         assert state.read(cfg.paths.spool, 470)["tracks"][entry["file"]]["status"] == "verified"
+
+
+def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp_path, monkeypatch):
+    """A worker that opened the .part just before its holder renamed it into place (and released
+    the lock) would otherwise lock and write the final file: the name is checked under the lock."""
+    part, final = tmp_path / ".x.oao.part", tmp_path / "x.oao"
+    part.write_bytes(b"verified bytes")
+    take_lock = fcntl.flock
+
+    def renamed_first(fd, operation):
+        os.rename(part, final)      # the holder finished between our open and our lock
+        return take_lock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", renamed_first)
+    with pytest.raises(download.ClaimLost):
+        with download._locked_part(part):
+            pytest.fail("a file no longer named .x.oao.part was handed out")
+    monkeypatch.undo()
+    assert final.read_bytes() == b"verified bytes" and not part.exists()
+    with download._locked_part(part) as out:       # the name is free: a new .part, ours
+        out.write(b"new")
+    assert part.read_bytes() == b"new"
+
+
+def test_the_headers_device_id_is_read_however_the_first_bytes_are_cut(track):
+    """The real file's header frame names device 470 (a u16 at byte 4)."""
+    check = download.TrackCheck(471)
+    for n in range(5):
+        check.take(track[n:n + 1])
+    with pytest.raises(download.BadData, match=r"^track of another device \(header says 470\)$"):
+        check.take(track[5:64])
+    own = download.TrackCheck(470)
+    own.take(track[:3])
+    own.take(track[3:])
+    assert own.finish(len(track)) == hashlib.sha256(track).hexdigest()

@@ -5,9 +5,11 @@ import copy
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -83,7 +85,11 @@ def serve(documents, url=URL):
 
 
 def inspect_now(cfg, device=DEVICE):
-    inspect.inspect_device(runner.Context(cfg=cfg, stage="inspect"), SimpleNamespace(device=device, item={}))
+    """Claim the device from the inspect queue, as the runner does, and inspect it."""
+    spool.enqueue(cfg.paths.spool, "inspect", device)
+    claim = spool.claim(cfg.paths.spool, "inspect", device)
+    inspect.inspect_device(runner.Context(cfg=cfg, stage="inspect"), claim)
+    spool.finish(claim)
     return state.read(cfg.paths.spool, device)
 
 
@@ -570,3 +576,48 @@ def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, do
         "skipped", "logs.json: entry 3: size is -5, expected a whole number from 0 to 200000000")
     said = [r.getMessage() for r in records(lines)]
     assert "logs.json: entry 4: file is 5, expected text of at most 1000 characters: not planned" in said
+
+
+# --- a device listing thousands of tracks; a slow device and the claim's lease ----------------
+
+@responses.activate
+def test_only_the_most_recent_log_entries_are_planned_and_one_line_says_how_many_were_ignored(
+        make_cfg, documents, lines):
+    """12,658 tiny entries made a 5.5 MB state file, rewritten at every progress update."""
+    cfg = make_cfg("limits: {max_log_entries: 50}")
+    july = next(e for e in documents["logs"]["logs"] if e["file"] == JULY)
+    old = [dict(july, file=f"/logs/2019/07/0470_old{n}.oao", start_date=july["start_date"] - 10**9 - n)
+           for n in range(200)]
+    documents["logs"]["logs"] = old + documents["logs"]["logs"]
+    connect(cfg)
+    serve(documents)
+    doc = inspect_now(cfg)
+    assert len(doc["tracks"]) == 50 and doc["tracks"][JULY]["status"] == "wanted"
+    assert doc["tracks"][SEPTEMBER]["status"] == "wanted"
+    [line] = [r.getMessage() for r in records(lines) if "ignored" in r.getMessage()]
+    assert line == "logs.json lists 203 tracks: the 153 oldest by start_date are ignored (limits.max_log_entries 50)"
+
+
+@responses.activate
+def test_the_claim_is_renewed_before_each_document_and_before_the_plan(cfg, documents):
+    """A lease that ran out while a slow device answered would let a second worker start over."""
+    connect(cfg)
+    spool.enqueue(cfg.paths.spool, "inspect", DEVICE)
+    claim = spool.claim(cfg.paths.spool, "inspect", DEVICE)
+    ages = []
+
+    def slow(name):
+        def answer(request):
+            ages.append(time.time() - os.stat(claim.path).st_mtime)
+            an_hour_ago = time.time() - 3600                 # as if the device took an hour
+            os.utime(claim.path, (an_hour_ago, an_hour_ago))
+            return 200, {}, json.dumps(documents[name])
+        return answer
+
+    for name in documents:
+        responses.add_callback(responses.GET, f"{URL}/{name}.json", callback=slow(name))
+    os.utime(claim.path, (time.time() - 3600, time.time() - 3600))
+    inspect.inspect_device(runner.Context(cfg=cfg, stage="inspect"), claim)
+    assert len(ages) == 3 and max(ages) < 60, ages
+    assert time.time() - os.stat(claim.path).st_mtime < 60
+    assert state.read(cfg.paths.spool, DEVICE)["status"] == "pending"

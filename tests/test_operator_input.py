@@ -9,6 +9,7 @@ tracks folder not writable): the device being fetched is failed with that cause,
 dashboard shows, and is found again after its backoff, as after any failure.
 """
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -174,9 +175,9 @@ def test_a_spool_that_cannot_be_created_stops_the_stage_with_one_clear_line(tmp_
     assert "Traceback" not in (tmp_path / "log" / "motion-server.log").read_text()
 
 
-def one_device_fleet(tmp_path, size=600 * KB):
+def one_device_fleet(tmp_path, size=600 * KB, rate=None):
     start = dt.datetime.now(dt.timezone.utc).replace(hour=10, minute=0, second=0, microsecond=0)
-    return Fleet([DeviceSpec(id=470, tracks=[TrackSpec(start=start, duration_s=1800, size=size)])],
+    return Fleet([DeviceSpec(id=470, tracks=[TrackSpec(start=start, duration_s=1800, size=size)], rate=rate)],
                  folder=tmp_path, timezone="UTC")
 
 
@@ -273,14 +274,37 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_mid_track_exits_1_frees_the_partial_file_and_the_next_run_recovers(tmp_path, small_disk):
-    with one_device_fleet(tmp_path) as fleet:
-        cfg_path = fleet.write_config(tmp_path / "motion-server.yaml", **{"paths.tracks": str(small_disk)})
+    """The track starts with room to spare; another program fills the disk meanwhile. Only the
+    .part whose write hit ENOSPC goes; another device's, waiting for its resume, stays."""
+    with one_device_fleet(tmp_path, rate=150 * KB) as fleet:
+        subprocess.run(["mount", "-o", "remount,size=1m", str(small_disk)], check=True)  # room at the start
+        cfg_path = fleet.write_config(tmp_path / "motion-server.yaml",
+                                      **{"paths.tracks": str(small_disk), "checks.min_free_gb": 0})
         cfg = config.load(cfg_path)
         queue_for_download(cfg_path)
-        status, err = stage(cfg_path, "download")
+        [entry] = fleet.logs(470)
+        day = small_disk / dt.datetime.fromtimestamp(entry["start_date"] / 1000, dt.timezone.utc).strftime("%Y%m%d")
+        day.mkdir()
+        others = day / ".S471X_471_20260101_100000.oao.part"
+        others.write_bytes(b"\xd0\x0a" * 5000)
+        download = subprocess.Popen([sys.executable, "-m", "jobs", "--config", str(cfg_path), "download", "--once"],
+                                    stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not [p for p in day.glob(".S470X*.part") if p.stat().st_size > 100 * KB]:
+            assert time.monotonic() < deadline and download.poll() is None
+            time.sleep(0.05)
+        filler = small_disk / "another-program"
+        with contextlib.suppress(OSError), open(filler, "wb") as out:   # until the disk is full
+            while True:
+                out.write(b"x" * 4096)
+                out.flush()
+        status, err = download.wait(timeout=60), download.stderr.read()
         assert status == 1, err
         [line] = [line for line in err.splitlines() if " ERROR " in line]
         assert f"disk full writing {small_disk}/" in line and "the partial download was deleted" in line
+        assert others.read_bytes() == b"\xd0\x0a" * 5000
+        filler.unlink()
+        others.unlink()
         assert_no_track_and_the_device_to_retry(cfg, fleet, "disk full")
         assert os.statvfs(small_disk).f_bfree * os.statvfs(small_disk).f_frsize > 250 * KB  # its room given back
         subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)   # space is back

@@ -281,6 +281,33 @@ def test_tracks_the_device_no_longer_lists_stay_in_the_ledger_but_are_not_wanted
     assert (again["/logs/b.oao"]["status"], again["/logs/b.oao"]["reason"]) == ("skipped", "no longer on the device")
 
 
+def test_a_skipped_track_the_device_no_longer_lists_is_dropped_the_history_stays(fixture_roster):
+    """A device listing new names at each reconnection must not grow its ledger without end."""
+    old = [entry(f"/logs/old{n}.oao", utc_ms(2021, 7, 16, 9) + n) for n in range(50)]  # before the event
+    ledger = tracks.plan(old + [entry("/logs/a.oao"), entry("/logs/b.oao", utc_ms(2022, 7, 16, 14))],
+                         fixture_roster, 470, 5.0, LONDON, {})
+    ledger["/logs/a.oao"] = verified(ledger["/logs/a.oao"])
+    again = tracks.plan([entry(f"/logs/new{n}.oao", utc_ms(2021, 7, 17, 9) + n) for n in range(50)],
+                        fixture_roster, 470, 5.0, LONDON, ledger)
+    assert not any(file.startswith("/logs/old") for file in again)
+    assert sum(file.startswith("/logs/new") for file in again) == 50
+    assert again["/logs/a.oao"]["status"] == "verified"
+    assert again["/logs/b.oao"]["reason"] == tracks.GONE     # it was wanted: its history stays
+    assert tracks.plan([], fixture_roster, 470, 5.0, LONDON, again)["/logs/b.oao"]["reason"] == tracks.GONE
+
+
+def test_only_the_most_recent_entries_are_considered_in_the_devices_order():
+    listing = [entry(f"/logs/{n}.oao", utc_ms(2022, 7, 1 + n % 28, 9)) for n in range(100)]
+    listing.append({"file": None, "problem": "entry 101: size is 'big'"})
+    listing.append(dict(entry("/logs/0470_2022-07-29-1000.oao", 0)))   # no start_date: the name's date counts
+    kept, ignored = tracks.most_recent(listing, 10)
+    assert ignored == 92 and len(kept) == 10
+    assert kept == [e for e in listing if e in kept]                    # the device's order
+    assert "/logs/0470_2022-07-29-1000.oao" in [e["file"] for e in kept]
+    assert min(e["start"] for e in kept if e["start"]) >= utc_ms(2022, 7, 25, 9)
+    assert tracks.most_recent(listing, 1000) == (listing, 0)
+
+
 def test_plan_does_not_change_the_ledger_it_is_given(fixture_roster, fixture_logs):
     ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
     snapshot = json.dumps(ledger, sort_keys=True)

@@ -95,6 +95,9 @@ def mark_connected(ctx, seen, address):
         # The retry streak is kept: only a successful inspect or download ends it.
         state.set_status(doc, "connected", address=address, history=now, last_seen=now,
                          error=None, absent_since=None)
+        earlier = state.note_address(doc, address, now, ctx.cfg.tz)
+    if earlier:
+        ctx.device_log(seen["device"]).warning("answers from %s, earlier today from %s", address, earlier["address"])
     # Queued once its state says connected: inspect drops an item whose device
     # is not connected, and a crash right here is healed by requeue_if_stranded.
     spool.enqueue(ctx.spool, "inspect", seen["device"])

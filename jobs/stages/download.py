@@ -5,10 +5,14 @@ device, threads.download devices at once across every download process):
 
     pending -> downloading
     for each wanted track in the ledger, in start order:
+        not started if its bytes would leave less than checks.min_free_gb free
+        (it stays wanted; the device gets a "disk" warning and is retried)
         stream it into <tracks>/<day>/.<name>.part, resuming that file when the
         device proves it honours Range, and never past the size logs.json gave
-        (nor slower than device.MIN_RATE: a trickle is an error like a stall)
-        verify: that byte count, and every OAO frame to the last byte
+        (nor slower than network.min_rate, over each window and over the whole
+        track: a trickle is an error like a stall)
+        verify: that byte count, the device id in its header frame, and every
+        OAO frame to the last byte
         fsync, rename to <tracks>/<day>/<name>, fsync the folder, record its sha256
     all verified -> completed, "can be disconnected"
     an error -> failed, address forgotten: detect finds the device again, and
@@ -25,6 +29,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +64,10 @@ class Damaged(BadData):
     def __init__(self, message, sha256):
         super().__init__(message)
         self.sha256 = sha256
+
+
+class NoRoom(Exception):
+    """Fetching this track would leave less free space than checks.min_free_gb: it waits, wanted."""
 
 
 class ClaimLost(runner.Stopping):
@@ -108,9 +117,14 @@ def download_device(ctx, claim):
         return
     session = device.session()
     track = None
+    waiting = []   # tracks held back for want of disk space: they stay wanted
     try:
         for track in wanted:
-            _download_track(ctx, claim, session, doc["address"], track, log)
+            try:
+                _download_track(ctx, claim, session, doc["address"], track, log)
+            except NoRoom as exc:
+                waiting.append(str(exc))
+                log.warning("%s", exc)
     except ClaimLost:
         log.warning("claim taken over by another worker; leaving the device to it")
         raise
@@ -123,14 +137,31 @@ def download_device(ctx, claim):
         return
     finally:
         session.close()
+    if waiting:
+        _wait_for_room(ctx, claim.device, waiting, log)
+        return
     with state.update(ctx.spool, claim.device) as doc:
         if doc["status"] != "downloading":
             return  # another stage moved it on meanwhile; its word stands
         state.mark_completed(doc)
+        doc["warnings"] = [w for w in doc["warnings"] if not (isinstance(w, dict) and w.get("kind") == "disk")]
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
     others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
     log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
     _assign(ctx, ctx.roster(), claim.device)  # the roster may have named its entrant meanwhile
+
+
+def _wait_for_room(ctx, device_id, waiting, log):
+    """Tracks wait for disk space: a "disk" warning, failed (detect retries with its backoff), exit 1."""
+    why = f"{len(waiting)} track{'s' if len(waiting) > 1 else ''} wait for disk space"
+    with state.update(ctx.spool, device_id) as doc:
+        others = [w for w in doc["warnings"] if not (isinstance(w, dict) and w.get("kind") == "disk")]
+        doc["warnings"] = others + [{"kind": "disk", "text": text} for text in waiting]
+        if doc["status"] == "downloading":
+            state.mark_failed(doc, why, ctx.cfg.intervals.detect)
+    # Our disk, not the device: the operator has to free space, so the run exits 1.
+    ctx.local_error = f"{why} (checks.min_free_gb {ctx.cfg.checks.min_free_gb:g} GB on {ctx.cfg.paths.tracks})"
+    log.error("%s; free some space: detect will find the device again", ctx.local_error)
 
 
 def _download_track(ctx, claim, session, address, track, log):
@@ -152,15 +183,10 @@ def _download_track(ctx, claim, session, address, track, log):
         started = time.monotonic()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with _locked_part(part) as out:
-                check, fetched = _fetch(ctx, claim, session, url, track, out, log)
-                sha256, damage = _verify_or_keep(ctx, claim.device, out, check, track)
-                out.flush()
-                os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
-                os.rename(part, final)
+            _make_room(ctx, folder, part, track)
+            sha256, damage, fetched = _fetch_into_place(ctx, claim, session, url, track, part, final, log)
             files.fsync_dir(folder)
         except Damaged as exc:
-            _discard(part)
             if fetch == 1:
                 # A second complete fetch tells damage in transfer from damage on the device.
                 log.warning("%s does not verify (%s); fetching it again to compare", track["name"], exc)
@@ -168,7 +194,6 @@ def _download_track(ctx, claim, session, address, track, log):
             _bad_data(ctx, claim.device, track, f"{exc}; two complete fetches differ", log)
             return
         except BadData as exc:
-            _discard(part)
             _bad_data(ctx, claim.device, track, str(exc), log)
             return
         except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
@@ -176,8 +201,9 @@ def _download_track(ctx, claim, session, address, track, log):
         except device.TooSlow as exc:
             raise FetchError(f"too slow: {exc}") from None
         except OSError as exc:
-            _discard(part)  # on a full disk the state and the log need the room more
-            # Our disk, not the device: the device retries with its backoff, the run exits 1.
+            # Our disk, not the device. Only this track's own .part was deleted (on a
+            # full disk the state and the log need the room more); the other workers'
+            # are theirs. The device retries with its backoff, the run exits 1.
             ctx.local_error = _disk_cause(exc, exc.filename or folder)
             raise FetchError(ctx.local_error) from None
         if damage:
@@ -186,6 +212,44 @@ def _download_track(ctx, claim, session, address, track, log):
             _record_verified(ctx, claim.device, track["file"], sha256)
             log.info("%s", _summary(track, time.monotonic() - started, fetched))
         return
+
+
+def _fetch_into_place(ctx, claim, session, url, track, part, final, log):
+    """Fetch into the locked .part, verify, rename to `final`: (sha256, damage or None, bytes fetched).
+
+    The .part is renamed or unlinked by name only while its lock is held: the
+    name is then still this file's, not one another worker has made since.
+    """
+    with _locked_part(part) as out:
+        try:
+            check, fetched = _fetch(ctx, claim, session, url, track, out, log)
+            sha256, damage = _verify_or_keep(ctx, claim.device, out, check, track)
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
+            os.rename(part, final)
+        except (BadData, OSError) as exc:
+            if not isinstance(exc, requests.RequestException):  # what arrived is kept for resume
+                _discard(part)
+            raise
+    return sha256, damage, fetched
+
+
+def _make_room(ctx, folder, part, track):
+    """NoRoom when the rest of the track would leave less than checks.min_free_gb free.
+
+    A device announcing a terabyte with a matching Content-Length would
+    otherwise fill the disk, and every worker's next write would fail.
+    """
+    try:
+        have = os.stat(part).st_size
+    except FileNotFoundError:
+        have = 0
+    missing = track["size"] - min(have, track["size"])
+    free = shutil.disk_usage(folder).free
+    keep = ctx.cfg.checks.min_free_gb
+    if files.short_of_space(free, missing, keep):
+        raise NoRoom(f"{track['name']} not started: it needs {missing / 1e9:.2f} GB, {free / 1e9:.1f} GB are free "
+                     f"on {folder}, and checks.min_free_gb keeps {keep:g} GB free")
 
 
 def _bad_data(ctx, device_id, track, why, log):
@@ -254,7 +318,7 @@ def _in_place(ctx, device_id, track, final, log):
         return False
     try:
         with open(final, "rb") as f:
-            sha256 = _verify(f, _check_file(f), track)
+            sha256 = _verify(f, _check_file(f, device_id=device_id), track)
     except Damaged as exc:
         if exc.sha256 not in (current.get("suspects") or []):
             log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
@@ -275,16 +339,32 @@ def _locked_part(part):
     """The .part file, open for update and flock'ed: one writer per track.
 
     The claim already gives a device to one worker; the lock covers the rare
-    claim taken over from a worker that hung and then woke up.
+    claim taken over from a worker that hung and then woke up. The name is
+    checked again once the lock is held: the file opened may meanwhile have
+    been renamed into place or unlinked by the worker that held it, and this
+    one must not write into a final name or an orphan.
     """
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ours = _still_named(part, fd)
     except BlockingIOError:
+        ours = False
+    if not ours:
         os.close(fd)
-        raise ClaimLost() from None
+        raise ClaimLost()
     with os.fdopen(fd, "r+b") as out:
         yield out
+
+
+def _still_named(path, fd):
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
 
 
 def _fetch(ctx, claim, session, url, track, out, log):
@@ -292,17 +372,20 @@ def _fetch(ctx, claim, session, url, track, out, log):
     size = track["size"]
     have = os.fstat(out.fileno()).st_size
     if have == size:
-        return _check_file(out), 0  # complete before a stop or a kill: just verify it
+        return _check_file(out, device_id=claim.device), 0  # complete before a stop or a kill: just verify it
     if have > size:
         have = 0
     net = ctx.cfg.network
+    # The whole track's deadline: a device just above the window's floor, or
+    # pausing and bursting, must not hold a worker for hours either.
+    deadline = time.monotonic() + size / net.min_rate + device.TRACK_GRACE_S
     headers = {"Range": f"bytes={have}-"} if have else {}
     with session.get(url, headers=headers, stream=True, allow_redirects=False,
                      timeout=(net.track_connect_timeout, net.track_read_timeout)) as answer:
         have = _start_at(answer, have, size, out, track["name"], log)
         out.truncate(have)
-        check = _check_file(out, have)  # a resumed file's checks cover what it had
-        received = _copy_body(ctx, claim, answer, out, check, track, have)
+        check = _check_file(out, have, claim.device)  # a resumed file's checks cover what it had
+        received = _copy_body(ctx, claim, answer, out, check, track, have, deadline)
     if received < size:
         raise FetchError(f"body ended after {received} of {size} bytes")
     return check, received - have
@@ -335,9 +418,9 @@ def _start_at(answer, have, size, out, name, log):
     raise FetchError(f"HTTP {status}")
 
 
-def _copy_body(ctx, claim, answer, out, check, track, received):
+def _copy_body(ctx, claim, answer, out, check, track, received, deadline):
     """Append the body to `out` chunk by chunk; the file's length when the body ends."""
-    size = track["size"]
+    size, min_rate = track["size"], ctx.cfg.network.min_rate
     fetched_from = received
     started = time.time()
     next_progress = next_lease = 0.0
@@ -360,7 +443,10 @@ def _copy_body(ctx, claim, answer, out, check, track, received):
             os.fsync(out.fileno())  # what we keep for resume is really on disk
             raise runner.Stopping()
         now = time.monotonic()
-        window = _above_the_floor(window, now, received, size)
+        window = _above_the_floor(window, now, received, size, min_rate)
+        if now > deadline:
+            raise FetchError(f"too slow: not all {size} bytes within {size / min_rate + device.TRACK_GRACE_S:.0f} s "
+                             f"(size / network.min_rate + {device.TRACK_GRACE_S:g} s) after {received} bytes")
         if now >= next_lease:
             if not spool.touch(claim):
                 raise ClaimLost()
@@ -371,11 +457,11 @@ def _copy_body(ctx, claim, answer, out, check, track, received):
     return received
 
 
-def _above_the_floor(window, now, received, size):
+def _above_the_floor(window, now, received, size, min_rate):
     """The next window once this one is over; FetchError if it brought too little.
 
     Each read has its timeout, but a device sending a byte a second never trips
-    it: averaged over a window, less than device.MIN_RATE gives the track up for
+    it: averaged over a window, less than network.min_rate gives the track up for
     this round (what came stays in the .part for resume).
     """
     start, at_start = window
@@ -383,8 +469,8 @@ def _above_the_floor(window, now, received, size):
     if elapsed < device.RATE_WINDOW_S:
         return window
     rate = (received - at_start) / elapsed
-    if rate < device.MIN_RATE:
-        raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {device.MIN_RATE} needed) "
+    if rate < min_rate:
+        raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {min_rate} needed) "
                          f"after {received} of {size} bytes")
     return now, received
 
@@ -395,15 +481,23 @@ class TrackCheck:
     Checking as the bytes arrive (jobs.oao.Verifier, the reader behind
     verify_file) stops a bad body at its first bad frame and keeps a worker's
     memory at one chunk: re-reading a finished 50 MB file cost ~10 MB a worker.
+
+    With `device_id`, a track whose header frame names another device is
+    refused as its first bytes come: anything on the WiFi can take the name
+    motion-<id>, but not put the entrant's device id into a forged track.
     """
 
-    def __init__(self):
+    def __init__(self, device_id=None):
         self.sha256 = hashlib.sha256()
         self.frames = oao.Verifier()
         self.length = 0
         self.damage = None       # the first bad frame, once seen: the rest is only hashed
+        self.device_id = device_id
+        self._opening = b""      # the first bytes, until the header's device id is in them
 
     def take(self, block):
+        if self._opening is not None:
+            self._check_owner(block)
         self.sha256.update(block)
         self.length += len(block)
         if self.damage is None:
@@ -411,6 +505,17 @@ class TrackCheck:
                 self.frames.feed(block)
             except oao.OAOError as exc:
                 self.damage = exc
+
+    def _check_owner(self, block):
+        """BadData when the opening header frame names another device (none: nothing to check)."""
+        self._opening += bytes(block[:oao.HEADER_OPENING.size])
+        if len(self._opening) < oao.HEADER_OPENING.size:
+            return
+        owner = oao.header_device(self._opening)
+        self._opening = None
+        # The header holds the id's low 16 bits (real ids are 3 or 4 digits).
+        if owner is not None and self.device_id is not None and owner != self.device_id & 0xFFFF:
+            raise BadData(f"track of another device (header says {owner})")
 
     def finish(self, size):
         """The sha256 (hex) once the byte count matches `size` and every frame is whole.
@@ -430,9 +535,10 @@ class TrackCheck:
         return self.sha256.hexdigest()
 
 
-def _check_file(f, length=None):
-    """A TrackCheck fed the first `length` bytes of open file `f` (all by default); f left there."""
-    check = TrackCheck()
+def _check_file(f, length=None, device_id=None):
+    """A TrackCheck (of `device_id`'s track) fed the first `length` bytes of open file `f`
+    (all by default); f left there."""
+    check = TrackCheck(device_id)
     left = length
     f.seek(0)
     while left is None or left > 0:

@@ -5,10 +5,13 @@ For each device in the inspect queue (detect put it there when it joined):
     check their shapes and keep a copy in <spool>/cache/<id>/;
   - the device must say it is the device we looked up;
   - warn about firmware, storage, battery and settings (the device still goes on);
-  - plan its tracks: wanted, skipped with a reason, or already verified;
+  - plan its tracks (the limits.max_log_entries most recent of logs.json):
+    wanted, skipped with a reason, or already verified;
   - wanted tracks left: status pending and into the download queue;
     none: status completed, it can be disconnected.
 Any failure: status failed and the address forgotten; detect finds it again.
+The claim is renewed before each document and before the plan: a slow device
+must not let the lease run out and a second worker start the same inspection.
 """
 
 import threading
@@ -22,7 +25,12 @@ from jobs.log import quoted
 READERS = {"info": shapes.info, "settings": shapes.settings, "logs": shapes.logs}
 MIB = 1024 * 1024
 LINES_MAX = 50           # lines about one device's tracks per inspection
+KEPT_WARNINGS = ("address",)  # warnings other stages give, which an inspection keeps
 _local = threading.local()
+
+
+class ClaimLost(runner.Stopping):
+    """Our claim was taken over (the lease ran out): another worker inspects the device."""
 
 
 def step(ctx):
@@ -36,13 +44,18 @@ def inspect_device(ctx, claim):
         log.info("status is %s, not connected: nothing to inspect", doc["status"])
         return
     try:
-        info, settings, logs = read_device(ctx, device, doc["address"])
+        info, settings, logs = read_device(ctx, device, doc["address"], claim)
     except DeviceError as exc:
         fail(ctx, device, str(exc))
         return
+    except ClaimLost:
+        log.warning("claim taken over by another worker; leaving the device to it")
+        raise
     warnings = checks(ctx.cfg.checks, info, settings)
     for warning in warnings:
         log.warning("%s", warning["text"])
+    logs = _bounded(log, logs, ctx.cfg.limits.max_log_entries)
+    renew(claim)
     unusable = [entry["problem"] for entry in logs if entry["file"] is None]
     _log_some(log, [("%s: not planned", problem) for problem in unusable])
     entries, again = tracks.unique([entry for entry in logs if entry["file"] is not None])
@@ -50,7 +63,22 @@ def inspect_device(ctx, claim):
     hand_on(ctx, device, info, warnings, entries)
 
 
-def read_device(ctx, device, address):
+def _bounded(log, logs, limit):
+    """The `limit` most recent entries of logs.json; one line says how many were left out."""
+    kept, ignored = tracks.most_recent(logs, limit)
+    if ignored:
+        log.warning("logs.json lists %d tracks: the %d oldest by start_date are ignored "
+                    "(limits.max_log_entries %d)", len(logs), ignored, limit)
+    return kept
+
+
+def renew(claim):
+    """Renew the claim's lease; ClaimLost when it was taken over meanwhile."""
+    if claim is not None and not spool.touch(claim):
+        raise ClaimLost()
+
+
+def read_device(ctx, device, address, claim=None):
     """The device's three documents, checked and cached; DeviceError says what is wrong."""
     if not address:
         raise DeviceError("no address recorded")
@@ -58,6 +86,7 @@ def read_device(ctx, device, address):
     for name, reader in READERS.items():
         if ctx.stop.is_set():
             raise runner.Stopping()
+        renew(claim)  # each document may take up to its deadline
         raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
         clean[name] = reader(raw[name], ctx.cfg.limits.max_track_bytes) if name == "logs" else reader(raw[name])
         if name == "info" and clean[name]["identifier"] != device:
@@ -123,7 +152,9 @@ def hand_on(ctx, device, info, warnings, entries):
         before = doc["tracks"]
         days = tracks.event_days(roster, cfg.event.first_day, cfg.event.last_day)
         ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days)
-        doc.update(info=summary(info), warnings=warnings, tracks=ledger, last_seen=time.time())
+        # Detect's warnings (a device answering from a new address today) outlive an inspection.
+        kept = [w for w in doc["warnings"] if isinstance(w, dict) and w.get("kind") in KEPT_WARNINGS]
+        doc.update(info=summary(info), warnings=warnings + kept, tracks=ledger, last_seen=time.time())
         wanted = [t for t in ledger.values() if t["status"] == "wanted"]
         if wanted:
             # Queued before the state says pending (the state is written when
