@@ -67,13 +67,16 @@ def test_fastest_today_ranks_the_devices_own_figures_per_craft_and_leaves_unknow
     board = boards.fastest(state.all_devices(cfg.paths.spool), event_roster, today)
     everyone = board["best500"]["boards"][0]
     assert everyone["group"] == "All"
-    assert [(row["device"], row["knots"]) for row in everyone["rows"]] == [(203, 30.0), (201, 25.0), (202, 20.0)]
-    assert [row["rank"] for row in everyone["rows"]] == [1, 2, 3]      # one row per entrant: their best
+    # 204 wrote no summary: its 500 m comes from its frames, marked as computed.
+    assert [(row["device"], row["knots"], row["computed"]) for row in everyone["rows"]] == [
+        (204, pytest.approx(40.0, abs=0.1), True), (203, 30.0, False), (201, 25.0, False), (202, 20.0, False)]
+    assert [row["rank"] for row in everyone["rows"]] == [1, 2, 3, 4]   # one row per entrant: their best
     kites = next(b for b in board["best500"]["boards"] if (b["group"], b["value"]) == ("Craft Type", "Kiteboard"))
     assert [row["device"] for row in kites["rows"]] == [203]
-    two_s = board["best2s"]["boards"][0]["rows"]
+    two_s = board["best2s"]["boards"][1]["rows"]          # Craft Type: Kiteboard
     assert two_s[0]["device"] == 203 and two_s[0]["knots"] == pytest.approx(30.0, abs=0.05)
-    assert all(row["device"] != 204 for b in board.values() for g in b["boards"] for row in g["rows"])
+    # No figure of 204's nautical mile anywhere: the device's 0 is unknown, and it is not computed.
+    assert all(row["device"] != 204 for g in board["best1852"]["boards"] for row in g["rows"])
 
 
 def test_report_writes_both_boards_as_csv(day, tmp_path):
@@ -88,7 +91,7 @@ def test_report_writes_both_boards_as_csv(day, tmp_path):
         assert rows and list(rows[0])[:2] == ["Date", first_column]
         assert rows[0]["Date"] == today.isoformat()
     assert "provisional fastest: the devices' own figures, not results" in done.stdout
-    assert any(r["Figure"] == "500 m" and r["Rank"] == "1" and r["Device"] == "203" for r in rows)
+    assert any(r["Figure"] == "500 m" and r["Rank"] == "2" and r["Device"] == "203" for r in rows)
 
 
 def test_the_dashboard_shows_both_boards_and_says_provisional(day):
@@ -104,9 +107,9 @@ def test_the_dashboard_shows_both_boards_and_says_provisional(day):
     for page in ("fastest.html", "tv-fastest.html"):
         text = (html / page).read_text()
         assert "the devices' own figures, not results" in text
-        assert text.index("30.00") < text.index("25.00") < text.index("20.00")
+        assert text.index("40.0") < text.index("30.00") < text.index("25.00") < text.index("20.00")
     status = __import__("json").loads((html / "status.json").read_text())
-    assert status["fastest"]["best500"]["boards"][0]["rows"][0]["device"] == 203
+    assert status["fastest"]["best500"]["boards"][0]["rows"][1]["device"] == 203
     assert status["accounted"][0]["device"] == 205
 
 
@@ -118,3 +121,16 @@ def test_a_devices_figure_far_from_its_frames_is_flagged_and_a_missing_one_is_co
     assert boards.figure_of(blank, "best2s") == (None, False)
     assert boards.figure_of(fast, "best500") == (13_000, False)
     assert boards.disagreements(blank) == []
+
+
+def test_a_verified_track_carries_the_figures_its_frames_give(day):
+    cfg, _, _, _ = day
+    doc = state.read(cfg.paths.spool, 204)          # the log without a summary
+    [track] = [t for t in doc["tracks"].values() if t["status"] == "verified"]
+    assert track["best500"] == 0 and track["computed"]["best500"] == pytest.approx(40.0 * 1852 / 3.6, rel=0.01)
+    assert track["last_fix"] - track["first_fix"] == 6 * 3600 * 1000
+    line = next(line for line in boards.accounted(cfg, [doc], roster.load(cfg.event.roster), at(12).date())
+                if line["device"] == 204)
+    assert line["hours"] == pytest.approx(6.0, abs=0.01) and line["flags"] == []   # its end from its frames
+    board = boards.fastest([doc], roster.load(cfg.event.roster), at(12).date())["best500"]["boards"][0]["rows"]
+    assert (board[0]["device"], board[0]["computed"], board[0]["knots"]) == (204, True, pytest.approx(40.0, abs=0.1))

@@ -209,7 +209,7 @@ def _download_track(ctx, claim, session, address, track, log):
         if damage:
             _record_damaged(ctx, claim.device, track, final, sha256, damage, log)
         else:
-            _record_verified(ctx, claim.device, track["file"], sha256)
+            _record_verified(ctx, claim.device, track["file"], sha256, final, log)
             log.info("%s", _summary(track, time.monotonic() - started, fetched))
         return
 
@@ -329,7 +329,7 @@ def _in_place(ctx, device_id, track, final, log):
     except (BadData, OSError) as exc:
         log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
         return False
-    _record_verified(ctx, device_id, track["file"], sha256)
+    _record_verified(ctx, device_id, track["file"], sha256, final, log)
     log.info("%s was already in place and verifies; recorded without fetching", track["name"])
     return True
 
@@ -576,12 +576,26 @@ def _record_progress(ctx, device_id, track, received, fetched, started):
                                "started": started, "updated": now}
 
 
-def _record_verified(ctx, device_id, file, sha256):
+def _record_verified(ctx, device_id, file, sha256, final, log):
+    found = _figures(ctx, final, log)
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is not None:
-            entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None)
+            entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
+                         **found)
         doc["progress"] = None
+
+
+def _figures(ctx, final, log):
+    """The track's bests computed from its frames, and its first and last fix (ms):
+    checked against the device's figures, and the figures of a log without a summary."""
+    try:
+        found = oao.figures(final, ctx.cfg.checks.max_speed_accuracy)
+    except (OSError, oao.OAOError) as exc:
+        log.warning("%s: figures not computed: %s", final.name, exc)
+        return {}
+    return {"computed": {"best2s": found["2s_best"], "best10s": found["10s_best"], "best500": found["500m_best"]},
+            "first_fix": found["first_ms"], "last_fix": found["last_ms"]}
 
 
 def _record_damaged(ctx, device_id, track, final, sha256, why, log):
