@@ -206,7 +206,7 @@ def test_the_default_day_is_today_in_the_event_zone(tmp_path, capsys):
     now = dt.datetime.now(TZ)
     t = track(480, "HAZ480", now.replace(hour=0, minute=30, second=0, microsecond=0), "wanted")
     save(cfg.paths.spool, 480, seen=now, ledger=[t])
-    assert report.main(cfg, argparse.Namespace(date=None, csv=None)) == 0
+    assert report.main(cfg, argparse.Namespace(date=None, csv=None, accounted=False, fastest=False)) == 0
     out = capsys.readouterr().out
     assert f": {today} (Europe/London)" in out
     assert t["name"] in out and "wanted: not downloaded yet" in out
