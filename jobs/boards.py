@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import tracks
+from jobs import tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -175,7 +175,7 @@ def _row(entry, device, track, figure):
     return {"entrant": entry.entrant, "name": entry.name, "device": device, "craft": entry.craft,
             "status": entry.status, "class_name": entry.class_name, "track": track.get("name"),
             "track_time": f"{clock[:2]}:{clock[2:]}" if clock.isdigit() else "",
-            "knots": round(tracks.knots(speed), 2) if known else None, "computed": computed}
+            "knots": round(units.knots(speed), 2) if known else None, "computed": computed}
 
 
 def figure_of(track, figure):
@@ -195,7 +195,7 @@ def disagreements(track):
         said, measured = track.get(figure), computed.get(figure)
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e6 for v in (said, measured)) \
                 and abs(said - measured) > DISAGREE * measured:
-            found.append(f"{label}: device {tracks.knots(said):.1f} kn, frames {tracks.knots(measured):.1f} kn")
+            found.append(f"{label}: device {units.knots(said):.1f} kn, frames {units.knots(measured):.1f} kn")
     return found
 
 

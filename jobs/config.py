@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from jobs.units import cut
+
 DEFAULT_FILE = "motion-server.yaml"
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard", "expire")
 
@@ -199,8 +201,7 @@ def _check_type(name, value, default, origin):
 
 
 def _show(value):
-    text = repr(value)
-    return text if len(text) < 60 else text[:57] + "..."
+    return cut(repr(value), 57, "...")
 
 
 def _check_values(cfg, origin):

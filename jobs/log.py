@@ -15,6 +15,8 @@ import time
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
+from jobs.units import cut
+
 FORMAT = "%(asctime)s %(levelname)s %(stage)s %(device)s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 
@@ -103,7 +105,4 @@ def for_device(stage, device):
 
 def quoted(text, limit=80):
     """Device-supplied text, quoted and cut, safe on one log line."""
-    text = str(text)
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return repr(text)
+    return repr(cut(text, limit))

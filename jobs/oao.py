@@ -373,14 +373,6 @@ def _best(times, along, measure, span):
     return round(best * 1e6)
 
 
-def knots(mm_per_s):
-    return mm_per_s * 3.6 / 1852
-
-
-def mm_per_s(knots_value):
-    return round(knots_value * 1852 / 3.6)
-
-
 # --- building frames (the simulated fleet writes tracks with these) ------------
 
 def header_frame(device, username, start_ms, end_ms, lat_e7=0, lon_e7=0):

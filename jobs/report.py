@@ -17,7 +17,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from jobs import boards, roster, state, tracks
+from jobs import boards, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -161,7 +161,7 @@ def _duration(ms):
 
 
 def _knots(mm_per_s):
-    return f"{tracks.knots(mm_per_s):.1f}" if isinstance(mm_per_s, (int, float)) else "?"
+    return f"{units.knots(mm_per_s):.1f}" if isinstance(mm_per_s, (int, float)) else "?"
 
 
 def strays(cfg, day):

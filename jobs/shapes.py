@@ -17,6 +17,7 @@ on every page from then on.
 """
 
 from jobs.device import DeviceError
+from jobs.units import cut
 
 TEXT_MAX = 200         # usernames, firmware names, setting values: shown on the dashboard
 FILE_MAX = 1000        # a track's path on the device: a ledger key, never a local path
@@ -40,9 +41,7 @@ def _fail(doc, where, value, expected):
         shown = repr(value)
     except ValueError:  # an int beyond Python's 4300-digit str() limit
         shown = "a number of thousands of digits"
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    raise DeviceError(f"{doc}: {where} is {shown}, expected {expected}")
+    raise DeviceError(f"{doc}: {where} is {cut(shown, 57, '...')}, expected {expected}")
 
 
 def _missing(doc, where):

@@ -6,19 +6,11 @@ from pathlib import Path
 
 from jobs import locks, roster, spool, state
 from jobs.config import ConfigError, STAGES
+from jobs.units import age_text
 
 
 def configure(parser):
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
-def _age(seconds):
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _tracks(doc):
@@ -74,13 +66,13 @@ def render(facts):
     now = facts["time"]
     lines = [f"Spool {facts['spool']}", "", "Queues"]
     for queue, items in facts["queues"].items():
-        shown = ", ".join(f"{i['device']} ({_age(i['waiting_s'])})" for i in items[:20])
+        shown = ", ".join(f"{i['device']} ({age_text(i['waiting_s'])})" for i in items[:20])
         more = f" and {len(items) - 20} more" if len(items) > 20 else ""
         lines.append(f"  {queue:<10} {len(items):>3} waiting{': ' + shown + more if items else ''}")
     lines += ["", "Claims"]
     held = [(q, c) for q, cs in facts["claims"].items() for c in cs]
     for queue, c in held:
-        lines.append(f"  {queue:<10} {c['device']:>5}  pid {c['pid']}@{c['host']}  for {_age(c['age_s'])}")
+        lines.append(f"  {queue:<10} {c['device']:>5}  pid {c['pid']}@{c['host']}  for {age_text(c['age_s'])}")
     if not held:
         lines.append("  none")
     lines += ["", "Stage runs"]
@@ -92,11 +84,11 @@ def render(facts):
               f"  {'id':>5}  {'status':<12} {'since':>8}  {'address':<15} tracks"]
     order = {s: i for i, s in enumerate(state.STATUSES)}
     for entry in sorted(facts["devices"].values(), key=lambda e: (order.get(e["status"], 99), e["id"])):
-        since = _age(now - entry["since"]) if entry["since"] else "-"
+        since = age_text(now - entry["since"]) if entry["since"] else "-"
         tracks = " ".join(f"{n} {s}" for s, n in sorted(entry["tracks"].items())) or "-"
         note = ""
         if "queue" in entry:
-            note = f"  waiting {_age(entry['waiting_s'])} in {entry['queue']}"
+            note = f"  waiting {age_text(entry['waiting_s'])} in {entry['queue']}"
         elif entry["error"] and entry["status"] == "failed":
             note = f"  {entry['error']}"
         lines.append(f"  {entry['id']:>5}  {entry['status']:<12} {since:>8}  {entry['address'] or '-':<15} "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
+from jobs.units import knots
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
@@ -35,10 +36,6 @@ GONE = "no longer on the device"   # the reason of a wanted track the device sto
 #   three times with differing bytes; an operator looks at it (`retry`).
 SETTLED = ("verified", "damaged", "bad")
 ON_DISK = ("verified", "damaged")
-
-
-def knots(mm_per_s):
-    return mm_per_s * 3.6 / 1852
 
 
 def local_start(start_ms, tz):

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from jobs import oao
+from jobs import oao, units
 
 FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
                  "Motion_Mini_10Hz_0470_2022-04-11-1117.oao")
@@ -190,7 +190,7 @@ def test_figures_of_a_synthetic_track_match_what_it_was_made_with(tmp_path):
                                size=1_500_000, best500_knots=22.0)
     path = tmp_path / "t.oao"
     path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
-    expected = oao.mm_per_s(22.0)
+    expected = units.mm_per_s(22.0)
     found = oao.figures(path)
     for key in ("2s_best", "10s_best", "500m_best"):
         assert found[key] == pytest.approx(expected, rel=0.01), key

@@ -13,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from jobs import config, device, oao, roster
+from jobs import config, device, oao, roster, units
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.scenario import ScenarioError
 from jobs.sim import scenario
@@ -74,7 +74,7 @@ def test_synthetic_tracks_parse_to_the_last_byte_and_match_logs_json(tmp_path, h
             assert entry["distance"] == pytest.approx(stats["distance"], rel=0.01)
             assert entry["500m_best"] == pytest.approx(stats["500m_best"], rel=0.02)
         assert logs[0]["start_date"] == START.timestamp() * 1000
-        assert logs[0]["500m_best"] == oao.mm_per_s(20)
+        assert logs[0]["500m_best"] == units.mm_per_s(20)
         assert logs[1]["size"] == 100_000          # an odd size becomes the valid size below it
         assert logs[0]["file"] == "/logs/2026/07/0470_2026-07-16-1302.oao"
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import roster, shapes, tracks
+from jobs import roster, shapes, tracks, units
 
 LONDON = ZoneInfo("Europe/London")
 HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
@@ -54,9 +54,9 @@ def other_server_zone(monkeypatch):
 # --- knots, local start, names ---------------------------------------------------------
 
 def test_knots_from_millimetres_per_second():
-    assert tracks.knots(1852 / 3.6) == pytest.approx(1.0)
-    assert tracks.knots(10100) == pytest.approx(19.633, abs=0.001)
-    assert tracks.knots(0) == 0
+    assert units.knots(1852 / 3.6) == pytest.approx(1.0)
+    assert units.knots(10100) == pytest.approx(19.633, abs=0.001)
+    assert units.knots(0) == 0
 
 
 def test_fixture_track_is_named_by_its_local_summer_start(other_server_zone):

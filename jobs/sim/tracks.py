@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 from jobs import oao
+from jobs.units import mm_per_s
 
 ORIGIN = (50.5725, -2.4575)       # Portland Harbour, where the real fixtures were sailed
 COURSE_DEG = 62.0                 # the line of the runs
@@ -162,7 +163,7 @@ def synthetic_logs(spec, file, timezone_minutes=60):
     frames, padding = layout(spec.size, damaged=damage_frame(spec) is not None)
     start_ms = _ms(spec.start)
     duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
-    best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
+    best500 = mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
     profile = Profile(best500 / 1000)
     entry = {"file": file, "size": valid_size(spec.size),
              "start_date": start_ms, "end_date": start_ms + duration_ms, "duration": duration_ms,
@@ -236,7 +237,7 @@ def synthetic_blocks(spec, device, username):
     frames, padding = layout(spec.size, damaged=damaged is not None)
     start_ms = _ms(spec.start)
     duration_ms = round(spec.duration_s * 1000) if frames > 1 else 0
-    best500 = oao.mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
+    best500 = mm_per_s(spec.best500_knots if spec.best500_knots is not None else 15.0)
     profile = Profile(best500 / 1000)
     lat0, lon0 = ORIGIN
     # Each device sails its own patch of water, a few hundred metres apart.
