@@ -254,23 +254,8 @@ def check_space(cfg):
 # --- name resolution ------------------------------------------------------
 
 def lookup(device_id, hosts, not_found):
-    """'answers', 'not found' or 'no answer' for motion-<id>, asked as detect asks.
-
-    Like jobs.device.resolve, but it keeps why a name gave no address: a name
-    the resolver does not know is normal for an absent device; a resolver that
-    does not answer at all is not.
-    """
-    name = device.hostname(device_id)
-    address = hosts.get(name)
-    if address is None:
-        try:
-            address = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
-        except socket.gaierror as exc:
-            unknown = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
-            return "not found" if exc.errno in unknown else "no answer"
-        except (OSError, UnicodeError, IndexError):
-            return "no answer"
-    return "not found" if address in not_found else "answers"
+    """'answers', 'not found' or 'no answer' for motion-<id>, asked as detect asks."""
+    return device.look_up(device_id, hosts, not_found)[1]
 
 
 def lookup_all(devices, hosts, not_found, workers, bound):

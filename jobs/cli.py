@@ -13,14 +13,7 @@ from pathlib import Path
 
 from jobs import config, log, roster, runner
 
-STAGES = {
-    "detect": "find roster devices that joined the WiFi",
-    "inspect": "read each connected device and decide which tracks to fetch",
-    "download": "fetch and verify every wanted track",
-    "disconnect": "notice completed devices that left the WiFi",
-    "dashboard": "render the HTML dashboards and status.json",
-    "expire": "move expired cache, queue records and logs to the trash, then empty it",
-}
+STAGES = config.STAGES
 COMMANDS = {
     "status": ("jobs.status", "show queues, claims and devices, like mailq"),
     "sim": ("jobs.sim.cli", "run a simulated fleet of Motion devices on loopback"),

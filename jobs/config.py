@@ -17,7 +17,15 @@ import yaml
 from jobs.units import cut
 
 DEFAULT_FILE = "motion-server.yaml"
-STAGES = ("detect", "inspect", "download", "disconnect", "dashboard", "expire")
+# The stages, in pipeline order, with what each does (the CLI's help).
+STAGES = {
+    "detect": "find roster devices that joined the WiFi",
+    "inspect": "read each connected device and decide which tracks to fetch",
+    "download": "fetch and verify every wanted track",
+    "disconnect": "notice completed devices that left the WiFi",
+    "dashboard": "render the HTML dashboards and status.json",
+    "expire": "move expired cache, queue records and logs to the trash, then empty it",
+}
 
 # None marks an optional value; its type is given in OPTIONAL below.
 DEFAULTS = {

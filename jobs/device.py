@@ -55,22 +55,34 @@ def read_hosts_file(path):
 
 
 def resolve(device, hosts=None, not_found=("10.10.10.10",)):
-    """The IPv4 address of motion-<device>, or None if the network does not know it.
+    """The IPv4 address of motion-<device>, or None if the network does not know it."""
+    return look_up(device, hosts, not_found)[0]
+
+
+# getaddrinfo's answers for a name the resolver does not know (an absent device)
+UNKNOWN_NAME = (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
+
+
+def look_up(device, hosts=None, not_found=("10.10.10.10",)):
+    """(address or None, "answers" | "not found" | "no answer") for motion-<device>.
 
     `hosts` ({name: address}, from the hosts file) is asked first. Some routers
     answer a fixed address for every unknown name; those count as not found.
+    A name the resolver does not know is normal for an absent device; a
+    resolver that does not answer at all is not (`check` tells them apart).
     """
     name = hostname(device)
     address = (hosts or {}).get(name)
     if address is None:
         try:
-            answers = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError, OSError):
-            return None
-        address = answers[0][4][0] if answers else None
-    if address is None or address in not_found:
-        return None
-    return address
+            address = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+        except socket.gaierror as exc:
+            return None, "not found" if exc.errno in UNKNOWN_NAME else "no answer"
+        except (OSError, UnicodeError, IndexError):
+            return None, "no answer"
+    if address in not_found:
+        return None, "not found"
+    return address, "answers"
 
 
 def probe(address, port, timeout):
