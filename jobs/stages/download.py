@@ -28,7 +28,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -44,8 +43,6 @@ PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a se
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
 BAD_AFTER = 3            # verification failures in a row before a track is given up
 SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recognise the device's own damage
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}\.oao\Z")  # no dot first, no slash, no newline: a plain file name
-DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
 
 
 class FetchError(Exception):
@@ -294,9 +291,9 @@ def _ledger_problem(track):
     Inspect built the name and day from the roster and checked the file path;
     they are checked again because they become a local path and a URL here.
     """
-    if not isinstance(track.get("name"), str) or not NAME.fullmatch(track["name"]):
+    if not isinstance(track.get("name"), str) or not tracks.NAME.fullmatch(track["name"]):
         return f"local name {quoted(track.get('name'))} is not a plain file name"
-    if not isinstance(track.get("day"), str) or not DAY.fullmatch(track["day"]):
+    if not isinstance(track.get("day"), str) or not tracks.DAY.fullmatch(track["day"]):
         return f"day {quoted(track.get('day'))} is not YYYYMMDD"
     size = track.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
