@@ -229,6 +229,19 @@ def _without(warnings, kind):
     return [w for w in warnings if not (isinstance(w, dict) and w.get("kind") == kind)]
 
 
+def fail(root, device, expected, why, base_interval):
+    """Compare and set: failed (address forgotten, backing off) only from one of `expected`.
+
+    Returns None when it failed the device, else the status it had moved on to
+    (another stage's newer word stands).
+    """
+    with update(root, device) as doc:
+        if doc["status"] not in expected:
+            return doc["status"]
+        mark_failed(doc, why, base_interval)
+    return None
+
+
 def mark_completed(doc):
     """Inside `update`: everything wanted is verified; the failure streak ends."""
     set_status(doc, "completed", error=None, progress=None, retry={"failures": 0, "next": 0})

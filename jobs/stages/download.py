@@ -109,7 +109,7 @@ def download_device(ctx, claim):
                      if isinstance(t, dict) and t.get("status") == "wanted"),
                     key=lambda t: t.get("start") or 0)
     if not doc["address"]:
-        _fail(ctx, claim.device, "no address to download from")
+        state.fail(ctx.spool, claim.device, ("downloading",), "no address to download from", ctx.cfg.intervals.detect)
         log.error("no address to download from; detect will find it again")
         return
     session = device.session()
@@ -129,7 +129,7 @@ def download_device(ctx, claim):
         state.transition(ctx.spool, claim.device, ("downloading",), "pending", progress=None)
         raise
     except FetchError as exc:
-        _fail(ctx, claim.device, f"{track['name']}: {exc}")
+        state.fail(ctx.spool, claim.device, ("downloading",), f"{track['name']}: {exc}", ctx.cfg.intervals.detect)
         log.error("%s not downloaded: %s", track["name"], exc)
         return
     finally:
@@ -623,12 +623,6 @@ def _record_failure(ctx, device_id, file, why, give_up=False):
         if give_up or entry["failures"] >= BAD_AFTER:
             entry.update(status="bad", reason=why)
         return entry["failures"]
-
-
-def _fail(ctx, device_id, why):
-    with state.update(ctx.spool, device_id) as doc:
-        if doc["status"] == "downloading":
-            state.mark_failed(doc, why, ctx.cfg.intervals.detect)
 
 
 def _network_cause(exc, cfg):

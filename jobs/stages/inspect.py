@@ -214,9 +214,8 @@ def _log_some(log, lines):
 
 def fail(ctx, device, why):
     """The device misbehaved or went away: failed, address forgotten, detect retries."""
-    with state.update(ctx.spool, device) as doc:
-        if doc["status"] != "connected":
-            ctx.device_log(device).info("failed (%s), but its status became %s meanwhile", why, doc["status"])
-            return
-        state.mark_failed(doc, why, ctx.cfg.intervals.detect)
-    ctx.device_log(device).error("failed: %s; address forgotten, detect will retry", why)
+    moved_on = state.fail(ctx.spool, device, ("connected",), why, ctx.cfg.intervals.detect)
+    if moved_on:
+        ctx.device_log(device).info("failed (%s), but its status became %s meanwhile", why, moved_on)
+    else:
+        ctx.device_log(device).error("failed: %s; address forgotten, detect will retry", why)
