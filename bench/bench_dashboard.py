@@ -147,7 +147,7 @@ def main():
             dashboard._tracks_pages.clear()
             dashboard._memo.update(last={}, this={})
             if hasattr(dashboard, "_last"):
-                dashboard._last.update(inputs=None, pages=[], skipped=0)
+                dashboard._last.update(inputs=None, pages=[], at=0.0)
             first()
 
         show("whole step, nothing remembered (as --once)", timed(cold))

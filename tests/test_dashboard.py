@@ -526,3 +526,16 @@ def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(event
     block = device_blocks((html / "index.html").read_text())[660]
     assert block.count("<tr class=") == 20 and "and 280 more on the tracks page" in text(block)
     assert 'data-status="wanted"' in block   # the one needing a person is among those shown
+
+
+def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(event):
+    """The stage looks every second: a change shows within it; ages alone do not re-render each second."""
+    cfg, event_roster = event
+    assert render(cfg, event_roster)[0]  # the crafted event has waiting devices: clock-driven pages
+    assert render(cfg, event_roster, now=NOW + 1)[0] == []  # only the clock moved, 1 s: touched
+    with state.update(cfg.paths.spool, 603) as doc:
+        state.set_status(doc, "pending")
+    assert "status.json" in render(cfg, event_roster, now=NOW + 2)[0]  # a change: at once
+    assert render(cfg, event_roster, now=NOW + 3)[0] == []
+    later = render(cfg, event_roster, now=NOW + 2 + dashboard.CLOCK_EVERY_S)[0]
+    assert "status.json" in later  # the waits moved on: rendered again

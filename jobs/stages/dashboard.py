@@ -1,6 +1,7 @@
 """Stage dashboard: what the state says, as static pages the tent can read.
 
-Every 5 s: read each device's state (no locks: state files are replaced
+Every second, a stat of each state file and queue item; when one changed
+(or at least every minute): read each device's state (no locks: state files are replaced
 atomically, so a read sees the old file or the new one), the roster and the
 queues; gather the day's facts once; render them into paths.html:
 
@@ -68,7 +69,7 @@ def write(cfg, root, roster, now=None, day=None):
     day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
     folder = Path(cfg.paths.html)
     inputs = _inputs(cfg, root, roster, folder, day)  # before reading: a change after it is seen next time
-    if _still_current(inputs):
+    if _still_current(inputs, now):
         return []
     docs = [doc for doc in state.all_devices(root) if isinstance(doc.get("device"), int)]
     facts = gather(cfg, docs, roster, waiting(root), now, day)
@@ -77,17 +78,20 @@ def write(cfg, root, roster, now=None, day=None):
     written = [name for name, text in pages.items() if publish(folder / name, text)]
     # Pages that show a wait or an absence change with the clock alone: never skipped.
     timeless = all(d["waiting_s"] is None and d["absent_s"] is None for d in facts["devices"])
-    _last.update(inputs=inputs if timeless else None, pages=[folder / name for name in pages], skipped=0)
+    _last.update(inputs=inputs, timeless=timeless, pages=[folder / name for name in pages], at=now)
     return written
 
 
-# What the pages were last rendered from. A quiet evening of 300 devices would
-# otherwise read, gather and render them all every 5 s to write the same bytes:
-# when no state file, queue item, roster, configuration or day changed, and no
-# page shows a clock-driven age, the pages are only touched (their mtime is the
-# freshness the pages show). A full render still runs every RENDER_EVERY passes.
-_last = {"inputs": None, "pages": [], "skipped": 0}
-RENDER_EVERY = 12   # passes: a minute at the shipped 5 s interval
+# What the pages were last rendered from. The stage looks every second, so that
+# a device turns green within a second of its last track; rendering 300 devices
+# every second to write the same bytes would cost a tenth of a core. When no
+# state file, queue item, roster, configuration or day changed, the pages are
+# only touched (their mtime is the freshness the pages show). Pages showing a
+# clock-driven age (a wait, an absence) are rendered again every CLOCK_EVERY_S,
+# and every page at least every FULL_EVERY_S whatever the stats say.
+_last = {"inputs": None, "timeless": True, "pages": [], "at": 0.0}
+CLOCK_EVERY_S = 5.0
+FULL_EVERY_S = 60.0
 
 
 def _inputs(cfg, root, roster, folder, day):
@@ -108,10 +112,12 @@ def _inputs(cfg, root, roster, folder, day):
     return (cfg, roster, str(root), str(folder), day, sorted(seen))
 
 
-def _still_current(inputs):
-    """True if the last pages were made from exactly these inputs; they are touched, not rendered."""
-    last = _last["inputs"]
-    if last is None or _last["skipped"] >= RENDER_EVERY - 1:
+def _still_current(inputs, now):
+    """True if the last pages were made from exactly these inputs, recently enough; they are touched."""
+    last, age = _last["inputs"], now - _last["at"]
+    if last is None or not 0 <= age < FULL_EVERY_S:
+        return False  # (or the clock was set back)
+    if not _last["timeless"] and age >= CLOCK_EVERY_S:
         return False
     # The configuration and roster by identity: a new object (a reloaded roster) renders again.
     if last[0] is not inputs[0] or last[1] is not inputs[1] or last[2:] != inputs[2:]:
@@ -121,7 +127,6 @@ def _still_current(inputs):
             os.utime(page)
     except FileNotFoundError:
         return False  # a page was removed: render them all again
-    _last["skipped"] += 1
     return True
 
 
