@@ -14,12 +14,15 @@ Any failure: status failed and the address forgotten; detect finds it again.
 import threading
 import time
 
-from jobs import files, runner, shapes, spool, state, tracks
-from jobs.device import DeviceError, get_json, session
+from jobs import files, runner, spool, state
 from jobs.log import quoted
 
+# jobs.device, and jobs.shapes and jobs.tracks which import it, bring requests
+# and urllib3 (~0.13 s of CPU): they are imported when a device is first
+# inspected, not at start-up, since an idle run under cron has no device to talk to.
+
 # Read in this order: info.json first, so a wrong device is refused before the rest.
-READERS = {"info": shapes.info, "settings": shapes.settings, "logs": shapes.logs}
+READERS = ("info", "settings", "logs")
 MIB = 1024 * 1024
 LINES_MAX = 50           # lines about one device's tracks per inspection
 _local = threading.local()
@@ -30,6 +33,9 @@ def step(ctx):
 
 
 def inspect_device(ctx, claim):
+    from jobs import tracks
+    from jobs.device import DeviceError
+
     device, log = claim.device, ctx.device_log(claim.device)
     doc = state.read(ctx.spool, device)
     if doc["status"] != "connected":
@@ -52,10 +58,14 @@ def inspect_device(ctx, claim):
 
 def read_device(ctx, device, address):
     """The device's three documents, checked and cached; DeviceError says what is wrong."""
+    from jobs import shapes
+    from jobs.device import DeviceError, get_json
+
     if not address:
         raise DeviceError("no address recorded")
     raw, clean = {}, {}
-    for name, reader in READERS.items():
+    for name in READERS:
+        reader = getattr(shapes, name)
         if ctx.stop.is_set():
             raise runner.Stopping()
         raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
@@ -75,6 +85,8 @@ def _session():
     # One requests session per worker thread: sessions are not promised to be
     # thread-safe, and a device that keeps connections alive is spared new ones.
     if not hasattr(_local, "session"):
+        from jobs.device import session
+
         _local.session = session()
     return _local.session
 
@@ -113,6 +125,8 @@ def summary(info):
 
 def hand_on(ctx, device, info, warnings, entries):
     """Record what was found and pass the device on, if it is still ours to move."""
+    from jobs import tracks
+
     log = ctx.device_log(device)
     cfg = ctx.cfg
     roster = ctx.roster()
