@@ -15,6 +15,7 @@ device is marked connected only from the state the sweep read (compare and
 set), so only one of them queues it and logs it.
 """
 
+import logging
 import os
 import time
 
@@ -60,7 +61,7 @@ _states = {}
 
 def read_state(root, device_id):
     """state.read, from memory while the file is the one read last time."""
-    where = state.path(root, device_id)
+    where = f"{os.fspath(root)}/state/{device_id}.json"  # state.path's file; a str: pathlib costs more than the stat
     try:
         info = os.stat(where)
     except FileNotFoundError:
@@ -95,7 +96,8 @@ def look_for(ctx, seen, hosts):
     try:
         address = device.resolve(device_id, hosts, net.not_found_addresses)
         if address is None:
-            log.debug("%s not found", device.hostname(device_id))
+            if ctx.log.isEnabledFor(logging.DEBUG):  # hundreds a sweep: not even formatted unless wanted
+                log.debug("%s not found", device.hostname(device_id))
         elif not device.probe(address, net.port, net.probe_timeout):
             log.debug("%s at %s does not answer on port %d", device.hostname(device_id), address, net.port)
         elif mark_connected(ctx, seen, address):
