@@ -285,6 +285,7 @@ def report(workers, runs):
 
 
 def main():
+    global RATE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="*", default=[config.DEFAULTS["threads"]["download"]],
                         help="threads.download values to run (default: the shipped one); the sweep: 4 8 16 32 64")
@@ -298,7 +299,6 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0,
                         help="K > 1: times and sizes / K, for a quick look (not the figure)")
     args = parser.parse_args()
-    global RATE
     RATE = round(args.rate * 2**20)
     specs = session(args.seed, args.scale)
     common.header(f"time to green: {DEVICES} devices arriving over {ARRIVE_OVER_S:.0f} s at {RATE // 1000} KB/s, "
