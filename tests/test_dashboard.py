@@ -539,3 +539,16 @@ def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(eve
     assert render(cfg, event_roster, now=NOW + 3)[0] == []
     later = render(cfg, event_roster, now=NOW + 2 + dashboard.CLOCK_EVERY_S)[0]
     assert "status.json" in later  # the waits moved on: rendered again
+
+
+def test_the_tv_layout_shrinks_with_the_count_and_keeps_the_latest_and_the_troubled_large():
+    def seen(n, failed=()):
+        return [{"id": d, "status": "failed" if d in failed else "completed", "warnings": [], "unreadable": None,
+                 "counts": {status: 0 for status in dashboard.TRACK_STATES}} for d in range(n, 0, -1)]
+    assert dashboard.tv_layout(seen(12)) == {"size": "large", "featured": [], "columns": 0, "not_seen_max": 14}
+    crowded = dashboard.tv_layout(seen(130, failed={3, 50}))
+    assert crowded["size"] == "tiny"
+    assert crowded["featured"] == [130, 129, 128, 127, 126, 125, 50, 3]
+    cells = 130 + 3 * len(crowded["featured"])
+    assert -(-cells // crowded["columns"]) <= dashboard.TV_ROWS["tiny"]  # rows that fit the screen's height
+    assert dashboard.tv_layout(seen(40))["size"] == "small"

@@ -169,6 +169,7 @@ def gather(cfg, docs, roster, queued, now, day):
                for doc in shown]
     warnings = warning_lists(devices, roster)
     return {
+        "tv": tv_layout([d for d in devices if d["seen_today"]]),
         "event": cfg.event.name,
         "day": day.isoformat(),
         "day_text": day.strftime("%A %-d %B %Y"),
@@ -395,6 +396,36 @@ def warning_lists(devices, roster):
     lists["unreadable"] = [{"device": d["id"], "entrants": d["entrants"], "text": d["unreadable"]}
                            for d in devices if d["unreadable"]]
     return lists
+
+
+# The TV page: a screen across the tent, read from 5 m. As the day's devices
+# grow from a dozen to 130, the tiles shrink and drop detail (number, symbol
+# and colour stay); the latest connections and every device needing a person
+# keep a large tile of four cells. Sizes by the count of tiles, largest first.
+TV_SIZES = ((12, "large"), (30, "medium"), (64, "small"))   # more: "tiny"
+TV_RECENT = 6            # the latest connections shown large on a crowded screen
+TV_AREA = 1640 / 960     # width ÷ height of the tiles' area on a 1920×1080 screen
+TV_TILE = 1.35           # a tile's width ÷ height that leaves room for a 3-digit number
+TV_ROWS = {"medium": 6, "small": 9, "tiny": 12}   # rows of small tiles that fit 1080 px, number over symbol
+TV_NOT_SEEN = {"large": 14, "medium": 14, "small": 30, "tiny": 30}   # names listed beside the tiles
+
+
+def tv_layout(seen):
+    """How the TV page lays out today's devices (most recent first): size, featured ids, columns."""
+    size = next((name for most, name in TV_SIZES if len(seen) <= most), "tiny")
+    if size == "large":
+        return {"size": size, "featured": [], "columns": 0, "not_seen_max": TV_NOT_SEEN[size]}
+    featured = [d["id"] for i, d in enumerate(seen) if i < TV_RECENT or needs_attention(d)]
+    cells = len(seen) + 3 * len(featured)
+    columns = max(4, round((cells * TV_AREA / TV_TILE) ** 0.5), -(-cells // TV_ROWS[size]))
+    return {"size": size, "featured": featured, "columns": columns, "not_seen_max": TV_NOT_SEEN[size]}
+
+
+def needs_attention(device):
+    """A device a person must look at: failed, warned about, unreadable, or with a bad or damaged track."""
+    counts = device["counts"]
+    return (device["status"] == "failed" or bool(device["warnings"]) or bool(device["unreadable"])
+            or counts["bad"] > 0 or counts["damaged"] > 0)
 
 
 def _most_telling(tracks, limit):
