@@ -552,3 +552,24 @@ def test_the_tv_layout_shrinks_with_the_count_and_keeps_the_latest_and_the_troub
     cells = 130 + 3 * len(crowded["featured"])
     assert -(-cells // crowded["columns"]) <= dashboard.TV_ROWS["tiny"]  # rows that fit the screen's height
     assert dashboard.tv_layout(seen(40))["size"] == "small"
+
+
+def test_a_new_process_finds_current_pages_current_without_rendering(event, monkeypatch):
+    """Cron starts a dashboard run every minute: pages made from the same inputs are only touched."""
+    cfg, event_roster = event
+    quiet = Path(cfg.paths.spool)
+    for name in ("inspect", "download"):  # no wait shown: nothing moves with the clock alone
+        for item in (quiet / name).glob("*.json"):
+            item.unlink()
+    for device in (605,):
+        with state.update(quiet, device) as doc:
+            doc["absent_since"] = None
+    assert render(cfg, event_roster)[0]
+    monkeypatch.setattr(dashboard, "_last", {"inputs": None, "timeless": True, "pages": [], "at": 0.0})
+    monkeypatch.setattr(dashboard, "render", lambda facts: pytest.fail("rendered though nothing changed"))
+    assert render(cfg, event_roster, now=NOW + 10)[0] == []
+    monkeypatch.undo()
+    with state.update(quiet, 603) as doc:  # a change seen by the next process
+        state.set_status(doc, "pending")
+    dashboard._last.update(inputs=None)
+    assert "index.html" in render(cfg, event_roster, now=NOW + 11)[0]
