@@ -155,6 +155,33 @@ def report_joins(port, extra, threads_list, delay):
               flush=True)
 
 
+def sweep_cpu(extra, sweeps=20):
+    """CPU s of one detect sweep once the stage runs (state files read before), by time.process_time,
+    on the quiet event of bench_idle: 300 roster devices away with yesterday's state, plus `extra`
+    IDs never seen, every name answered "not found" by the hosts file (no DNS: the stage's own cost)."""
+    import bench_idle
+    with tempfile.TemporaryDirectory() as folder:
+        cfg_path = bench_idle.write_event(Path(folder), "quiet")
+        if extra:
+            text = cfg_path.read_text().replace("event: {", f"event: {{extra_devices: ['{ROSTER + 1}-{ROSTER + extra}'], ")
+            cfg_path.write_text(text)
+            (Path(folder) / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n"
+                                                        for d in range(1, ROSTER + extra + 1)))
+        cfg = config.load(cfg_path)
+        ctx = runner.Context(cfg=cfg, stage="detect", pool=ThreadPoolExecutor(cfg.threads.detect))
+        ctx.roster()
+        cpu = []
+        for n in range(sweeps + 1):
+            started = time.process_time()
+            detect.step(ctx)
+            while ctx.busy:
+                time.sleep(0.001)
+            if n:  # the first sweep reads every file: a running stage did that long ago
+                cpu.append(time.process_time() - started)
+        ctx.pool.shutdown()
+    return cpu
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--extra", type=int, default=0, help="extra absent Motion IDs (event.extra_devices)")
@@ -162,8 +189,14 @@ def main():
     parser.add_argument("--joins", type=int, nargs="*", default=[],
                         help="threads values for the join test: detect as a stage, devices joining one by one")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="only the CPU of one sweep of a running stage")
     args = parser.parse_args()
     extra = args.extra
+    if args.cpu:
+        common.header(f"CPU of one detect sweep, quiet event: {ROSTER} roster devices away, {extra} extra IDs")
+        cpu = [1000 * s for s in sweep_cpu(extra)]
+        print(f"  {ROSTER + extra} names: {common.spread(cpu, 1, 'ms')} per sweep, 20 sweeps; at end: {common.load()}")
+        return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
