@@ -148,16 +148,23 @@ def main():
             dashboard._memo.update(last={}, this={})
             if hasattr(dashboard, "_last"):
                 dashboard._last.update(inputs=None, pages=[], at=0.0)
+            (Path(cfg.paths.html) / "rendered-from.json").unlink(missing_ok=True)  # nor on disk
+            first()
+
+        def new_process():
+            # A new run (cron's each minute, a --once) whose pages are current: only what is on disk.
+            dashboard._last.update(inputs=None, pages=[], at=0.0)
             first()
 
         show("whole step, nothing remembered (as --once)", timed(cold))
         show("whole step, content unchanged (touch only)", timed(first))
         moments = iter(range(1, 100))
         show("whole step, waits changed (3 pages rewritten)",
-             timed(lambda: dashboard.write(cfg, root, event_roster, now=now + next(moments), day=DAY)))
+             timed(lambda: dashboard.write(cfg, root, event_roster, now=now + 5 * next(moments), day=DAY)))
         quieten(root)
         first()  # rendered once from the quiet state; the next passes find nothing changed
         show("whole step, quiet event (nothing queued or absent)", timed(first))
+        show("whole step, quiet event, a new process (pages current on disk)", timed(new_process))
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(first)

@@ -4,7 +4,7 @@ The 10 present devices are TCP listeners on 127.0.1.K named in a hosts file;
 the 290 absent ones are looked up through socket.getaddrinfo, replaced here by
 a fake router that fails either at once or after 0.5 s (a slow DNS). A sweep
 is timed from step() until every look-up and probe has finished, for 8, 32
-and 64 detect threads; each figure is the median of 5 runs, with min and max.
+and 64 detect threads (--threads), each figure the median of 5 runs (--runs), with min and max.
 The slow resolver should take about 290 x 0.5 / threads seconds.
 With --extra N the event also owns N extra Motion IDs (event.extra_devices:
 spares, buoys), all absent, looked for in every sweep as well.
@@ -186,6 +186,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--extra", type=int, default=0, help="extra absent Motion IDs (event.extra_devices)")
     parser.add_argument("--threads", type=int, nargs="*", default=list(THREADS))
+    parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--joins", type=int, nargs="*", default=[],
                         help="threads values for the join test: detect as a stage, devices joining one by one")
     parser.add_argument("--skip-sweep", action="store_true")
@@ -204,14 +205,14 @@ def main():
     for device in {*range(1, PRESENT + 1), *joiners(ROSTER + extra)}:
         listen(present_address(device), port, stopped)
     common.header(f"one detect sweep: {ROSTER} roster devices, {ROSTER - PRESENT} absent, {extra} extra IDs "
-                  f"absent, median of {RUNS} runs")
+                  f"absent, median of {args.runs} runs")
     print(f"{'look-up of an absent name':<28}{'threads':>8}{'median s':>10}{'min s':>8}{'max s':>8}"
           f"{'expected s':>12}{'found':>7}")
     try:
         for delay in DELAYS if not args.skip_sweep else ():
             socket.getaddrinfo = fake_router(delay)
             for threads in args.threads:
-                results = [one_sweep(port, threads, extra) for _ in range(RUNS)]
+                results = [one_sweep(port, threads, extra) for _ in range(args.runs)]
                 times = [took for took, _ in results]
                 found = min(f for _, f in results)
                 expected = -(-(ROSTER - PRESENT + extra) // threads) * delay
