@@ -222,6 +222,7 @@ def analyse(cfg, specs, t0, green, starts, children):
             if spec.id in green:
                 row["dashboard"] = green[spec.id] - done
                 row["total"] = green[spec.id] - arrival
+                row["over"] = row["total"] - row["ideal"]  # what the server adds to the transfer itself
         rows.append(row)
     ideal = max(s.arrive + sum(t.size for t in s.tracks) / RATE for s in specs)
     total_bytes = sum(r["bytes"] for r in rows if r["complete"])
@@ -235,7 +236,7 @@ def analyse(cfg, specs, t0, green, starts, children):
         "rss": {stage: child.peak_mb for stage, child in children.items()},
         "cpu": {stage: child.cpu for stage, child in children.items()},
     }
-    for key in ("detect", "inspect", "wait", "download", "ratio", "dashboard", "total"):
+    for key in ("detect", "inspect", "wait", "download", "ratio", "dashboard", "total", "over"):
         values = [r[key] for r in rows if key in r]
         figures[f"{key}_median"] = statistics.median(values) if values else None
         figures[f"{key}_p95"] = common.percentile(values, 95)
@@ -268,7 +269,8 @@ def report(workers, runs):
     print(f"  {'per device (s)':<24} {'median':<22} {'p95':<22} max")
     for key, label in (("detect", "detect"), ("inspect", "inspect"), ("wait", "wait for first byte"),
                        ("download", "download (wait+transfer)"), ("ratio", "download / ideal (x)"),
-                       ("dashboard", "dashboard"), ("total", "arrival -> green")):
+                       ("dashboard", "dashboard"), ("total", "arrival -> green"),
+                       ("over", "green - bytes / rate")):
         print(f"  {label:<24} {column(runs, key + '_median'):<22} {column(runs, key + '_p95'):<22} "
               f"{column(runs, key + '_max')}")
     which = "download process" if "download" in runs[0]["cpu"] else "motion-server run"
@@ -283,6 +285,7 @@ def report(workers, runs):
 
 
 def main():
+    global RATE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="*", default=[config.DEFAULTS["threads"]["download"]],
                         help="threads.download values to run (default: the shipped one); the sweep: 4 8 16 32 64")
@@ -291,9 +294,12 @@ def main():
     parser.add_argument("--rows", action="store_true", help="print every device of the last run")
     parser.add_argument("--foreground", action="store_true",
                         help="one `motion-server run` process instead of a process per stage")
+    parser.add_argument("--rate", type=float, default=RATE / 2**20, metavar="MIB_S",
+                        help="each device's transfer rate, MiB/s (default 400 KB/s; a real device ~0.7)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="K > 1: times and sizes / K, for a quick look (not the figure)")
     args = parser.parse_args()
+    RATE = round(args.rate * 2**20)
     specs = session(args.seed, args.scale)
     common.header(f"time to green: {DEVICES} devices arriving over {ARRIVE_OVER_S:.0f} s at {RATE // 1000} KB/s, "
                   f"{sum(len(s.tracks) for s in specs)} tracks of 1-4 MB "

@@ -1,14 +1,14 @@
 """CPU per GB of checking a download as it arrives, by the size of the pieces it arrives in.
 
 Over WiFi a device's bytes arrive in TCP segments of ~1.5 KB, and the download
-stage reads what each receive brings (device.pieces, read1) so that it can
+stage reads what each receive brings (client.pieces, read1) so that it can
 look at the clock between pieces. Every piece then goes through the sha256 and
 the OAO frame check (download.TrackCheck). Two figures, median of 5 (min–max):
 
 1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB.
 2. The whole client loop over HTTP on loopback: a server process (not counted)
    sends a track at 2 MB/s in writes of 1460 B or 20 KB; the client reads it
-   with requests' iter_content(64 KB) or with device.pieces, checks and writes
+   with requests' iter_content(64 KB) or with client.pieces, checks and writes
    it (each piece, or gathered to 64 KB first). CPU of the client only (this
    process), per GB.
 
@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import common
-from jobs import device
+from jobs import client
 from jobs.stages.download import TrackCheck
 
 TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
@@ -65,14 +65,14 @@ def serve(ports, data, write, rate):
 def client_loop(session, url, how, out):
     """s/GB of this process for one download read `how`, checked and written.
 
-    "pieces, gathered": what a loop over device.pieces costs when it hands
+    "pieces, gathered": what a loop over client.pieces costs when it hands
     the check and the file 64 KB at a time (a suggestion for the download stage).
     """
     began = time.process_time()
     check = TrackCheck()
     gathered = bytearray()
     with session.get(url, stream=True, timeout=(5, 30)) as answer:
-        body = answer.iter_content(65536) if how == "iter_content" else device.pieces(answer, 65536)
+        body = answer.iter_content(65536) if how == "iter_content" else client.pieces(answer, 65536)
         for piece in body:
             time.monotonic()
             if how == "pieces, gathered":
@@ -99,7 +99,7 @@ def main():
     for piece in (1460, 4096, 20_000, 65_536, 262_144):
         print(f"  {piece:>10} B{'':<32} {common.spread([checks_alone(data, piece) for _ in range(RUNS)], 1)}")
     print(f"  {'HTTP client loop (2 MB/s), server writes':<44} s/GB of the client")
-    session = device.session()
+    session = client.session()
     with tempfile.TemporaryFile() as out:
         for write in (1460, 20_000):
             ports = multiprocessing.Queue()

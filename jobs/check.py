@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import config, device, files, locks, roster
+from jobs import client, config, device, files, locks, roster
 from jobs.config import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -380,7 +380,7 @@ def check_dashboard(cfg):
     host = host.strip("[]")
     ask = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
     url = f"http://{'[' + ask + ']' if ':' in ask else ask}:{port}/"
-    session = device.session()
+    session = client.session()
     try:
         with session.get(url, timeout=(2, 3), allow_redirects=False, stream=True) as answer:
             status, cache = answer.status_code, answer.headers.get("Cache-Control", "")

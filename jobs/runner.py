@@ -12,6 +12,7 @@ once, so cron's next run can start while this one finishes what it holds
 
 import errno
 import logging
+import os
 import signal
 import threading
 import time
@@ -32,6 +33,16 @@ DONE, WORK_FAILED, UNUSABLE, INTERNAL_ERROR = 0, 1, 2, 3
 LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOTDIR, errno.EACCES, errno.EFBIG}
 
 
+# Spool folders whose change wakes a stage before its interval is up: a device
+# queued for inspect or download is taken within WATCH_S, not at the next look
+# (each look costs a wake-up: together ~0.03 s of CPU a minute at 0.2 s).
+# Every queue write is a rename into (or out of) the folder, which changes its
+# mtime. Two changes within one tick of the file system's coarse clock can show
+# the same mtime: the stage's interval stays the fallback for that case.
+WAKE_ON = {"inspect": ("inspect",), "download": ("download",)}
+WATCH_S = 0.2
+
+
 class Stopping(Exception):
     """Raised by work that saw the stop signal: its claim goes back to the queue."""
 
@@ -47,6 +58,8 @@ class Context:
     busy: set = field(default_factory=set)   # devices a sweep stage is still working on
     seen: dict = field(default_factory=dict)  # device -> when this run last saw it answer
     wake: threading.Event = field(default_factory=threading.Event)  # a worker is free: look again now
+    watched: list = field(default_factory=list)  # the folders whose change wakes this stage (WAKE_ON)
+    marks: list = field(default_factory=list)  # their mtimes when the last step began
     # Our own disk failed us (full, not writable): said once in the log by the stage;
     # the run goes on (the device retries with its backoff) and exits 1 so cron tells someone.
     local_error: str = None
@@ -174,18 +187,31 @@ def _install_signals(stop):
 
 
 def _pause(ctx, seconds):
-    """Sleep until the next step, cut short by a stop or by a worker coming free.
+    """Sleep until the next step, cut short by a stop, a worker coming free or new work.
 
-    A freed worker means a waiting device need not wait out the interval. The
-    stop event may be another thread's (foreground run), so it is looked at
-    every half second rather than waited on alone.
+    A freed worker means a waiting device need not wait out the interval; a
+    changed queue folder means new work (a stat every WATCH_S: cheaper than a
+    step). The stop event may be another thread's (foreground run), so it is
+    looked at every half second rather than waited on alone.
     """
     until = time.monotonic() + seconds
+    look_every = WATCH_S if ctx.watched else 0.5
     while not ctx.stop.is_set():
         left = until - time.monotonic()
-        if left <= 0 or ctx.wake.wait(min(left, 0.5)):
+        if left <= 0 or ctx.wake.wait(min(left, look_every)) or _watched(ctx) != ctx.marks:
             break
     ctx.wake.clear()
+
+
+def _watched(ctx):
+    """The mtimes of the folders this stage's work arrives in (None for one not made yet)."""
+    marks = []
+    for folder in ctx.watched:
+        try:
+            marks.append(os.stat(folder).st_mtime_ns)
+        except FileNotFoundError:
+            marks.append(None)
+    return marks
 
 
 def _sweep(ctx):
@@ -204,6 +230,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     (an exception no stage expected) met during the run, which went on.
     """
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
+    ctx.watched = [os.path.join(ctx.spool, name) for name in WAKE_ON.get(stage, ())]
     if stop is None:
         _install_signals(ctx.stop)
     try:
@@ -244,6 +271,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
 def _step(ctx, step):
     """One step; an exception is a bug: logged with its traceback (to stderr too,
     so cron mails it), and the loop goes on to the next step rather than dying."""
+    ctx.marks = _watched(ctx)  # before the step: work queued while it runs wakes the next one
     try:
         return step(ctx)
     except Exception as exc:

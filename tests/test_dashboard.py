@@ -526,3 +526,50 @@ def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(event
     block = device_blocks((html / "index.html").read_text())[660]
     assert block.count("<tr class=") == 20 and "and 280 more on the tracks page" in text(block)
     assert 'data-status="wanted"' in block   # the one needing a person is among those shown
+
+
+def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(event):
+    """The stage looks every second: a change shows within it; ages alone do not re-render each second."""
+    cfg, event_roster = event
+    assert render(cfg, event_roster)[0]  # the crafted event has waiting devices: clock-driven pages
+    assert render(cfg, event_roster, now=NOW + 1)[0] == []  # only the clock moved, 1 s: touched
+    with state.update(cfg.paths.spool, 603) as doc:
+        state.set_status(doc, "pending")
+    assert "status.json" in render(cfg, event_roster, now=NOW + 2)[0]  # a change: at once
+    assert render(cfg, event_roster, now=NOW + 3)[0] == []
+    later = render(cfg, event_roster, now=NOW + 2 + dashboard.CLOCK_EVERY_S)[0]
+    assert "status.json" in later  # the waits moved on: rendered again
+
+
+def test_the_tv_layout_shrinks_with_the_count_and_keeps_the_latest_and_the_troubled_large():
+    def seen(n, failed=()):
+        return [{"id": d, "status": "failed" if d in failed else "completed", "warnings": [], "unreadable": None,
+                 "counts": {status: 0 for status in dashboard.TRACK_STATES}} for d in range(n, 0, -1)]
+    assert dashboard.tv_layout(seen(12)) == {"size": "large", "featured": [], "columns": 0, "not_seen_max": 14}
+    crowded = dashboard.tv_layout(seen(130, failed={3, 50}))
+    assert crowded["size"] == "tiny"
+    assert crowded["featured"] == [130, 129, 128, 127, 126, 125, 50, 3]
+    cells = 130 + 3 * len(crowded["featured"])
+    assert -(-cells // crowded["columns"]) <= dashboard.TV_ROWS["tiny"]  # rows that fit the screen's height
+    assert dashboard.tv_layout(seen(40))["size"] == "small"
+
+
+def test_a_new_process_finds_current_pages_current_without_rendering(event, monkeypatch):
+    """Cron starts a dashboard run every minute: pages made from the same inputs are only touched."""
+    cfg, event_roster = event
+    quiet = Path(cfg.paths.spool)
+    for name in ("inspect", "download"):  # no wait shown: nothing moves with the clock alone
+        for item in (quiet / name).glob("*.json"):
+            item.unlink()
+    for device in (605,):
+        with state.update(quiet, device) as doc:
+            doc["absent_since"] = None
+    assert render(cfg, event_roster)[0]
+    monkeypatch.setattr(dashboard, "_last", {"inputs": None, "timeless": True, "pages": [], "at": 0.0})
+    monkeypatch.setattr(dashboard, "render", lambda facts: pytest.fail("rendered though nothing changed"))
+    assert render(cfg, event_roster, now=NOW + 10)[0] == []
+    monkeypatch.undo()
+    with state.update(quiet, 603) as doc:  # a change seen by the next process
+        state.set_status(doc, "pending")
+    dashboard._last.update(inputs=None)
+    assert "index.html" in render(cfg, event_roster, now=NOW + 11)[0]

@@ -8,14 +8,14 @@ import pytest
 import requests
 import responses
 
-from jobs import device
+from jobs import client, device
 from jobs.device import DeviceError
 
 CFG = SimpleNamespace(network=SimpleNamespace(json_max_bytes=1000, json_connect_timeout=1.0, json_read_timeout=1.0))
 
 
 def get(path="/info.json", port=80, cfg=CFG):
-    return device.get_json(device.session(), "127.0.1.1", port, path, cfg)
+    return client.get_json(client.session(), "127.0.1.1", port, path, cfg)
 
 
 @responses.activate

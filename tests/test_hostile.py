@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, config, device, log, oao, runner, spool, state
+from jobs import check, client, config, device, log, oao, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
@@ -200,10 +200,10 @@ def outcome(tmp_path_factory):
     probed = []
     with pytest.MonkeyPatch.context() as patch, Fleet(fleet_specs(), folder=folder, timezone="UTC") as fleet:
         patch.chdir(work)
-        patch.setattr(device, "RATE_WINDOW_S", WINDOW_S)
-        patch.setattr(device, "JSON_DEADLINE_S", WINDOW_S)
+        patch.setattr(client, "RATE_WINDOW_S", WINDOW_S)
+        patch.setattr(client, "JSON_DEADLINE_S", WINDOW_S)
         # twice the window: a healthy device's headers must never miss it on a loaded CI machine
-        patch.setattr(device, "HEADERS_WITHIN_S", 2 * WINDOW_S)
+        patch.setattr(client, "HEADERS_WITHIN_S", 2 * WINDOW_S)
         real_probe = device.probe
         patch.setattr(device, "probe", lambda address, *a: probed.append(address) or real_probe(address, *a))
         raw = [RawDevice(fleet, d, mischief) for d, (mischief, _, _) in RAW.items()]
@@ -473,7 +473,7 @@ def test_check_and_download_keep_the_same_free_space(tmp_path):
 
 def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_file(tmp_path, monkeypatch):
     """5 kB/s is under network.min_rate (20,000 B/s by default; real devices send 0.5-1.3 MiB/s)."""
-    monkeypatch.setattr(device, "RATE_WINDOW_S", 1.0)
+    monkeypatch.setattr(client, "RATE_WINDOW_S", 1.0)
     with Fleet([DeviceSpec(id=483, rate=5 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path)
@@ -492,7 +492,7 @@ def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_
 
 def test_a_track_not_in_by_its_whole_deadline_is_given_up(tmp_path, monkeypatch):
     """size / network.min_rate + a grace bounds the whole track, whatever each window brought."""
-    monkeypatch.setattr(device, "TRACK_GRACE_S", 0.5)
+    monkeypatch.setattr(client, "TRACK_GRACE_S", 0.5)
     with Fleet([DeviceSpec(id=485, rate=100 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path, **{"network.min_rate": 200_000})   # 300 kB within 2 s

@@ -132,3 +132,48 @@ def test_our_own_full_disk_fails_the_device_and_the_run_exits_1(cfg):
     doc = state.read(cfg.paths.spool, 8)
     assert doc["status"] == "failed" and doc["error"] == "No space left on device: /data/spool/cache/8/info.json"
     assert spool.claims(cfg.paths.spool, "inspect") == []
+
+
+def test_a_queued_device_wakes_its_stage_before_the_interval_is_up(cfg):
+    """Work queued during a long pause is taken within a fraction of a second, not at the next interval."""
+    steps = []
+    stop = threading.Event()
+
+    def step(ctx):
+        steps.append((time.monotonic(), [d for d, _ in spool.pending(ctx.spool, "inspect")]))
+
+    spool.pending(cfg.paths.spool, "inspect")
+    thread = threading.Thread(target=runner.run, args=(cfg, "inspect", step),
+                              kwargs=dict(stop=stop, interval=30.0))
+    thread.start()
+    try:
+        while not steps:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        queued_at = time.monotonic()
+        spool.enqueue(cfg.paths.spool, "inspect", 7)
+        deadline = time.monotonic() + 5
+        while not any(7 in queued for _, queued in steps) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(10)
+    woken = [at for at, queued in steps if 7 in queued]
+    assert woken and woken[0] - queued_at < 1.0
+
+
+def test_a_stage_without_a_queue_is_not_woken_by_one(cfg):
+    steps = []
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(cfg, "detect", lambda ctx: steps.append(1)),
+                              kwargs=dict(stop=stop, interval=30.0))
+    thread.start()
+    try:
+        while not steps:
+            time.sleep(0.01)
+        spool.enqueue(cfg.paths.spool, "inspect", 7)
+        time.sleep(0.6)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert steps == [1]

@@ -1,6 +1,7 @@
 """Stage dashboard: what the state says, as static pages the tent can read.
 
-Every 5 s: read each device's state (no locks: state files are replaced
+Every second, a stat of each state file and queue item; when one changed
+(or at least every minute): read each device's state (no locks: state files are replaced
 atomically, so a read sees the old file or the new one), the roster and the
 queues; gather the day's facts once; render them into paths.html:
 
@@ -11,6 +12,8 @@ queues; gather the day's facts once; render them into paths.html:
     accounted.html          every entrant sailing today: seen, downloaded, hours, gaps (jobs.boards)
     fastest.html            provisional fastest today, the devices' own figures (and tv-fastest.html)
     status.json             the same facts for programs
+    rendered-from.json      a digest of what the pages were made from, so that the
+                            next run (cron starts one a minute) need not render again
 
 Each file is written atomically (a browser never loads half a page) and only
 when its content changed. An unchanged file is touched instead, so its mtime
@@ -23,14 +26,12 @@ escaped by jinja2's autoescape; numbers are checked before they are shown.
 """
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import time
 from pathlib import Path
-
-import jinja2
-import markupsafe
 
 import jobs
 from jobs import boards, spool, state
@@ -70,7 +71,9 @@ def write(cfg, root, roster, now=None, day=None):
     day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
     folder = Path(cfg.paths.html)
     inputs = _inputs(cfg, root, roster, folder, day)  # before reading: a change after it is seen next time
-    if _still_current(inputs):
+    if _last["inputs"] is None:
+        _recall(inputs, folder)
+    if _still_current(inputs, now):
         return []
     docs = [doc for doc in state.all_devices(root) if isinstance(doc.get("device"), int)]
     facts = gather(cfg, docs, roster, waiting(root), now, day)
@@ -79,17 +82,21 @@ def write(cfg, root, roster, now=None, day=None):
     written = [name for name, text in pages.items() if publish(folder / name, text)]
     # Pages that show a wait or an absence change with the clock alone: never skipped.
     timeless = all(d["waiting_s"] is None and d["absent_s"] is None for d in facts["devices"])
-    _last.update(inputs=inputs if timeless else None, pages=[folder / name for name in pages], skipped=0)
+    _last.update(inputs=inputs, timeless=timeless, pages=[folder / name for name in pages], at=now)
+    _remember(inputs, folder)
     return written
 
 
-# What the pages were last rendered from. A quiet evening of 300 devices would
-# otherwise read, gather and render them all every 5 s to write the same bytes:
-# when no state file, queue item, roster, configuration or day changed, and no
-# page shows a clock-driven age, the pages are only touched (their mtime is the
-# freshness the pages show). A full render still runs every RENDER_EVERY passes.
-_last = {"inputs": None, "pages": [], "skipped": 0}
-RENDER_EVERY = 12   # passes: a minute at the shipped 5 s interval
+# What the pages were last rendered from. The stage looks every second, so that
+# a device turns green within a second of its last track; rendering 300 devices
+# every second to write the same bytes would cost a tenth of a core. When no
+# state file, queue item, roster, configuration or day changed, the pages are
+# only touched (their mtime is the freshness the pages show). Pages showing a
+# clock-driven age (a wait, an absence) are rendered again every CLOCK_EVERY_S,
+# and every page at least every FULL_EVERY_S whatever the stats say.
+_last = {"inputs": None, "timeless": True, "pages": [], "at": 0.0}
+CLOCK_EVERY_S = 5.0
+FULL_EVERY_S = 60.0
 
 
 def _inputs(cfg, root, roster, folder, day):
@@ -110,12 +117,55 @@ def _inputs(cfg, root, roster, folder, day):
     return (cfg, roster, str(root), str(folder), day, sorted(seen))
 
 
-def _still_current(inputs):
-    """True if the last pages were made from exactly these inputs; they are touched, not rendered."""
-    last = _last["inputs"]
-    if last is None or _last["skipped"] >= RENDER_EVERY - 1:
+# The last render's inputs as a digest on disk, for the next process: cron starts
+# a dashboard run every minute, and a run whose pages are already current needs
+# neither jinja2 (~0.09 s to import) nor a render of every device (~0.17 s).
+RECORD = "rendered-from.json"
+
+
+def _digest(inputs):
+    """The inputs as another process can compare them: the configuration by its
+    values, the roster files, templates and this code by their files' identity."""
+    cfg, _, *rest = inputs
+    rosters = cfg.event.roster if isinstance(cfg.event.roster, list) else [cfg.event.roster]
+    files = [*filter(None, rosters), *sorted(TEMPLATES.glob("*.html")), __file__]
+    identities = []
+    for name in files:
+        try:
+            info = os.stat(name)
+            identities.append((str(name), info.st_ino, info.st_mtime_ns, info.st_size))
+        except OSError:
+            identities.append((str(name), None))
+    return hashlib.sha256(repr((repr(cfg), identities, rest)).encode()).hexdigest()
+
+
+def _recall(inputs, folder):
+    """_last as the previous process left it on disk, if its pages were made from these inputs."""
+    try:
+        record = json.loads((folder / RECORD).read_bytes())
+        if record["digest"] != _digest(inputs):
+            return
+        _last.update(inputs=inputs, timeless=record["timeless"], at=record["at"],
+                     pages=[folder / name for name in record["pages"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no record, or not ours: render
+
+
+def _remember(inputs, folder):
+    record = {"digest": _digest(inputs), "timeless": _last["timeless"], "at": _last["at"],
+              "pages": [page.name for page in _last["pages"]]}
+    atomic_write(folder / RECORD, json.dumps(record), sync=False)  # lost in a crash: one more render
+
+
+def _still_current(inputs, now):
+    """True if the last pages were made from exactly these inputs, recently enough; they are touched."""
+    last, age = _last["inputs"], now - _last["at"]
+    if last is None or not 0 <= age < FULL_EVERY_S:
+        return False  # (or the clock was set back)
+    if not _last["timeless"] and age >= CLOCK_EVERY_S:
         return False
     # The configuration and roster by identity: a new object (a reloaded roster) renders again.
+    # (A record recalled from disk holds these very inputs: its digest was compared.)
     if last[0] is not inputs[0] or last[1] is not inputs[1] or last[2:] != inputs[2:]:
         return False
     try:
@@ -123,7 +173,6 @@ def _still_current(inputs):
             os.utime(page)
     except FileNotFoundError:
         return False  # a page was removed: render them all again
-    _last["skipped"] += 1
     return True
 
 
@@ -169,6 +218,7 @@ def gather(cfg, docs, roster, queued, now, day):
         "accounted": boards.accounted(cfg, docs, roster, day),
         "fastest": boards.fastest(docs, roster, day),
         "session": cfg.event.session,
+        "tv": tv_layout([d for d in devices if d["seen_today"]]),
         "event": cfg.event.name,
         "day": day.isoformat(),
         "day_text": day.strftime("%A %-d %B %Y"),
@@ -404,6 +454,36 @@ def warning_lists(devices, roster):
     return lists
 
 
+# The TV page: a screen across the tent, read from 5 m. As the day's devices
+# grow from a dozen to 130, the tiles shrink and drop detail (number, symbol
+# and colour stay); the latest connections and every device needing a person
+# keep a large tile of four cells. Sizes by the count of tiles, largest first.
+TV_SIZES = ((12, "large"), (30, "medium"), (64, "small"))   # more: "tiny"
+TV_RECENT = 6            # the latest connections shown large on a crowded screen
+TV_AREA = 1640 / 960     # width ÷ height of the tiles' area on a 1920×1080 screen
+TV_TILE = 1.35           # a tile's width ÷ height that leaves room for a 3-digit number
+TV_ROWS = {"medium": 6, "small": 9, "tiny": 12}   # rows of small tiles that fit 1080 px, number over symbol
+TV_NOT_SEEN = {"large": 14, "medium": 14, "small": 30, "tiny": 30}   # names listed beside the tiles
+
+
+def tv_layout(seen):
+    """How the TV page lays out today's devices (most recent first): size, featured ids, columns."""
+    size = next((name for most, name in TV_SIZES if len(seen) <= most), "tiny")
+    if size == "large":
+        return {"size": size, "featured": [], "columns": 0, "not_seen_max": TV_NOT_SEEN[size]}
+    featured = [d["id"] for i, d in enumerate(seen) if i < TV_RECENT or needs_attention(d)]
+    cells = len(seen) + 3 * len(featured)
+    columns = max(4, round((cells * TV_AREA / TV_TILE) ** 0.5), -(-cells // TV_ROWS[size]))
+    return {"size": size, "featured": featured, "columns": columns, "not_seen_max": TV_NOT_SEEN[size]}
+
+
+def needs_attention(device):
+    """A device a person must look at: failed, warned about, unreadable, or with a bad or damaged track."""
+    counts = device["counts"]
+    return (device["status"] == "failed" or bool(device["warnings"]) or bool(device["unreadable"])
+            or counts["bad"] > 0 or counts["damaged"] > 0)
+
+
 def _most_telling(tracks, limit):
     """At most `limit` tracks, in start order: first those a person must look at
     (in flight, wanted, damaged, bad), then the latest."""
@@ -480,25 +560,27 @@ def _text(value, limit=TEXT_MAX):
 
 # ---- the pages -------------------------------------------------------------------
 
-class _Environment(jinja2.Environment):
-    """`d.status` looks in the dict first: the facts are dicts, and jinja2's default
-    (attribute first, then item) pays for an AttributeError on every lookup."""
-
-    def getattr(self, obj, attribute):
-        if type(obj) is dict:
-            try:
-                return obj[attribute]
-            except KeyError:
-                pass
-        return super().getattr(obj, attribute)
-
-
 _environment = None
 
 
 def environment():
+    """The jinja2 environment, made (and jinja2 imported) on the first render."""
     global _environment
     if _environment is None:
+        import jinja2
+
+        class _Environment(jinja2.Environment):
+            """`d.status` looks in the dict first: the facts are dicts, and jinja2's default
+            (attribute first, then item) pays for an AttributeError on every lookup."""
+
+            def getattr(self, obj, attribute):
+                if type(obj) is dict:
+                    try:
+                        return obj[attribute]
+                    except KeyError:
+                        pass
+                return super().getattr(obj, attribute)
+
         # The bytecode cache (jinja2's per-user folder under the system's temporary
         # folder, checked for owner and mode) spares every new run ~80 ms of compiling.
         env = _Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -536,6 +618,8 @@ _articles = {}
 
 
 def device_html(env, device, thresholds):
+    import markupsafe  # comes with jinja2, imported by environment()
+
     last = _articles.get(device["id"])
     if last is not None and last[0] == device and last[1] == thresholds:
         return last[2]

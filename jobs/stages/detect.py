@@ -15,6 +15,8 @@ device is marked connected only from the state the sweep read (compare and
 set), so only one of them queues it and logs it.
 """
 
+import logging
+import os
 import time
 
 from jobs import device, spool, state
@@ -37,7 +39,7 @@ def devices_to_look_for(ctx):
     now = time.time()
     for device_id in ctx.roster().watched(ctx.cfg.event.extra_devices):
         try:
-            doc = state.read(ctx.spool, device_id)
+            doc = read_state(ctx.spool, device_id)
         except (OSError, ValueError) as exc:
             ctx.device_log(device_id).warning("state file unreadable, not looked for: %s", exc)
             continue
@@ -48,6 +50,30 @@ def devices_to_look_for(ctx):
         if doc["status"] == "failed" and doc["retry"].get("next", 0) > now:
             continue  # backing off: a broken device is not hammered every sweep
         yield doc
+
+
+# Each state file as this process last read it, by its identity (inode, mtime,
+# size): a sweep every interval would otherwise open and parse every roster
+# device's file to find it unchanged. State files are only ever replaced by a
+# rename, so a changed file is a new inode. The docs are shared: never changed.
+_states = {}
+
+
+def read_state(root, device_id):
+    """state.read, from memory while the file is the one read last time."""
+    where = f"{os.fspath(root)}/state/{device_id}.json"  # state.path's file; a str: pathlib costs more than the stat
+    try:
+        info = os.stat(where)
+    except FileNotFoundError:
+        _states.pop(where, None)
+        return state.new(device_id)
+    identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+    last = _states.get(where)
+    if last is not None and last[0] == identity:
+        return last[1]
+    doc = state.read(root, device_id)  # stat before read: a newer file is read again next time
+    _states[where] = (identity, doc)
+    return doc
 
 
 def start_looking(ctx, doc, hosts):
@@ -70,7 +96,8 @@ def look_for(ctx, seen, hosts):
     try:
         address = device.resolve(device_id, hosts, net.not_found_addresses)
         if address is None:
-            log.debug("%s not found", device.hostname(device_id))
+            if ctx.log.isEnabledFor(logging.DEBUG):  # hundreds a sweep: not even formatted unless wanted
+                log.debug("%s not found", device.hostname(device_id))
         elif not device.probe(address, net.port, net.probe_timeout):
             log.debug("%s at %s does not answer on port %d", device.hostname(device_id), address, net.port)
         elif mark_connected(ctx, seen, address):

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import assign, device, files, oao, runner, spool, state, tracks, units
+from jobs import assign, client, device, files, oao, runner, spool, state, tracks, units
 from jobs.log import quoted
 
 CHUNK = 64 * 1024
@@ -112,7 +112,7 @@ def download_device(ctx, claim):
         state.fail(ctx.spool, claim.device, ("downloading",), "no address to download from", ctx.cfg.intervals.detect)
         log.error("no address to download from; detect will find it again")
         return
-    session = device.session()
+    session = client.session()
     track = None
     waiting = []   # tracks held back for want of disk space: they stay wanted
     try:
@@ -375,7 +375,7 @@ def _fetch(ctx, claim, session, url, track, out, log):
     net = ctx.cfg.network
     # The whole track's deadline: a device just above the window's floor, or
     # pausing and bursting, must not hold a worker for hours either.
-    deadline = time.monotonic() + size / net.min_rate + device.TRACK_GRACE_S
+    deadline = time.monotonic() + size / net.min_rate + client.TRACK_GRACE_S
     headers = {"Range": f"bytes={have}-"} if have else {}
     with session.get(url, headers=headers, stream=True, allow_redirects=False,
                      timeout=(net.track_connect_timeout, net.track_read_timeout)) as answer:
@@ -422,7 +422,7 @@ def _copy_body(ctx, claim, answer, out, check, track, received, deadline):
     started = time.time()
     next_progress = next_lease = 0.0
     window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
-    body = device.pieces(answer, CHUNK)
+    body = client.pieces(answer, CHUNK)
     while True:
         try:
             chunk = next(body, None)
@@ -442,8 +442,8 @@ def _copy_body(ctx, claim, answer, out, check, track, received, deadline):
         now = time.monotonic()
         window = _above_the_floor(window, now, received, size, min_rate)
         if now > deadline:
-            raise FetchError(f"too slow: not all {size} bytes within {size / min_rate + device.TRACK_GRACE_S:.0f} s "
-                             f"(size / network.min_rate + {device.TRACK_GRACE_S:g} s) after {received} bytes")
+            raise FetchError(f"too slow: not all {size} bytes within {size / min_rate + client.TRACK_GRACE_S:.0f} s "
+                             f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s) after {received} bytes")
         if now >= next_lease:
             if not spool.touch(claim):
                 raise ClaimLost()
@@ -463,7 +463,7 @@ def _above_the_floor(window, now, received, size, min_rate):
     """
     start, at_start = window
     elapsed = now - start
-    if elapsed < device.RATE_WINDOW_S:
+    if elapsed < client.RATE_WINDOW_S:
         return window
     rate = (received - at_start) / elapsed
     if rate < min_rate:
@@ -633,7 +633,7 @@ def _network_cause(exc, cfg):
         return f"no data for {cfg.network.track_read_timeout:g} s"
     if any(cut in text for cut in ("IncompleteRead", "Connection broken", "Connection reset", "RemoteDisconnected")):
         return "connection closed"
-    return device.reason(exc)
+    return client.reason(exc)
 
 
 def _disk_cause(exc, where):

@@ -18,11 +18,15 @@ import threading
 import time
 
 from jobs import files, runner, shapes, spool, state, tracks
-from jobs.device import DeviceError, get_json, session
+from jobs.device import DeviceError
 from jobs.log import quoted
 
+# jobs.client brings requests and urllib3 (~0.13 s of CPU): it is imported when a
+# device is first inspected, not at start-up, since an idle run under cron has
+# no device to talk to.
+
 # Read in this order: info.json first, so a wrong device is refused before the rest.
-READERS = {"info": shapes.info, "settings": shapes.settings, "logs": shapes.logs}
+READERS = ("info", "settings", "logs")
 MIB = 1024 * 1024
 LINES_MAX = 50           # lines about one device's tracks per inspection
 KEPT_WARNINGS = ("address",)  # warnings other stages give, which an inspection keeps
@@ -80,10 +84,13 @@ def renew(claim):
 
 def read_device(ctx, device, address, claim=None):
     """The device's three documents, checked and cached; DeviceError says what is wrong."""
+    from jobs.client import get_json   # requests, only once there is a device to ask
+
     if not address:
         raise DeviceError("no address recorded")
     raw, clean = {}, {}
-    for name, reader in READERS.items():
+    for name in READERS:
+        reader = getattr(shapes, name)
         if ctx.stop.is_set():
             raise runner.Stopping()
         renew(claim)  # each document may take up to its deadline
@@ -104,6 +111,8 @@ def _session():
     # One requests session per worker thread: sessions are not promised to be
     # thread-safe, and a device that keeps connections alive is spared new ones.
     if not hasattr(_local, "session"):
+        from jobs.client import session
+
         _local.session = session()
     return _local.session
 
@@ -142,6 +151,8 @@ def summary(info):
 
 def hand_on(ctx, device, info, warnings, entries):
     """Record what was found and pass the device on, if it is still ours to move."""
+    from jobs import tracks
+
     log = ctx.device_log(device)
     cfg = ctx.cfg
     roster = ctx.roster()
