@@ -6,12 +6,12 @@ nothing but the spool and the state, exactly as separate jobs do.
 """
 
 import importlib
-import signal
 import threading
 import time
 
 from jobs import log, runner
-from jobs.cli import STAGES, _exists
+from jobs.cli import _exists
+from jobs.config import STAGES
 
 
 def configure(parser):
@@ -63,12 +63,7 @@ def main(cfg, args):
     log.setup(cfg)
     stop = threading.Event()
 
-    def on_signal(signum, frame):
-        log.get("run").info("stopping on %s: finishing or handing back current work", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    runner.stop_on_signals(stop, log.get("run"), ": finishing or handing back current work")
     server, urls = (None, []) if args.no_serve else start_server(cfg)
     for url in urls:
         print(f"dashboard: {url}")

@@ -176,9 +176,12 @@ def _fail(ctx, device, why):
             state.mark_failed(doc, why, ctx.cfg.intervals.detect)
 
 
-def _install_signals(stop):
+def stop_on_signals(stop, logger=None, doing=""):
+    """SIGTERM and SIGINT set `stop` (each says so in `logger`): the loops finish or
+    hand back what they hold. Only the main thread can install signal handlers."""
     def handler(signum, frame):
-        log.info("stopping on %s", signal.Signals(signum).name)
+        if logger is not None:
+            logger.info("stopping on %s%s", signal.Signals(signum).name, doing)
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -232,7 +235,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
     ctx.watched = [os.path.join(ctx.spool, name) for name in WAKE_ON.get(stage, ())]
     if stop is None:
-        _install_signals(ctx.stop)
+        stop_on_signals(ctx.stop, log)
     try:
         lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
     except OSError as exc:

@@ -20,7 +20,6 @@ import io
 import ipaddress
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import jobs
-from jobs import log
+from jobs import log, runner
 from jobs.files import is_temporary
 
 TYPES = {
@@ -347,13 +346,8 @@ def main(cfg, args):
     logger = log.get("serve")
     stop = threading.Event()
 
-    def on_signal(signum, frame):
-        logger.info("stopping on %s", signal.Signals(signum).name)
-        stop.set()
-
     # Before the server starts: a SIGTERM right after the start line is still a clean stop.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    runner.stop_on_signals(stop, logger)
     try:
         server, _, _ = start(cfg, args.listen)
     except ValueError as exc:

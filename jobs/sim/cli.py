@@ -2,12 +2,12 @@
 
 import os
 import re
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+from jobs import runner
 from jobs.sim import scenario
 from jobs.sim.fleet import MEDIAN_RATE, DeviceSpec, Fleet, spread_rates, synthetic_fleet
 from jobs.sim.tracks import TrackSpec
@@ -72,8 +72,7 @@ def main(cfg, args):
     port = args.port if args.port is not None else options["port"] or cfg.network.port
     fleet = Fleet(specs, folder=args.folder, port=port or None, timezone=options["timezone"])
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    runner.stop_on_signals(stop)
     began = time.monotonic()
     try:
         fleet.start()
