@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_dashboard import DAY, NOW, craft
+from tests.unit.test_dashboard import DAY, NOW, craft
 from jobs.stages import dashboard
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)

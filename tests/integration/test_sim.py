@@ -3,7 +3,6 @@
 import datetime as dt
 import http.client as httpclient
 import json
-import os
 import signal
 import subprocess
 import time
@@ -17,6 +16,7 @@ from jobs import config, device, oao, roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.scenario import ScenarioError
 from jobs.sim import scenario
+from tests.conftest import REPO
 
 LONDON = ZoneInfo("Europe/London")
 START = dt.datetime(2026, 7, 16, 13, 2, 40, tzinfo=LONDON)
@@ -520,7 +520,7 @@ devices:
 
 
 def test_sim_command_serves_devices_and_stops_on_sigterm(tmp_path, motion_server):
-    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cwd = REPO
     process = subprocess.Popen(motion_server + ["sim", "--devices", "3", "--duration", "30", "--port", "0",
                                                 "--folder", str(tmp_path / "fleet")],
                                cwd=cwd, stdout=subprocess.PIPE, text=True)

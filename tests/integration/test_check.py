@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from jobs import check, config, serve
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TZ = "Europe/London"
 HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 
