@@ -1,4 +1,8 @@
-"""The device client: every call bounded in time and size, every failure a clear DeviceError."""
+"""The device client: every call bounded in time and size, every failure a clear DeviceError.
+
+Those that need sockets, processes or the simulated fleet are in
+tests/integration/test_device_probe.py.
+"""
 
 import gzip
 import socket
@@ -98,15 +102,6 @@ def test_a_failing_lookup_is_absent(monkeypatch):
         raise socket.gaierror(-2, "Name or service not known")
     monkeypatch.setattr(socket, "getaddrinfo", fail)
     assert device.resolve(470, {}) is None
-
-
-def test_probe_connects_and_refused_is_false():
-    with socket.socket() as server:
-        server.bind(("127.0.1.77", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        assert device.probe("127.0.1.77", port, 1.0) is True
-    assert device.probe("127.0.1.77", port, 1.0) is False
 
 
 @pytest.mark.parametrize("path, ok", [

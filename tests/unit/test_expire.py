@@ -1,8 +1,10 @@
-"""Housekeeping: expired things go through the trash; tracks and state stay."""
+"""Housekeeping: expired things go through the trash; tracks and state stay.
+
+Those that need sockets, processes or the simulated fleet are in
+tests/integration/test_expire_killed.py.
+"""
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -73,17 +75,3 @@ def test_tracks_expire_only_when_configured(event):
                         "retention: {days: 3, tracks: true}\n")
     runner.run(config.load(cfg_path), "expire", expire.step, once=True)
     assert not (root / "tracks" / track_day).exists()
-
-
-def test_a_run_killed_after_the_rename_is_finished_by_the_next(event):
-    cfg_path, root, *_ = event
-    cfg = config.load(cfg_path)
-    ctx = runner.Context(cfg=cfg, stage="expire")
-    trash = root / "spool" / "trash"
-    for path in expire.expired(ctx, time.time() - 3 * DAY):
-        expire.to_trash(ctx, path, trash)  # ... and the job dies here
-    assert len(list(trash.iterdir())) == 4  # cache, queue records, rotated log, abandoned .part
-    done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "expire", "--once"],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert list(trash.iterdir()) == []
