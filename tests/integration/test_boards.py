@@ -1,6 +1,9 @@
 """The results team's boards on a simulated day with known speeds and gaps:
 who is accounted for (seen, downloaded, hours, a short log, a gap) and the
-provisional fastest today, through the real stages and `report`."""
+provisional fastest today, through the real stages and `report`.
+
+The tests that need no socket, process or fleet are in tests/unit/test_boards_figures.py.
+"""
 
 import csv
 import datetime as dt
@@ -111,16 +114,6 @@ def test_the_dashboard_shows_both_boards_and_says_provisional(day):
     status = __import__("json").loads((html / "status.json").read_text())
     assert status["fastest"]["best500"]["boards"][0]["rows"][1]["device"] == 203
     assert status["accounted"][0]["device"] == 205
-
-
-def test_a_devices_figure_far_from_its_frames_is_flagged_and_a_missing_one_is_computed():
-    fast = {"best500": 13_000, "best2s": 14_000, "computed": {"best500": 12_300, "best2s": 13_900}}
-    assert boards.disagreements(fast) == ["500 m: device 25.3 kn, frames 23.9 kn"]   # 5.7 % apart; 2 s 0.7 %
-    blank = {"best500": 0, "best2s": 0, "computed": {"best500": 12_300}}
-    assert boards.figure_of(blank, "best500") == (12_300, True)
-    assert boards.figure_of(blank, "best2s") == (None, False)
-    assert boards.figure_of(fast, "best500") == (13_000, False)
-    assert boards.disagreements(blank) == []
 
 
 def test_a_verified_track_carries_the_figures_its_frames_give(day):

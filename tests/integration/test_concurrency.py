@@ -7,6 +7,8 @@ arriving within 5 s, each with one throttled track, one of them a device with
 6 MB at 400 KB/s that leaves 40 s after it arrives. The shipped intervals are
 kept on purpose, the 5 s detect interval above all: it bunches arrivals into
 sweeps, which is when a small pool makes devices queue behind each other.
+
+The tests that need no socket, process or fleet are in tests/unit/test_concurrency_queue.py.
 """
 
 import json
@@ -15,12 +17,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from jobs import config, runner, spool, state
+from jobs import config, spool, state
 from jobs.roster import Roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import dashboard
@@ -132,20 +133,6 @@ def cfg(tmp_path):
     path.write_text("paths: {spool: spool, log: spool/log/m.log}\nthreads: {download: 1}\n"
                     "intervals: {download: 0.05}\n")
     return config.load(path)
-
-
-def test_more_devices_than_workers_are_served_longest_waiting_first(cfg):
-    """One worker, six devices waiting: serve_queue claims them in the order they were queued."""
-    # Neither numeric nor name order: only the enqueue time gives this order.
-    order = [900, 12, 470, 3, 601, 58]
-    for device in order:
-        spool.enqueue(cfg.paths.spool, "download", device)
-        time.sleep(0.01)
-    served = []
-    runner.run(cfg, "download", lambda ctx: runner.serve_queue(ctx, "download",
-                                                               lambda ctx, claim: served.append(claim.device)),
-               once=True, stop=threading.Event())
-    assert served == order
 
 
 # ---- how long a device has waited, where the operator looks -------------------------

@@ -2,6 +2,8 @@
 
 The devices are the simulated fleet's (jobs.sim): real HTTP servers on
 127.0.1.K; a device that goes offline has no listener, so probes are refused.
+
+The tests that need no socket, process or fleet are in tests/unit/test_disconnect_silence.py.
 """
 
 import subprocess
@@ -273,20 +275,3 @@ def test_detect_inspect_and_disconnect_jobs_follow_a_fleet_that_comes_and_goes(t
         assert shown.returncode == 0
         assert sum(" completed " in line for line in shown.stdout.splitlines()) == 12
         assert sum(" disconnected " in line for line in shown.stdout.splitlines()) == 6
-
-
-def test_silence_counts_from_the_last_answer_this_run_saw_but_two_probes_must_fail():
-    doc = state.new(7)
-    doc["status"] = "completed"
-    # answered at 0, then silent: the first failed probe at 40 only starts the count
-    assert disconnect.record_probe(doc, False, 40.0, 30.0, last_answer=0.0) is None
-    assert doc["absent_since"] == 40.0 and doc["status"] == "completed"
-    # the second failed probe: silent since its last answer at 0, for 45 s
-    assert disconnect.record_probe(doc, False, 45.0, 30.0, last_answer=0.0) == 45.0
-    assert doc["status"] == "disconnected"
-    # a run that never saw it answer counts from the first failed probe
-    doc = state.new(8)
-    doc["status"] = "completed"
-    disconnect.record_probe(doc, False, 10.0, 30.0)
-    assert disconnect.record_probe(doc, False, 35.0, 30.0) is None
-    assert disconnect.record_probe(doc, False, 40.0, 30.0) == 30.0

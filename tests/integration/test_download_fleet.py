@@ -26,7 +26,7 @@ from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
 from tests.conftest import fixture_folder
-from tests.unit.test_download import ADDRESS, PORT, cfg, events, ledger_entry, make_config, queue_device, track
+from tests.unit.test_download import cfg, events, ledger_entry, queue_device, track
 
 
 # --- end to end: the simulated fleet on loopback, the stage as cron runs it ---

@@ -11,7 +11,7 @@ import time
 
 from jobs import config, runner
 from jobs.stages import expire
-from tests.unit.test_expire import DAY, age, event
+from tests.unit.test_expire import DAY, event
 
 
 def test_a_run_killed_after_the_rename_is_finished_by_the_next(event):

@@ -17,7 +17,7 @@ from jobs import config, runner, spool, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import inspect
 from tests.conftest import fixture_folder
-from tests.unit.test_inspect import ADDRESS, DEVICE, LONDON, at, cfg, connect, make_cfg, queued
+from tests.unit.test_inspect import at, cfg, connect, make_cfg, queued
 OAO = fixture_folder() / "oao"   # made by the simulator: a bare clone has it
 
 

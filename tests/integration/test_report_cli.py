@@ -11,7 +11,7 @@ import time
 
 from jobs import cli, config, report, roster, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.unit.test_report import DAY, HEADER, KNOTS, ROSTER, TZ, at, event, ms, on_disk, rows_for, save, track
+from tests.unit.test_report import event, on_disk, rows_for
 LEDGER_TO_OUTCOME = {"verified": "verified", "skipped": "skipped: ", "bad": "bad",
                      "wanted": ("wanted: ", "downloading: ")}
 

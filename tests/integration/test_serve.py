@@ -2,6 +2,8 @@
 
 Real HTTP requests against a server bound to 127.0.0.1 on a free port. A
 secret file sits beside the html folder; no URL may return a byte of it.
+
+The tests that need no socket, process or fleet are in tests/unit/test_serve_csp.py.
 """
 
 import http.client
@@ -12,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -243,31 +244,6 @@ def test_a_headless_chromium_loads_the_dashboard_over_http(server, tmp_path):
     assert "<h1>Dashboard ✔</h1>" in done.stdout, done.stderr[-2000:]
     # The page's script fetched status.json from the server and parsed it.
     assert "loaded 200 Test week" in done.stdout
-
-
-# --- what the Content-Security-Policy allows ---
-
-def _csp_sources(directive):
-    for part in serve.CSP.split(";"):
-        name, *sources = part.split()
-        if name == directive:
-            return sources
-    raise AssertionError(f"no {directive} in {serve.CSP}")
-
-
-def test_the_csp_runs_the_pages_own_freshness_script_and_no_other_inline_script():
-    import base64
-    import hashlib
-
-    import jinja2
-
-    from jobs.stages import dashboard
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dashboard.TEMPLATES), autoescape=True)
-    rendered = env.get_template("_fresh.html").render()
-    [script] = re.findall(r"<script>(.*?)</script>", rendered, re.S)
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    assert _csp_sources("script-src") == ["'self'", f"'sha256-{digest}'"]   # no 'unsafe-inline'
-    assert _csp_sources("default-src") == ["'self'"] and _csp_sources("frame-ancestors") == ["'none'"]
 
 
 # --- connections: a cap, a deadline on the request, a pause after a failed accept ---

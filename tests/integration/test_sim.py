@@ -1,4 +1,7 @@
-"""The simulated fleet behaves like real devices, faults included, checked with plain requests."""
+"""The simulated fleet behaves like real devices, faults included, checked with plain requests.
+
+The tests that need no socket, process or fleet are in tests/unit/test_sim_specs.py.
+"""
 
 import datetime as dt
 import http.client as httpclient
@@ -14,8 +17,6 @@ import yaml
 
 from jobs import config, device, oao, roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.sim.scenario import ScenarioError
-from jobs.sim import scenario
 from tests.conftest import REPO
 
 LONDON = ZoneInfo("Europe/London")
@@ -238,17 +239,6 @@ def test_devices_answer_with_real_firmware_and_hardware_names(tmp_path, http):
                 settings["distance_unit"]) == ("5", "0", "kn", "km")
 
 
-def test_per_device_rates_spread_around_the_real_median():
-    from jobs.sim.fleet import MEDIAN_RATE, spread_rate, spread_rates
-    rates = [spread_rate(d) for d in range(520, 1046)]
-    assert rates == [spread_rate(d) for d in range(520, 1046)]          # the same every run
-    mib = 1 << 20
-    assert 0.5 * mib <= min(rates) and max(rates) <= 1.3 * mib + 1
-    assert 0.6 * mib < sorted(rates)[len(rates) // 2] < 0.8 * mib
-    specs = spread_rates([DeviceSpec(id=1), DeviceSpec(id=2, rate=5.0), DeviceSpec(id=3, rate=0)])
-    assert [s.rate for s in specs] == [spread_rate(1, MEDIAN_RATE), 5.0, 0]
-
-
 # --- the network around the devices ----------------------------------------
 
 def test_a_device_refuses_connections_outside_its_online_window(tmp_path, http):
@@ -296,11 +286,6 @@ def test_a_track_added_while_running_is_served_and_its_day_joins_the_roster(tmp_
         assert http.get(fleet.url(470, "/logs.json")).json()["logs"][1] == entry
         assert len(http.get(fleet.url(470, entry["file"])).content) == 20_000
         assert roster.load(fleet.roster_file).entrant_for(470, dt.date(2026, 7, 17)).file_id == "S470X"
-
-
-def test_addresses_move_to_the_next_block_after_254_devices():
-    from jobs.sim.fleet import address_for
-    assert [address_for(i) for i in (0, 253, 254, 299)] == ["127.0.1.1", "127.0.1.254", "127.0.2.1", "127.0.2.46"]
 
 
 def test_a_large_roster_fleet_starts_with_only_the_present_devices_listening(tmp_path, http):
@@ -460,63 +445,6 @@ def test_a_scheduled_leave_cuts_a_slow_transfer_in_progress(tmp_path, http):
             http.get(fleet.url(470, first_file(fleet)), timeout=3).content
         assert refused(fleet, 470)
         assert 0 < fleet.accesses()[0]["bytes"] < 200_000
-
-
-# --- scenario files and the command line ------------------------------------
-
-def test_a_scenario_file_describes_devices_tracks_and_faults(tmp_path, fixtures):
-    path = tmp_path / "fleet.yaml"
-    path.write_text(f"""
-timezone: Europe/London
-devices:
-  - id: 470
-    firmware: old
-    faults: {{stall: 5}}
-    tracks:
-      - start: 2026-07-16T13:02:00+01:00
-        size: 100000
-      - source: {fixtures}/oao/0470_2022-07-16-1202.oao
-  - id: 601
-    count: 3
-    arrive: 10
-    tracks: 2
-""")
-    specs, options = scenario.load(path)
-    assert [s.id for s in specs] == [470, 601, 602, 603]
-    assert specs[0].tracks[0].start == dt.datetime(2026, 7, 16, 12, 2, tzinfo=dt.timezone.utc)
-    assert specs[0].faults == {"stall": 5} and specs[3].arrive == 10 and len(specs[3].tracks) == 2
-    path.write_text("- id: 5\n  batery: 3\n")
-    with pytest.raises(ScenarioError, match="device 1: unknown key 'batery'"):
-        scenario.load(path)
-
-
-def test_a_scenario_file_gives_the_real_shapes(tmp_path):
-    path = tmp_path / "fleet.yaml"
-    path.write_text("""
-devices:
-  - id: 520
-    class: Foil
-    timezone_minutes: 120
-    hardware_code: 101
-    old_tracks: {count: 2, year: 2024}
-    tracks:
-      - {start: "2026-07-16T13:02:00+01:00", summary: false}
-      - {start: "2026-07-16T15:02:00+01:00", damaged_at: 0.5}
-  - {id: 900, roster: extra}
-  - {id: 901, in_roster: false}
-""")
-    specs, _ = scenario.load(path)
-    spare, buoy, device_ = specs[2], specs[1], specs[0]
-    assert (device_.craft_class, device_.timezone_minutes, device_.hardware_code) == ("Foil", 120, 101)
-    assert [t.earlier_event for t in device_.tracks] == [True, True, False, False]
-    assert [t.start.year for t in device_.tracks[:2]] == [2024, 2024]
-    assert (device_.tracks[2].summary, device_.tracks[3].damaged_at) == (False, 0.5)
-    assert buoy.roster_file == "extra" and spare.in_roster is False
-    for bad, message in (("roster: spare", "roster: found 'spare'"), ("tracks: [{damaged_at: 2}]", "damaged_at"),
-                         ("old_tracks: 3", "old_tracks: expected")):
-        path.write_text(f"- id: 5\n  {bad}\n")
-        with pytest.raises(ScenarioError, match=message):
-            scenario.load(path)
 
 
 def test_sim_command_serves_devices_and_stops_on_sigterm(tmp_path, motion_server):
