@@ -32,6 +32,7 @@ import pytest
 from jobs import config, oao, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from tests.conftest import wait_until
 
 KILLS = 50
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")
@@ -153,13 +154,6 @@ def all_verified(cfg, fleet):
     return True
 
 
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(0.3)
-
-
 def track_accesses(fleet):
     """{(device, file): [access, ...]} in the order the fleet logged them (their ends)."""
     tracks = set(wanted_tracks(fleet))
@@ -200,10 +194,11 @@ def torture(seed, tmp_path):
                 # seen leaving) and comes back with a new track, while the kills go on.
                 if number % 12 == 5:
                     leave_and_come_back(fleet, rng, number)
-            wait_until(lambda: all(fleet.online(d) for d in fleet.devices), 30, "every device back")
+            wait_until(lambda: all(fleet.online(d) for d in fleet.devices), 30, interval=0.3, what="every device back")
             killed_at = time.monotonic()
 
-            wait_until(lambda: all_verified(cfg, fleet), FINISH_WITHIN_S, "every wanted track verified")
+            wait_until(lambda: all_verified(cfg, fleet), FINISH_WITHIN_S, interval=0.3,
+                       what="every wanted track verified")
             invariants.check()
             finished_at = time.monotonic()
 
@@ -213,12 +208,13 @@ def torture(seed, tmp_path):
             for device in fleet.devices:
                 fleet.set_online(device, False)
             wait_until(lambda: all(state.read(cfg.paths.spool, d)["status"] in ("disconnected", "failed")
-                                   for d in fleet.devices), 60, "every device seen leaving")
+                                   for d in fleet.devices), 60, interval=0.3, what="every device seen leaving")
             for device in fleet.devices:
                 fleet.set_online(device, True)
             wait_until(lambda: all(state.read(cfg.paths.spool, d)["status"] == "completed"
                                    and state.read(cfg.paths.spool, d)["history"] != rounds[d]
-                                   for d in fleet.devices), 60, "every device round again and completed")
+                                   for d in fleet.devices), 60, interval=0.3,
+                       what="every device round again and completed")
             pipeline.stop_all()
             for stage in ("inspect", "download", "dashboard"):
                 pipeline.run_once(stage)

@@ -5,7 +5,6 @@ expect it, and failures that reach the log and stderr instead of vanishing.
 The tests that need no socket, process or fleet are in tests/unit/test_cli_loud_in_process.py.
 """
 
-import logging
 import os
 import subprocess
 import sys
@@ -15,14 +14,8 @@ import pytest
 from jobs import config, locks
 
 
-@pytest.fixture(autouse=True)
-def no_log_handlers():
-    """Tests that set up the log in this process leave no handler behind."""
-    yield
-    logger = logging.getLogger("motion")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+# Tests that set up the log in this process leave no handler behind.
+pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 
 def motion_server(*argv, **kwargs):

@@ -15,6 +15,7 @@ import pytest
 from jobs import config, log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect
+from tests.conftest import log_lines
 
 
 @pytest.fixture
@@ -45,14 +46,6 @@ def configure(fleet, folder=None, **overrides):
 def sweep(cfg):
     """One detect run as `motion-server detect --once` does it (waits for its look-ups)."""
     runner.run(cfg, "detect", detect.step, once=True, stop=threading.Event())
-
-
-def log_lines(cfg, text):
-    try:
-        lines = open(cfg.paths.log, encoding="utf-8").read().splitlines()
-    except FileNotFoundError:
-        return []
-    return [line for line in lines if text in line]
 
 
 def connected_lines(cfg, device):

@@ -16,6 +16,7 @@ import pytest
 from jobs import config, log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect, disconnect
+from tests.conftest import log_lines, wait_until
 
 GRACE = 1.0
 
@@ -56,13 +57,6 @@ def run_once(cfg, stage="disconnect"):
 
 def status(cfg, device):
     return state.read(cfg.paths.spool, device)["status"]
-
-
-def log_lines(cfg, text):
-    try:
-        return [line for line in open(cfg.paths.log, encoding="utf-8") if text in line]
-    except FileNotFoundError:
-        return []
 
 
 def test_a_device_that_answers_stays_completed_and_nothing_is_written(event, fleet):
@@ -197,16 +191,10 @@ def test_detect_and_disconnect_side_by_side_follow_a_device_that_comes_and_goes(
     runs = [threading.Thread(target=runner.run, args=(event, stage, module.step), kwargs={"stop": stop_runs})
             for stage, module in (("detect", detect), ("disconnect", disconnect))]
 
-    def wait_for(wanted, within):
-        deadline = time.time() + within
-        while status(event, 6) != wanted and time.time() < deadline:
-            time.sleep(0.02)
-        return status(event, 6)
-
     for run in runs:
         run.start()
     try:
-        assert wait_for("connected", 5) == "connected"
+        assert wait_until(lambda: status(event, 6) == "connected", 5)
         held, deadline = None, time.time() + 5  # the test plays inspect: nothing to fetch
         while held is None and time.time() < deadline:
             held = spool.claim(event.paths.spool, "inspect", 6)  # queued just after "connected"
@@ -214,10 +202,10 @@ def test_detect_and_disconnect_side_by_side_follow_a_device_that_comes_and_goes(
         spool.finish(held)
         fleet.set_online(6, False)
         left = time.time()
-        assert wait_for("disconnected", 10) == "disconnected"
+        assert wait_until(lambda: status(event, 6) == "disconnected", 10)
         took = time.time() - left
         fleet.set_online(6)
-        assert wait_for("connected", 5) == "connected"
+        assert wait_until(lambda: status(event, 6) == "connected", 5)
     finally:
         stop_runs.set()
         for run in runs:
@@ -244,22 +232,16 @@ def test_detect_inspect_and_disconnect_jobs_follow_a_fleet_that_comes_and_goes(t
         def statuses(devices):
             return [status(cfg, d) for d in devices]
 
-        def wait_until(done, within=20):
-            deadline = time.time() + within
-            while not done() and time.time() < deadline:
-                time.sleep(0.1)
-            return done()
-
         jobs = [subprocess.Popen(motion_server + ["--config", str(path), stage, "--for", "60"],
                                  stderr=subprocess.DEVNULL) for stage in ("detect", "inspect", "disconnect")]
         try:
-            assert wait_until(lambda: statuses([*stay, *leave]) == ["completed"] * 14)
+            assert wait_until(lambda: statuses([*stay, *leave]) == ["completed"] * 14, 20, interval=0.1)
             for device in leave:
                 fleet.set_online(device, False)
             for device in late:
                 fleet.set_online(device)
             assert wait_until(lambda: statuses(leave) == ["disconnected"] * 6
-                              and statuses([*stay, *late]) == ["completed"] * 12)
+                              and statuses([*stay, *late]) == ["completed"] * 12, 20, interval=0.1)
             time.sleep(GRACE + 2 * cfg.intervals.disconnect)  # nothing else changes
         finally:
             for job in jobs:

@@ -25,8 +25,8 @@ from jobs import config, locks, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
-from tests.conftest import fixture_folder
-from tests.unit.test_download import cfg, events, ledger_entry, queue_device, track
+from tests.conftest import fixture_folder, wait_until
+from tests.unit.test_download import cfg, ledger_entry, queue_device, track
 
 
 # --- end to end: the simulated fleet on loopback, the stage as cron runs it ---
@@ -96,7 +96,7 @@ FAULTS = {  # the fault, and the cause the operator reads
 
 @pytest.mark.parametrize("fault, cause", FAULTS.values(), ids=FAULTS.keys())
 def test_a_faulty_transfer_leaves_no_final_file_fails_the_device_and_the_next_round_completes(tmp_path, fault, cause,
-                                                                                           events):
+                                                                                           motion_log):
     fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], faults=dict(fault))], folder=tmp_path)
     with fleet:
         cfg = sim_config(fleet, tmp_path, **{"network.track_read_timeout": 0.5})
@@ -108,7 +108,7 @@ def test_a_faulty_transfer_leaves_no_final_file_fails_the_device_and_the_next_ro
         assert doc["status"] == "failed" and doc["address"] is None and entry["name"] in doc["error"]
         assert doc["tracks"][entry["file"]]["status"] == "wanted"
         assert not final.exists()
-        errors = [r.getMessage() for r in events.records if r.levelno >= logging.ERROR]
+        errors = [r.getMessage() for r in motion_log.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1 and entry["name"] in errors[0] and cause in errors[0], errors
 
         fleet.device(470).faults = {}          # the fault clears; detect and inspect find it again
@@ -169,13 +169,6 @@ def stage_process(motion_server, cfg_path, *when):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_two_download_processes_at_once_never_fetch_the_same_track(tmp_path, motion_server):
     # Each device its own track of the real file's size: the real file's header names device 470.
     size = os.path.getsize(REAL_TRACK)
@@ -190,7 +183,8 @@ def test_two_download_processes_at_once_never_fetch_the_same_track(tmp_path, mot
         # the stage lock and finishes them while the next cron run starts beside it.
         first = stage_process(motion_server, cfg_path, "--for", "0.3")
         stage_lock = Path(cfg.paths.spool) / "locks" / "stage-download.lock"
-        wait_for(lambda: spool.claims(cfg.paths.spool, "download") and locks.holder(stage_lock) is None)
+        wait_until(lambda: spool.claims(cfg.paths.spool, "download") and locks.holder(stage_lock) is None, 20,
+                   what="a claim and no stage lock")
         second = stage_process(motion_server, cfg_path, "--once")
         assert first.poll() is None  # still finishing its transfers: the two overlap
         busiest, claimers = 0, set()
@@ -227,7 +221,7 @@ def test_a_download_killed_mid_track_and_rerun_ends_verified_once_with_no_stray_
         for _ in range(3):  # killed at a random moment of the transfer, three times over
             before = part.stat().st_size if part.exists() else 0
             victim = stage_process(motion_server, cfg_path, "--for", "30")
-            wait_for(lambda: part.exists() and part.stat().st_size > before)
+            wait_until(lambda: part.exists() and part.stat().st_size > before, 20, what="the partial file growing")
             time.sleep(rng.uniform(0.0, 0.6))
             victim.kill()
             victim.wait()
@@ -259,7 +253,7 @@ def test_sigterm_mid_track_keeps_the_partial_file_and_hands_the_device_back(tmp_
         queue_from_fleet(cfg, fleet, 470)
         job = stage_process(motion_server, cfg_path, "--for", "30")
         progress = lambda: state.read(cfg.paths.spool, 470)["progress"] or {}  # noqa: E731
-        wait_for(lambda: progress().get("bytes", 0) > 0)
+        wait_until(lambda: progress().get("bytes", 0) > 0, 20, what="download progress")
         seen = progress()
         assert seen["total"] == entry["size"] and seen["name"] == entry["name"] and seen["rate"] > 0
         job.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ a fleet device that is kept off the network.
 
 import datetime as dt
 import json
-import logging
 import os
 import re
 import shutil
@@ -26,7 +25,7 @@ from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import dashboard, detect, download, inspect
-from tests.conftest import fixture_folder
+from tests.conftest import close_motion_log, fixture_folder, log_lines
 
 KB = 1000
 TZ = dt.timezone.utc
@@ -227,18 +226,10 @@ def outcome(tmp_path_factory):
         finally:
             for server in raw:
                 server.close()
-            stop_logging()
+            close_motion_log()
     lines = Path(cfg.paths.log).read_text(errors="replace").splitlines()
     yield {"cfg": cfg, "before": before, "after": after, "folder": folder, "lines": lines, "served": served,
            "tracks": tracks, "accesses": accesses, "probed": probed}
-
-
-def stop_logging():
-    """Close the log file log.setup opened for this test's in-process runs."""
-    logger = logging.getLogger("motion")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def leave_a_partial_download(cfg, device_id, fleet, junk):
@@ -388,7 +379,7 @@ def test_a_track_the_device_lies_about_is_given_up_after_three_rounds_and_its_ot
                     break
                 time.sleep(0.5)   # the failed device's backoff
         finally:
-            stop_logging()
+            close_motion_log()
         lines = Path(cfg.paths.log).read_text().splitlines()
         for device_id, lie in ((471, "the device announces 150000 bytes, logs.json says 150000000"),
                                (472, "logs.json lists it but the device answers HTTP 404")):
@@ -418,10 +409,6 @@ def fleet_config(fleet, folder, **overrides):
     return cfg
 
 
-def log_of(cfg, device_id):
-    return [line for line in Path(cfg.paths.log).read_text().splitlines() if f" {device_id} " in line]
-
-
 def partial_files(cfg):
     return [p for p in Path(cfg.paths.tracks).rglob("*.part")]
 
@@ -437,7 +424,7 @@ def test_a_terabyte_track_is_never_started_and_the_devices_other_tracks_come_in(
         try:
             statuses = run_stages(cfg, "detect", "inspect", "download")
         finally:
-            stop_logging()
+            close_motion_log()
         [big] = [e for e in fleet.logs(481) if e["size"] == huge]
         accesses = fleet.accesses()
     assert statuses == [0, 0, 1]            # our disk: the operator has to act
@@ -449,7 +436,7 @@ def test_a_terabyte_track_is_never_started_and_the_devices_other_tracks_come_in(
     assert "not started: it needs 1000.00 GB" in warning["text"] and "checks.min_free_gb keeps 5 GB free" in warning["text"]
     assert not [a for a in accesses if a["path"] == big["file"]]   # not even asked for
     assert partial_files(cfg) == []
-    assert len([line for line in log_of(cfg, 481) if " ERROR " in line]) == 1
+    assert len([line for line in log_lines(cfg, " 481 ") if " ERROR " in line]) == 1
 
 
 def test_check_and_download_keep_the_same_free_space(tmp_path):
@@ -466,7 +453,7 @@ def test_check_and_download_keep_the_same_free_space(tmp_path):
             time.sleep(max(0.0, state.read(cfg.paths.spool, 482)["retry"]["next"] - time.time()))
             assert run_stages(cfg, "detect", "inspect", "download") == [0, 0, 0]
         finally:
-            stop_logging()
+            close_motion_log()
     doc = state.read(cfg.paths.spool, 482)
     assert doc["status"] == "completed" and [w for w in doc["warnings"] if w["kind"] == "disk"] == []
 
@@ -482,7 +469,7 @@ def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_
             run_stages(cfg, "detect", "inspect", "download")
             took = time.monotonic() - started
         finally:
-            stop_logging()
+            close_motion_log()
     doc = state.read(cfg.paths.spool, 483)
     assert doc["status"] == "failed" and took < 20
     assert re.search(r"too slow: \d+ bytes/s over 1 s \(at least 20000 needed\) after \d+ of 300000 bytes", doc["error"])
@@ -499,7 +486,7 @@ def test_a_track_not_in_by_its_whole_deadline_is_given_up(tmp_path, monkeypatch)
         try:
             run_stages(cfg, "detect", "inspect", "download")
         finally:
-            stop_logging()
+            close_motion_log()
     doc = state.read(cfg.paths.spool, 485)
     assert doc["status"] == "failed"
     assert "too slow: not all 300000 bytes within 2 s (size / network.min_rate + 0.5 s) after" in doc["error"]
@@ -522,7 +509,7 @@ def test_a_track_whose_header_names_another_device_is_refused_at_its_first_frame
                     break
                 time.sleep(0.3)   # the failed device's backoff
         finally:
-            stop_logging()
+            close_motion_log()
         forged_file = "/logs/" + forged.name
         fetches = [a for a in fleet.accesses() if a["path"] == forged_file]
     doc = state.read(cfg.paths.spool, 471)
@@ -534,7 +521,7 @@ def test_a_track_whose_header_names_another_device_is_refused_at_its_first_frame
     data = forged.read_bytes()
     assert not [p for p in Path(cfg.paths.tracks).rglob("*") if p.is_file() and p.read_bytes()[:512] == data[:512]]
     assert any("verification failed (1 of 3): track of another device (header says 470)" in line
-               for line in log_of(cfg, 471))
+               for line in log_lines(cfg, " 471 "))
 
 
 def test_a_device_answering_from_another_address_the_same_day_is_logged_and_warned(tmp_path):
@@ -563,10 +550,10 @@ def test_a_device_answering_from_another_address_the_same_day_is_logged_and_warn
             run_stages(cfg, "detect")
             next_day = state.read(cfg.paths.spool, 486)
         finally:
-            stop_logging()
+            close_motion_log()
     text = f"answers from {second}, earlier today from {first}"
     assert doc["address"] == second and doc["addresses_today"]["previous"]["address"] == first
     assert [w for w in doc["warnings"] if w["kind"] == "address"] == [{"kind": "address", "text": text}]
-    assert [line for line in log_of(cfg, 486) if " WARNING " in line and line.endswith(text)] != []
+    assert [line for line in log_lines(cfg, " 486 ") if " WARNING " in line and line.endswith(text)] != []
     assert next_day["addresses_today"]["previous"] is None
     assert [w for w in next_day["warnings"] if w["kind"] == "address"] == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, runner, spool, state, tracks
+from jobs import config, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import inspect
 from tests.conftest import fixture_folder

@@ -14,7 +14,6 @@ The tests that need no socket, process or fleet are in tests/unit/test_operator_
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import resource
 import signal
@@ -44,14 +43,8 @@ def event(tmp_path, roster_text, spool="spool"):
     return path
 
 
-@pytest.fixture(autouse=True)
-def close_the_log():
-    """cli.main sets up the log in this process (file and stderr); later tests must not write to them."""
-    yield
-    logger = logging.getLogger("motion")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+# cli.main sets up the log in this process (file and stderr); later tests must not write to them.
+pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 
 def run_cli(capsys, *argv):

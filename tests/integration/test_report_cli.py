@@ -9,7 +9,7 @@ import subprocess
 import time
 
 
-from jobs import cli, config, report, roster, state, tracks
+from jobs import cli, config, report, roster, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from tests.unit.test_report import event, on_disk, rows_for
 LEDGER_TO_OUTCOME = {"verified": "verified", "skipped": "skipped: ", "bad": "bad",

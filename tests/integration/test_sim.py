@@ -17,7 +17,7 @@ import yaml
 
 from jobs import config, device, oao, roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 
 LONDON = ZoneInfo("Europe/London")
 START = dt.datetime(2026, 7, 16, 13, 2, 40, tzinfo=LONDON)
@@ -44,15 +44,6 @@ def first_file(fleet, device_id=470):
 
 def refused(fleet, device_id):
     return not device.probe(fleet.address(device_id), fleet.port, 0.5)
-
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # --- what a device serves ----------------------------------------------------

@@ -17,15 +17,13 @@ This one kills real writer processes; the whole-pipeline torture run is in
 tests/end_to_end/test_torture.py.
 """
 
-import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-from jobs import config, spool, state
+from jobs import config
 from jobs.files import is_temporary
 
 

@@ -6,7 +6,6 @@ These run in this process on files only; the tests that run the command in a sub
 are in tests/integration/test_cli_loud.py.
 """
 
-import logging
 import threading
 
 import pytest
@@ -15,14 +14,8 @@ from jobs import cli, config, runner
 from tests.integration.test_cli_loud import write_event
 
 
-@pytest.fixture(autouse=True)
-def no_log_handlers():
-    """Tests that set up the log in this process leave no handler behind."""
-    yield
-    logger = logging.getLogger("motion")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+# Tests that set up the log in this process leave no handler behind.
+pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 
 def test_config_is_found_through_option_then_environment_then_working_directory(tmp_path, monkeypatch):

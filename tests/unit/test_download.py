@@ -79,18 +79,6 @@ def files_in(folder):
 
 
 @pytest.fixture
-def events(caplog):
-    """The stage's log lines (the motion logger may not propagate after log.setup)."""
-    logger = logging.getLogger("motion")
-    propagate, logger.propagate = logger.propagate, False  # each line captured once
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG, logger="motion")
-    yield caplog
-    logger.removeHandler(caplog.handler)
-    logger.propagate = propagate
-
-
-@pytest.fixture
 def track(fixtures):
     return (fixtures / "oao" / "0470_2022-07-16-1202.oao").read_bytes()
 
@@ -115,7 +103,7 @@ def part_path(cfg, name=NAME, day="20220716"):
 # --- unit level: what the device answers ---
 
 @responses.activate
-def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(cfg, track, events):
+def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(cfg, track, motion_log):
     responses.get(url(), body=track)
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
     doc = download_once(cfg)
@@ -127,7 +115,7 @@ def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(
     assert entry["failures"] == 0 and entry["verified_at"]
     assert doc["status"] == "completed" and doc["progress"] is None
     assert files_in(Path(cfg.paths.tracks)) == [f"20220716/{NAME}"]
-    lines = [r.getMessage() for r in events.records if r.levelno == logging.INFO]
+    lines = [r.getMessage() for r in motion_log.records if r.levelno == logging.INFO]
     assert any(line.startswith(f"{NAME} 1.3 MiB 1.4 h 18.7 km 19.6 kn in ") and line.endswith("KB/s)")
                for line in lines), lines
     assert any("can be disconnected" in line for line in lines)
@@ -151,7 +139,7 @@ def test_tracks_of_a_device_come_one_after_another_in_start_order(cfg, fixtures)
 
 
 @responses.activate
-def test_http_500_leaves_the_track_wanted_no_file_and_the_device_failed(cfg, track, events):
+def test_http_500_leaves_the_track_wanted_no_file_and_the_device_failed(cfg, track, motion_log):
     responses.get(url(), status=500, body=b"oops")
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
     doc = download_once(cfg)
@@ -159,7 +147,7 @@ def test_http_500_leaves_the_track_wanted_no_file_and_the_device_failed(cfg, tra
     assert doc["tracks"][FILE]["status"] == "wanted" and doc["tracks"][FILE]["failures"] == 0
     assert NAME in doc["error"] and "HTTP 500" in doc["error"]
     assert not os.path.exists(final_path(cfg))
-    errors = [r.getMessage() for r in events.records if r.levelno == logging.ERROR]
+    errors = [r.getMessage() for r in motion_log.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and NAME in errors[0] and "HTTP 500" in errors[0]
 
 
@@ -262,7 +250,7 @@ def test_complete_bodies_that_differ_are_a_transfer_problem_and_the_third_round_
 
 
 @responses.activate
-def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_under_its_name(cfg, track, events):
+def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_under_its_name(cfg, track, motion_log):
     at = 52 * 9000 + 512 + 20          # inside a GNSS frame, as a restart leaves a half-written one
     damaged = corrupted(track, at)
     responses.get(url(), body=damaged)
@@ -279,7 +267,7 @@ def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_under_its_name(cfg,
     queue_device(cfg, DEVICE, [])
     download_once(cfg)
     assert len(responses.calls) == 2   # settled: never fetched again
-    assert any("kept as the device holds it" in r.getMessage() for r in events.records)
+    assert any("kept as the device holds it" in r.getMessage() for r in motion_log.records)
 
 
 @responses.activate
@@ -334,7 +322,7 @@ def test_a_verified_track_is_never_fetched_again(cfg, track):
 
 
 @responses.activate
-def test_a_track_renamed_into_place_before_a_crash_is_recorded_without_fetching(cfg, track, events):
+def test_a_track_renamed_into_place_before_a_crash_is_recorded_without_fetching(cfg, track, motion_log):
     os.makedirs(os.path.dirname(final_path(cfg)))
     with open(final_path(cfg), "wb") as f:
         f.write(track)

@@ -33,7 +33,6 @@ or an f-string starting with one.
 import ast
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
 

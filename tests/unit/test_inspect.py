@@ -61,18 +61,6 @@ def cfg(make_cfg):
     return make_cfg()
 
 
-@pytest.fixture
-def lines(caplog, monkeypatch):
-    """Every log line of the stages, once each, whatever the logging setup of earlier tests."""
-    logger = logging.getLogger("motion")
-    monkeypatch.setattr(logger, "propagate", False)
-    logger.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.DEBUG)
-    logger.setLevel(logging.DEBUG)
-    yield caplog
-    logger.removeHandler(caplog.handler)
-
-
 def connect(cfg, device=DEVICE, address=ADDRESS):
     """What detect leaves behind: connected, with an address."""
     with state.update(cfg.paths.spool, device) as doc:
@@ -97,15 +85,15 @@ def queued(cfg, queue="download"):
     return [device for device, _ in spool.pending(cfg.paths.spool, queue)]
 
 
-def records(lines, level=None, device=DEVICE):
-    return [r for r in lines.records
+def records(motion_log, level=None, device=DEVICE):
+    return [r for r in motion_log.records
             if getattr(r, "device", None) == device and (level is None or r.levelno == level)]
 
 
 # --- a good device -------------------------------------------------------------------------
 
 @responses.activate
-def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents, lines):
+def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents, motion_log):
     connect(cfg)
     serve(documents)
     doc = inspect_now(cfg)
@@ -125,7 +113,7 @@ def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents
     cache = cfg.paths.spool + f"/cache/{DEVICE}"
     for name, body in documents.items():
         assert json.loads(open(f"{cache}/{name}.json").read()) == body
-    assert any("2 tracks to download (2.8 MiB); 1 skipped" in r.getMessage() for r in records(lines, logging.INFO))
+    assert any("2 tracks to download (2.8 MiB); 1 skipped" in r.getMessage() for r in records(motion_log, logging.INFO))
 
 
 @responses.activate
@@ -140,14 +128,14 @@ def test_old_firmware_device_is_read_and_approved_by_code(cfg, documents, fixtur
 
 
 @responses.activate
-def test_a_device_with_nothing_to_fetch_is_completed_and_can_be_disconnected(make_cfg, documents, lines):
+def test_a_device_with_nothing_to_fetch_is_completed_and_can_be_disconnected(make_cfg, documents, motion_log):
     cfg = make_cfg("filters: {min_500m_knots: 25.0}")
     connect(cfg)
     serve(documents)
     doc = inspect_now(cfg)
     assert doc["status"] == "completed" and queued(cfg) == []
     assert all(t["status"] == "skipped" for t in doc["tracks"].values())
-    assert any("can be disconnected" in r.getMessage() for r in records(lines, logging.INFO))
+    assert any("can be disconnected" in r.getMessage() for r in records(motion_log, logging.INFO))
 
 
 @responses.activate
@@ -168,13 +156,13 @@ def test_an_already_verified_track_is_not_wanted_again_after_a_reconnect(cfg, do
 
 
 @responses.activate
-def test_a_duplicate_file_in_logs_json_is_logged_and_counted_once(cfg, documents, lines):
+def test_a_duplicate_file_in_logs_json_is_logged_and_counted_once(cfg, documents, motion_log):
     documents["logs"]["logs"].append(dict(documents["logs"]["logs"][1], size=5))
     connect(cfg)
     serve(documents)
     doc = inspect_now(cfg)
     assert doc["tracks"][JULY]["size"] == 1314968
-    assert any("more than once" in r.getMessage() and JULY in r.getMessage() for r in records(lines))
+    assert any("more than once" in r.getMessage() and JULY in r.getMessage() for r in records(motion_log))
 
 
 @responses.activate
@@ -203,13 +191,13 @@ def test_an_unsafe_track_path_skips_that_track_only(cfg, documents):
      "setting led_flash is '3', expected '1'"),
 ])
 @responses.activate
-def test_each_check_warns_once_and_the_device_is_still_processed(cfg, documents, lines, change, kind, text):
+def test_each_check_warns_once_and_the_device_is_still_processed(cfg, documents, motion_log, change, kind, text):
     change(documents)
     connect(cfg)
     serve(documents)
     doc = inspect_now(cfg)
     assert doc["warnings"] == [{"kind": kind, "text": text}]
-    assert [r.getMessage() for r in records(lines, logging.WARNING)] == [text]
+    assert [r.getMessage() for r in records(motion_log, logging.WARNING)] == [text]
     assert doc["status"] == "pending" and queued(cfg) == [DEVICE]
 
 
@@ -266,11 +254,11 @@ def test_warnings_are_replaced_not_piled_up_on_a_reconnect(cfg, documents):
 
 # --- failures ---------------------------------------------------------------------------
 
-def assert_failed(cfg, lines, *fragments):
+def assert_failed(cfg, motion_log, *fragments):
     doc = state.read(cfg.paths.spool, DEVICE)
     assert doc["status"] == "failed" and doc["address"] is None
     assert doc["retry"]["failures"] == 1 and doc["retry"]["next"] > 0
-    errors = [r.getMessage() for r in records(lines, logging.ERROR)]
+    errors = [r.getMessage() for r in records(motion_log, logging.ERROR)]
     assert len(errors) == 1
     for fragment in fragments:
         assert fragment in doc["error"] and fragment in errors[0]
@@ -279,33 +267,33 @@ def assert_failed(cfg, lines, *fragments):
 
 
 @responses.activate
-def test_another_device_answering_on_the_name_fails_the_device(cfg, documents, lines):
+def test_another_device_answering_on_the_name_fails_the_device(cfg, documents, motion_log):
     documents["info"]["motion"]["identifier"] = 999
     connect(cfg)
     serve(documents)
     inspect_now(cfg)
-    assert_failed(cfg, lines, "info.json says identifier 999, expected 470: another device answers on motion-470")
+    assert_failed(cfg, motion_log, "info.json says identifier 999, expected 470: another device answers on motion-470")
     assert not Path(cfg.paths.spool, "cache", "470", "info.json").exists()
     assert [call.request.url for call in responses.calls] == [f"{URL}/info.json"]  # nothing more asked of it
 
 
 @responses.activate
-def test_malformed_json_fails_the_device(cfg, documents, lines):
+def test_malformed_json_fails_the_device(cfg, documents, motion_log):
     connect(cfg)
     serve({k: v for k, v in documents.items() if k != "logs"})
     responses.add(responses.GET, f"{URL}/logs.json", body=b'{"logs": [{"file": ')
     inspect_now(cfg)
-    assert_failed(cfg, lines, "/logs.json: not valid JSON")
+    assert_failed(cfg, motion_log, "/logs.json: not valid JSON")
 
 
 @responses.activate
-def test_oversized_json_fails_the_device(make_cfg, documents, lines):
+def test_oversized_json_fails_the_device(make_cfg, documents, motion_log):
     cfg = make_cfg("network: {json_max_bytes: 2000}")
     connect(cfg)
     serve({k: v for k, v in documents.items() if k != "logs"})
     responses.add(responses.GET, f"{URL}/logs.json", json={"logs": documents["logs"]["logs"] * 20})
     inspect_now(cfg)
-    assert_failed(cfg, lines, "/logs.json: ", "more than the 2000")
+    assert_failed(cfg, motion_log, "/logs.json: ", "more than the 2000")
 
 
 @responses.activate
@@ -314,33 +302,33 @@ def test_oversized_json_fails_the_device(make_cfg, documents, lines):
     (lambda d: d["settings"]["settings"].update(gnss_rate=True), "settings.json: settings.gnss_rate is True"),
     (lambda d: d.update(logs={"logs": "none"}), "logs.json: logs is 'none', expected a list"),
 ])
-def test_a_wrong_type_fails_the_device_naming_document_and_field(cfg, documents, lines, change, message):
+def test_a_wrong_type_fails_the_device_naming_document_and_field(cfg, documents, motion_log, change, message):
     change(documents)
     connect(cfg)
     serve(documents)
     inspect_now(cfg)
-    assert_failed(cfg, lines, message)
+    assert_failed(cfg, motion_log, message)
 
 
 @responses.activate
-def test_an_http_error_fails_the_device(cfg, documents, lines):
+def test_an_http_error_fails_the_device(cfg, documents, motion_log):
     connect(cfg)
     serve({k: v for k, v in documents.items() if k != "settings"})
     responses.add(responses.GET, f"{URL}/settings.json", status=500)
     inspect_now(cfg)
-    assert_failed(cfg, lines, "/settings.json: HTTP 500")
+    assert_failed(cfg, motion_log, "/settings.json: HTTP 500")
 
 
 @responses.activate
-def test_a_device_gone_from_the_network_fails_with_the_reason(cfg, documents, lines):
+def test_a_device_gone_from_the_network_fails_with_the_reason(cfg, documents, motion_log):
     connect(cfg)
     responses.add(responses.GET, f"{URL}/info.json", body=requests.ConnectionError("Connection refused"))
     inspect_now(cfg)
-    assert_failed(cfg, lines, "/info.json: connection refused")
+    assert_failed(cfg, motion_log, "/info.json: connection refused")
 
 
 @responses.activate
-def test_failures_in_a_row_back_off_longer(cfg, documents, lines):
+def test_failures_in_a_row_back_off_longer(cfg, documents, motion_log):
     documents["info"]["motion"]["identifier"] = 999
     serve(documents)
     waits = []
@@ -355,7 +343,7 @@ def test_failures_in_a_row_back_off_longer(cfg, documents, lines):
 # --- the state is compare-and-set -------------------------------------------------------
 
 @responses.activate
-def test_a_device_not_connected_is_left_alone(cfg, documents, lines):
+def test_a_device_not_connected_is_left_alone(cfg, documents, motion_log):
     with state.update(cfg.paths.spool, DEVICE) as doc:
         state.set_status(doc, "failed", address=None, error="earlier")
     serve(documents)
@@ -404,7 +392,7 @@ def test_a_stop_hands_the_device_back_untouched(cfg, documents):
 # --- through the runner: claims are finished, never left behind ----------------------------
 
 @responses.activate
-def test_the_stage_serves_the_queue_and_finishes_every_claim(make_cfg, documents, lines):
+def test_the_stage_serves_the_queue_and_finishes_every_claim(make_cfg, documents, motion_log):
     cfg = make_cfg("threads: {inspect: 2}")
     broken = copy.deepcopy(documents)
     broken["info"]["motion"]["identifier"] = 1
@@ -429,7 +417,7 @@ def at(day, hour, minute=0):
 
 
 @responses.activate
-def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, documents, lines):
+def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, documents, motion_log):
     documents["logs"]["logs"][2]["size"] = -5
     documents["logs"]["logs"].append({"file": 5})
     connect(cfg)
@@ -439,7 +427,7 @@ def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, do
     assert doc["tracks"][JULY]["status"] == "wanted"
     assert (doc["tracks"][SEPTEMBER]["status"], doc["tracks"][SEPTEMBER]["reason"]) == (
         "skipped", "logs.json: entry 3: size is -5, expected a whole number from 0 to 200000000")
-    said = [r.getMessage() for r in records(lines)]
+    said = [r.getMessage() for r in records(motion_log)]
     assert "logs.json: entry 4: file is 5, expected text of at most 1000 characters: not planned" in said
 
 
@@ -447,7 +435,7 @@ def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, do
 
 @responses.activate
 def test_only_the_most_recent_log_entries_are_planned_and_one_line_says_how_many_were_ignored(
-        make_cfg, documents, lines):
+        make_cfg, documents, motion_log):
     """12,658 tiny entries made a 5.5 MB state file, rewritten at every progress update."""
     cfg = make_cfg("limits: {max_log_entries: 50}")
     july = next(e for e in documents["logs"]["logs"] if e["file"] == JULY)
@@ -459,7 +447,7 @@ def test_only_the_most_recent_log_entries_are_planned_and_one_line_says_how_many
     doc = inspect_now(cfg)
     assert len(doc["tracks"]) == 50 and doc["tracks"][JULY]["status"] == "wanted"
     assert doc["tracks"][SEPTEMBER]["status"] == "wanted"
-    [line] = [r.getMessage() for r in records(lines) if "ignored" in r.getMessage()]
+    [line] = [r.getMessage() for r in records(motion_log) if "ignored" in r.getMessage()]
     assert line == "logs.json lists 203 tracks: the 153 oldest by start_date are ignored (limits.max_log_entries 50)"
 
 

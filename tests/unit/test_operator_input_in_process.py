@@ -13,22 +13,15 @@ are in tests/integration/test_operator_input.py.
 """
 
 import json
-import logging
 
 import pytest
 
-from jobs import config, spool
+from jobs import config
 from tests.integration.test_operator_input import GOOD_ROW, HEADER, ROSTER_MISTAKES, event, run_cli, stage
 
 
-@pytest.fixture(autouse=True)
-def close_the_log():
-    """cli.main sets up the log in this process (file and stderr); later tests must not write to them."""
-    yield
-    logger = logging.getLogger("motion")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+# cli.main sets up the log in this process (file and stderr); later tests must not write to them.
+pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 
 @pytest.mark.parametrize("stage", ["detect", "download"])

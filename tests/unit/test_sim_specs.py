@@ -8,7 +8,6 @@ import datetime as dt
 
 import pytest
 
-from jobs import device
 from jobs.sim import DeviceSpec
 from jobs.sim.scenario import ScenarioError
 from jobs.sim import scenario
