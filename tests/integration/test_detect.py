@@ -19,8 +19,8 @@ from tests.conftest import log_lines
 
 
 @pytest.fixture
-def event(tmp_path):
-    """event(online, offline=(), **config overrides) -> (fleet, cfg); fleets stop at the end."""
+def start_fleet(tmp_path):
+    """start_fleet(online, offline=(), **config overrides) -> (fleet, cfg); fleets stop at the end."""
     fleets = []
 
     def start(online, offline=(), folder=None, **overrides):
@@ -56,8 +56,8 @@ def queued(cfg):
     return sorted(d for d, _ in spool.pending(cfg.paths.spool, "inspect"))
 
 
-def test_a_device_that_answers_is_marked_connected_queued_and_logged_once(event):
-    fleet, cfg = event(online=[1], offline=[2, 3])
+def test_a_device_that_answers_is_marked_connected_queued_and_logged_once(start_fleet):
+    fleet, cfg = start_fleet(online=[1], offline=[2, 3])
     before = time.time()
     sweep(cfg)
     doc = state.read(cfg.paths.spool, 1)
@@ -78,8 +78,8 @@ def test_a_device_that_answers_is_marked_connected_queued_and_logged_once(event)
     assert [len(connected_lines(cfg, d)) for d in (1, 2, 3)] == [1, 1, 0]
 
 
-def test_a_device_is_found_within_one_interval_of_coming_online(event):
-    fleet, cfg = event(online=[], offline=[4, 5])
+def test_a_device_is_found_within_one_interval_of_coming_online(start_fleet):
+    fleet, cfg = start_fleet(online=[], offline=[4, 5])
     stop = threading.Event()
     loop = threading.Thread(target=runner.run, args=(cfg, "detect", detect.step), kwargs={"stop": stop})
     loop.start()
@@ -100,18 +100,18 @@ def test_a_device_is_found_within_one_interval_of_coming_online(event):
     assert len(connected_lines(cfg, 4)) == 1 and queued(cfg) == [4]
 
 
-def test_a_not_found_address_counts_as_absent_even_if_a_device_answers_there(event, tmp_path):
-    fleet, _ = event(online=[6])
+def test_a_not_found_address_counts_as_absent_even_if_a_device_answers_there(start_fleet, tmp_path):
+    fleet, _ = start_fleet(online=[6])
     cfg = configure(fleet, **{"network.not_found_addresses": ["10.10.10.10", fleet.address(6)]})
     sweep(cfg)
     assert state.read(cfg.paths.spool, 6)["status"] == "unknown" and queued(cfg) == []
     assert connected_lines(cfg, 6) == []
 
 
-def test_a_router_answering_10_10_10_10_means_not_found_and_is_never_probed(event, tmp_path, monkeypatch):
+def test_a_router_answering_10_10_10_10_means_not_found_and_is_never_probed(start_fleet, tmp_path, monkeypatch):
     # No hosts file: the (fake) router resolves the names, answering its
     # "not found" address for motion-7 and the device's address for motion-8.
-    fleet, _ = event(online=[7, 8])
+    fleet, _ = start_fleet(online=[7, 8])
     cfg = configure(fleet, **{"network.hosts_file": None})
     answers = {"motion-7": "10.10.10.10", "motion-8": fleet.address(8)}
     real_getaddrinfo = socket.getaddrinfo
@@ -139,8 +139,8 @@ def test_a_router_answering_10_10_10_10_means_not_found_and_is_never_probed(even
     assert queued(cfg) == [8]
 
 
-def test_a_hosts_entry_whose_port_refuses_stays_unknown(event):
-    fleet, cfg = event(online=[10], offline=[9])
+def test_a_hosts_entry_whose_port_refuses_stays_unknown(start_fleet):
+    fleet, cfg = start_fleet(online=[10], offline=[9])
     sweep(cfg)
     assert not state.path(cfg.paths.spool, 9).exists()
     assert state.read(cfg.paths.spool, 9)["status"] == "unknown"
@@ -148,9 +148,9 @@ def test_a_hosts_entry_whose_port_refuses_stays_unknown(event):
     assert connected_lines(cfg, 9) == [] and log_lines(cfg, " detect 9 motion-9 at ")
 
 
-def test_devices_owned_by_another_stage_are_not_looked_for(event):
+def test_devices_owned_by_another_stage_are_not_looked_for(start_fleet):
     devices = (11, 12, 13, 14)
-    fleet, cfg = event(online=devices)
+    fleet, cfg = start_fleet(online=devices)
     for device, status in zip(devices, state.ACTIVE):
         with state.update(cfg.paths.spool, device) as doc:
             state.set_status(doc, status, address=fleet.address(device), history=1.0)
@@ -163,9 +163,9 @@ def test_devices_owned_by_another_stage_are_not_looked_for(event):
     assert queued(cfg) == [] and log_lines(cfg, "connected at") == []
 
 
-def test_a_connected_device_queued_nowhere_is_queued_again(event):
+def test_a_connected_device_queued_nowhere_is_queued_again(start_fleet):
     # A run killed between writing "connected" and queueing it must not strand the device.
-    fleet, cfg = event(online=[15, 16])
+    fleet, cfg = start_fleet(online=[15, 16])
     for device in (15, 16):
         with state.update(cfg.paths.spool, device) as doc:
             state.set_status(doc, "connected", address=fleet.address(device))
@@ -177,8 +177,8 @@ def test_a_connected_device_queued_nowhere_is_queued_again(event):
     assert len(log_lines(cfg, "queued nowhere")) == 1
 
 
-def test_a_failed_device_is_retried_only_after_its_backoff(event):
-    fleet, cfg = event(online=[17])
+def test_a_failed_device_is_retried_only_after_its_backoff(start_fleet):
+    fleet, cfg = start_fleet(online=[17])
     with state.update(cfg.paths.spool, 17) as doc:
         for _ in range(3):  # third failure in a row: 4 intervals of back-off
             state.mark_failed(doc, "inspect: /info.json: HTTP 500", cfg.intervals.detect)
@@ -211,8 +211,8 @@ def _concurrent_sweeps(cfg, runs):
         thread.join()
 
 
-def test_concurrent_sweeps_connect_and_queue_each_device_once(event, tmp_path):
-    fleet, _ = event(online=DEVICES)
+def test_concurrent_sweeps_connect_and_queue_each_device_once(start_fleet, tmp_path):
+    fleet, _ = start_fleet(online=DEVICES)
     for attempt in range(3):  # a fresh spool each time: more chances for the sweeps to collide
         folder = tmp_path / f"run{attempt}"
         folder.mkdir()
@@ -223,8 +223,8 @@ def test_concurrent_sweeps_connect_and_queue_each_device_once(event, tmp_path):
         assert all(state.read(cfg.paths.spool, d)["status"] == "connected" for d in DEVICES)
 
 
-def test_two_detect_processes_at_once_queue_each_device_once(event, motion_server):
-    fleet, cfg = event(online=DEVICES)
+def test_two_detect_processes_at_once_queue_each_device_once(start_fleet, motion_server):
+    fleet, cfg = start_fleet(online=DEVICES)
     command = motion_server + ["--config", str(fleet.folder / "c.yaml"), "detect", "--once"]
     runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for run in runs:

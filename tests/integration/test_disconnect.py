@@ -39,7 +39,8 @@ def configure(fleet, grace=GRACE):
 
 
 @pytest.fixture
-def event(fleet):
+def fleet_cfg(fleet):
+    """The config of the fleet fixture's event, for in-process detect and disconnect runs."""
     return configure(fleet)
 
 
@@ -59,34 +60,34 @@ def status(cfg, device):
     return state.read(cfg.paths.spool, device)["status"]
 
 
-def test_a_device_that_answers_stays_completed_and_nothing_is_written(event, fleet):
-    completed(event, 1, fleet.address(1))
-    before = state.read(event.paths.spool, 1)
+def test_a_device_that_answers_stays_completed_and_nothing_is_written(fleet_cfg, fleet):
+    completed(fleet_cfg, 1, fleet.address(1))
+    before = state.read(fleet_cfg.paths.spool, 1)
     for _ in range(3):
-        run_once(event)
-    assert state.read(event.paths.spool, 1) == before
+        run_once(fleet_cfg)
+    assert state.read(fleet_cfg.paths.spool, 1) == before
 
 
-def test_a_device_that_left_is_disconnected_only_after_the_grace(event, fleet):
-    completed(event, 2, fleet.address(2))
-    run_once(event)
+def test_a_device_that_left_is_disconnected_only_after_the_grace(fleet_cfg, fleet):
+    completed(fleet_cfg, 2, fleet.address(2))
+    run_once(fleet_cfg)
     fleet.set_online(2, False)
-    run_once(event)  # first failed probe: the grace starts, the device stays
-    doc = state.read(event.paths.spool, 2)
+    run_once(fleet_cfg)  # first failed probe: the grace starts, the device stays
+    doc = state.read(fleet_cfg.paths.spool, 2)
     assert doc["status"] == "completed" and doc["address"] == fleet.address(2)
     assert time.time() - 1 < doc["absent_since"] <= time.time()
-    run_once(event)  # still within the grace
-    assert status(event, 2) == "completed"
-    assert state.read(event.paths.spool, 2)["absent_since"] == doc["absent_since"]  # the first failure counts
+    run_once(fleet_cfg)  # still within the grace
+    assert status(fleet_cfg, 2) == "completed"
+    assert state.read(fleet_cfg.paths.spool, 2)["absent_since"] == doc["absent_since"]  # the first failure counts
     time.sleep(max(0.0, doc["absent_since"] + GRACE - time.time()) + 0.05)
-    run_once(event)
-    gone = state.read(event.paths.spool, 2)
+    run_once(fleet_cfg)
+    gone = state.read(fleet_cfg.paths.spool, 2)
     assert gone["status"] == "disconnected" and gone["address"] is None and gone["absent_since"] is None
-    lines = log_lines(event, "disconnected")
+    lines = log_lines(fleet_cfg, "disconnected")
     assert len(lines) == 1
     assert lines[0].rstrip().endswith(f" disconnect 2 disconnected: no answer at {fleet.address(2)} for 1 s")
-    run_once(event)
-    assert len(log_lines(event, "disconnected")) == 1
+    run_once(fleet_cfg)
+    assert len(log_lines(fleet_cfg, "disconnected")) == 1
 
 
 def test_even_with_no_grace_one_failed_probe_is_not_enough(fleet):
@@ -99,78 +100,78 @@ def test_even_with_no_grace_one_failed_probe_is_not_enough(fleet):
     assert status(cfg, 3) == "disconnected"
 
 
-def test_a_device_silent_for_less_than_the_grace_stays_completed_and_is_not_reinspected(event, fleet):
-    completed(event, 4, fleet.address(4))
+def test_a_device_silent_for_less_than_the_grace_stays_completed_and_is_not_reinspected(fleet_cfg, fleet):
+    completed(fleet_cfg, 4, fleet.address(4))
     fleet.set_online(4, False)
-    run_once(event)
-    assert state.read(event.paths.spool, 4)["absent_since"] is not None
+    run_once(fleet_cfg)
+    assert state.read(fleet_cfg.paths.spool, 4)["absent_since"] is not None
     fleet.set_online(4)  # back, within the grace
-    run_once(event, "detect")
-    run_once(event)
-    doc = state.read(event.paths.spool, 4)
+    run_once(fleet_cfg, "detect")
+    run_once(fleet_cfg)
+    doc = state.read(fleet_cfg.paths.spool, 4)
     assert doc["status"] == "completed" and doc["absent_since"] is None
     time.sleep(GRACE + 0.1)
-    run_once(event)
-    assert status(event, 4) == "completed"
-    assert 4 not in [d for d, _ in spool.pending(event.paths.spool, "inspect")]  # never re-inspected
-    assert log_lines(event, " 4 connected at ") == [] and log_lines(event, "disconnected") == []
+    run_once(fleet_cfg)
+    assert status(fleet_cfg, 4) == "completed"
+    assert 4 not in [d for d, _ in spool.pending(fleet_cfg.paths.spool, "inspect")]  # never re-inspected
+    assert log_lines(fleet_cfg, " 4 connected at ") == [] and log_lines(fleet_cfg, "disconnected") == []
 
 
-def test_a_new_silence_after_an_answer_starts_a_new_grace(event, fleet):
-    completed(event, 5, fleet.address(5))
+def test_a_new_silence_after_an_answer_starts_a_new_grace(fleet_cfg, fleet):
+    completed(fleet_cfg, 5, fleet.address(5))
     fleet.set_online(5, False)
-    run_once(event)  # absent
+    run_once(fleet_cfg)  # absent
     fleet.set_online(5)
     time.sleep(GRACE + 0.1)
-    run_once(event)  # answered: the old absence is forgotten
+    run_once(fleet_cfg)  # answered: the old absence is forgotten
     fleet.set_online(5, False)
-    run_once(event)  # absent again, more than the grace after the first failure
-    assert status(event, 5) == "completed"
+    run_once(fleet_cfg)  # absent again, more than the grace after the first failure
+    assert status(fleet_cfg, 5) == "completed"
 
 
-def test_devices_that_another_stage_owns_are_never_disconnected(event, fleet):
+def test_devices_that_another_stage_owns_are_never_disconnected(fleet_cfg, fleet):
     owned = {6: "connected", 7: "pending", 8: "downloading"}
     for device, owner in owned.items():
         fleet.set_online(device, False)
-        with state.update(event.paths.spool, device) as doc:
+        with state.update(fleet_cfg.paths.spool, device) as doc:
             state.set_status(doc, owner, address=fleet.address(device))
     for _ in range(2):
-        run_once(event)
+        run_once(fleet_cfg)
         time.sleep(GRACE / 2 + 0.05)
-    run_once(event)
+    run_once(fleet_cfg)
     for device, owner in owned.items():
-        doc = state.read(event.paths.spool, device)
+        doc = state.read(fleet_cfg.paths.spool, device)
         assert doc["status"] == owner and doc["address"] == fleet.address(device)
         assert doc.get("absent_since") is None
 
 
-def test_a_probe_result_is_not_applied_to_a_device_that_moved_on(event, fleet):
+def test_a_probe_result_is_not_applied_to_a_device_that_moved_on(fleet_cfg, fleet):
     fleet.set_online(9, False)
-    completed(event, 9, fleet.address(9))
-    seen = state.read(event.paths.spool, 9)
-    with state.update(event.paths.spool, 9) as doc:  # meanwhile: gone, back and being inspected again
+    completed(fleet_cfg, 9, fleet.address(9))
+    seen = state.read(fleet_cfg.paths.spool, 9)
+    with state.update(fleet_cfg.paths.spool, 9) as doc:  # meanwhile: gone, back and being inspected again
         state.set_status(doc, "connected")
-    ctx = runner.Context(cfg=event, stage="disconnect")
+    ctx = runner.Context(cfg=fleet_cfg, stage="disconnect")
     disconnect.check_presence(ctx, seen)
-    assert state.read(event.paths.spool, 9).get("absent_since") is None
-    with state.update(event.paths.spool, 9) as doc:
+    assert state.read(fleet_cfg.paths.spool, 9).get("absent_since") is None
+    with state.update(fleet_cfg.paths.spool, 9) as doc:
         state.mark_completed(doc)
         doc["address"] = fleet.address(1)  # completed again, at another address
     disconnect.check_presence(ctx, seen)
-    assert state.read(event.paths.spool, 9).get("absent_since") is None
-    completed(event, 9, fleet.address(9))  # control: the same probe applies to the device it was for
+    assert state.read(fleet_cfg.paths.spool, 9).get("absent_since") is None
+    completed(fleet_cfg, 9, fleet.address(9))  # control: the same probe applies to the device it was for
     disconnect.check_presence(ctx, seen)
-    assert state.read(event.paths.spool, 9)["absent_since"] is not None
+    assert state.read(fleet_cfg.paths.spool, 9)["absent_since"] is not None
 
 
-def test_concurrent_disconnect_runs_log_one_disconnection(event, fleet):
+def test_concurrent_disconnect_runs_log_one_disconnection(fleet_cfg, fleet):
     devices = [1, 2, 3, 4, 5]
     for device in devices:
         fleet.set_online(device, False)
-        completed(event, device, fleet.address(device))
-        with state.update(event.paths.spool, device) as doc:
+        completed(fleet_cfg, device, fleet.address(device))
+        with state.update(fleet_cfg.paths.spool, device) as doc:
             doc["absent_since"] = time.time() - GRACE - 1  # silent for longer than the grace
-    contexts = [runner.Context(cfg=event, stage="disconnect", pool=ThreadPoolExecutor(4)) for _ in range(3)]
+    contexts = [runner.Context(cfg=fleet_cfg, stage="disconnect", pool=ThreadPoolExecutor(4)) for _ in range(3)]
     start = threading.Barrier(len(contexts))
 
     def run(ctx):
@@ -182,39 +183,39 @@ def test_concurrent_disconnect_runs_log_one_disconnection(event, fleet):
         thread.start()
     for thread in threads:
         thread.join()
-    assert [status(event, d) for d in devices] == ["disconnected"] * len(devices)
-    assert sorted(int(line.split()[4]) for line in log_lines(event, "disconnected")) == devices
+    assert [status(fleet_cfg, d) for d in devices] == ["disconnected"] * len(devices)
+    assert sorted(int(line.split()[4]) for line in log_lines(fleet_cfg, "disconnected")) == devices
 
 
-def test_detect_and_disconnect_side_by_side_follow_a_device_that_comes_and_goes(event, fleet):
+def test_detect_and_disconnect_side_by_side_follow_a_device_that_comes_and_goes(fleet_cfg, fleet):
     stop_runs = threading.Event()
-    runs = [threading.Thread(target=runner.run, args=(event, stage, module.step), kwargs={"stop": stop_runs})
+    runs = [threading.Thread(target=runner.run, args=(fleet_cfg, stage, module.step), kwargs={"stop": stop_runs})
             for stage, module in (("detect", detect), ("disconnect", disconnect))]
 
     for run in runs:
         run.start()
     try:
-        assert wait_until(lambda: status(event, 6) == "connected", 5)
+        assert wait_until(lambda: status(fleet_cfg, 6) == "connected", 5)
         held, deadline = None, time.time() + 5  # the test plays inspect: nothing to fetch
         while held is None and time.time() < deadline:
-            held = spool.claim(event.paths.spool, "inspect", 6)  # queued just after "connected"
-        state.transition(event.paths.spool, 6, ("connected",), "completed")
+            held = spool.claim(fleet_cfg.paths.spool, "inspect", 6)  # queued just after "connected"
+        state.transition(fleet_cfg.paths.spool, 6, ("connected",), "completed")
         spool.finish(held)
         fleet.set_online(6, False)
         left = time.time()
-        assert wait_until(lambda: status(event, 6) == "disconnected", 10)
+        assert wait_until(lambda: status(fleet_cfg, 6) == "disconnected", 10)
         took = time.time() - left
         fleet.set_online(6)
-        assert wait_until(lambda: status(event, 6) == "connected", 5)
+        assert wait_until(lambda: status(fleet_cfg, 6) == "connected", 5)
     finally:
         stop_runs.set()
         for run in runs:
             run.join()
     # silent for the grace since its last answer (at most an interval before it left),
     # and within grace + one interval, plus slack for a loaded machine
-    assert GRACE - event.intervals.disconnect <= took < GRACE + event.intervals.disconnect + 1.5
-    assert len(log_lines(event, " 6 connected at ")) == 2
-    assert len(log_lines(event, " 6 disconnected: ")) == 1
+    assert GRACE - fleet_cfg.intervals.disconnect <= took < GRACE + fleet_cfg.intervals.disconnect + 1.5
+    assert len(log_lines(fleet_cfg, " 6 connected at ")) == 2
+    assert len(log_lines(fleet_cfg, " 6 disconnected: ")) == 1
 
 
 @pytest.mark.slow

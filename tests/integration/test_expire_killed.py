@@ -11,11 +11,11 @@ import time
 
 from jobs import config, runner
 from jobs.stages import expire
-from tests.unit.test_expire import DAY, event
+from tests.unit.test_expire import DAY, expired_spool
 
 
-def test_a_run_killed_after_the_rename_is_finished_by_the_next(event):
-    cfg_path, root, *_ = event
+def test_a_run_killed_after_the_rename_is_finished_by_the_next(expired_spool):
+    cfg_path, root, *_ = expired_spool
     cfg = config.load(cfg_path)
     ctx = runner.Context(cfg=cfg, stage="expire")
     trash = root / "spool" / "trash"

@@ -34,7 +34,7 @@ GOOD_ROW = "1101,1,470,2022-07-16,2022-07-18,ALD470ANN,Anna,Alder,Sailboard,Pro,
 KB = 1000
 
 
-def event(tmp_path, roster_text, spool="spool"):
+def config_with_roster(tmp_path, roster_text, spool="spool"):
     """A config (folders under tmp_path) and its roster; the config's path."""
     (tmp_path / "motions.csv").write_text(roster_text)
     path = tmp_path / "motion-server.yaml"
@@ -76,7 +76,7 @@ ROSTER_MISTAKES = {
 
 
 def test_the_real_command_exits_2_on_a_broken_roster_before_any_work(tmp_path):
-    cfg_path = event(tmp_path, ROSTER_MISTAKES["end before start"][0])
+    cfg_path = config_with_roster(tmp_path, ROSTER_MISTAKES["end before start"][0])
     done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "inspect", "--for", "60"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -86,7 +86,7 @@ def test_the_real_command_exits_2_on_a_broken_roster_before_any_work(tmp_path):
 
 
 def test_a_device_given_to_two_entrants_is_a_warning_shown_by_check_and_the_dashboard(tmp_path, capsys):
-    cfg_path = event(tmp_path, HEADER + GOOD_ROW +
+    cfg_path = config_with_roster(tmp_path, HEADER + GOOD_ROW +
                      "1102,2,470,2022-07-17,2022-07-19,BRO470BEN,Ben,Brook,Kite,Open,All Week\n")
     status, err = run_cli(capsys, "--config", cfg_path, "dashboard", "--once")
     assert status == 0 and err == []                    # a warning: the stages run, the first row wins

@@ -53,7 +53,9 @@ def gets(fleet, device):
 
 
 @pytest.fixture
-def event(tmp_path):
+def real_day_fleet(tmp_path):
+    """(fleet, cfg): a running fleet shaped like a real event's day (light wind, no summary, last
+    year's track, a spare outside the roster)."""
     no_summary = {"end_date": 0, "duration": 0, "distance": 0, "500m_best": 0, "2s_best": 0, "10s_best": 0}
     specs = [
         DeviceSpec(id=101, tracks=[TrackSpec(start=today_at(10), size=300_000, best500_knots=2.1),  # light wind
@@ -68,8 +70,8 @@ def event(tmp_path):
         yield fleet, config.load(path)
 
 
-def test_with_the_shipped_defaults_every_session_of_an_event_day_is_kept(event):
-    fleet, cfg = event
+def test_with_the_shipped_defaults_every_session_of_an_event_day_is_kept(real_day_fleet):
+    fleet, cfg = real_day_fleet
     run_once(cfg, "detect", "inspect", "download")
     day = dt.datetime.now(LONDON).strftime("%Y%m%d")
     assert tracks_on_disk(cfg) == [f"{day}/S101X_101_{day}_100000.oao", f"{day}/S101X_101_{day}_130000.oao",
@@ -86,8 +88,8 @@ def test_with_the_shipped_defaults_every_session_of_an_event_day_is_kept(event):
     assert not Path(cfg.paths.spool, "state", f"{SPARE - 1}.json").exists()
 
 
-def test_an_unassigned_track_is_renamed_to_its_entrant_once_the_roster_names_one(event):
-    fleet, cfg = event
+def test_an_unassigned_track_is_renamed_to_its_entrant_once_the_roster_names_one(real_day_fleet):
+    fleet, cfg = real_day_fleet
     run_once(cfg, "detect", "inspect", "download")
     day = dt.datetime.now(LONDON)
     unassigned = Path(cfg.paths.tracks, "unassigned", day.strftime("%Y%m%d"),
@@ -106,8 +108,8 @@ def test_an_unassigned_track_is_renamed_to_its_entrant_once_the_roster_names_one
     assert named.exists() and len(gets(fleet, SPARE)) == 1
 
 
-def test_a_track_verified_into_unassigned_after_the_roster_edit_is_moved_too(event):
-    fleet, cfg = event
+def test_a_track_verified_into_unassigned_after_the_roster_edit_is_moved_too(real_day_fleet):
+    fleet, cfg = real_day_fleet
     day = dt.datetime.now(LONDON)
     run_once(cfg, "detect", "inspect")                  # planned as unassigned
     download.assign_after_a_roster_edit(runner.Context(cfg=cfg, stage="download"))
@@ -133,9 +135,9 @@ def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical
         assert len(gets(fleet, 104)) == 2
 
 
-def test_status_names_damaged_and_unassigned_tracks(event, capsys):
+def test_status_names_damaged_and_unassigned_tracks(real_day_fleet, capsys):
     from jobs import status
-    fleet, cfg = event
+    fleet, cfg = real_day_fleet
     run_once(cfg, "detect", "inspect", "download")
     facts = status.collect(cfg)
     assert facts["devices"][str(SPARE)]["tracks"] == {"verified": 1, "unassigned": 1}

@@ -11,13 +11,13 @@ import time
 
 from jobs import cli, config, report, roster, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.unit.test_report import event, on_disk, rows_for
+from tests.unit.test_report import report_day, on_disk, rows_for
 LEDGER_TO_OUTCOME = {"verified": "verified", "skipped": "skipped: ", "bad": "bad",
                      "wanted": ("wanted: ", "downloading: ")}
 
 
-def test_csv_has_the_same_rows_as_the_table_and_exit_1_on_a_missing_track(event, motion_server, tmp_path):
-    cfg, _ = event
+def test_csv_has_the_same_rows_as_the_table_and_exit_1_on_a_missing_track(report_day, motion_server, tmp_path):
+    cfg, _ = report_day
     out = tmp_path / "day.csv"
     done = subprocess.run([*motion_server, "--config", str(tmp_path / "motion-server.yaml"), "report",
                            "--date", "2026-07-16", "--csv", str(out)],
@@ -39,7 +39,7 @@ def test_csv_has_the_same_rows_as_the_table_and_exit_1_on_a_missing_track(event,
     assert "copied_by_hand.oao" in done.stdout
 
 
-def test_a_malformed_date_is_refused_by_the_command_line(event, motion_server, tmp_path):
+def test_a_malformed_date_is_refused_by_the_command_line(report_day, motion_server, tmp_path):
     done = subprocess.run([*motion_server, "--config", str(tmp_path / "motion-server.yaml"), "report",
                            "--date", "16/07/2026"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and "expected a date YYYY-MM-DD" in done.stderr

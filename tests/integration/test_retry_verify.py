@@ -29,7 +29,7 @@ def collect(cfg_path, cfg, devices):
 
 
 @pytest.fixture
-def event(tmp_path):
+def collected_fleet(tmp_path):
     """Two devices, two tracks each, all verified on disk."""
     fleet = Fleet([DeviceSpec(id=d, tracks=[TrackSpec(size=60_000), TrackSpec(size=80_000)]) for d in (470, 471)],
                   folder=tmp_path, timezone="UTC")
@@ -45,8 +45,8 @@ def kept_files(cfg, device):
     return {file: tracks.final_path(cfg.paths.tracks, t) for file, t in ledger.items() if t["status"] == "verified"}
 
 
-def test_verify_passes_an_intact_event_and_names_each_changed_or_missing_file(event):
-    fleet, cfg_path, cfg = event
+def test_verify_passes_an_intact_event_and_names_each_changed_or_missing_file(collected_fleet):
+    fleet, cfg_path, cfg = collected_fleet
     clean = motion_server(cfg_path, "verify")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert clean.stdout.splitlines() == ["4 track(s) checked, 0 problem(s)"]
@@ -65,8 +65,8 @@ def test_verify_passes_an_intact_event_and_names_each_changed_or_missing_file(ev
     assert f"ERROR verify 470 '{missing_file}': MISSING {missing}" in log
 
 
-def test_verify_of_one_day_checks_only_that_days_tracks(event):
-    fleet, cfg_path, cfg = event
+def test_verify_of_one_day_checks_only_that_days_tracks(collected_fleet):
+    fleet, cfg_path, cfg = collected_fleet
     today = dt.datetime.now(dt.timezone.utc).date()
     for missing in kept_files(cfg, 471).values():
         missing.unlink()
@@ -77,8 +77,8 @@ def test_verify_of_one_day_checks_only_that_days_tracks(event):
     assert motion_server(cfg_path, "verify", "--date", "16/07").returncode == 2
 
 
-def test_retry_looks_for_a_failed_device_now_and_fetches_its_bad_track_again(event):
-    fleet, cfg_path, cfg = event
+def test_retry_looks_for_a_failed_device_now_and_fetches_its_bad_track_again(collected_fleet):
+    fleet, cfg_path, cfg = collected_fleet
     file, path = sorted(kept_files(cfg, 470).items())[0]
     path.unlink()
     with state.update(cfg.paths.spool, 470) as doc:   # as download leaves it after three failed verifications
@@ -99,8 +99,8 @@ def test_retry_looks_for_a_failed_device_now_and_fetches_its_bad_track_again(eve
     assert "INFO retry 470 backoff cleared" in (fleet.folder / "log" / "motion-server.log").read_text()
 
 
-def test_retry_of_a_completed_device_lets_it_go_so_its_bad_track_is_fetched(event):
-    fleet, cfg_path, cfg = event
+def test_retry_of_a_completed_device_lets_it_go_so_its_bad_track_is_fetched(collected_fleet):
+    fleet, cfg_path, cfg = collected_fleet
     file, path = sorted(kept_files(cfg, 471).items())[1]
     path.unlink()
     with state.update(cfg.paths.spool, 471) as doc:
@@ -112,8 +112,8 @@ def test_retry_of_a_completed_device_lets_it_go_so_its_bad_track_is_fetched(even
     assert path.read_bytes() == fleet.track_bytes(471, file)
 
 
-def test_retry_of_a_device_never_seen_says_so_and_exits_1(event):
-    fleet, cfg_path, cfg = event
+def test_retry_of_a_device_never_seen_says_so_and_exits_1(collected_fleet):
+    fleet, cfg_path, cfg = collected_fleet
     done = motion_server(cfg_path, "retry", "470", "999")
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["motion-server: retry: device 999 has no state: never seen"]

@@ -154,7 +154,8 @@ paths: {{spool: spool, tracks: spool/tracks, html: spool/html, log: spool/log/mo
 
 
 @pytest.fixture
-def event(tmp_path):
+def crafted_dashboard_event(tmp_path):
+    """(cfg, roster) of the event craft() writes: every kind of device the dashboard shows."""
     cfg, event_roster = craft(tmp_path)
     return cfg, event_roster
 
@@ -176,23 +177,23 @@ def text(html):
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
-def test_devices_appear_most_recent_connection_first(event):
-    _, html = render(*event)
+def test_devices_appear_most_recent_connection_first(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     page = (html / "index.html").read_text()
     order = list(device_blocks(page))
     assert order == [612, 603, 602, 601, 611, 470, 604, 605, 607, 608, 609, 606, 610]
 
 
-def test_never_connected_devices_are_not_listed(event, tmp_path):
-    cfg, event_roster = event
+def test_never_connected_devices_are_not_listed(crafted_dashboard_event, tmp_path):
+    cfg, event_roster = crafted_dashboard_event
     with state.update(cfg.paths.spool, 620) as doc:   # known, never connected
         doc["status"] = "unknown"
     _, html = render(cfg, event_roster)
     assert 620 not in device_blocks((html / "index.html").read_text())
 
 
-def test_every_status_shows_its_word_and_symbol(event):
-    _, html = render(*event)
+def test_every_status_shows_its_word_and_symbol(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     blocks = device_blocks((html / "index.html").read_text())
     expected = {470: "completed", 601: "downloading", 602: "pending", 603: "connected", 604: "failed",
                 606: "disconnected"}
@@ -203,8 +204,8 @@ def test_every_status_shows_its_word_and_symbol(event):
                          rf'{status}</span>', block), (device, status)
 
 
-def test_device_shows_entrant_address_battery_storage_firmware(event):
-    _, html = render(*event)
+def test_device_shows_entrant_address_battery_storage_firmware(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     block = device_blocks((html / "index.html").read_text())[470]
     assert "Anna Alder" in block and "1101" in block and "ALD470ANN" in block
     assert "127.0.1.70" in block
@@ -213,8 +214,8 @@ def test_device_shows_entrant_address_battery_storage_firmware(event):
     assert "last seen 13:20" in block
 
 
-def test_warnings_show_with_their_thresholds(event):
-    _, html = render(*event)
+def test_warnings_show_with_their_thresholds(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     blocks = device_blocks((html / "index.html").read_text())
     assert re.search(r'class="warn">⚠ battery 41 % ⚡ <small>\(min 60 %\)', blocks[605])
     assert re.search(r'class="warn">⚠ storage 97 % <small>\(max 95 %\)', blocks[609])
@@ -223,8 +224,8 @@ def test_warnings_show_with_their_thresholds(event):
     assert 'class="warn"' not in blocks[470]
 
 
-def test_warnings_page_lists_every_kind(event):
-    _, html = render(*event)
+def test_warnings_page_lists_every_kind(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     page = (html / "warnings.html").read_text()
     sections = dict(re.findall(r'<table class="list warn" data-kind="(\w+)">(.*?)</table>', page, re.S))
     assert "battery 41 %" in sections["battery"] and ">605<" in sections["battery"]
@@ -236,8 +237,8 @@ def test_warnings_page_lists_every_kind(event):
     assert "device 605 is also given to entrant 1107" in page  # the roster's overlap warning
 
 
-def test_download_progress_shows_bar_percent_and_rate(event):
-    _, html = render(*event)
+def test_download_progress_shows_bar_percent_and_rate(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     block = device_blocks((html / "index.html").read_text())[601]
     assert 'aria-valuenow="42.0"' in block and 'style="width: 42.0%"' in block
     assert text(block).count("42 % · 390 KB/s · 4 s left") == 1
@@ -245,30 +246,30 @@ def test_download_progress_shows_bar_percent_and_rate(event):
     assert "◷ wanted (1 failed check)" in block
 
 
-def test_skipped_with_reason_and_bad_tracks(event):
-    _, html = render(*event)
+def test_skipped_with_reason_and_bad_tracks(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     blocks = device_blocks((html / "index.html").read_text())
     assert "– skipped: too slow: 3.4 kn &lt; 5 kn" in blocks[470]
     assert "✘ bad: frame checksum wrong at byte 88320" in blocks[607]
 
 
-def test_tracks_of_the_day_with_start_duration_distance_and_best(event):
-    _, html = render(*event)
+def test_tracks_of_the_day_with_start_duration_distance_and_best(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     block = device_blocks((html / "index.html").read_text())[470]
     rows = re.findall(r"<tr class=\"row-\w+\".*?</tr>", block, re.S)
     assert len(rows) == 3   # yesterday's verified track is not today's
     assert text(rows[0]) == "10:02 1 h 24 18.7 km 19.6 kn 1.3 MB ✔ verified"
 
 
-def test_wanted_track_of_another_day_is_shown_with_its_date(event):
-    _, html = render(*event)
+def test_wanted_track_of_another_day_is_shown_with_its_date(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     block = device_blocks((html / "index.html").read_text())[611]
     assert "<small>Fri 15 Jul</small> 16:10" in block
     assert "12 % · 250 KB/s" in text(block)
 
 
-def test_waiting_in_a_queue_shows_how_long(event):
-    _, html = render(*event)
+def test_waiting_in_a_queue_shows_how_long(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     blocks = device_blocks((html / "index.html").read_text())
     assert "waiting for download for 102 s" in blocks[602]
     assert "waiting for inspection for 9 s" in blocks[603]
@@ -276,21 +277,21 @@ def test_waiting_in_a_queue_shows_how_long(event):
     assert status["devices"]["602"]["queue"] == "download" and status["devices"]["602"]["waiting_s"] == 102
 
 
-def test_completed_device_not_answering_shows_for_how_long(event):
-    _, html = render(*event)
+def test_completed_device_not_answering_shows_for_how_long(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     blocks = device_blocks((html / "index.html").read_text())
     assert "not answering for 12 s" in blocks[605]
     assert "not answering" not in blocks[470]
     assert json.loads((html / "status.json").read_text())["devices"]["605"]["absent_s"] == 12
 
 
-def test_failed_device_shows_its_error(event):
-    _, html = render(*event)
+def test_failed_device_shows_its_error(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     assert "✘ timed out reading /logs.json after 10 s" in device_blocks((html / "index.html").read_text())[604]
 
 
-def test_hostile_device_strings_are_escaped_everywhere(event):
-    _, html = render(*event)
+def test_hostile_device_strings_are_escaped_everywhere(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     for name in ("index.html", "tv.html", "warnings.html", "tracks.html"):
         page = (html / name).read_text()
         assert "<script>alert" not in page, name
@@ -303,8 +304,8 @@ def test_hostile_device_strings_are_escaped_everywhere(event):
     assert status["devices"]["608"]["username"] == HOSTILE
 
 
-def test_totals_for_the_day(event):
-    _, html = render(*event)
+def test_totals_for_the_day(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     totals = json.loads((html / "status.json").read_text())["totals"]
     # 610 was last seen yesterday: not one of today's.
     assert totals["seen"] == 12
@@ -318,8 +319,8 @@ def test_totals_for_the_day(event):
     assert re.search(r'data-total="tracks_verified"><b>7</b> tracks verified <small>14.4 MB</small>', index)
 
 
-def test_not_seen_today_lists_missing_devices_and_entrants_without_one(event):
-    _, html = render(*event)
+def test_not_seen_today_lists_missing_devices_and_entrants_without_one(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     status = json.loads((html / "status.json").read_text())
     missing = {e["entrant"]: e for e in status["not_seen"]}
     # 620 never connected, 610 only yesterday, 1121 has no device; 1122 does not sail today.
@@ -332,8 +333,8 @@ def test_not_seen_today_lists_missing_devices_and_entrants_without_one(event):
     assert "device 610 · last Fri 15 Jul 17:30" in aside
 
 
-def test_status_json_shape(event):
-    _, html = render(*event)
+def test_status_json_shape(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     status = json.loads((html / "status.json").read_text())
     assert set(status) >= {"devices", "totals", "not_seen", "day", "event"}
     assert status["day"] == "2022-07-16"
@@ -346,8 +347,8 @@ def test_status_json_shape(event):
     assert progress == {"bytes": 1_092_000, "total": 2_600_000, "rate": 390_000, "percent": 42.0, "left_s": 4}
 
 
-def test_tracks_page_lists_the_days_verified_files(event):
-    _, html = render(*event)
+def test_tracks_page_lists_the_days_verified_files(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     page = (html / "tracks.html").read_text()
     rows = re.findall(r"<tr><td class=\"mono nw\">(.*?)</td>.*?</tr>", page, re.S)
     assert len(rows) == 7 and "ALD470ANN_470_20220716_100240.oao" in rows
@@ -362,8 +363,8 @@ def test_tracks_page_lists_the_days_verified_files(event):
     assert (html / "tracks-20220716.html").read_text() == page
 
 
-def test_pages_are_written_atomically_and_only_when_changed(event):
-    cfg, event_roster = event
+def test_pages_are_written_atomically_and_only_when_changed(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     written, html = render(cfg, event_roster)
     assert set(written) >= {"index.html", "tv.html", "warnings.html", "tracks.html", "status.json"}
     assert not [p.name for p in html.iterdir() if p.name.startswith(".")], "temporary file left behind"
@@ -384,8 +385,8 @@ def test_pages_are_written_atomically_and_only_when_changed(event):
     assert not [p.name for p in html.iterdir() if p.name.startswith(".")]
 
 
-def test_index_refreshes_every_5_s_and_needs_no_external_asset(event):
-    _, html = render(*event)
+def test_index_refreshes_every_5_s_and_needs_no_external_asset(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     for name in ("index.html", "tv.html"):
         page = (html / name).read_text()
         assert '<meta http-equiv="refresh" content="5">' in page
@@ -394,8 +395,8 @@ def test_index_refreshes_every_5_s_and_needs_no_external_asset(event):
     assert "@media print" in (html / "index.html").read_text()
 
 
-def test_tv_page_shows_devices_seen_today_in_large_tiles(event):
-    _, html = render(*event)
+def test_tv_page_shows_devices_seen_today_in_large_tiles(crafted_dashboard_event):
+    _, html = render(*crafted_dashboard_event)
     page = (html / "tv.html").read_text()
     tiles = re.findall(r'<div class="tile s-(\w+)" data-device="(\d+)"', page)
     assert [int(d) for _, d in tiles] == [612, 603, 602, 601, 611, 470, 604, 605, 607, 608, 609, 606]
@@ -403,16 +404,16 @@ def test_tv_page_shows_devices_seen_today_in_large_tiles(event):
     assert "Not seen today: 3" in page and "Pia Pier</b> <small>no device</small>" in page
 
 
-def test_today_follows_the_event_time_zone(event):
-    cfg, event_roster = event
+def test_today_follows_the_event_time_zone(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     # 23:30 UTC on the 15th is already the 16th in London (UTC+1 in July).
     late = dt.datetime(2022, 7, 15, 23, 30, tzinfo=dt.timezone.utc).timestamp()
     _, html = render(cfg, event_roster, now=late, day=None)
     assert json.loads((html / "status.json").read_text())["day"] == "2022-07-16"
 
 
-def test_a_broken_state_file_does_not_blank_the_dashboard(event):
-    cfg, event_roster = event
+def test_a_broken_state_file_does_not_blank_the_dashboard(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     (Path(cfg.paths.spool) / "state" / "699.json").write_text("{not json")
     with state.update(cfg.paths.spool, 698) as doc:
         doc.update(status="completed", history=at(9, 0), info={"battery": "lots", "storage": None},
@@ -428,9 +429,9 @@ def test_a_broken_state_file_does_not_blank_the_dashboard(event):
     assert "battery" not in blocks[698]
 
 
-def test_step_renders_with_the_stage_context(event):
+def test_step_renders_with_the_stage_context(crafted_dashboard_event):
     from jobs.runner import Context
-    cfg, _ = event
+    cfg, _ = crafted_dashboard_event
     ctx = Context(cfg=cfg, stage="dashboard")
     assert dashboard.step(ctx) is False
     assert json.loads((Path(cfg.paths.html) / "status.json").read_text())["devices"]["470"]["status"] == "completed"
@@ -452,8 +453,8 @@ def real_event_devices(cfg):
     put(root, 950, "completed", at(13, 6), [spare])
 
 
-def test_damaged_unassigned_and_summary_less_tracks_say_so(event):
-    cfg, event_roster = event
+def test_damaged_unassigned_and_summary_less_tracks_say_so(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     real_event_devices(cfg)
     _, html = render(cfg, event_roster)
     blocks = device_blocks((html / "index.html").read_text())
@@ -487,8 +488,8 @@ def test_the_roster_class_is_shown_with_the_craft(tmp_path):
     assert "Sailboard · Foil" in text(blocks[470]) and "Foil" not in text(blocks[601])
 
 
-def test_absurd_numbers_in_a_record_show_as_unknown_and_every_page_renders(event):
-    cfg, event_roster = event
+def test_absurd_numbers_in_a_record_show_as_unknown_and_every_page_renders(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     huge = track(640, at(10, 0), entrant=None, file_id="X640", size=10 ** 400)
     huge.update(duration=10 ** 400, distance=-10 ** 300, start=10 ** 40)
     put(Path(cfg.paths.spool), 640, "completed", at(13, 7), [huge])
@@ -499,8 +500,8 @@ def test_absurd_numbers_in_a_record_show_as_unknown_and_every_page_renders(event
     assert 640 in device_blocks((html / "index.html").read_text())
 
 
-def test_a_record_that_cannot_be_read_shows_unreadable_on_its_own_tile(event, monkeypatch):
-    cfg, event_roster = event
+def test_a_record_that_cannot_be_read_shows_unreadable_on_its_own_tile(crafted_dashboard_event, monkeypatch):
+    cfg, event_roster = crafted_dashboard_event
     real = dashboard.track_facts
 
     def breaks_on_607(device, track, tz, today=None):
@@ -517,8 +518,8 @@ def test_a_record_that_cannot_be_read_shows_unreadable_on_its_own_tile(event, mo
     assert json.loads((html / "status.json").read_text())["devices"]["607"]["unreadable"]
 
 
-def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(event):
-    cfg, event_roster = event
+def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(crafted_dashboard_event):
+    cfg, event_roster = crafted_dashboard_event
     many = [track(660, at(9, 0) + 60 * n, minutes=1, size=1000, entrant="x", file_id="MANY") for n in range(300)]
     many[5].update(status="wanted", sha256=None)
     put(Path(cfg.paths.spool), 660, "completed", at(13, 8), many)

@@ -22,7 +22,9 @@ def age(path, days):
 
 
 @pytest.fixture
-def event(tmp_path):
+def expired_spool(tmp_path):
+    """A spool, log and tracks folder with things 10 days old and fresh:
+    (config path, tmp_path, old day, new day, track day)."""
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text("paths: {spool: spool, tracks: tracks, log: spool/log/m.log}\nretention: {days: 3}\n")
     spool = tmp_path / "spool"
@@ -52,8 +54,8 @@ def event(tmp_path):
     return cfg_path, tmp_path, old_day, new_day, track_day
 
 
-def test_expired_cache_records_and_logs_go_tracks_and_state_stay(event):
-    cfg_path, root, old_day, new_day, track_day = event
+def test_expired_cache_records_and_logs_go_tracks_and_state_stay(expired_spool):
+    cfg_path, root, old_day, new_day, track_day = expired_spool
     cfg = config.load(cfg_path)
     log.setup(cfg, console=False)
     runner.run(cfg, "expire", expire.step, once=True)
@@ -69,8 +71,8 @@ def test_expired_cache_records_and_logs_go_tracks_and_state_stay(event):
     assert "expired" in (spool / "log" / "m.log").read_text()
 
 
-def test_tracks_expire_only_when_configured(event):
-    cfg_path, root, *_, track_day = event
+def test_tracks_expire_only_when_configured(expired_spool):
+    cfg_path, root, *_, track_day = expired_spool
     cfg_path.write_text("paths: {spool: spool, tracks: tracks, log: spool/log/m.log}\n"
                         "retention: {days: 3, tracks: true}\n")
     runner.run(config.load(cfg_path), "expire", expire.step, once=True)

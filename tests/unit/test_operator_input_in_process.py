@@ -17,7 +17,7 @@ import json
 import pytest
 
 from jobs import config
-from tests.integration.test_operator_input import GOOD_ROW, HEADER, ROSTER_MISTAKES, event, run_cli, stage
+from tests.integration.test_operator_input import GOOD_ROW, HEADER, ROSTER_MISTAKES, config_with_roster, run_cli, stage
 
 
 # cli.main sets up the log in this process (file and stderr); later tests must not write to them.
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("closes_motion_log")
 @pytest.mark.parametrize("mistake", ROSTER_MISTAKES)
 def test_a_roster_mistake_stops_a_stage_with_one_line_naming_file_line_and_column(tmp_path, capsys, mistake, stage):
     text, where = ROSTER_MISTAKES[mistake]
-    cfg_path = event(tmp_path, text)
+    cfg_path = config_with_roster(tmp_path, text)
     status, err = run_cli(capsys, "--config", cfg_path, stage, "--once")
     assert status == 2
     assert len(err) == 1 and err[0].startswith(f"motion-server: {tmp_path / 'motions.csv'}: {where}"), err
@@ -89,7 +89,7 @@ def test_a_section_of_the_wrong_type_and_an_unknown_key_are_named(tmp_path, caps
 def test_a_spool_that_cannot_be_created_stops_the_stage_with_one_clear_line(tmp_path, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the spool's parent should be\n")
-    cfg_path = event(tmp_path, HEADER + GOOD_ROW, spool=f"{blocker}/spool")
+    cfg_path = config_with_roster(tmp_path, HEADER + GOOD_ROW, spool=f"{blocker}/spool")
     for stage in ("detect", "inspect", "download", "disconnect", "dashboard"):
         status, err = run_cli(capsys, "--config", cfg_path, stage, "--once")
         assert status == 2, stage

@@ -67,7 +67,7 @@ def on_disk(folder, t, size=None):
 
 
 @pytest.fixture
-def event(tmp_path):
+def report_day(tmp_path):
     """A day of ledgers and files, written here rather than by the stages."""
     (tmp_path / "motions.csv").write_text(ROSTER, encoding="utf-8")
     (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
@@ -107,8 +107,8 @@ def rows_for(cfg, day=DAY):
     return report.collect(cfg, day, roster.load(cfg.event.roster))
 
 
-def test_entrants_come_in_roster_order_with_every_track_of_their_device_that_day(event):
-    cfg, _ = event
+def test_entrants_come_in_roster_order_with_every_track_of_their_device_that_day(report_day):
+    cfg, _ = report_day
     rows, _ = rows_for(cfg)
     assert [r["Entrant"] for r in rows] == ["1101", "1101", "1102", "1103", "1104", "1105", "1106", "1106", "-"]
     ann = rows[:2]
@@ -122,8 +122,8 @@ def test_entrants_come_in_roster_order_with_every_track_of_their_device_that_day
     assert rows[8]["Name"] == "(no entrant this day)" and rows[8]["Device"] == "476"
 
 
-def test_entrants_whose_device_never_connected_or_not_today_are_not_seen(event):
-    cfg, _ = event
+def test_entrants_whose_device_never_connected_or_not_today_are_not_seen(report_day):
+    cfg, _ = report_day
     by_entrant = {r["Entrant"]: r for r in rows_for(cfg)[0]}
     assert by_entrant["1103"]["Device"] == "472"
     assert by_entrant["1103"]["Outcome"] == "not seen: never connected"
@@ -132,8 +132,8 @@ def test_entrants_whose_device_never_connected_or_not_today_are_not_seen(event):
     assert "1107" not in by_entrant            # sails from tomorrow
 
 
-def test_a_verified_track_missing_from_disk_is_said_loudly(event):
-    cfg, folder = event
+def test_a_verified_track_missing_from_disk_is_said_loudly(report_day):
+    cfg, folder = report_day
     rows, alarms = rows_for(cfg)
     bob = next(r for r in rows if r["Entrant"] == "1102")
     assert bob["Outcome"] == ("VERIFIED BUT FILE MISSING: "
@@ -141,16 +141,16 @@ def test_a_verified_track_missing_from_disk_is_said_loudly(event):
     assert alarms == [f"device 471: file missing: {folder / '20260716' / 'BEE471BOB_471_20260716_120000.oao'}"]
 
 
-def test_a_verified_track_of_the_wrong_size_on_disk_is_said_loudly(event):
-    cfg, folder = event
+def test_a_verified_track_of_the_wrong_size_on_disk_is_said_loudly(report_day):
+    cfg, folder = report_day
     (folder / "20260716" / "ALD470ANN_470_20260716_110500.oao").write_bytes(b"short")
     rows, alarms = rows_for(cfg)
     assert rows[1]["Outcome"].startswith("VERIFIED BUT 5 BYTES ON DISK, 2345 IN THE LEDGER: /")
     assert len(alarms) == 2
 
 
-def test_the_report_agrees_with_the_tracks_folder(event):
-    cfg, folder = event
+def test_the_report_agrees_with_the_tracks_folder(report_day):
+    cfg, folder = report_day
     rows, _ = rows_for(cfg)
     day_folder = folder / "20260716"
     verified = {r["Track"] for r in rows if r["Outcome"] == "verified"}
@@ -163,8 +163,8 @@ def test_the_report_agrees_with_the_tracks_folder(event):
     assert report.strays(cfg, DAY) == ["copied_by_hand.oao"]
 
 
-def test_a_track_being_downloaded_shows_its_progress(event):
-    cfg, _ = event
+def test_a_track_being_downloaded_shows_its_progress(report_day):
+    cfg, _ = report_day
     fay = state.read(cfg.paths.spool, 474)
     wanted = next(t for t in fay["tracks"].values() if t["status"] == "wanted")
     save(cfg.paths.spool, 474, seen=at(DAY, 15), status="downloading", ledger=fay["tracks"].values(),
@@ -187,8 +187,8 @@ def test_the_default_day_is_today_in_the_event_zone(tmp_path, capsys):
     assert t["name"] in out and "wanted: not downloaded yet" in out
 
 
-def test_damaged_unassigned_and_summary_less_tracks_have_their_own_outcome(event):
-    cfg, folder = event
+def test_damaged_unassigned_and_summary_less_tracks_have_their_own_outcome(report_day):
+    cfg, folder = report_day
     damaged = track(470, "ALD470ANN", at(DAY, 12), "damaged", size=3000,
                     reason="damaged on the device: first bad frame at byte 1024 (50 good frames, 1 bad)")
     on_disk(folder, damaged)
