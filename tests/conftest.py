@@ -1,10 +1,12 @@
 import atexit
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -112,3 +114,59 @@ def env_no_proxy(monkeypatch):
     for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(key, raising=False)
     return os.environ
+
+
+# --- shared helpers: waiting, and the motion logger's lines -----------------------------
+
+def wait_until(condition, timeout=5.0, interval=0.02, what=None):
+    """Calls condition() every `interval` s until it returns something true or
+    `timeout` s pass, and returns its last value: `assert wait_until(...)`. With
+    `what`, a timeout fails the test itself: "not within N s: <what>"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    assert value or what is None, f"not within {timeout:.0f} s: {what}"
+    return value
+
+
+@pytest.fixture
+def motion_log(caplog, monkeypatch):
+    """caplog holding every line of the motion logger (the stages' log), once each,
+    DEBUG and up, whatever the logging set-up of earlier tests (after log.setup
+    the logger does not propagate, so caplog alone would see nothing)."""
+    logger = logging.getLogger("motion")
+    monkeypatch.setattr(logger, "propagate", False)
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="motion")
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def log_lines(cfg, text=""):
+    """The lines of the log file (cfg.paths.log) containing text, without their
+    line ends; [] when there is no log file yet."""
+    try:
+        with open(cfg.paths.log, encoding="utf-8") as log:
+            return [line for line in log.read().splitlines() if text in line]
+    except FileNotFoundError:
+        return []
+
+
+def close_motion_log():
+    """Closes and removes the handlers log.setup gave the motion logger in this process."""
+    logger = logging.getLogger("motion")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture
+def closes_motion_log():
+    """For tests that set up the log in this process (cli.main, runner.run): they
+    leave no handler behind for later tests to write to
+    (pytestmark = pytest.mark.usefixtures("closes_motion_log"))."""
+    yield
+    close_motion_log()

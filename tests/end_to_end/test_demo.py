@@ -1,0 +1,35 @@
+"""The README's main command and the shipped crontab.
+
+The tests here need a whole demo run: fleet, every stage, to the last verified track;
+the others are in tests/unit/test_demo_and_cron.py.
+"""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_ends_with_every_wanted_track_verified(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "jobs", "demo", "--folder", str(tmp_path / "demo"),
+                           "--devices", "6", "--port", "0", "--rate", "2000000", "--late", "6", "--minutes", "2"],
+                          capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    verified = re.search(r"(\d+) of (\d+) wanted tracks verified", done.stdout)
+    assert verified and verified.group(1) == verified.group(2) and int(verified.group(2)) >= 6
+    for device in range(101, 107):
+        assert re.search(rf"^\s+{device}\s+(completed|disconnected)\s", done.stdout, re.M), done.stdout
+    assert re.search(r"^\s+106\s.*failed \d+x, last: .*connection closed", done.stdout, re.M)  # its story is told
+    index = tmp_path / "demo" / "html" / "index.html"
+    assert index.exists() and "106" in index.read_text()
+    assert f"--config {tmp_path / 'demo' / 'motion-server.yaml'} status" in done.stdout
+    # a second demo starts afresh in the same folder
+    (tmp_path / "demo" / "leftover").write_text("x")
+    again = subprocess.run([sys.executable, "-m", "jobs", "demo", "--folder", str(tmp_path / "demo"),
+                            "--devices", "1", "--port", "0", "--rate", "5000000", "--late", "1", "--minutes", "1"],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 0 and not (tmp_path / "demo" / "leftover").exists()

@@ -1,0 +1,123 @@
+"""What the operator gets from the command line: a version, exit statuses in
+--help, output that survives a closed pipe, the configuration found where they
+expect it, and failures that reach the log and stderr instead of vanishing.
+
+The tests that need no socket, process or fleet are in tests/unit/test_cli_loud_in_process.py.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jobs import config, locks
+
+
+# Tests that set up the log in this process leave no handler behind.
+pytestmark = pytest.mark.usefixtures("closes_motion_log")
+
+
+def motion_server(*argv, **kwargs):
+    return subprocess.run([sys.executable, "-m", "jobs", *argv], capture_output=True, text=True, timeout=60,
+                          **kwargs)
+
+
+def write_event(folder, name="Speed week"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "motion-server.yaml"
+    path.write_text(f"event: {{name: {name}}}\npaths: {{spool: spool, log: log/motion-server.log}}\n")
+    return path
+
+
+def test_version_names_the_installed_release():
+    done = motion_server("--version")
+    assert done.returncode == 0 and done.stdout.strip().startswith("motion-server 0.")
+
+
+def test_help_lists_every_exit_status():
+    shown = motion_server("--help").stdout
+    for status, words in ((0, "done"), (1, "work failed"), (2, "usage or configuration"), (3, "internal error")):
+        assert f"  {status}  {words}" in shown
+
+
+def test_status_json_into_a_closed_pipe_ends_quietly(tmp_path):
+    cfg_path = write_event(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                  # `| head` that has already gone
+    done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "status", "--json"],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write_end)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def env_without_config(**more):
+    return {k: v for k, v in os.environ.items() if k != config.ENV_FILE} | more
+
+
+def test_a_command_on_the_built_in_defaults_says_so_in_one_line(tmp_path):
+    if config.SYSTEM_FILE.exists():
+        pytest.skip(f"{config.SYSTEM_FILE} exists on this machine")
+    done = motion_server("status", cwd=tmp_path, env=env_without_config())
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        f"motion-server: no configuration file ({config.SEARCH_ORDER}): using the built-in defaults"]
+    found = motion_server("status", cwd=tmp_path, env=env_without_config(MOTION_SERVER_CONFIG=str(
+        write_event(tmp_path / "event"))))
+    assert found.returncode == 0 and found.stderr == ""
+    assert str(tmp_path / "event" / "spool") in found.stdout
+
+
+def test_a_mistake_found_after_the_yaml_parsed_is_logged_where_the_config_puts_the_log(tmp_path):
+    (tmp_path / "logs").mkdir()
+    path = tmp_path / "motion-server.yaml"
+    path.write_text(f"paths: {{log: logs/m.log}}\nthreads: {{detect: many}}\n")
+    done = motion_server("--config", str(path), "detect", "--once")
+    assert done.returncode == 2
+    assert "threads.detect: found 'many'" in (tmp_path / "logs" / "m.log").read_text()
+
+
+def test_a_config_mistake_creates_no_folder_for_its_log(tmp_path):
+    path = tmp_path / "motion-server.yaml"
+    path.write_text("threads: {detect: many}\n")
+    assert motion_server("--config", str(path), "detect", "--once").returncode == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["motion-server.yaml"]
+
+
+def run_dashboard_once(cfg_path, stderr):
+    return subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "dashboard", "--once"],
+                          stdout=subprocess.DEVNULL, stderr=stderr, timeout=60).returncode
+
+
+def read_all(fd):
+    shown = b""
+    while True:
+        try:
+            piece = os.read(fd, 4096)
+        except OSError:                                 # EIO: the terminal's other side is closed
+            return shown
+        if not piece:
+            return shown
+        shown += piece
+
+
+def test_a_stage_prints_its_log_lines_on_a_terminal_and_only_errors_elsewhere(tmp_path):
+    cfg_path = write_event(tmp_path)
+    # Another dashboard run holds the stage lock: this one logs that (INFO) and exits.
+    held = locks.try_lock(tmp_path / "spool" / "locks" / "stage-dashboard.lock", "dashboard")
+    try:
+        into_pipe = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "dashboard", "--once"],
+                                   capture_output=True, text=True, timeout=60)
+        assert into_pipe.returncode == 0 and into_pipe.stderr == ""
+        controller, terminal = os.openpty()
+        try:
+            assert run_dashboard_once(cfg_path, terminal) == 0
+            os.close(terminal)
+            shown = read_all(controller)
+        finally:
+            os.close(controller)
+    finally:
+        locks.unlock(held)
+    assert b"INFO dashboard - another dashboard run holds the stage lock" in shown, shown
+    logged = (tmp_path / "log" / "motion-server.log").read_text()
+    assert logged.count("another dashboard run holds the stage lock") == 2

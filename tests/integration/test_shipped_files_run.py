@@ -1,0 +1,96 @@
+"""The files the operator installs: crontab and cron.d lines that are loud when
+something fails, systemd units that systemd-analyze accepts, a logrotate file
+logrotate accepts.
+
+The tests here need the real cron line, systemd-analyze and logrotate as subprocesses;
+the others are in tests/unit/test_shipped_files.py.
+"""
+
+import getpass
+import grp
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.unit.test_shipped_files import STAGE_SERVICES, UNITS, schedule_lines
+
+VENV_BIN = Path(sys.executable).parent          # where this venv's motion-server is
+
+
+def test_a_config_typo_under_the_shipped_crontab_reaches_the_log_and_stderr(tmp_path):
+    event = tmp_path / "event"
+    (event / "spool" / "log").mkdir(parents=True)      # the event ran before the typo
+    (event / "motion-server.yaml").write_text("event:\n  name: Speed week\nthreads:\n  detect: [8\n")
+    [parts] = [p for p in schedule_lines(REPO / "crontab.example", 6) if " detect " in p[5]]
+    # as cron runs it: sh -c, its variables, no terminal anywhere
+    env = {"MOTION_DIR": str(event), "PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["/bin/sh", "-c", parts[5]], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    [mailed] = done.stderr.splitlines()
+    assert "motion-server.yaml: line 5, column 1: not valid YAML" in mailed
+    [logged] = (event / "spool/log/motion-server.log").read_text().splitlines()
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ERROR detect - configuration: .*motion-server.yaml: "
+                    r"line 5, column 1: not valid YAML.*; nothing done$", logged), logged
+
+
+def unit_copies(tmp_path):
+    """The units with /opt/motion-server pointing at an event folder whose venv exists
+    (verify checks that ExecStart's program is there), and every stage's instance."""
+    event = tmp_path / "event"
+    (event / ".venv").mkdir(parents=True)
+    (event / ".venv" / "bin").symlink_to(VENV_BIN)
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in UNITS:
+        (units / name).write_text((REPO / "systemd" / name).read_text().replace("/opt/motion-server", str(event)))
+    for stage in STAGE_SERVICES:
+        (units / f"motion-server@{stage}.service").symlink_to("motion-server@.service")
+    return units
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed (Debian: systemd)")
+def test_systemd_analyze_verify_accepts_every_unit_without_a_word(tmp_path):
+    units = unit_copies(tmp_path)
+    names = [n for n in UNITS if "@." not in n] + [f"motion-server@{s}.service" for s in STAGE_SERVICES]
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", *[f"./{n}" for n in names]], cwd=units,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout + done.stderr == "", done.stdout + done.stderr
+
+
+def logrotate_copy(tmp_path):
+    """The shipped file for a log under tmp_path, rotated as the user running the test."""
+    log = tmp_path / "log" / "motion-server.log"
+    log.parent.mkdir()
+    log.write_text("2026-07-16 13:05:12 INFO detect 470 connected at 10.0.0.23\n")
+    user, group = getpass.getuser(), grp.getgrgid(os.getgid()).gr_name
+    text = (REPO / "logrotate.d/motion-server").read_text()
+    assert "copytruncate" not in re.sub(r"#.*", "", text)   # the log reopens a moved file
+    text = text.replace("/opt/motion-server/spool/log/motion-server.log", str(log))
+    text = text.replace("motion motion", f"{user} {group}")
+    config = tmp_path / "motion-server.logrotate"
+    config.write_text(text)
+    config.chmod(0o644)
+    return config, log
+
+
+@pytest.mark.skipif(not shutil.which("logrotate"), reason="logrotate not installed (Debian: logrotate)")
+def test_logrotate_accepts_the_shipped_file_and_rotates_the_log_away(tmp_path):
+    config, log = logrotate_copy(tmp_path)
+    state = tmp_path / "logrotate.state"
+    debug = subprocess.run(["logrotate", "--debug", "--state", str(state), str(config)],
+                           capture_output=True, text=True, timeout=60)
+    assert debug.returncode == 0 and "error" not in debug.stderr.lower(), debug.stderr
+    assert f"considering log {log}" in debug.stderr
+    forced = subprocess.run(["logrotate", "--force", "--state", str(state), str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0, forced.stderr
+    rotated = [p.name for p in log.parent.iterdir() if p.name != log.name]
+    assert len(rotated) == 1 and rotated[0].startswith("motion-server.log-")
+    assert log.exists() and log.stat().st_size == 0     # `create`: a new, empty log in its place

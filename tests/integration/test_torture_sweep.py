@@ -1,0 +1,77 @@
+"""Crash torture: every stage killed with SIGKILL at random moments, 50 times, and nothing is lost.
+
+The product promises that any job can be killed at any instant and run again:
+no queued work lost, no state file corrupt, no track downloaded twice once
+verified, abandoned claims taken over. SQLite's crash tests are the model: the
+stages run as cron runs them (one process each, against a simulated fleet of
+throttled devices, some arriving late, some leaving and coming back with a new
+track), a seeded random.Random picks a victim and a moment 50 times, the victim
+is killed and started again; after each kill the invariants that must hold at
+any instant are checked, and once the kills stop the pipeline must finish and
+leave a clean spool.
+
+The seed is printed on failure; TORTURE_SEED=n reproduces a run's choices (not
+its timing: the kills land where the processes happen to be).
+
+This one kills real writer processes; the whole-pipeline torture run is in
+tests/end_to_end/test_torture.py.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+from jobs import config
+from jobs.files import is_temporary
+
+
+# --- the pieces the torture found missing, each on its own -------------------------
+
+STUCK_WRITER = """
+import os, sys, time
+from jobs import files
+os.fsync = lambda fd: time.sleep(3600)      # a disk that never comes back: stuck mid-write
+print("writing", flush=True)
+files.atomic_write(sys.argv[1], b"{}")
+"""
+
+
+def stuck_writer(target):
+    """A process stopped inside atomic_write of `target`: its temporary file is on disk."""
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_WRITER, str(target)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"writing\n"
+    deadline = time.monotonic() + 10
+    while not [p for p in target.parent.iterdir() if is_temporary(p.name)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+def temporary(folder):
+    return sorted(p.name for p in folder.iterdir() if is_temporary(p.name))
+
+
+def test_a_killed_writers_temporary_file_is_swept_by_the_next_run_a_live_writers_is_not(tmp_path):
+    cfg_path = tmp_path / "motion-server.yaml"
+    cfg_path.write_text("paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n")
+    cfg = config.load(cfg_path)
+    state_dir, html = Path(cfg.paths.spool) / "state", Path(cfg.paths.html)
+    state_dir.mkdir(parents=True)
+    html.mkdir()
+    dead, live = stuck_writer(state_dir / "470.json"), stuck_writer(html / "index.html")
+    dead.kill()
+    dead.wait()
+    left, writing = temporary(state_dir), temporary(html)
+    assert len(left) == 1 and len(writing) == 1
+    try:
+        run = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "disconnect", "--once"],
+                             capture_output=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert temporary(state_dir) == []          # its writer is dead: nobody else would remove it
+        assert temporary(html) == writing          # a live writer's file is never taken from it
+        assert "deleted 1 temporary file left by killed writers" in Path(cfg.paths.log).read_text()
+    finally:
+        live.kill()
+        live.wait()

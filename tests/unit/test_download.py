@@ -1,0 +1,420 @@
+"""Stage download: every wanted track once, verified, and never a partial file under its name.
+
+Unit level with `responses` for what the device answers (status codes, Range,
+lying sizes); end to end against the simulated fleet on loopback for what the
+network does (truncation, stalls, leavers, two processes, SIGKILL).
+
+Those that need sockets, processes or the simulated fleet are in
+tests/integration/test_download_fleet.py.
+"""
+
+import hashlib
+import json
+import logging
+import fcntl
+import os
+import resource
+import signal
+from pathlib import Path
+
+import pytest
+import responses
+
+from jobs import config, runner, spool, state
+from jobs.stages import download
+
+ADDRESS = "127.0.1.3"
+PORT = 8470
+DEVICE = 470
+FILE = "/logs/0470_2022-07-16-1202.oao"
+NAME = "ALD470ANN_470_20220716_130240.oao"
+OTHER_FILE = "/logs/0470_2022-09-20-1229.oao"
+OTHER_NAME = "ALD470ANN_470_20220920_142936.oao"
+
+
+# --- set-up shared by every test: a config, a queued device with its ledger ---
+
+def make_config(folder, **network):
+    settings = {"track_connect_timeout": 1.0, "track_read_timeout": 1.0, "port": PORT, **network}
+    path = folder / "motion-server.yaml"
+    path.write_text(json.dumps({
+        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/motion-server.log"},
+        "network": settings,
+        "intervals": {"detect": 1.0, "download": 0.2},
+    }))
+    return config.load(path)
+
+
+def ledger_entry(file, name, size, day, start=1657972960000):
+    return {"file": file, "name": name, "day": day, "start": start, "end": start + 5066000,
+            "duration": 5066000, "distance": 18700000, "best500": 10100, "size": size,
+            "entrant": "1101", "file_id": name.split("_")[0], "status": "wanted", "reason": None,
+            "sha256": None, "failures": 0, "verified_at": None}
+
+
+def queue_device(cfg, device, entries, address=ADDRESS):
+    """What inspect leaves behind: the device pending, its ledger, a download queue item."""
+    with state.update(cfg.paths.spool, device) as doc:
+        state.set_status(doc, "pending", address=address)
+        doc["tracks"] = {**doc["tracks"], **{e["file"]: e for e in entries}}
+    spool.enqueue(cfg.paths.spool, "download", device)
+
+
+def download_once(cfg, device=DEVICE, ctx=None):
+    """One worker's turn on one device, as serve_queue runs it."""
+    ctx = ctx or runner.Context(cfg=cfg, stage="download")
+    claim = spool.claim(cfg.paths.spool, "download", device)
+    assert claim is not None
+    try:
+        download.download_device(ctx, claim)
+        spool.finish(claim)
+    except runner.Stopping:
+        spool.release(claim)
+        raise
+    return state.read(cfg.paths.spool, device)
+
+
+def files_in(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def track(fixtures):
+    return (fixtures / "oao" / "0470_2022-07-16-1202.oao").read_bytes()
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return make_config(tmp_path)
+
+
+def url(file=FILE):
+    return f"http://{ADDRESS}:{PORT}{file}"
+
+
+def final_path(cfg, name=NAME, day="20220716"):
+    return os.path.join(cfg.paths.tracks, day, name)
+
+
+def part_path(cfg, name=NAME, day="20220716"):
+    return os.path.join(cfg.paths.tracks, day, f".{name}.part")
+
+
+# --- unit level: what the device answers ---
+
+@responses.activate
+def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(cfg, track, motion_log):
+    responses.get(url(), body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+    entry = doc["tracks"][FILE]
+    assert entry["status"] == "verified"
+    assert entry["sha256"] == hashlib.sha256(track).hexdigest()
+    assert entry["failures"] == 0 and entry["verified_at"]
+    assert doc["status"] == "completed" and doc["progress"] is None
+    assert files_in(Path(cfg.paths.tracks)) == [f"20220716/{NAME}"]
+    lines = [r.getMessage() for r in motion_log.records if r.levelno == logging.INFO]
+    assert any(line.startswith(f"{NAME} 1.3 MiB 1.4 h 18.7 km 19.6 kn in ") and line.endswith("KB/s)")
+               for line in lines), lines
+    assert any("can be disconnected" in line for line in lines)
+    request = responses.calls[0].request
+    assert "Range" not in request.headers
+
+
+@responses.activate
+def test_tracks_of_a_device_come_one_after_another_in_start_order(cfg, fixtures):
+    first = (fixtures / "oao" / "0470_2022-07-16-1202.oao").read_bytes()
+    second = (fixtures / "oao" / "0470_2022-09-20-1229.oao").read_bytes()
+    responses.get(url(OTHER_FILE), body=second)
+    responses.get(url(), body=first)
+    queue_device(cfg, DEVICE, [ledger_entry(OTHER_FILE, OTHER_NAME, len(second), "20220920", start=1663676976200),
+                               ledger_entry(FILE, NAME, len(first), "20220716")])
+    doc = download_once(cfg)
+    assert [c.request.url for c in responses.calls] == [url(), url(OTHER_FILE)]
+    assert {e["status"] for e in doc["tracks"].values()} == {"verified"}
+    with open(final_path(cfg, OTHER_NAME, "20220920"), "rb") as f:
+        assert f.read() == second
+
+
+@responses.activate
+def test_http_500_leaves_the_track_wanted_no_file_and_the_device_failed(cfg, track, motion_log):
+    responses.get(url(), status=500, body=b"oops")
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and doc["address"] is None
+    assert doc["tracks"][FILE]["status"] == "wanted" and doc["tracks"][FILE]["failures"] == 0
+    assert NAME in doc["error"] and "HTTP 500" in doc["error"]
+    assert not os.path.exists(final_path(cfg))
+    errors = [r.getMessage() for r in motion_log.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and NAME in errors[0] and "HTTP 500" in errors[0]
+
+
+@responses.activate
+def test_a_partial_file_resumes_when_the_device_answers_206_with_the_matching_range(cfg, track):
+    have = 500_000
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:have])
+
+    def ranged(request):
+        assert request.headers["Range"] == f"bytes={have}-"
+        return 206, {"Content-Range": f"bytes {have}-{len(track) - 1}/{len(track)}"}, track[have:]
+
+    responses.add_callback(responses.GET, url(), callback=ranged)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+    # The hash covers the bytes that were already there, not only the new ones.
+    assert doc["tracks"][FILE]["sha256"] == hashlib.sha256(track).hexdigest()
+    assert not os.path.exists(part_path(cfg))
+
+
+@responses.activate
+def test_a_device_that_ignores_range_and_answers_200_restarts_the_file(cfg, track):
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(b"\0" * 400_000)  # whatever was there must not survive
+    responses.get(url(), body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert responses.calls[0].request.headers["Range"] == "bytes=400000-"
+    assert doc["tracks"][FILE]["status"] == "verified"
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+
+
+@responses.activate
+def test_a_206_with_the_wrong_content_range_is_not_trusted_and_the_next_round_starts_over(cfg, track):
+    have = 300_000
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:have])
+    responses.get(url(), status=206, headers={"Content-Range": f"bytes 0-{len(track) - 1}/{len(track)}"},
+                  body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and "Content-Range" in doc["error"]
+    assert not os.path.exists(final_path(cfg))
+    assert os.path.getsize(part_path(cfg)) == 0  # nothing kept from a device whose ranges lie
+
+
+@responses.activate
+def test_a_device_sending_more_than_logs_json_said_is_refused_and_nothing_is_kept(cfg, track):
+    responses.get(url(), body=track + b"\x7d\x5d" * 40_000, auto_calculate_content_length=False)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and "more than" in doc["error"]
+    assert doc["tracks"][FILE]["failures"] == 1 and doc["tracks"][FILE]["status"] == "wanted"
+    assert files_in(Path(cfg.paths.tracks)) == []
+
+
+def corrupted(track, at):
+    body = bytearray(track)
+    body[at] ^= 0xFF  # same length: only the frame checksums can tell
+    return bytes(body)
+
+
+def serve_in_turn(bodies):
+    """A device answering each GET with the next of `bodies` (the last one from then on)."""
+    served = iter(bodies)
+    last = [None]
+
+    def answer(request):
+        last[0] = next(served, last[0])
+        return 200, {}, last[0]
+    responses.add_callback(responses.GET, url(), callback=answer)
+
+
+@responses.activate
+def test_complete_bodies_that_differ_are_a_transfer_problem_and_the_third_round_marks_the_track_bad(cfg, track):
+    # Every fetch damaged somewhere else: the WiFi, not the device. Nothing is kept.
+    serve_in_turn([corrupted(track, 1000 + 5000 * n) for n in range(8)])
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    for round_ in (1, 2):
+        doc = download_once(cfg)
+        assert doc["status"] == "failed" and "two complete fetches differ" in doc["error"]
+        assert doc["tracks"][FILE]["failures"] == round_ and doc["tracks"][FILE]["status"] == "wanted"
+        assert files_in(Path(cfg.paths.tracks)) == []   # never an unverified body under a name
+        queue_device(cfg, DEVICE, [])
+    doc = download_once(cfg)
+    entry = doc["tracks"][FILE]
+    assert entry["status"] == "bad" and entry["failures"] == 3 and entry["reason"]
+    assert doc["status"] == "completed"  # nothing more to fetch from it: shown, `retry` brings it back
+    assert files_in(Path(cfg.paths.tracks)) == []
+    queue_device(cfg, DEVICE, [])
+    download_once(cfg)
+    assert len(responses.calls) == 6  # two complete fetches a round; a bad track is not fetched again
+
+
+@responses.activate
+def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_under_its_name(cfg, track, motion_log):
+    at = 52 * 9000 + 512 + 20          # inside a GNSS frame, as a restart leaves a half-written one
+    damaged = corrupted(track, at)
+    responses.get(url(), body=damaged)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    entry = doc["tracks"][FILE]
+    assert doc["status"] == "completed" and entry["status"] == "damaged"
+    assert Path(final_path(cfg)).read_bytes() == damaged       # the device's only copy, byte for byte
+    assert entry["sha256"] == hashlib.sha256(damaged).hexdigest()
+    frames = (len(track) - 512) // 52
+    assert entry["damage"] == {"first_bad": at - 20, "good_frames": frames, "bad_frames": 1, "bad_bytes": 52}
+    assert "first bad frame at byte 468512" in entry["reason"]
+    assert len(responses.calls) == 2 and files_in(Path(cfg.paths.tracks)) == ["20220716/" + NAME]
+    queue_device(cfg, DEVICE, [])
+    download_once(cfg)
+    assert len(responses.calls) == 2   # settled: never fetched again
+    assert any("kept as the device holds it" in r.getMessage() for r in motion_log.records)
+
+
+@responses.activate
+def test_a_damaged_body_seen_in_an_earlier_round_is_recognised(cfg, track):
+    device_copy = corrupted(track, 700_001)
+    serve_in_turn([device_copy, corrupted(track, 3000), device_copy])
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and files_in(Path(cfg.paths.tracks)) == []
+    queue_device(cfg, DEVICE, [])
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "damaged" and len(responses.calls) == 3
+    assert Path(final_path(cfg)).read_bytes() == device_copy
+
+
+@responses.activate
+def test_a_damaged_copy_renamed_before_a_kill_is_recorded_without_a_fetch(cfg, track):
+    device_copy = corrupted(track, 700_001)
+    entry = ledger_entry(FILE, NAME, len(track), "20220716")
+    entry["suspects"] = [hashlib.sha256(device_copy).hexdigest()]
+    queue_device(cfg, DEVICE, [entry])
+    os.makedirs(os.path.dirname(final_path(cfg)))
+    Path(final_path(cfg)).write_bytes(device_copy)     # renamed, then killed before the ledger said so
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "damaged" and len(responses.calls) == 0
+
+
+def test_survey_finds_a_half_written_frame_and_the_frames_after_it(tmp_path, track):
+    # The firmware restarted mid-frame: 30 bytes of a frame, then whole frames again.
+    cut = 512 + 52 * 100
+    restarted = track[:cut + 30] + track[cut + 52:]
+    path = tmp_path / "t.oao"
+    path.write_bytes(restarted)
+    frames = (len(track) - 512) // 52
+    from jobs import oao
+    assert oao.survey(path) == {"first_bad": cut, "good_frames": frames, "bad_frames": 1, "bad_bytes": 30}
+    path.write_bytes(track)
+    assert oao.survey(path)["first_bad"] is None
+
+
+@responses.activate
+def test_a_verified_track_is_never_fetched_again(cfg, track):
+    responses.get(url(), body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    download_once(cfg)
+    with state.update(cfg.paths.spool, DEVICE) as doc:  # the device comes back
+        state.set_status(doc, "pending", address=ADDRESS)
+    spool.enqueue(cfg.paths.spool, "download", DEVICE)
+    doc = download_once(cfg)
+    assert len(responses.calls) == 1
+    assert doc["status"] == "completed"
+
+
+@responses.activate
+def test_a_track_renamed_into_place_before_a_crash_is_recorded_without_fetching(cfg, track, motion_log):
+    os.makedirs(os.path.dirname(final_path(cfg)))
+    with open(final_path(cfg), "wb") as f:
+        f.write(track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    doc = download_once(cfg)
+    assert len(responses.calls) == 0
+    assert doc["tracks"][FILE]["status"] == "verified"
+    assert doc["tracks"][FILE]["sha256"] == hashlib.sha256(track).hexdigest()
+
+
+@responses.activate
+def test_a_ledger_name_that_is_not_a_plain_file_name_is_never_used_as_a_path(cfg, track, tmp_path):
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, "../../escape.oao", len(track), "20220716")])
+    doc = download_once(cfg)
+    assert len(responses.calls) == 0
+    assert doc["tracks"][FILE]["status"] == "bad" and "plain file name" in doc["tracks"][FILE]["reason"]
+    assert not (tmp_path / "escape.oao").exists()
+
+
+@responses.activate
+def test_a_write_error_leaves_no_file_at_all_and_says_so(cfg, track):
+    responses.get(url(), body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    # A real write error from the kernel: files may not grow past 100 kB (EFBIG,
+    # like ENOSPC a write that fails half-way through the track).
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, limits[1]))
+    try:
+        doc = download_once(cfg)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert doc["status"] == "failed" and "cannot write" in doc["error"]
+    assert doc["tracks"][FILE]["status"] == "wanted"
+    assert files_in(Path(cfg.paths.tracks)) == []
+
+
+@responses.activate
+def test_a_whole_partial_file_left_by_a_kill_before_its_rename_is_verified_without_fetching(cfg, track):
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    with state.update(cfg.paths.spool, DEVICE) as doc:
+        state.set_status(doc, "downloading")  # as the killed process left it
+    doc = download_once(cfg)
+    assert len(responses.calls) == 0
+    assert doc["status"] == "completed" and doc["tracks"][FILE]["status"] == "verified"
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+    assert not os.path.exists(part_path(cfg))
+
+
+def test_a_device_that_moved_on_is_not_downloaded(cfg, track):
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    with state.update(cfg.paths.spool, DEVICE) as doc:
+        state.set_status(doc, "disconnected", address=None)
+    doc = download_once(cfg)  # no HTTP mock: a request would fail the test
+    assert doc["status"] == "disconnected" and doc["tracks"][FILE]["status"] == "wanted"
+
+
+def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp_path, monkeypatch):
+    """A worker that opened the .part just before its holder renamed it into place (and released
+    the lock) would otherwise lock and write the final file: the name is checked under the lock."""
+    part, final = tmp_path / ".x.oao.part", tmp_path / "x.oao"
+    part.write_bytes(b"verified bytes")
+    take_lock = fcntl.flock
+
+    def renamed_first(fd, operation):
+        os.rename(part, final)      # the holder finished between our open and our lock
+        return take_lock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", renamed_first)
+    with pytest.raises(download.ClaimLost):
+        with download._locked_part(part):
+            pytest.fail("a file no longer named .x.oao.part was handed out")
+    monkeypatch.undo()
+    assert final.read_bytes() == b"verified bytes" and not part.exists()
+    with download._locked_part(part) as out:       # the name is free: a new .part, ours
+        out.write(b"new")
+    assert part.read_bytes() == b"new"
+
+
+def test_the_headers_device_id_is_read_however_the_first_bytes_are_cut(track):
+    """The real file's header frame names device 470 (a u16 at byte 4)."""
+    check = download.TrackCheck(471)
+    for n in range(5):
+        check.take(track[n:n + 1])
+    with pytest.raises(download.BadData, match=r"^track of another device \(header says 470\)$"):
+        check.take(track[5:64])
+    own = download.TrackCheck(470)
+    own.take(track[:3])
+    own.take(track[3:])
+    assert own.finish(len(track)) == hashlib.sha256(track).hexdigest()

@@ -1,0 +1,33 @@
+"""One log file for every job: whole lines from many writers, logrotate-safe.
+
+Those that need sockets, processes or the simulated fleet are in
+tests/integration/test_log_processes.py.
+"""
+
+import os
+from types import SimpleNamespace
+
+from jobs import log
+
+
+def _cfg(path):
+    return SimpleNamespace(paths=SimpleNamespace(log=str(path)),
+                           log=SimpleNamespace(level="INFO", console_level="ERROR"))
+
+
+def test_a_rotated_log_is_reopened(tmp_path):
+    path = tmp_path / "motion-server.log"
+    log.setup(_cfg(path), console=False)
+    log.get("detect").info("before rotation", extra={"device": 470})
+    os.rename(path, tmp_path / "motion-server.log.1")
+    log.get("detect").info("after rotation")
+    assert "before rotation" in (tmp_path / "motion-server.log.1").read_text()
+    assert path.read_text().endswith("INFO detect - after rotation\n")
+
+
+def test_device_text_is_quoted_and_newlines_cannot_forge_lines(tmp_path):
+    path = tmp_path / "motion-server.log"
+    log.setup(_cfg(path), console=False)
+    log.get("inspect").warning("username %s", log.quoted("K888\n2026-01-01 INFO fake line"))
+    assert len(path.read_text().splitlines()) == 1
+    assert log.quoted("a" * 200).endswith("…'")
