@@ -529,9 +529,9 @@ def test_a_device_with_thousands_of_tracks_shows_twenty_and_links_the_rest(craft
     assert 'data-status="wanted"' in block   # the one needing a person is among those shown
 
 
-def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(event):
+def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(crafted_dashboard_event):
     """The stage looks every second: a change shows within it; ages alone do not re-render each second."""
-    cfg, event_roster = event
+    cfg, event_roster = crafted_dashboard_event
     assert render(cfg, event_roster)[0]  # the crafted event has waiting devices: clock-driven pages
     assert render(cfg, event_roster, now=NOW + 1)[0] == []  # only the clock moved, 1 s: touched
     with state.update(cfg.paths.spool, 603) as doc:
@@ -555,9 +555,9 @@ def test_the_tv_layout_shrinks_with_the_count_and_keeps_the_latest_and_the_troub
     assert dashboard.tv_layout(seen(40))["size"] == "small"
 
 
-def test_a_new_process_finds_current_pages_current_without_rendering(event, monkeypatch):
+def test_a_new_process_finds_current_pages_current_without_rendering(crafted_dashboard_event, monkeypatch):
     """Cron starts a dashboard run every minute: pages made from the same inputs are only touched."""
-    cfg, event_roster = event
+    cfg, event_roster = crafted_dashboard_event
     quiet = Path(cfg.paths.spool)
     for name in ("inspect", "download"):  # no wait shown: nothing moves with the clock alone
         for item in (quiet / name).glob("*.json"):
