@@ -174,7 +174,7 @@ def sweep_cpu(extra, sweeps=20):
         for n in range(sweeps + 1):
             started = time.process_time()
             detect.step(ctx)
-            while ctx.busy:
+            while ctx.sweeping:
                 time.sleep(0.001)
             if n:  # the first sweep reads every file: a running stage did that long ago
                 cpu.append(time.process_time() - started)

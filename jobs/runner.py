@@ -55,8 +55,8 @@ class Context:
     pool: ThreadPoolExecutor = None
     inflight_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
-    busy: set = field(default_factory=set)   # devices a sweep stage is still working on
-    seen: dict = field(default_factory=dict)  # device -> when this run last saw it answer
+    sweeping: set = field(default_factory=set)  # devices whose piece of a sweep is still running
+    memory: dict = field(default_factory=dict)  # what a stage keeps from one step to the next in this run
     wake: threading.Event = field(default_factory=threading.Event)  # a worker is free: look again now
     watched: list = field(default_factory=list)  # the folders whose change wakes this stage (WAKE_ON)
     marks: list = field(default_factory=list)  # their mtimes when the last step began
@@ -95,6 +95,34 @@ class Context:
 
     def threads(self):
         return getattr(self.cfg.threads, self.stage, 1)
+
+
+def sweep(ctx, docs, work, what):
+    """Hand each device's state to `work(ctx, doc)` in the pool; the futures started.
+
+    A device whose piece of an earlier sweep is still running is skipped: an
+    absent device's look-up can take seconds, and the next sweep must neither
+    wait for it nor start it twice. An exception escaping `work` is logged
+    against its device as "<what> failed".
+    """
+    started = []
+    for doc in docs:
+        device = doc["device"]
+        with ctx.inflight_lock:
+            if device in ctx.sweeping:
+                continue
+            ctx.sweeping.add(device)
+        future = ctx.pool.submit(work, ctx, doc)
+        future.add_done_callback(lambda done, device=device: _swept(ctx, device, done, what))
+        started.append(future)
+    return started
+
+
+def _swept(ctx, device, done, what):
+    with ctx.inflight_lock:
+        ctx.sweeping.discard(device)
+    if not done.cancelled() and done.exception() is not None:
+        ctx.device_log(device).error("%s failed: %s", what, done.exception())
 
 
 def _slot_path(ctx, index):

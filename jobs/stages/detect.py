@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from jobs import device, spool, state
+from jobs import device, runner, spool, state
 
 # A connected device should be in the inspect queue or claimed from it. One
 # that is neither for this long was stranded by a run killed between writing
@@ -29,8 +29,7 @@ STRANDED_AFTER_S = 60.0
 
 def step(ctx):
     hosts = device.hosts_for(ctx.cfg)  # read once per sweep: it may be edited during the day
-    for doc in devices_to_look_for(ctx):
-        start_looking(ctx, doc, hosts)
+    runner.sweep(ctx, devices_to_look_for(ctx), lambda ctx, doc: look_for(ctx, doc, hosts), "looking for it")
     return False
 
 
@@ -74,17 +73,6 @@ def read_state(root, device_id):
     doc = state.read(root, device_id)  # stat before read: a newer file is read again next time
     _states[where] = (identity, doc)
     return doc
-
-
-def start_looking(ctx, doc, hosts):
-    """Look for the device in the pool, unless this run is still looking for it."""
-    looking = ctx.busy
-    with ctx.inflight_lock:
-        if doc["device"] in looking:
-            return
-        looking.add(doc["device"])
-    done = ctx.pool.submit(look_for, ctx, doc, hosts)
-    done.add_done_callback(lambda _: _forget(ctx, doc["device"]))
 
 
 def look_for(ctx, seen, hosts):
@@ -145,7 +133,3 @@ def _inspect_holds(ctx, device_id):
     queued = any(d == device_id for d, _ in spool.pending(ctx.spool, "inspect"))
     return queued or any(c["device"] == device_id for c in spool.claims(ctx.spool, "inspect"))
 
-
-def _forget(ctx, device_id):
-    with ctx.inflight_lock:
-        ctx.busy.discard(device_id)

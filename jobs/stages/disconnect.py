@@ -16,16 +16,12 @@ own them and mark them failed themselves if they go away.
 import time
 from concurrent.futures import wait
 
-from jobs import device, state
+from jobs import device, runner, state
 
 
 def step(ctx):
     completed = [doc for doc in state.all_devices(ctx.spool) if doc["status"] == "completed"]
-    probes = [ctx.pool.submit(check_presence, ctx, doc) for doc in completed]
-    wait(probes)  # each is bounded by network.probe_timeout
-    for probe, doc in zip(probes, completed):
-        if probe.exception() is not None:
-            ctx.device_log(doc["device"]).error("presence check failed: %s", probe.exception())
+    wait(runner.sweep(ctx, completed, check_presence, "presence check"))  # each bounded by network.probe_timeout
     return False
 
 
@@ -37,12 +33,13 @@ def check_presence(ctx, seen):
     address = seen["address"]
     answered = bool(address) and device.probe(address, net.port, net.probe_timeout)
     now = time.time()
+    last_answer = ctx.memory.setdefault("last_answer", {})   # device -> when this run last saw it answer
     if answered:
-        ctx.seen[seen["device"]] = now  # kept in memory: an answer is not worth a state write
+        last_answer[seen["device"]] = now  # kept in memory: an answer is not worth a state write
     with state.update(ctx.spool, seen["device"]) as doc:
         if doc["status"] != "completed" or doc["address"] != address:
             return  # it moved on while we probed: not ours to change any more
-        silent = record_probe(doc, answered, now, ctx.cfg.disconnect.grace_s, ctx.seen.get(seen["device"]))
+        silent = record_probe(doc, answered, now, ctx.cfg.disconnect.grace_s, last_answer.get(seen["device"]))
     log = ctx.device_log(seen["device"])
     if silent is not None:
         log.info("disconnected: no answer at %s for %.0f s", address, silent)
