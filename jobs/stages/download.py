@@ -26,12 +26,11 @@ dot-name is what every sweep and reader treats as work in progress.
 One DeviceFetch carries what fetching a claimed device's tracks needs (the
 stage's context, the claim, the HTTP session, the device's address, its log);
 the device client (jobs.client) says why a network error happened, and
-TrackCheck verifies the bytes with the OAO reader (jobs.oao) as they come.
+jobs.oao's TrackCheck verifies the bytes as they come.
 """
 
 import errno
 import fcntl
-import hashlib
 import os
 import shutil
 import time
@@ -42,6 +41,7 @@ import requests
 
 from jobs import assign, client, device, files, oao, runner, spool, state, tracks, units
 from jobs.log import quoted
+from jobs.oao import BadData, Damaged
 
 CHUNK = 64 * 1024
 PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a second is plenty
@@ -52,20 +52,6 @@ SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recogn
 
 class FetchError(Exception):
     """This round could not bring the track in; the message says why."""
-
-
-class BadData(Exception):
-    """The device's bytes are not the track logs.json announced: they are thrown away."""
-
-
-class Damaged(BadData):
-    """A complete body (exactly the listed size) whose frames fail: damaged in transfer,
-    or on the device itself. `sha256` tells the two apart: the device's own damage
-    comes back byte for byte."""
-
-    def __init__(self, message, sha256):
-        super().__init__(message)
-        self.sha256 = sha256
 
 
 class NoRoom(Exception):
@@ -251,7 +237,7 @@ class DeviceFetch:
         size = track["size"]
         have = os.fstat(out.fileno()).st_size
         if have == size:
-            return _check_file(out, device_id=self.device), 0  # complete before a stop or a kill: just verify it
+            return oao.check_file(out, device_id=self.device), 0  # complete before a stop or a kill: just verify it
         if have > size:
             have = 0
         # The whole track's deadline: a device just above the window's floor, or
@@ -260,7 +246,7 @@ class DeviceFetch:
         with self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
             have = _start_at(answer, have, size, out, track["name"], self.log)
             out.truncate(have)
-            check = _check_file(out, have, self.device)  # a resumed file's checks cover what it had
+            check = oao.check_file(out, have, self.device)  # a resumed file's checks cover what it had
             received = self._copy_body(answer, out, check, track, have, deadline)
         if received < size:
             raise FetchError(f"body ended after {received} of {size} bytes")
@@ -400,7 +386,7 @@ def _in_place(ctx, device_id, track, final, log):
         return False
     try:
         with open(final, "rb") as f:
-            sha256 = _verify(f, _check_file(f, device_id=device_id), track)
+            sha256 = _verify(f, oao.check_file(f, device_id=device_id), track)
     except Damaged as exc:
         if exc.sha256 not in (current.get("suspects") or []):
             log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
@@ -492,82 +478,6 @@ def _above_the_floor(window, now, received, size, min_rate):
         raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {min_rate} needed) "
                          f"after {received} of {size} bytes")
     return now, received
-
-
-class TrackCheck:
-    """The sha256 and the OAO frame check of one track, fed its bytes in order.
-
-    Checking as the bytes arrive (jobs.oao.Verifier, the reader behind
-    verify_file) stops a bad body at its first bad frame and keeps a worker's
-    memory at one chunk: re-reading a finished 50 MB file cost ~10 MB a worker.
-
-    With `device_id`, a track whose header frame names another device is
-    refused as its first bytes come: anything on the WiFi can take the name
-    motion-<id>, but not put the entrant's device id into a forged track.
-    """
-
-    def __init__(self, device_id=None):
-        self.sha256 = hashlib.sha256()
-        self.frames = oao.Verifier()
-        self.length = 0
-        self.damage = None       # the first bad frame, once seen: the rest is only hashed
-        self.device_id = device_id
-        self._opening = b""      # the first bytes, until the header's device id is in them
-
-    def take(self, block):
-        if self._opening is not None:
-            self._check_owner(block)
-        self.sha256.update(block)
-        self.length += len(block)
-        if self.damage is None:
-            try:
-                self.frames.feed(block)
-            except oao.OAOError as exc:
-                self.damage = exc
-
-    def _check_owner(self, block):
-        """BadData when the opening header frame names another device (none: nothing to check)."""
-        self._opening += bytes(block[:oao.HEADER_OPENING.size])
-        if len(self._opening) < oao.HEADER_OPENING.size:
-            return
-        owner = oao.header_device(self._opening)
-        self._opening = None
-        # The header holds the id's low 16 bits (real ids are 3 or 4 digits).
-        if owner is not None and self.device_id is not None and owner != self.device_id & 0xFFFF:
-            raise BadData(f"track of another device (header says {owner})")
-
-    def finish(self, size):
-        """The sha256 (hex) once the byte count matches `size` and every frame is whole.
-
-        BadData when the byte count is wrong; Damaged when it is right but a
-        frame is not (the whole body was taken, so its sha256 can be compared).
-        """
-        if self.length != size:
-            raise BadData(f"{self.length} bytes, logs.json says {size}")
-        if self.damage is None:
-            try:
-                self.frames.finish()
-            except oao.OAOError as exc:
-                self.damage = exc
-        if self.damage is not None:
-            raise Damaged(str(self.damage), self.sha256.hexdigest())
-        return self.sha256.hexdigest()
-
-
-def _check_file(f, length=None, device_id=None):
-    """A TrackCheck (of `device_id`'s track) fed the first `length` bytes of open file `f`
-    (all by default); f left there."""
-    check = TrackCheck(device_id)
-    left = length
-    f.seek(0)
-    while left is None or left > 0:
-        block = f.read(CHUNK if left is None else min(CHUNK, left))
-        if not block:
-            break
-        check.take(block)
-        if left is not None:
-            left -= len(block)
-    return check
 
 
 def _verify(f, check, track):
