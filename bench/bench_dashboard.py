@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, roster, spool, state
+from jobs import config, dashboard_facts, dashboard_pages, roster, spool, state
 from jobs.files import write_json
 from jobs.stages import dashboard
 
@@ -124,15 +124,18 @@ def main():
         root = Path(cfg.paths.spool)
         now = dt.datetime(2022, 7, 16, 13, 30, tzinfo=cfg.tz).timestamp()
         docs = state.all_devices(root)
-        queued = dashboard.waiting(root)
-        facts = dashboard.gather(cfg, docs, event_roster, queued, now, DAY)
+        queued = dashboard_facts.waiting(root)
+        facts = dashboard_facts.gather(cfg, docs, event_roster, queued, now, DAY)
         ledger = sum(len(d["tracks"]) for d in docs)
         common.header("dashboard render")
         print(f"{args.devices} devices, {facts['totals']['tracks_verified'] + facts['totals']['tracks_wanted']} "
               f"tracks today, {ledger} in all ledgers ({len(facts['days'])} days of tracks pages)")
 
+        # The running stage's renderer: what it remembers between two looks.
+        renderer = dashboard_pages.Renderer()
+
         def first():
-            dashboard.write(cfg, root, event_roster, now=now, day=DAY)
+            dashboard.write(cfg, root, event_roster, renderer, now=now, day=DAY)
 
         began = time.process_time()
         first()  # templates compiled, pages on disk
@@ -142,28 +145,28 @@ def main():
               f"status.json {sizes['status.json'] // 1024} KB")
         print("render (5 runs each):")
         show("read all state files", timed(lambda: state.all_devices(root)))
-        show("gather facts", timed(lambda: dashboard.gather(cfg, docs, event_roster, queued, now, DAY)))
-        show("render pages (jinja2) and status.json", timed(lambda: dashboard.render(facts)))
+        show("gather facts", timed(lambda: dashboard_facts.gather(cfg, docs, event_roster, queued, now, DAY,
+                                                                  renderer.memo)))
+        show("render pages (jinja2) and status.json", timed(lambda: renderer.render(facts)))
+
         def cold():
-            # What a --once run pays: no device or page remembered from a run before.
-            dashboard._articles.clear()
-            dashboard._tracks_pages.clear()
-            dashboard._memo.update(last={}, this={})
-            if hasattr(dashboard, "_last"):
-                dashboard._last.update(inputs=None, pages=[], at=0.0)
-            (Path(cfg.paths.html) / "rendered-from.json").unlink(missing_ok=True)  # nor on disk
-            first()
+            # What a --once run pays: no device or page remembered from a run before, but the
+            # jinja2 environment its first render makes (its templates come from the bytecode cache).
+            fresh = dashboard_pages.Renderer()
+            fresh.env = renderer.env
+            (Path(cfg.paths.html) / dashboard_pages.RECORD).unlink(missing_ok=True)  # nor on disk
+            dashboard.write(cfg, root, event_roster, fresh, now=now, day=DAY)
 
         def new_process():
             # A new run (cron's each minute, a --once) whose pages are current: only what is on disk.
-            dashboard._last.update(inputs=None, pages=[], at=0.0)
-            first()
+            dashboard.write(cfg, root, event_roster, dashboard_pages.Renderer(), now=now, day=DAY)
 
         show("whole step, nothing remembered (as --once)", timed(cold))
         show("whole step, content unchanged (touch only)", timed(first))
         moments = iter(range(1, 100))
         show("whole step, waits changed (3 pages rewritten)",
-             timed(lambda: dashboard.write(cfg, root, event_roster, now=now + 5 * next(moments), day=DAY)))
+             timed(lambda: dashboard.write(cfg, root, event_roster, renderer, now=now + 5 * next(moments),
+                                           day=DAY)))
         quieten(root)
         first()  # rendered once from the quiet state; the next passes find nothing changed
         show("whole step, quiet event (nothing queued or absent)", timed(first))

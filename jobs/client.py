@@ -100,6 +100,24 @@ def pieces(answer, size):
         yield piece
 
 
+# What a failed GET of a track can raise: requests' errors, and TooSlow for headers trickled in.
+NETWORK_ERRORS = (requests.RequestException, TooSlow)
+
+
+def network_cause(exc, network):
+    """Why fetching a track failed, in the operator's words; `network` is the configuration's section."""
+    if isinstance(exc, TooSlow):
+        return f"too slow: {exc}"
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {network.track_connect_timeout:g} s"
+    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in text:
+        return f"no data for {network.track_read_timeout:g} s"
+    if any(cut in text for cut in ("IncompleteRead", "Connection broken", "Connection reset", "RemoteDisconnected")):
+        return "connection closed"
+    return reason(exc)
+
+
 def reason(exc):
     """A short human reason for a requests failure (no 200-character repr)."""
     text = str(exc)

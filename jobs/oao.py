@@ -14,6 +14,7 @@ dozen big-integer additions instead of a Python loop per byte.
 
 import array
 import bisect
+import hashlib
 import itertools
 import math
 import mmap
@@ -528,3 +529,98 @@ def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
     found = Figures(max_speed_accuracy)
     summary = _read_through(path, Verifier(checksums=False), found.feed)
     return {**found.result(), "first_ms": summary["first_ms"], "last_ms": summary["last_ms"]}
+
+
+# ---- a downloaded track, checked as its bytes arrive ---------------------------------
+
+CHECK_READ = 64 * 1024   # bytes read at a time when a file on disk is checked
+
+
+class BadData(Exception):
+    """The device's bytes are not the track logs.json announced: they are thrown away."""
+
+
+class Damaged(BadData):
+    """A complete body (exactly the listed size) whose frames fail: damaged in transfer,
+    or on the device itself. `sha256` tells the two apart: the device's own damage
+    comes back byte for byte."""
+
+    def __init__(self, message, sha256):
+        super().__init__(message)
+        self.sha256 = sha256
+
+
+class TrackCheck:
+    """The sha256 and the OAO frame check of one track, fed its bytes in order.
+
+    Checking as the bytes arrive (Verifier, the reader behind
+    verify_file) stops a bad body at its first bad frame and keeps a worker's
+    memory at one chunk: re-reading a finished 50 MB file cost ~10 MB a worker.
+
+    With `device_id`, a track whose header frame names another device is
+    refused as its first bytes come: anything on the WiFi can take the name
+    motion-<id>, but not put the entrant's device id into a forged track.
+    """
+
+    def __init__(self, device_id=None):
+        self.sha256 = hashlib.sha256()
+        self.frames = Verifier()
+        self.length = 0
+        self.damage = None       # the first bad frame, once seen: the rest is only hashed
+        self.device_id = device_id
+        self._opening = b""      # the first bytes, until the header's device id is in them
+
+    def take(self, block):
+        if self._opening is not None:
+            self._check_owner(block)
+        self.sha256.update(block)
+        self.length += len(block)
+        if self.damage is None:
+            try:
+                self.frames.feed(block)
+            except OAOError as exc:
+                self.damage = exc
+
+    def _check_owner(self, block):
+        """BadData when the opening header frame names another device (none: nothing to check)."""
+        self._opening += bytes(block[:HEADER_OPENING.size])
+        if len(self._opening) < HEADER_OPENING.size:
+            return
+        owner = header_device(self._opening)
+        self._opening = None
+        # The header holds the id's low 16 bits (real ids are 3 or 4 digits).
+        if owner is not None and self.device_id is not None and owner != self.device_id & 0xFFFF:
+            raise BadData(f"track of another device (header says {owner})")
+
+    def finish(self, size):
+        """The sha256 (hex) once the byte count matches `size` and every frame is whole.
+
+        BadData when the byte count is wrong; Damaged when it is right but a
+        frame is not (the whole body was taken, so its sha256 can be compared).
+        """
+        if self.length != size:
+            raise BadData(f"{self.length} bytes, logs.json says {size}")
+        if self.damage is None:
+            try:
+                self.frames.finish()
+            except OAOError as exc:
+                self.damage = exc
+        if self.damage is not None:
+            raise Damaged(str(self.damage), self.sha256.hexdigest())
+        return self.sha256.hexdigest()
+
+
+def check_file(f, length=None, device_id=None):
+    """A TrackCheck (of `device_id`'s track) fed the first `length` bytes of open file `f`
+    (all by default); f left there."""
+    check = TrackCheck(device_id)
+    left = length
+    f.seek(0)
+    while left is None or left > 0:
+        block = f.read(CHECK_READ if left is None else min(CHECK_READ, left))
+        if not block:
+            break
+        check.take(block)
+        if left is not None:
+            left -= len(block)
+    return check

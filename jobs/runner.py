@@ -65,6 +65,8 @@ class Context:
     local_error: str = None
     # A bug met during the run (logged with its traceback): the run goes on and exits 3.
     internal_error: bool = False
+    # What a stage keeps from one step to the next (the dashboard's renderer and its caches).
+    kept: dict = field(default_factory=dict)
     _roster_error: str = None
 
     @property

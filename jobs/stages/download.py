@@ -22,21 +22,26 @@ device, threads.download devices at once across every download process):
 Why a dot-file beside the final name: a rename within one folder is atomic, so
 whoever reads the tracks folder sees a whole verified track or nothing, and a
 dot-name is what every sweep and reader treats as work in progress.
+
+One DeviceFetch carries what fetching a claimed device's tracks needs (the
+stage's context, the claim, the HTTP session, the device's address, its log);
+the device client (jobs.client) says why a network error happened, and
+jobs.oao's TrackCheck verifies the bytes as they come.
 """
 
 import errno
 import fcntl
-import hashlib
 import os
 import shutil
 import time
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 
 import requests
 
 from jobs import assign, client, device, files, oao, runner, spool, state, tracks, units
 from jobs.log import quoted
+from jobs.oao import BadData, Damaged
 
 CHUNK = 64 * 1024
 PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a second is plenty
@@ -49,20 +54,6 @@ class FetchError(Exception):
     """This round could not bring the track in; the message says why."""
 
 
-class BadData(Exception):
-    """The device's bytes are not the track logs.json announced: they are thrown away."""
-
-
-class Damaged(BadData):
-    """A complete body (exactly the listed size) whose frames fail: damaged in transfer,
-    or on the device itself. `sha256` tells the two apart: the device's own damage
-    comes back byte for byte."""
-
-    def __init__(self, message, sha256):
-        super().__init__(message)
-        self.sha256 = sha256
-
-
 class NoRoom(Exception):
     """Fetching this track would leave less free space than checks.min_free_gb: it waits, wanted."""
 
@@ -71,23 +62,19 @@ class ClaimLost(runner.Stopping):
     """Our claim was taken over (we were too slow to renew it): another worker has the device."""
 
 
-_assigned_with = None   # the roster the last pass over unassigned tracks used
-
-
 def step(ctx):
     assign_after_a_roster_edit(ctx)
     return runner.serve_queue(ctx, "download", download_device)
 
 
 def assign_after_a_roster_edit(ctx):
-    """Once per roster version: move the unassigned tracks it now gives to entrants."""
-    global _assigned_with
+    """Once per roster version (per run): move the unassigned tracks it now gives to entrants."""
     roster = ctx.roster()
-    if roster is _assigned_with:
+    if roster is ctx.kept.get("assigned_with"):
         return
     for device_id in assign.devices_with_unassigned(ctx.spool):
         _assign(ctx, roster, device_id)
-    _assigned_with = roster
+    ctx.kept["assigned_with"] = roster
 
 
 def _assign(ctx, roster, device_id):
@@ -112,13 +99,13 @@ def download_device(ctx, claim):
         state.fail(ctx.spool, claim.device, ("downloading",), "no address to download from", ctx.cfg.intervals.detect)
         log.error("no address to download from; detect will find it again")
         return
-    session = client.session()
+    fetch = DeviceFetch(ctx, claim, client.session(), device.base_url(doc["address"], ctx.cfg.network.port), log)
     track = None
     waiting = []   # tracks held back for want of disk space: they stay wanted
     try:
         for track in wanted:
             try:
-                _download_track(ctx, claim, session, doc["address"], track, log)
+                fetch.track(track)
             except NoRoom as exc:
                 waiting.append(str(exc))
                 log.warning("%s", exc)
@@ -133,7 +120,7 @@ def download_device(ctx, claim):
         log.error("%s not downloaded: %s", track["name"], exc)
         return
     finally:
-        session.close()
+        fetch.session.close()
     if waiting:
         _wait_for_room(ctx, claim.device, waiting, log)
         return
@@ -161,74 +148,158 @@ def _wait_for_room(ctx, device_id, waiting, log):
     log.error("%s; free some space: detect will find the device again", ctx.local_error)
 
 
-def _download_track(ctx, claim, session, address, track, log):
-    """Bring one track to <tracks>/<day>/<name>, verified, and record it."""
-    if ctx.stop.is_set():
-        raise runner.Stopping()
-    problem = _ledger_problem(track)
-    if problem:
-        _record_failure(ctx, claim.device, track["file"], problem, give_up=True)
-        log.error("track %s marked bad: %s", quoted(track.get("file")), problem)
-        return
-    final = tracks.final_path(ctx.cfg.paths.tracks, track)
-    folder = final.parent
-    part = folder / f".{track['name']}.part"
-    if _in_place(ctx, claim.device, track, final, log):
-        return
-    url = device.base_url(address, ctx.cfg.network.port) + track["file"]
-    for fetch in (1, 2):
-        started = time.monotonic()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            _make_room(ctx, folder, part, track)
-            sha256, damage, fetched = _fetch_into_place(ctx, claim, session, url, track, part, final, log)
-            files.fsync_dir(folder)
-        except Damaged as exc:
-            if fetch == 1:
-                # A second complete fetch tells damage in transfer from damage on the device.
-                log.warning("%s does not verify (%s); fetching it again to compare", track["name"], exc)
-                continue
-            _bad_data(ctx, claim.device, track, f"{exc}; two complete fetches differ", log)
-            return
-        except BadData as exc:
-            _bad_data(ctx, claim.device, track, str(exc), log)
-            return
-        except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors
-            raise FetchError(_network_cause(exc, ctx.cfg)) from None
-        except device.TooSlow as exc:
-            raise FetchError(f"too slow: {exc}") from None
-        except OSError as exc:
-            # Our disk, not the device. Only this track's own .part was deleted (on a
-            # full disk the state and the log need the room more); the other workers'
-            # are theirs. The device retries with its backoff, the run exits 1.
-            ctx.local_error = _disk_cause(exc, exc.filename or folder)
-            raise FetchError(ctx.local_error) from None
-        if damage:
-            _record_damaged(ctx, claim.device, track, final, sha256, damage, log)
-        else:
-            _record_verified(ctx, claim.device, track["file"], sha256, final, log)
-            log.info("%s", _summary(track, time.monotonic() - started, fetched))
-        return
+@dataclass
+class DeviceFetch:
+    """Bringing one claimed device's tracks in: what every step of a fetch needs.
 
-
-def _fetch_into_place(ctx, claim, session, url, track, part, final, log):
-    """Fetch into the locked .part, verify, rename to `final`: (sha256, damage or None, bytes fetched).
-
-    The .part is renamed or unlinked by name only while its lock is held: the
-    name is then still this file's, not one another worker has made since.
+    Whatever goes wrong leaves a track's fetch as one of: BadData (the device's
+    bytes are not the track: counted, the third time marks it bad), FetchError
+    (this round failed: the network, named by jobs.client, or our own disk),
+    NoRoom, ClaimLost or runner.Stopping. A network error becomes a FetchError
+    where it happens (_get, _copy_body), so an OSError met later is our disk's.
     """
-    with _locked_part(part) as out:
-        try:
-            check, fetched = _fetch(ctx, claim, session, url, track, out, log)
-            sha256, damage = _verify_or_keep(ctx, claim.device, out, check, track)
-            out.flush()
-            os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
-            os.rename(part, final)
-        except (BadData, OSError) as exc:
-            if not isinstance(exc, requests.RequestException):  # what arrived is kept for resume
+
+    ctx: runner.Context
+    claim: spool.Claim
+    session: requests.Session
+    base_url: str               # http://<address>:<port>: a track's path goes after it
+    log: object                 # the device's logger
+
+    @property
+    def device(self):
+        return self.claim.device
+
+    def track(self, track):
+        """Bring one track to <tracks>/<day>/<name>, verified, and record it."""
+        ctx, log = self.ctx, self.log
+        if ctx.stop.is_set():
+            raise runner.Stopping()
+        problem = _ledger_problem(track)
+        if problem:
+            _record_failure(ctx, self.device, track["file"], problem, give_up=True)
+            log.error("track %s marked bad: %s", quoted(track.get("file")), problem)
+            return
+        final = tracks.final_path(ctx.cfg.paths.tracks, track)
+        folder = final.parent
+        part = folder / f".{track['name']}.part"
+        if _in_place(ctx, self.device, track, final, log):
+            return
+        for fetch in (1, 2):
+            started = time.monotonic()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _make_room(ctx, folder, part, track)
+                sha256, damage, fetched = self._fetch_into_place(track, part, final)
+                files.fsync_dir(folder)
+            except BadData as exc:
+                if isinstance(exc, Damaged) and fetch == 1:
+                    # A second complete fetch tells damage in transfer from damage on the device.
+                    log.warning("%s does not verify (%s); fetching it again to compare", track["name"], exc)
+                    continue
+                why = f"{exc}; two complete fetches differ" if isinstance(exc, Damaged) else str(exc)
+                _bad_data(ctx, self.device, track, why, log)
+                return
+            except OSError as exc:
+                # Our disk, not the device. Only this track's own .part was deleted (on a
+                # full disk the state and the log need the room more); the other workers'
+                # are theirs. The device retries with its backoff, the run exits 1.
+                ctx.local_error = _disk_cause(exc, exc.filename or folder)
+                raise FetchError(ctx.local_error) from None
+            if damage:
+                _record_damaged(ctx, self.device, track, final, sha256, damage, log)
+            else:
+                _record_verified(ctx, self.device, track["file"], sha256, final, log)
+                log.info("%s", _summary(track, time.monotonic() - started, fetched))
+            return
+
+    def _fetch_into_place(self, track, part, final):
+        """Fetch into the locked .part, verify, rename to `final`: (sha256, damage or None, bytes fetched).
+
+        The .part is renamed or unlinked by name only while its lock is held: the
+        name is then still this file's, not one another worker has made since.
+        """
+        with _locked_part(part) as out:
+            try:
+                check, fetched = self._fetch(track, out)
+                sha256, damage = _verify_or_keep(self.ctx, self.device, out, check, track)
+                out.flush()
+                os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
+                os.rename(part, final)
+            except (BadData, OSError):
+                # Not the bytes, or our disk failed: thrown away. (After a network
+                # error, a FetchError, what arrived is kept for resume.)
                 _discard(part)
-            raise
-    return sha256, damage, fetched
+                raise
+        return sha256, damage, fetched
+
+    def _fetch(self, track, out):
+        """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
+        size = track["size"]
+        have = os.fstat(out.fileno()).st_size
+        if have == size:
+            return oao.check_file(out, device_id=self.device), 0  # complete before a stop or a kill: just verify it
+        if have > size:
+            have = 0
+        # The whole track's deadline: a device just above the window's floor, or
+        # pausing and bursting, must not hold a worker for hours either.
+        deadline = time.monotonic() + size / self.ctx.cfg.network.min_rate + client.TRACK_GRACE_S
+        with self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
+            have = _start_at(answer, have, size, out, track["name"], self.log)
+            out.truncate(have)
+            check = oao.check_file(out, have, self.device)  # a resumed file's checks cover what it had
+            received = self._copy_body(answer, out, check, track, have, deadline)
+        if received < size:
+            raise FetchError(f"body ended after {received} of {size} bytes")
+        return check, received - have
+
+    def _get(self, file, headers):
+        """The device's streamed answer for `file`; FetchError when none comes."""
+        net = self.ctx.cfg.network
+        try:
+            return self.session.get(self.base_url + file, headers=headers, stream=True, allow_redirects=False,
+                                    timeout=(net.track_connect_timeout, net.track_read_timeout))
+        except client.NETWORK_ERRORS as exc:
+            raise FetchError(client.network_cause(exc, net)) from None
+
+    def _copy_body(self, answer, out, check, track, received, deadline):
+        """Append the body to `out` chunk by chunk; the file's length when the body ends."""
+        size, min_rate = track["size"], self.ctx.cfg.network.min_rate
+        fetched_from = received
+        started = time.time()
+        next_progress = next_lease = 0.0
+        window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
+        body = client.pieces(answer, CHUNK)
+        while True:
+            try:
+                chunk = next(body, None)
+            except client.NETWORK_ERRORS as exc:  # what arrived stays in the .part for resume
+                cause = client.network_cause(exc, self.ctx.cfg.network)
+                raise FetchError(f"{cause} after {received} of {size} bytes") from None
+            if chunk is None:
+                break
+            if received + len(chunk) > size:
+                raise BadData(f"the device sent more than the {size} bytes logs.json announced")
+            check.take(chunk)
+            out.write(chunk)
+            received += len(chunk)
+            if self.ctx.stop.is_set():
+                out.flush()
+                os.fsync(out.fileno())  # what we keep for resume is really on disk
+                raise runner.Stopping()
+            now = time.monotonic()
+            window = _above_the_floor(window, now, received, size, min_rate)
+            if now > deadline:
+                raise FetchError(f"too slow: not all {size} bytes within "
+                                 f"{size / min_rate + client.TRACK_GRACE_S:.0f} s "
+                                 f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s) after {received} bytes")
+            if now >= next_lease:
+                if not spool.touch(self.claim):
+                    raise ClaimLost()
+                next_lease = now + LEASE_EVERY_S
+            if now >= next_progress:
+                _record_progress(self.ctx, self.device, track, received, received - fetched_from, started)
+                next_progress = now + PROGRESS_EVERY_S
+        return received
 
 
 def _make_room(ctx, folder, part, track):
@@ -315,7 +386,7 @@ def _in_place(ctx, device_id, track, final, log):
         return False
     try:
         with open(final, "rb") as f:
-            sha256 = _verify(f, _check_file(f, device_id=device_id), track)
+            sha256 = _verify(f, oao.check_file(f, device_id=device_id), track)
     except Damaged as exc:
         if exc.sha256 not in (current.get("suspects") or []):
             log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
@@ -364,30 +435,6 @@ def _still_named(path, fd):
     return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
 
 
-def _fetch(ctx, claim, session, url, track, out, log):
-    """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
-    size = track["size"]
-    have = os.fstat(out.fileno()).st_size
-    if have == size:
-        return _check_file(out, device_id=claim.device), 0  # complete before a stop or a kill: just verify it
-    if have > size:
-        have = 0
-    net = ctx.cfg.network
-    # The whole track's deadline: a device just above the window's floor, or
-    # pausing and bursting, must not hold a worker for hours either.
-    deadline = time.monotonic() + size / net.min_rate + client.TRACK_GRACE_S
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with session.get(url, headers=headers, stream=True, allow_redirects=False,
-                     timeout=(net.track_connect_timeout, net.track_read_timeout)) as answer:
-        have = _start_at(answer, have, size, out, track["name"], log)
-        out.truncate(have)
-        check = _check_file(out, have, claim.device)  # a resumed file's checks cover what it had
-        received = _copy_body(ctx, claim, answer, out, check, track, have, deadline)
-    if received < size:
-        raise FetchError(f"body ended after {received} of {size} bytes")
-    return check, received - have
-
-
 def _start_at(answer, have, size, out, name, log):
     """Where the answer's body goes in the .part: `have` for a proven resume, else 0."""
     status = answer.status_code
@@ -415,45 +462,6 @@ def _start_at(answer, have, size, out, name, log):
     raise FetchError(f"HTTP {status}")
 
 
-def _copy_body(ctx, claim, answer, out, check, track, received, deadline):
-    """Append the body to `out` chunk by chunk; the file's length when the body ends."""
-    size, min_rate = track["size"], ctx.cfg.network.min_rate
-    fetched_from = received
-    started = time.time()
-    next_progress = next_lease = 0.0
-    window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
-    body = client.pieces(answer, CHUNK)
-    while True:
-        try:
-            chunk = next(body, None)
-        except requests.RequestException as exc:  # what arrived stays in the .part for resume
-            raise FetchError(f"{_network_cause(exc, ctx.cfg)} after {received} of {size} bytes") from None
-        if chunk is None:
-            break
-        if received + len(chunk) > size:
-            raise BadData(f"the device sent more than the {size} bytes logs.json announced")
-        check.take(chunk)
-        out.write(chunk)
-        received += len(chunk)
-        if ctx.stop.is_set():
-            out.flush()
-            os.fsync(out.fileno())  # what we keep for resume is really on disk
-            raise runner.Stopping()
-        now = time.monotonic()
-        window = _above_the_floor(window, now, received, size, min_rate)
-        if now > deadline:
-            raise FetchError(f"too slow: not all {size} bytes within {size / min_rate + client.TRACK_GRACE_S:.0f} s "
-                             f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s) after {received} bytes")
-        if now >= next_lease:
-            if not spool.touch(claim):
-                raise ClaimLost()
-            next_lease = now + LEASE_EVERY_S
-        if now >= next_progress:
-            _record_progress(ctx, claim.device, track, received, received - fetched_from, started)
-            next_progress = now + PROGRESS_EVERY_S
-    return received
-
-
 def _above_the_floor(window, now, received, size, min_rate):
     """The next window once this one is over; FetchError if it brought too little.
 
@@ -470,82 +478,6 @@ def _above_the_floor(window, now, received, size, min_rate):
         raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {min_rate} needed) "
                          f"after {received} of {size} bytes")
     return now, received
-
-
-class TrackCheck:
-    """The sha256 and the OAO frame check of one track, fed its bytes in order.
-
-    Checking as the bytes arrive (jobs.oao.Verifier, the reader behind
-    verify_file) stops a bad body at its first bad frame and keeps a worker's
-    memory at one chunk: re-reading a finished 50 MB file cost ~10 MB a worker.
-
-    With `device_id`, a track whose header frame names another device is
-    refused as its first bytes come: anything on the WiFi can take the name
-    motion-<id>, but not put the entrant's device id into a forged track.
-    """
-
-    def __init__(self, device_id=None):
-        self.sha256 = hashlib.sha256()
-        self.frames = oao.Verifier()
-        self.length = 0
-        self.damage = None       # the first bad frame, once seen: the rest is only hashed
-        self.device_id = device_id
-        self._opening = b""      # the first bytes, until the header's device id is in them
-
-    def take(self, block):
-        if self._opening is not None:
-            self._check_owner(block)
-        self.sha256.update(block)
-        self.length += len(block)
-        if self.damage is None:
-            try:
-                self.frames.feed(block)
-            except oao.OAOError as exc:
-                self.damage = exc
-
-    def _check_owner(self, block):
-        """BadData when the opening header frame names another device (none: nothing to check)."""
-        self._opening += bytes(block[:oao.HEADER_OPENING.size])
-        if len(self._opening) < oao.HEADER_OPENING.size:
-            return
-        owner = oao.header_device(self._opening)
-        self._opening = None
-        # The header holds the id's low 16 bits (real ids are 3 or 4 digits).
-        if owner is not None and self.device_id is not None and owner != self.device_id & 0xFFFF:
-            raise BadData(f"track of another device (header says {owner})")
-
-    def finish(self, size):
-        """The sha256 (hex) once the byte count matches `size` and every frame is whole.
-
-        BadData when the byte count is wrong; Damaged when it is right but a
-        frame is not (the whole body was taken, so its sha256 can be compared).
-        """
-        if self.length != size:
-            raise BadData(f"{self.length} bytes, logs.json says {size}")
-        if self.damage is None:
-            try:
-                self.frames.finish()
-            except oao.OAOError as exc:
-                self.damage = exc
-        if self.damage is not None:
-            raise Damaged(str(self.damage), self.sha256.hexdigest())
-        return self.sha256.hexdigest()
-
-
-def _check_file(f, length=None, device_id=None):
-    """A TrackCheck (of `device_id`'s track) fed the first `length` bytes of open file `f`
-    (all by default); f left there."""
-    check = TrackCheck(device_id)
-    left = length
-    f.seek(0)
-    while left is None or left > 0:
-        block = f.read(CHUNK if left is None else min(CHUNK, left))
-        if not block:
-            break
-        check.take(block)
-        if left is not None:
-            left -= len(block)
-    return check
 
 
 def _verify(f, check, track):
@@ -623,17 +555,6 @@ def _record_failure(ctx, device_id, file, why, give_up=False):
         if give_up or entry["failures"] >= BAD_AFTER:
             entry.update(status="bad", reason=why)
         return entry["failures"]
-
-
-def _network_cause(exc, cfg):
-    text = str(exc)
-    if isinstance(exc, requests.ConnectTimeout):
-        return f"no connection within {cfg.network.track_connect_timeout:g} s"
-    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in text:
-        return f"no data for {cfg.network.track_read_timeout:g} s"
-    if any(cut in text for cut in ("IncompleteRead", "Connection broken", "Connection reset", "RemoteDisconnected")):
-        return "connection closed"
-    return client.reason(exc)
 
 
 def _disk_cause(exc, where):

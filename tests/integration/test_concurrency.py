@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from jobs import config, spool, state
+from jobs import config, dashboard_pages, spool, state
 from jobs.roster import Roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import dashboard
@@ -156,7 +156,7 @@ def test_status_and_the_dashboard_show_how_long_a_device_has_waited_for_download
                           capture_output=True, text=True, check=True).stdout
     assert re.search(r"\b470\b.*waiting 4\d s in download", text)
 
-    dashboard.write(cfg, cfg.paths.spool, Roster(path="none"))
+    dashboard.write(cfg, cfg.paths.spool, Roster(path="none"), dashboard_pages.Renderer())
     page = (tmp_path / "html" / "index.html").read_text()
     assert re.search(r"waiting for download for 4\d s", page)
     facts = json.loads((tmp_path / "html" / "status.json").read_text())["devices"]["470"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import state
+from jobs import dashboard_pages, state
 from tests.unit.test_dashboard import DAY, NOW, at, craft, put, track
 from jobs.stages import dashboard
 
@@ -48,7 +48,7 @@ def chromium(tmp_path):
 @pytest.fixture
 def pages(tmp_path):
     cfg, roster = craft(tmp_path / "event")
-    dashboard.write(cfg, Path(cfg.paths.spool), roster, now=NOW, day=DAY)
+    dashboard.write(cfg, Path(cfg.paths.spool), roster, dashboard_pages.Renderer(), now=NOW, day=DAY)
     return Path(cfg.paths.html)
 
 
@@ -149,7 +149,7 @@ def test_tv_page_fits_the_devices_of_a_day_on_one_screen_readable_from_5_m(chrom
     """
     cfg, event_roster = craft(tmp_path / "event")
     crowd(cfg, count)
-    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, now=NOW, day=DAY)
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer(), now=NOW, day=DAY)
     page = Path(cfg.paths.html) / "tv.html"
     measured = tmp_path / "tv-measured.html"
     measured.write_text(page.read_text().replace("</body>", MEASURE))

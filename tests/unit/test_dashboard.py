@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, roster, spool, state
+from jobs import config, dashboard_facts, dashboard_pages, roster, spool, state
 from jobs.stages import dashboard
 
 TZ_NAME = "Europe/London"
@@ -160,8 +160,16 @@ def crafted_dashboard_event(tmp_path):
     return cfg, event_roster
 
 
-def render(cfg, event_roster, now=NOW, day=DAY):
-    written = dashboard.write(cfg, Path(cfg.paths.spool), event_roster, now=now, day=day)
+# One renderer per event's pages, as one per running stage: a test's renders remember each other.
+_renderers = {}
+
+
+def renderer_of(cfg):
+    return _renderers.setdefault(str(cfg.paths.html), dashboard_pages.Renderer())
+
+
+def render(cfg, event_roster, now=NOW, day=DAY, renderer=None):
+    written = dashboard.write(cfg, Path(cfg.paths.spool), event_roster, renderer or renderer_of(cfg), now=now, day=day)
     html = Path(cfg.paths.html)
     return written, html
 
@@ -200,7 +208,7 @@ def test_every_status_shows_its_word_and_symbol(crafted_dashboard_event):
     for device, status in expected.items():
         block = blocks[device]
         assert f'data-status="{status}"' in block
-        assert re.search(rf'<span class="sym" aria-hidden="true">{re.escape(dashboard.SYMBOLS[status])}</span> '
+        assert re.search(rf'<span class="sym" aria-hidden="true">{re.escape(dashboard_facts.SYMBOLS[status])}</span> '
                          rf'{status}</span>', block), (device, status)
 
 
@@ -502,15 +510,14 @@ def test_absurd_numbers_in_a_record_show_as_unknown_and_every_page_renders(craft
 
 def test_a_record_that_cannot_be_read_shows_unreadable_on_its_own_tile(crafted_dashboard_event, monkeypatch):
     cfg, event_roster = crafted_dashboard_event
-    real = dashboard.track_facts
+    real = dashboard_facts.track_facts
 
     def breaks_on_607(device, track, tz, today=None):
         if device == 607:
             raise ValueError("something no state should hold")
         return real(device, track, tz, today)
-    monkeypatch.setattr(dashboard, "track_facts", breaks_on_607)
-    monkeypatch.setattr(dashboard, "_memo", {"last": {}, "this": {}})   # no facts remembered from earlier tests
-    _, html = render(cfg, event_roster)
+    monkeypatch.setattr(dashboard_facts, "track_facts", breaks_on_607)
+    _, html = render(cfg, event_roster, renderer=dashboard_pages.Renderer())   # no facts remembered
     blocks = device_blocks((html / "index.html").read_text())
     assert "unreadable record: its tracks cannot be read" in text(blocks[607])
     assert "verified" in text(blocks[470]) and len(blocks) == 13
@@ -538,21 +545,21 @@ def test_a_state_change_is_rendered_at_once_but_a_moving_wait_only_every_5_s(cra
         state.set_status(doc, "pending")
     assert "status.json" in render(cfg, event_roster, now=NOW + 2)[0]  # a change: at once
     assert render(cfg, event_roster, now=NOW + 3)[0] == []
-    later = render(cfg, event_roster, now=NOW + 2 + dashboard.CLOCK_EVERY_S)[0]
+    later = render(cfg, event_roster, now=NOW + 2 + dashboard_pages.CLOCK_EVERY_S)[0]
     assert "status.json" in later  # the waits moved on: rendered again
 
 
 def test_the_tv_layout_shrinks_with_the_count_and_keeps_the_latest_and_the_troubled_large():
     def seen(n, failed=()):
         return [{"id": d, "status": "failed" if d in failed else "completed", "warnings": [], "unreadable": None,
-                 "counts": {status: 0 for status in dashboard.TRACK_STATES}} for d in range(n, 0, -1)]
-    assert dashboard.tv_layout(seen(12)) == {"size": "large", "featured": [], "columns": 0, "not_seen_max": 14}
-    crowded = dashboard.tv_layout(seen(130, failed={3, 50}))
+                 "counts": {status: 0 for status in dashboard_facts.TRACK_STATES}} for d in range(n, 0, -1)]
+    assert dashboard_facts.tv_layout(seen(12)) == {"size": "large", "featured": [], "columns": 0, "not_seen_max": 14}
+    crowded = dashboard_facts.tv_layout(seen(130, failed={3, 50}))
     assert crowded["size"] == "tiny"
     assert crowded["featured"] == [130, 129, 128, 127, 126, 125, 50, 3]
     cells = 130 + 3 * len(crowded["featured"])
-    assert -(-cells // crowded["columns"]) <= dashboard.TV_ROWS["tiny"]  # rows that fit the screen's height
-    assert dashboard.tv_layout(seen(40))["size"] == "small"
+    assert -(-cells // crowded["columns"]) <= dashboard_facts.TV_ROWS["tiny"]  # rows that fit the screen's height
+    assert dashboard_facts.tv_layout(seen(40))["size"] == "small"
 
 
 def test_a_new_process_finds_current_pages_current_without_rendering(crafted_dashboard_event, monkeypatch):
@@ -566,11 +573,9 @@ def test_a_new_process_finds_current_pages_current_without_rendering(crafted_das
         with state.update(quiet, device) as doc:
             doc["absent_since"] = None
     assert render(cfg, event_roster)[0]
-    monkeypatch.setattr(dashboard, "_last", {"inputs": None, "timeless": True, "pages": [], "at": 0.0})
-    monkeypatch.setattr(dashboard, "render", lambda facts: pytest.fail("rendered though nothing changed"))
-    assert render(cfg, event_roster, now=NOW + 10)[0] == []
-    monkeypatch.undo()
+    next_process = dashboard_pages.Renderer()
+    monkeypatch.setattr(next_process, "render", lambda facts: pytest.fail("rendered though nothing changed"))
+    assert render(cfg, event_roster, now=NOW + 10, renderer=next_process)[0] == []
     with state.update(quiet, 603) as doc:  # a change seen by the next process
         state.set_status(doc, "pending")
-    dashboard._last.update(inputs=None)
-    assert "index.html" in render(cfg, event_roster, now=NOW + 11)[0]
+    assert "index.html" in render(cfg, event_roster, now=NOW + 11, renderer=dashboard_pages.Renderer())[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from jobs import config, runner, spool, state
+from jobs import config, oao, runner, spool, state
 from jobs.stages import download
 
 ADDRESS = "127.0.1.3"
@@ -302,7 +302,6 @@ def test_survey_finds_a_half_written_frame_and_the_frames_after_it(tmp_path, tra
     path = tmp_path / "t.oao"
     path.write_bytes(restarted)
     frames = (len(track) - 512) // 52
-    from jobs import oao
     assert oao.survey(path) == {"first_bad": cut, "good_frames": frames, "bad_frames": 1, "bad_bytes": 30}
     path.write_bytes(track)
     assert oao.survey(path)["first_bad"] is None
@@ -409,12 +408,12 @@ def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp
 
 def test_the_headers_device_id_is_read_however_the_first_bytes_are_cut(track):
     """The real file's header frame names device 470 (a u16 at byte 4)."""
-    check = download.TrackCheck(471)
+    check = oao.TrackCheck(471)
     for n in range(5):
         check.take(track[n:n + 1])
-    with pytest.raises(download.BadData, match=r"^track of another device \(header says 470\)$"):
+    with pytest.raises(oao.BadData, match=r"^track of another device \(header says 470\)$"):
         check.take(track[5:64])
-    own = download.TrackCheck(470)
+    own = oao.TrackCheck(470)
     own.take(track[:3])
     own.take(track[3:])
     assert own.finish(len(track)) == hashlib.sha256(track).hexdigest()
