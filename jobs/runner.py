@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs import locks, roster, spool, state
+from jobs import layout, locks, roster, spool, state
 from jobs.config import ConfigError
 
 log = logging.getLogger("motion.runner")
@@ -97,10 +97,6 @@ class Context:
         return getattr(self.cfg.threads, self.stage, 1)
 
 
-def _slot_path(ctx, index):
-    return ctx.spool / "locks" / f"{ctx.stage}.slot{index}.lock"
-
-
 def _take_slot(ctx):
     """A worker slot shared by every process of this stage, or None if all are busy.
 
@@ -108,7 +104,7 @@ def _take_slot(ctx):
     outlives its deadline and the next cron run never exceed it.
     """
     for index in range(ctx.threads()):
-        fd = locks.try_lock(_slot_path(ctx, index), ctx.stage)
+        fd = locks.try_lock(layout.slot_lock(ctx.spool, ctx.stage, index), ctx.stage)
         if fd is not None:
             return fd
     return None
@@ -220,7 +216,7 @@ def _watched(ctx):
 def _sweep(ctx):
     """Delete the temporary files of writers killed mid-write: nothing else ever would."""
     try:
-        spool.sweep(ctx.spool, ctx.cfg.paths.html)
+        spool.sweep(ctx.spool, layout.html_dir(ctx.cfg))
     except OSError as exc:
         ctx.log.warning("temporary files not swept: %s", exc)
 
@@ -233,16 +229,16 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     (an exception no stage expected) met during the run, which went on.
     """
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
-    ctx.watched = [os.path.join(ctx.spool, name) for name in WAKE_ON.get(stage, ())]
+    ctx.watched = [layout.queue_dir(ctx.spool, queue) for queue in WAKE_ON.get(stage, ())]
     if stop is None:
         stop_on_signals(ctx.stop, log)
     try:
-        lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
+        lock_fd = locks.try_lock(layout.stage_lock(ctx.spool, stage), stage)
     except OSError as exc:
         ctx.log.error("cannot use the spool %s: %s", ctx.spool, exc.strerror or exc)
         return UNUSABLE
     if lock_fd is None:
-        holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
+        holder = locks.holder(layout.stage_lock(ctx.spool, stage))
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
         return 0
     _sweep(ctx)

@@ -31,9 +31,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import layout
 from jobs.files import create_temporary, fsync_dir, is_own_temporary, locked_temporary
 
-QUEUES = ("inspect", "download")
+QUEUES = layout.QUEUES
 ITEM = re.compile(r"^(\d+)\.json\Z", re.ASCII)  # int() reads any script's digits: ASCII only
 CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json\Z", re.ASCII)
 HOST = socket.gethostname().replace("/", "_")
@@ -49,18 +50,6 @@ class Claim:
     item: dict = field(default_factory=dict)
 
 
-def _queue_dir(root, queue, create=True):
-    folder = Path(root) / queue
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _claim_dir(root, queue, create=True):
-    folder = Path(root) / "claimed" / queue
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _scan(folder):
@@ -74,15 +63,17 @@ def _scan(folder):
 
 def enqueue(root, queue, device, **extra):
     """Queue `device`; False if it was queued already (then nothing changes)."""
-    folder = _queue_dir(root, queue)
+    folder = layout.queue_dir(root, queue)
+    folder.mkdir(parents=True, exist_ok=True)
     item = {"device": device, "enqueued": time.time(), **extra}
-    fd, tmp = locked_temporary(lambda: create_temporary(folder / f"{device}.json", 0o644))
+    name = layout.queue_item(root, queue, device)
+    fd, tmp = locked_temporary(lambda: create_temporary(name, 0o644))
     try:
         os.write(fd, json.dumps(item).encode())
         os.fsync(fd)
         os.utime(tmp, (item["enqueued"], item["enqueued"]))  # the place in line
         try:
-            os.link(tmp, folder / f"{device}.json")
+            os.link(tmp, name)
             added = True
         except FileExistsError:
             added = False
@@ -101,7 +92,7 @@ def pending(root, queue):
     orders the queue whatever order the folder lists its files in.
     """
     items = []
-    for entry in _scan(_queue_dir(root, queue, create=False)):
+    for entry in _scan(layout.queue_dir(root, queue)):
         match = ITEM.match(entry.name)
         if match:
             try:
@@ -115,7 +106,7 @@ def claims(root, queue):
     """Claims held in `queue`: device, pid, host, age in seconds, path."""
     found = []
     now = time.time()
-    for entry in _scan(_claim_dir(root, queue, create=False)):
+    for entry in _scan(layout.claims_dir(root, queue)):
         match = CLAIM.match(entry.name)
         if not match:
             continue
@@ -138,7 +129,7 @@ def _lock(fd):
 
 def claim(root, queue, device):
     """Take `device` from `queue` for this process, or None if someone else has it."""
-    path = _queue_dir(root, queue) / f"{device}.json"
+    path = layout.queue_item(root, queue, device)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -152,7 +143,8 @@ def claim(root, queue, device):
         if any(c["device"] == device for c in claims(root, queue)):
             os.close(fd)  # one worker per device: the new item waits for the old one
             return None
-        claim_path = _claim_dir(root, queue) / f"{device}.{os.getpid()}@{HOST}.json"
+        claim_path = layout.claim_file(root, queue, device, os.getpid(), HOST)
+        claim_path.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, claim_path)
         os.unlink(path)
         os.utime(claim_path)  # the claim time, and the lease's heartbeat from now on
@@ -173,7 +165,7 @@ def claim(root, queue, device):
 
 
 def _quarantine(root, path, why):
-    corrupt = Path(root) / "corrupt"
+    corrupt = layout.corrupt_dir(root)
     corrupt.mkdir(parents=True, exist_ok=True)
     target = corrupt / f"{path.name}.{time.time_ns()}"
     os.replace(path, target)
@@ -191,8 +183,7 @@ def touch(claim):
 
 def finish(claim):
     """The work is done: file the item under done/<queue>/<day>/ for the record."""
-    day = dt.date.today().isoformat()
-    done = Path(claim.path).parents[2] / "done" / claim.queue / day
+    done = layout.done_dir(layout.spool_of_claim(claim.path), claim.queue, dt.date.today())
     done.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(claim.path, done / f"{claim.device}.{time.time_ns()}.json")
@@ -208,7 +199,8 @@ def _requeue(root, queue, device, path, item):
     enqueued = item.get("enqueued")
     if isinstance(enqueued, (int, float)):
         os.utime(path, (enqueued, enqueued))
-    target = _queue_dir(root, queue) / f"{device}.json"
+    target = layout.queue_item(root, queue, device)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(path, target)
     except FileExistsError:
@@ -221,7 +213,7 @@ def _requeue(root, queue, device, path, item):
 def release(claim):
     """Give the item back unfinished (a clean stop): the next worker takes it."""
     try:
-        _requeue(Path(claim.path).parents[2], claim.queue, claim.device, claim.path, claim.item)
+        _requeue(layout.spool_of_claim(claim.path), claim.queue, claim.device, claim.path, claim.item)
     except FileNotFoundError:
         pass
     finally:
@@ -318,9 +310,8 @@ def sweep_temporary(folder, max_age=0):
 
 def sweep(root, *more):
     """Sweep the spool's folders (and `more`, e.g. the dashboard's) of dead writers' temporary files."""
-    root = Path(root)
-    folders = [root / "state", *(root / queue for queue in QUEUES),
-               *(Path(entry.path) for entry in _scan(root / "cache") if entry.is_dir()), *map(Path, more)]
+    folders = [*layout.device_folders(root).values(),
+               *(Path(entry.path) for entry in _scan(layout.cache_root(root)) if entry.is_dir()), *map(Path, more)]
     removed = sum(sweep_temporary(folder) for folder in folders)
     if removed:
         log.info("deleted %d temporary file%s left by killed writers", removed, "" if removed == 1 else "s")

@@ -25,6 +25,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from jobs import layout
 from jobs.files import write_json
 
 LOCK_WAIT_S = 30.0  # an update takes milliseconds: a holder this long is stopped or hung
@@ -66,7 +67,7 @@ def new(device):
 
 
 def path(root, device):
-    return Path(root) / "state" / f"{device}.json"
+    return Path(layout.state_file(root, device))
 
 
 def lock(root, device):
@@ -74,9 +75,9 @@ def lock(root, device):
     # secrets and more (~60 ms of CPU), which a run that only reads never needs.
     from filelock import FileLock
 
-    folder = Path(root) / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / f"{device}.lock", timeout=LOCK_WAIT_S)
+    where = layout.device_lock(root, device)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(where, timeout=LOCK_WAIT_S)
 
 
 @contextmanager
@@ -98,7 +99,7 @@ def _locked(root, device):
 
 def _holder_path(root, device):
     # Beside the lock, not in it: filelock truncates the lock file each time it opens it.
-    return Path(root) / "locks" / f"{device}.holder"
+    return layout.device_lock(root, device).with_suffix(".holder")
 
 
 def _note_holder(root, device):
@@ -137,8 +138,7 @@ def update(root, device):
     The body changes the dict it is given; it is written only if it changed.
     LockTimeout if another holder keeps the lock beyond LOCK_WAIT_S.
     """
-    folder = Path(root) / "state"
-    folder.mkdir(parents=True, exist_ok=True)
+    layout.state_dir(root).mkdir(parents=True, exist_ok=True)
     with _locked(root, device):
         doc = read(root, device)
         before = json.dumps(doc, sort_keys=True)
@@ -171,10 +171,9 @@ def transition(root, device, expected, status, **fields):
 
 def all_devices(root):
     """Every device's state, in no particular order (no locks taken)."""
-    folder = Path(root) / "state"
     docs = []
     try:
-        names = os.listdir(folder)
+        names = os.listdir(layout.state_dir(root))
     except FileNotFoundError:
         return docs
     for name in names:

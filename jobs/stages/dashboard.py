@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import jobs
-from jobs import boards, spool, state
+from jobs import boards, layout, spool, state
 from jobs.config import ConfigError
 from jobs.files import atomic_write
 from jobs.roster import Roster
@@ -69,7 +69,7 @@ def write(cfg, root, roster, now=None, day=None):
     """
     now = time.time() if now is None else now
     day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
-    folder = Path(cfg.paths.html)
+    folder = layout.html_dir(cfg)
     inputs = _inputs(cfg, root, roster, folder, day)  # before reading: a change after it is seen next time
     if _last["inputs"] is None:
         _recall(inputs, folder)
@@ -103,9 +103,9 @@ def _inputs(cfg, root, roster, folder, day):
     """The identity of everything the pages are made of, but the clock: (name, inode, mtime, size) of
     every state file and queue item (all written by atomic replace: a new write is a new inode)."""
     seen = []
-    for sub in ("state", *spool.QUEUES):
+    for sub, where in layout.device_folders(root).items():
         try:
-            with os.scandir(Path(root) / sub) as entries:
+            with os.scandir(where) as entries:
                 for entry in entries:
                     try:
                         info = entry.stat()
