@@ -104,9 +104,9 @@ def _take_slot(ctx):
     outlives its deadline and the next cron run never exceed it.
     """
     for index in range(ctx.threads()):
-        fd = locks.try_lock(layout.slot_lock(ctx.spool, ctx.stage, index), ctx.stage)
-        if fd is not None:
-            return fd
+        held = locks.take(layout.slot_lock(ctx.spool, ctx.stage, index), f"{os.getpid()} {ctx.stage}")
+        if held is not None:
+            return held
     return None
 
 
@@ -126,7 +126,7 @@ def serve_queue(ctx, queue, work):
             return True
         held = spool.claim(ctx.spool, queue, device)
         if held is None:
-            locks.unlock(slot)
+            locks.release(slot)
             continue
         with ctx.inflight_lock:
             ctx.inflight += 1
@@ -148,7 +148,7 @@ def _run_claim(ctx, held, slot, work):
         _fail(ctx, held.device, _unexpected(ctx, held.device, exc))
         spool.finish(held)
     finally:
-        locks.unlock(slot)
+        locks.release(slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1
         ctx.wake.set()
@@ -233,11 +233,11 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     if stop is None:
         stop_on_signals(ctx.stop, log)
     try:
-        lock_fd = locks.try_lock(layout.stage_lock(ctx.spool, stage), stage)
+        stage_lock = locks.take(layout.stage_lock(ctx.spool, stage), f"{os.getpid()} {stage}")
     except OSError as exc:
         ctx.log.error("cannot use the spool %s: %s", ctx.spool, exc.strerror or exc)
         return UNUSABLE
-    if lock_fd is None:
+    if stage_lock is None:
         holder = locks.holder(layout.stage_lock(ctx.spool, stage))
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
         return 0
@@ -259,7 +259,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
                 pause = min(pause, left)
             _pause(ctx, pause)
     finally:
-        locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
+        locks.release(stage_lock)  # the next run may start; we only finish what we hold
         ctx.pool.shutdown(wait=True)
         ctx.log.debug("exits")
     if ctx.internal_error:

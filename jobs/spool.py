@@ -21,7 +21,6 @@ The rules that make it safe (Postfix's queue manager and Maildir):
 """
 
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs import layout
+from jobs import layout, locks
 from jobs.files import create_temporary, fsync_dir, is_own_temporary, locked_temporary
 
 QUEUES = layout.QUEUES
@@ -119,27 +118,15 @@ def claims(root, queue):
     return sorted(found, key=lambda c: c["device"])
 
 
-def _lock(fd):
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
 def claim(root, queue, device):
     """Take `device` from `queue` for this process, or None if someone else has it."""
     path = layout.queue_item(root, queue, device)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    # Locked and still the file at that name: only a lock holder moves an
+    # item, so from here on nobody else can take it.
+    fd = locks.open_locked(path, os.O_RDONLY)
+    if fd is None:
         return None
     try:
-        # Locked and still the file at that name: only a lock holder moves an
-        # item, so from here on nobody else can take it.
-        if not _lock(fd) or os.stat(path).st_ino != os.fstat(fd).st_ino:
-            os.close(fd)
-            return None
         if any(c["device"] == device for c in claims(root, queue)):
             os.close(fd)  # one worker per device: the new item waits for the old one
             return None
@@ -233,9 +220,9 @@ def take_over(root, queue, lease_s):
             # The inode decides, not the name: the file we opened may have been
             # finished meanwhile (its lock let go) and its owner may hold a new
             # claim under the same name, which must not be put back from under it.
-            if _lock(fd):
+            if locks.lock_open_file(fd):
                 item = _read_item(fd)
-                if _same_file(path, fd):
+                if locks.still_named(path, fd):
                     _requeue(root, queue, held["device"], path, item)
                     log.warning("took over the claim of dead pid %s on %s", held["pid"], held["device"],
                                 extra={"device": held["device"], "stage": queue})
@@ -244,7 +231,7 @@ def take_over(root, queue, lease_s):
                 # The owner lives but is stuck. Its inode stays locked, so the
                 # item goes back as a new file that a new worker can lock.
                 item = _read_item(fd)
-                if not _same_file(path, fd):
+                if not locks.still_named(path, fd):
                     continue
                 os.unlink(path)
                 enqueue(root, queue, held["device"], **{k: v for k, v in item.items() if k != "device"})
@@ -256,14 +243,6 @@ def take_over(root, queue, lease_s):
         finally:
             os.close(fd)
     return returned
-
-
-def _same_file(path, fd):
-    """Whether `path` still names the file open as `fd`."""
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _read_item(fd):
@@ -298,7 +277,7 @@ def sweep_temporary(folder, max_age=0):
         try:
             # Still the file at that name once locked: the writer may have renamed it
             # into place (and let go) between our open and our lock.
-            if _lock(fd) and os.stat(entry.path).st_ino == os.fstat(fd).st_ino:
+            if locks.lock_open_file(fd) and locks.still_named(entry.path, fd):
                 os.unlink(entry.path)
                 removed += 1
         except FileNotFoundError:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import assign, client, device, files, oao, runner, spool, state, tracks, units
+from jobs import assign, client, device, files, locks, oao, runner, spool, state, tracks, units
 from jobs.log import quoted
 
 CHUNK = 64 * 1024
@@ -341,14 +341,8 @@ def _locked_part(part):
     been renamed into place or unlinked by the worker that held it, and this
     one must not write into a final name or an orphan.
     """
-    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        ours = _still_named(part, fd)
-    except BlockingIOError:
-        ours = False
-    if not ours:
-        os.close(fd)
+    fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
+    if fd is None:
         raise ClaimLost()
     with os.fdopen(fd, "r+b") as out:
         yield out
