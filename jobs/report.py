@@ -49,7 +49,7 @@ def _date(text):
 
 def collect(cfg, day, entries):
     """(rows, alarms): one dict per line of the report, and the verified tracks not on disk."""
-    spool, key = cfg.paths.spool, day.strftime("%Y%m%d")
+    spool, key = cfg.paths.spool, day.strftime(layout.TRACK_DAY)
     rows, alarms = [], []
     sailing = entries.on(day)
     for entry in sailing:
@@ -165,7 +165,7 @@ def _knots(mm_per_s):
 
 def strays(cfg, day):
     """Files in the day folder that no ledger names as verified (copied by hand, or an old run)."""
-    key = day.strftime("%Y%m%d")
+    key = day.strftime(layout.TRACK_DAY)
     folder = layout.track_day_dir(cfg.paths.tracks, key)
     try:
         names = {p.name for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)}

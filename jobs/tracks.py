@@ -198,7 +198,7 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
     if not start_ms:
         return _skip(track, "no start: start_date is 0 and the file name holds no date")
     day = local_start(start_ms, tz).date()
-    track["day"] = day.strftime("%Y%m%d")
+    track["day"] = day.strftime(layout.TRACK_DAY)
     if days is None:
         return _skip(track, "the event's days are unknown (no roster, no event.first_day/last_day)")
     if not days[0] <= day <= days[1]:
