@@ -13,7 +13,7 @@ already moved, and recorded.
 import datetime as dt
 import os
 
-from jobs import files, state, tracks
+from jobs import files, layout, state, tracks
 
 
 def devices_with_unassigned(root):
@@ -41,7 +41,7 @@ def _waiting(track):
 
 def _move(tracks_root, roster, tz, device, track, log):
     try:
-        day = dt.datetime.strptime(track["day"], "%Y%m%d").date()
+        day = dt.datetime.strptime(track["day"], layout.TRACK_DAY).date()
         who = roster.entrant_for(device, day)
         if who is None:
             return False

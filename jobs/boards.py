@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import tracks, units
+from jobs import layout, tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -37,7 +37,7 @@ def accounted(cfg, docs, roster, day):
     """[{entrant, name, device, seen, downloaded, wanted, damaged, bad, unassigned, hours,
     coverage, flags}] for the entrants sailing on `day`, those needing a person first."""
     by_device = {doc["device"]: doc for doc in docs}
-    key = day.strftime("%Y%m%d")
+    key = day.strftime(layout.TRACK_DAY)
     midnight = dt.datetime.combine(day, dt.time(), cfg.tz).timestamp()
     session = _session(cfg, day)
     lines = [_line(entry, by_device.get(entry.device), key, midnight, session, cfg.tz)
@@ -144,7 +144,7 @@ def fastest(docs, roster, day):
     The first board of each figure is everyone ("All"); then one per craft
     type, fleet (Status) and class. A row: entrant, name, device, knots, track.
     """
-    key = day.strftime("%Y%m%d")
+    key = day.strftime(layout.TRACK_DAY)
     entrants = {(e.entrant, e.device): e for e in roster.on(day)}
     candidates = []
     for doc in docs:

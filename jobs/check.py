@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from jobs import client, config, device, files, locks, roster
+from jobs import client, config, device, files, layout, locks, roster
 from jobs.config import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -353,7 +353,7 @@ def scheduled_stages(crontab, timers, spool):
         elif timers and re.search(rf"motion-server[@-]{stage}\.timer", timers):
             how[stage] = "systemd"
         else:
-            holder = locks.holder(Path(spool) / "locks" / f"stage-{stage}.lock")
+            holder = locks.holder(layout.stage_lock(spool, stage))
             if holder:
                 how[stage] = f"running now (pid {holder.split()[0]})"
     return how

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import jobs
-from jobs import dashboard_facts, spool
+from jobs import dashboard_facts, layout
 from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, unreadable
 from jobs.files import atomic_write
 
@@ -43,9 +43,9 @@ def inputs(cfg, root, roster, folder, day):
     """The identity of everything the pages are made of, but the clock: (name, inode, mtime, size) of
     every state file and queue item (all written by atomic replace: a new write is a new inode)."""
     seen = []
-    for sub in ("state", *spool.QUEUES):
+    for sub, where in layout.device_folders(root).items():
         try:
-            with os.scandir(Path(root) / sub) as entries:
+            with os.scandir(where) as entries:
                 for entry in entries:
                     try:
                         info = entry.stat()

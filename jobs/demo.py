@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from jobs import config, foreground, log, state
+from jobs import config, foreground, layout, log, state
 from jobs.sim import FIRMWARE_NAMES, MEDIAN_RATE, DeviceSpec, Fleet, TrackSpec, old_tracks, spread_rate
 
 MARKER = ".motion-server-demo"
@@ -201,7 +201,7 @@ def _run(args, folder, fleet, devices):
     stop = threading.Event()
     server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0")
     threads = foreground.start_stages(cfg, stop)
-    index = Path(cfg.paths.html) / "index.html"
+    index = layout.html_dir(cfg) / "index.html"
     rates = sorted(d.rate for d in devices if d.rate)
     speed = (f"{rates[0] / 2**20:.2f}-{rates[-1] / 2**20:.2f} MiB/s each, median {rates[len(rates) // 2] / 2**20:.2f}"
              if rates else "unlimited bandwidth")

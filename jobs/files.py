@@ -10,11 +10,12 @@ loss): jobs.spool.sweep_temporary deletes those, the way Maildir sweeps tmp/,
 without trusting ages or pids.
 """
 
-import fcntl
 import json
 import os
 import re
 from pathlib import Path
+
+from jobs import locks
 
 # `.<name>.<pid>.<8 hex>.motion.tmp`: the only names the sweep may delete. An
 # operator's `.htaccess` or `backup.tmp` in the html folder is not ours.
@@ -82,12 +83,9 @@ def locked_temporary(create):
     """
     while True:
         fd, tmp = create()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
-                return fd, tmp
-        except FileNotFoundError:
-            pass
+        locks.lock_open_file(fd, wait=True)
+        if locks.still_named(tmp, fd):
+            return fd, tmp
         os.close(fd)
 
 

@@ -15,9 +15,8 @@ import argparse
 import csv
 import datetime as dt
 import sys
-from pathlib import Path
 
-from jobs import boards, roster, state, tracks, units
+from jobs import boards, layout, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -50,7 +49,7 @@ def _date(text):
 
 def collect(cfg, day, entries):
     """(rows, alarms): one dict per line of the report, and the verified tracks not on disk."""
-    spool, key = cfg.paths.spool, day.strftime("%Y%m%d")
+    spool, key = cfg.paths.spool, day.strftime(layout.TRACK_DAY)
     rows, alarms = [], []
     sailing = entries.on(day)
     for entry in sailing:
@@ -166,8 +165,8 @@ def _knots(mm_per_s):
 
 def strays(cfg, day):
     """Files in the day folder that no ledger names as verified (copied by hand, or an old run)."""
-    key = day.strftime("%Y%m%d")
-    folder = Path(cfg.paths.tracks) / key
+    key = day.strftime(layout.TRACK_DAY)
+    folder = layout.track_day_dir(cfg.paths.tracks, key)
     try:
         names = {p.name for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)}
     except FileNotFoundError:
@@ -231,7 +230,7 @@ def main(cfg, args):
     print(summary(rows))
     extra = strays(cfg, day)
     if extra:
-        print(f"{len(extra)} file(s) in {Path(cfg.paths.tracks) / day.strftime('%Y%m%d')} that no ledger names: "
+        print(f"{len(extra)} file(s) in {layout.track_day_dir(cfg.paths.tracks, day.strftime(layout.TRACK_DAY))} that no ledger names: "
               + ", ".join(extra))
     if args.csv:
         try:

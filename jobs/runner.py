@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs import locks, roster, spool, state
+from jobs import layout, locks, roster, spool, state
 from jobs.config import ConfigError
 
 log = logging.getLogger("motion.runner")
@@ -127,10 +127,6 @@ def _swept(ctx, device, done, what):
         ctx.device_log(device).error("%s failed: %s", what, done.exception())
 
 
-def _slot_path(ctx, index):
-    return ctx.spool / "locks" / f"{ctx.stage}.slot{index}.lock"
-
-
 def _take_slot(ctx):
     """A worker slot shared by every process of this stage, or None if all are busy.
 
@@ -138,9 +134,9 @@ def _take_slot(ctx):
     outlives its deadline and the next cron run never exceed it.
     """
     for index in range(ctx.threads()):
-        fd = locks.try_lock(_slot_path(ctx, index), ctx.stage)
-        if fd is not None:
-            return fd
+        held = locks.take(layout.slot_lock(ctx.spool, ctx.stage, index), f"{os.getpid()} {ctx.stage}")
+        if held is not None:
+            return held
     return None
 
 
@@ -160,7 +156,7 @@ def serve_queue(ctx, queue, work):
             return True
         held = spool.claim(ctx.spool, queue, device)
         if held is None:
-            locks.unlock(slot)
+            locks.release(slot)
             continue
         with ctx.inflight_lock:
             ctx.inflight += 1
@@ -182,7 +178,7 @@ def _run_claim(ctx, held, slot, work):
         _fail(ctx, held.device, _unexpected(ctx, held.device, exc))
         spool.finish(held)
     finally:
-        locks.unlock(slot)
+        locks.release(slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1
         ctx.wake.set()
@@ -250,7 +246,7 @@ def _watched(ctx):
 def _sweep(ctx):
     """Delete the temporary files of writers killed mid-write: nothing else ever would."""
     try:
-        spool.sweep(ctx.spool, ctx.cfg.paths.html)
+        spool.sweep(ctx.spool, layout.html_dir(ctx.cfg))
     except OSError as exc:
         ctx.log.warning("temporary files not swept: %s", exc)
 
@@ -263,16 +259,16 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     (an exception no stage expected) met during the run, which went on.
     """
     ctx = Context(cfg=cfg, stage=stage, stop=stop or threading.Event())
-    ctx.watched = [os.path.join(ctx.spool, name) for name in WAKE_ON.get(stage, ())]
+    ctx.watched = [layout.queue_dir(ctx.spool, queue) for queue in WAKE_ON.get(stage, ())]
     if stop is None:
         stop_on_signals(ctx.stop, log)
     try:
-        lock_fd = locks.try_lock(ctx.spool / "locks" / f"stage-{stage}.lock", stage)
+        stage_lock = locks.take(layout.stage_lock(ctx.spool, stage), f"{os.getpid()} {stage}")
     except OSError as exc:
         ctx.log.error("cannot use the spool %s: %s", ctx.spool, exc.strerror or exc)
         return UNUSABLE
-    if lock_fd is None:
-        holder = locks.holder(ctx.spool / "locks" / f"stage-{stage}.lock")
+    if stage_lock is None:
+        holder = locks.holder(layout.stage_lock(ctx.spool, stage))
         ctx.log.info("another %s run holds the stage lock (pid %s); this one exits", stage, holder)
         return 0
     _sweep(ctx)
@@ -293,7 +289,7 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
                 pause = min(pause, left)
             _pause(ctx, pause)
     finally:
-        locks.unlock(lock_fd)  # the next run may start; we only finish what we hold
+        locks.release(stage_lock)  # the next run may start; we only finish what we hold
         ctx.pool.shutdown(wait=True)
         ctx.log.debug("exits")
     if ctx.internal_error:

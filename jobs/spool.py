@@ -21,7 +21,6 @@ The rules that make it safe (Postfix's queue manager and Maildir):
 """
 
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -31,9 +30,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import layout, locks
 from jobs.files import create_temporary, fsync_dir, is_own_temporary, locked_temporary
 
-QUEUES = ("inspect", "download")
+QUEUES = layout.QUEUES
 ITEM = re.compile(r"^(\d+)\.json\Z", re.ASCII)  # int() reads any script's digits: ASCII only
 CLAIM = re.compile(r"^(\d+)\.(\d+)@(.+)\.json\Z", re.ASCII)
 HOST = socket.gethostname().replace("/", "_")
@@ -49,18 +49,6 @@ class Claim:
     item: dict = field(default_factory=dict)
 
 
-def _queue_dir(root, queue, create=True):
-    folder = Path(root) / queue
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _claim_dir(root, queue, create=True):
-    folder = Path(root) / "claimed" / queue
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _scan(folder):
@@ -74,15 +62,17 @@ def _scan(folder):
 
 def enqueue(root, queue, device, **extra):
     """Queue `device`; False if it was queued already (then nothing changes)."""
-    folder = _queue_dir(root, queue)
+    folder = layout.queue_dir(root, queue)
+    folder.mkdir(parents=True, exist_ok=True)
     item = {"device": device, "enqueued": time.time(), **extra}
-    fd, tmp = locked_temporary(lambda: create_temporary(folder / f"{device}.json", 0o644))
+    name = layout.queue_item(root, queue, device)
+    fd, tmp = locked_temporary(lambda: create_temporary(name, 0o644))
     try:
         os.write(fd, json.dumps(item).encode())
         os.fsync(fd)
         os.utime(tmp, (item["enqueued"], item["enqueued"]))  # the place in line
         try:
-            os.link(tmp, folder / f"{device}.json")
+            os.link(tmp, name)
             added = True
         except FileExistsError:
             added = False
@@ -101,7 +91,7 @@ def pending(root, queue):
     orders the queue whatever order the folder lists its files in.
     """
     items = []
-    for entry in _scan(_queue_dir(root, queue, create=False)):
+    for entry in _scan(layout.queue_dir(root, queue)):
         match = ITEM.match(entry.name)
         if match:
             try:
@@ -115,7 +105,7 @@ def claims(root, queue):
     """Claims held in `queue`: device, pid, host, age in seconds, path."""
     found = []
     now = time.time()
-    for entry in _scan(_claim_dir(root, queue, create=False)):
+    for entry in _scan(layout.claims_dir(root, queue)):
         match = CLAIM.match(entry.name)
         if not match:
             continue
@@ -128,31 +118,20 @@ def claims(root, queue):
     return sorted(found, key=lambda c: c["device"])
 
 
-def _lock(fd):
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
 def claim(root, queue, device):
     """Take `device` from `queue` for this process, or None if someone else has it."""
-    path = _queue_dir(root, queue) / f"{device}.json"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    path = layout.queue_item(root, queue, device)
+    # Locked and still the file at that name: only a lock holder moves an
+    # item, so from here on nobody else can take it.
+    fd = locks.open_locked(path, os.O_RDONLY)
+    if fd is None:
         return None
     try:
-        # Locked and still the file at that name: only a lock holder moves an
-        # item, so from here on nobody else can take it.
-        if not _lock(fd) or os.stat(path).st_ino != os.fstat(fd).st_ino:
-            os.close(fd)
-            return None
         if any(c["device"] == device for c in claims(root, queue)):
             os.close(fd)  # one worker per device: the new item waits for the old one
             return None
-        claim_path = _claim_dir(root, queue) / f"{device}.{os.getpid()}@{HOST}.json"
+        claim_path = layout.claim_file(root, queue, device, os.getpid(), HOST)
+        claim_path.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, claim_path)
         os.unlink(path)
         os.utime(claim_path)  # the claim time, and the lease's heartbeat from now on
@@ -173,7 +152,7 @@ def claim(root, queue, device):
 
 
 def _quarantine(root, path, why):
-    corrupt = Path(root) / "corrupt"
+    corrupt = layout.corrupt_dir(root)
     corrupt.mkdir(parents=True, exist_ok=True)
     target = corrupt / f"{path.name}.{time.time_ns()}"
     os.replace(path, target)
@@ -191,8 +170,7 @@ def touch(claim):
 
 def finish(claim):
     """The work is done: file the item under done/<queue>/<day>/ for the record."""
-    day = dt.date.today().isoformat()
-    done = Path(claim.path).parents[2] / "done" / claim.queue / day
+    done = layout.done_dir(layout.spool_of_claim(claim.path), claim.queue, dt.date.today())
     done.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(claim.path, done / f"{claim.device}.{time.time_ns()}.json")
@@ -208,7 +186,8 @@ def _requeue(root, queue, device, path, item):
     enqueued = item.get("enqueued")
     if isinstance(enqueued, (int, float)):
         os.utime(path, (enqueued, enqueued))
-    target = _queue_dir(root, queue) / f"{device}.json"
+    target = layout.queue_item(root, queue, device)
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(path, target)
     except FileExistsError:
@@ -221,7 +200,7 @@ def _requeue(root, queue, device, path, item):
 def release(claim):
     """Give the item back unfinished (a clean stop): the next worker takes it."""
     try:
-        _requeue(Path(claim.path).parents[2], claim.queue, claim.device, claim.path, claim.item)
+        _requeue(layout.spool_of_claim(claim.path), claim.queue, claim.device, claim.path, claim.item)
     except FileNotFoundError:
         pass
     finally:
@@ -241,9 +220,9 @@ def take_over(root, queue, lease_s):
             # The inode decides, not the name: the file we opened may have been
             # finished meanwhile (its lock let go) and its owner may hold a new
             # claim under the same name, which must not be put back from under it.
-            if _lock(fd):
+            if locks.lock_open_file(fd):
                 item = _read_item(fd)
-                if _same_file(path, fd):
+                if locks.still_named(path, fd):
                     _requeue(root, queue, held["device"], path, item)
                     log.warning("took over the claim of dead pid %s on %s", held["pid"], held["device"],
                                 extra={"device": held["device"], "stage": queue})
@@ -252,7 +231,7 @@ def take_over(root, queue, lease_s):
                 # The owner lives but is stuck. Its inode stays locked, so the
                 # item goes back as a new file that a new worker can lock.
                 item = _read_item(fd)
-                if not _same_file(path, fd):
+                if not locks.still_named(path, fd):
                     continue
                 os.unlink(path)
                 enqueue(root, queue, held["device"], **{k: v for k, v in item.items() if k != "device"})
@@ -264,14 +243,6 @@ def take_over(root, queue, lease_s):
         finally:
             os.close(fd)
     return returned
-
-
-def _same_file(path, fd):
-    """Whether `path` still names the file open as `fd`."""
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _read_item(fd):
@@ -306,7 +277,7 @@ def sweep_temporary(folder, max_age=0):
         try:
             # Still the file at that name once locked: the writer may have renamed it
             # into place (and let go) between our open and our lock.
-            if _lock(fd) and os.stat(entry.path).st_ino == os.fstat(fd).st_ino:
+            if locks.lock_open_file(fd) and locks.still_named(entry.path, fd):
                 os.unlink(entry.path)
                 removed += 1
         except FileNotFoundError:
@@ -318,9 +289,8 @@ def sweep_temporary(folder, max_age=0):
 
 def sweep(root, *more):
     """Sweep the spool's folders (and `more`, e.g. the dashboard's) of dead writers' temporary files."""
-    root = Path(root)
-    folders = [root / "state", *(root / queue for queue in QUEUES),
-               *(Path(entry.path) for entry in _scan(root / "cache") if entry.is_dir()), *map(Path, more)]
+    folders = [*layout.device_folders(root).values(),
+               *(Path(entry.path) for entry in _scan(layout.cache_root(root)) if entry.is_dir()), *map(Path, more)]
     removed = sum(sweep_temporary(folder) for folder in folders)
     if removed:
         log.info("deleted %d temporary file%s left by killed writers", removed, "" if removed == 1 else "s")

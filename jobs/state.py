@@ -25,18 +25,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from jobs import layout, locks
 from jobs.files import write_json
 
 LOCK_WAIT_S = 30.0  # an update takes milliseconds: a holder this long is stopped or hung
 
 
-class LockTimeout(Exception):
-    """A device's state lock was held by someone else for longer than LOCK_WAIT_S."""
-
-    def __init__(self, lock_path, holder):
-        self.lock_path, self.holder = str(lock_path), holder
-        super().__init__(f"state lock {lock_path} still held after {LOCK_WAIT_S:g} s"
-                         f" (last taken by {holder or 'an unknown process'})")
+# A device's state lock was held by someone else for longer than LOCK_WAIT_S.
+LockTimeout = locks.LockTimeout
 
 
 STATUSES = ("unknown", "connected", "pending", "downloading", "completed", "disconnected", "failed")
@@ -66,58 +62,14 @@ def new(device):
 
 
 def path(root, device):
-    return Path(root) / "state" / f"{device}.json"
+    return Path(layout.state_file(root, device))
 
 
 def lock(root, device):
-    # Imported on the first write, not at start-up: filelock brings inspect,
-    # secrets and more (~60 ms of CPU), which a run that only reads never needs.
-    from filelock import FileLock
-
-    folder = Path(root) / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / f"{device}.lock", timeout=LOCK_WAIT_S)
-
-
-@contextmanager
-def _locked(root, device):
     """The device's lock held for the body; LockTimeout after LOCK_WAIT_S of waiting."""
-    from filelock import Timeout
-
-    held = lock(root, device)
-    try:
-        held.acquire()
-    except Timeout:
-        raise LockTimeout(held.lock_file, _last_holder(root, device)) from None
-    try:
-        _note_holder(root, device)
-        yield
-    finally:
-        held.release()
-
-
-def _holder_path(root, device):
-    # Beside the lock, not in it: filelock truncates the lock file each time it opens it.
-    return Path(root) / "locks" / f"{device}.holder"
-
-
-def _note_holder(root, device):
     note = (f"pid {os.getpid()}@{socket.gethostname()} thread {threading.current_thread().name} "
-            f"since {time.strftime('%H:%M:%S')}\n")
-    fd = os.open(_holder_path(root, device), os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, note.encode(), 0)
-    finally:
-        os.close(fd)
-
-
-def _last_holder(root, device):
-    """Who took the lock last, or None: only a hint (the note is not removed on release)."""
-    try:
-        return _holder_path(root, device).read_text(errors="replace").strip()[:200] or None
-    except OSError:
-        return None
+            f"since {time.strftime('%H:%M:%S')}")
+    return locks.holding(layout.device_lock(root, device), note, LOCK_WAIT_S, what="state lock")
 
 
 def read(root, device):
@@ -137,9 +89,8 @@ def update(root, device):
     The body changes the dict it is given; it is written only if it changed.
     LockTimeout if another holder keeps the lock beyond LOCK_WAIT_S.
     """
-    folder = Path(root) / "state"
-    folder.mkdir(parents=True, exist_ok=True)
-    with _locked(root, device):
+    layout.state_dir(root).mkdir(parents=True, exist_ok=True)
+    with lock(root, device):
         doc = read(root, device)
         before = json.dumps(doc, sort_keys=True)
         yield doc
@@ -171,10 +122,9 @@ def transition(root, device, expected, status, **fields):
 
 def all_devices(root):
     """Every device's state, in no particular order (no locks taken)."""
-    folder = Path(root) / "state"
     docs = []
     try:
-        names = os.listdir(folder)
+        names = os.listdir(layout.state_dir(root))
     except FileNotFoundError:
         return docs
     for name in names:

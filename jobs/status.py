@@ -4,7 +4,7 @@ import json
 import time
 from pathlib import Path
 
-from jobs import locks, roster, spool, state
+from jobs import layout, locks, roster, spool, state
 from jobs.config import ConfigError, STAGES
 from jobs.units import age_text
 
@@ -37,7 +37,7 @@ def collect(cfg):
             waiting_for[item["device"]] = (queue, item["waiting_s"])
     claims = {queue: [{"device": c["device"], "pid": c["pid"], "host": c["host"], "age_s": round(c["age"], 1)}
                       for c in spool.claims(root, queue)] for queue in spool.QUEUES}
-    stages = {name: locks.holder(root / "locks" / f"stage-{name}.lock") for name in STAGES}
+    stages = {name: locks.holder(layout.stage_lock(root, name)) for name in STAGES}
     docs = {doc["device"]: doc for doc in state.all_devices(root)}
     try:
         watched = roster.load(cfg.event.roster).devices() if cfg.event.roster else []

@@ -13,8 +13,8 @@ ID from the checked roster.
 
 import datetime as dt
 import re
-from pathlib import Path
 
+from jobs import layout
 from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
 from jobs.units import knots
@@ -24,7 +24,6 @@ DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao\Z", re.ASCII)
 # The device's own file name: ..._YYYY-MM-DD-HHMM.oao, the time being the device's local start.
 DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao", re.ASCII)
-UNASSIGNED = "unassigned"   # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
 NO_SUMMARY = "no summary on the device"
 BESTS = ("best2s", "best10s", "best1852", "alpha500", "best1h")
 GONE = "no longer on the device"   # the reason of a wanted track the device stopped listing
@@ -50,7 +49,7 @@ def event_day(start_ms, tz):
 
 
 def day_folder(start_ms, tz):
-    return local_start(start_ms, tz).strftime("%Y%m%d")
+    return local_start(start_ms, tz).strftime(layout.TRACK_DAY)
 
 
 def local_name(file_id, device, start_ms, tz):
@@ -67,8 +66,7 @@ def final_path(tracks_root, track):
     day, name = track.get("day"), track.get("name")
     if not isinstance(day, str) or not DAY.fullmatch(day) or not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"ledger track has no safe local name (day {day!r}, name {name!r})")
-    root = Path(tracks_root) / UNASSIGNED if track.get("unassigned") else Path(tracks_root)
-    return root / day / name
+    return layout.track_day_dir(tracks_root, day, bool(track.get("unassigned"))) / name
 
 
 def event_days(roster, first_day=None, last_day=None):
@@ -200,7 +198,7 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
     if not start_ms:
         return _skip(track, "no start: start_date is 0 and the file name holds no date")
     day = local_start(start_ms, tz).date()
-    track["day"] = day.strftime("%Y%m%d")
+    track["day"] = day.strftime(layout.TRACK_DAY)
     if days is None:
         return _skip(track, "the event's days are unknown (no roster, no event.first_day/last_day)")
     if not days[0] <= day <= days[1]:

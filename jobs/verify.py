@@ -15,7 +15,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from jobs import log, state, tracks
+from jobs import layout, log, state, tracks
 
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
@@ -36,7 +36,7 @@ def _date(text):
 def main(cfg, args):
     log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it found itself
     logger = log.get(STAGE)
-    day = args.date.strftime("%Y%m%d") if args.date else None
+    day = args.date.strftime(layout.TRACK_DAY) if args.date else None
     checked, problems = 0, 0
     for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
         for file, track in sorted(doc["tracks"].items()):

@@ -30,9 +30,8 @@ jobs.dashboard_pages (a Renderer, one per running stage).
 
 import datetime as dt
 import time
-from pathlib import Path
 
-from jobs import dashboard_facts, dashboard_pages, state
+from jobs import dashboard_facts, dashboard_pages, layout, state
 from jobs.config import ConfigError
 from jobs.roster import Roster
 
@@ -59,7 +58,7 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     """
     now = time.time() if now is None else now
     day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
-    folder = Path(cfg.paths.html)
+    folder = layout.html_dir(cfg)
     # What changed: before reading, so that a change after it is seen next time.
     inputs = dashboard_pages.inputs(cfg, root, roster, folder, day)
     if renderer.still_current(inputs, folder, now):

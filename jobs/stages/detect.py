@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from jobs import device, runner, spool, state
+from jobs import device, layout, runner, spool, state
 
 # A connected device should be in the inspect queue or claimed from it. One
 # that is neither for this long was stranded by a run killed between writing
@@ -60,7 +60,7 @@ _states = {}
 
 def read_state(root, device_id):
     """state.read, from memory while the file is the one read last time."""
-    where = f"{os.fspath(root)}/state/{device_id}.json"  # state.path's file; a str: pathlib costs more than the stat
+    where = layout.state_file(root, device_id)  # a str: pathlib costs more than the stat
     try:
         info = os.stat(where)
     except FileNotFoundError:

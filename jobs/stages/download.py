@@ -30,7 +30,6 @@ jobs.oao's TrackCheck verifies the bytes as they come.
 """
 
 import errno
-import fcntl
 import os
 import shutil
 import time
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 
 import requests
 
-from jobs import assign, client, device, files, oao, runner, spool, state, tracks, units
+from jobs import assign, client, device, files, layout, locks, oao, runner, spool, state, tracks, units
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
@@ -181,7 +180,7 @@ class DeviceFetch:
             return
         final = tracks.final_path(ctx.cfg.paths.tracks, track)
         folder = final.parent
-        part = folder / f".{track['name']}.part"
+        part = layout.part_file(final)
         if _in_place(ctx, self.device, track, final, log):
             return
         for fetch in (1, 2):
@@ -412,27 +411,11 @@ def _locked_part(part):
     been renamed into place or unlinked by the worker that held it, and this
     one must not write into a final name or an orphan.
     """
-    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        ours = _still_named(part, fd)
-    except BlockingIOError:
-        ours = False
-    if not ours:
-        os.close(fd)
+    fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
+    if fd is None:
         raise ClaimLost()
     with os.fdopen(fd, "r+b") as out:
         yield out
-
-
-def _still_named(path, fd):
-    """Whether `path` still names the file open as `fd`."""
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_ino, named.st_dev) == (held.st_ino, held.st_dev)
 
 
 def _start_at(answer, have, size, out, name, log):

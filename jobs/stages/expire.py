@@ -16,10 +16,12 @@ import shutil
 import time
 from pathlib import Path
 
+from jobs import layout
+
 
 def step(ctx):
     cutoff = time.time() - ctx.cfg.retention.days * 86400
-    trash = ctx.spool / "trash"
+    trash = layout.trash_dir(ctx.spool)
     for path in expired(ctx, cutoff):
         to_trash(ctx, path, trash)
     empty(ctx, trash)
@@ -28,19 +30,18 @@ def step(ctx):
 def expired(ctx, cutoff):
     """Everything past retention, oldest folders as whole units."""
     found = []
-    cache = ctx.spool / "cache"
-    for folder in _children(cache):
+    for folder in _children(layout.cache_root(ctx.spool)):
         if _newest(folder) < cutoff:
             found.append(folder)
-    for queue in _children(ctx.spool / "done"):
-        found += [day for day in _children(queue) if _day_before(day.name, "%Y-%m-%d", cutoff)]
+    for queue in _children(layout.done_queues(ctx.spool)):
+        found += [day for day in _children(queue) if _day_before(day.name, layout.DONE_DAY, cutoff)]
     log_file = Path(ctx.cfg.paths.log)
     for rotated in log_file.parent.glob(log_file.name + ".*"):
         if rotated.stat().st_mtime < cutoff:
             found.append(rotated)
     found += abandoned_parts(ctx, cutoff)
     if ctx.cfg.retention.tracks:
-        found += [day for day in _children(Path(ctx.cfg.paths.tracks)) if _day_before(day.name, "%Y%m%d", cutoff)]
+        found += [day for day in _children(Path(ctx.cfg.paths.tracks)) if _day_before(day.name, layout.TRACK_DAY, cutoff)]
     return found
 
 
@@ -92,4 +93,4 @@ def _delete(path):
 def abandoned_parts(ctx, cutoff):
     """Partial downloads (.part) untouched since the cutoff: their device never came back."""
     return [part for day in _children(Path(ctx.cfg.paths.tracks))
-            for part in day.glob(".*.part") if part.stat().st_mtime < cutoff]
+            for part in day.glob(layout.PARTS) if part.stat().st_mtime < cutoff]

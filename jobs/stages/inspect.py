@@ -17,7 +17,7 @@ must not let the lease run out and a second worker start the same inspection.
 import threading
 import time
 
-from jobs import files, runner, shapes, spool, state, tracks
+from jobs import files, layout, runner, shapes, spool, state, tracks
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -100,7 +100,7 @@ def read_device(ctx, device, address, claim=None):
             raise DeviceError(f"info.json says identifier {clean[name]['identifier']}, expected {device}: "
                               f"another device answers on motion-{device}")
     # Kept as the device sent them, for an operator asking "what did it say?"
-    cache = ctx.spool / "cache" / str(device)
+    cache = layout.cache_dir(ctx.spool, device)
     cache.mkdir(parents=True, exist_ok=True)
     for name, document in raw.items():
         files.write_json(cache / f"{name}.json", document)

@@ -104,7 +104,7 @@ def read_all(fd):
 def test_a_stage_prints_its_log_lines_on_a_terminal_and_only_errors_elsewhere(tmp_path):
     cfg_path = write_event(tmp_path)
     # Another dashboard run holds the stage lock: this one logs that (INFO) and exits.
-    held = locks.try_lock(tmp_path / "spool" / "locks" / "stage-dashboard.lock", "dashboard")
+    held = locks.take(tmp_path / "spool" / "locks" / "stage-dashboard.lock", f"{os.getpid()} dashboard")
     try:
         into_pipe = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "dashboard", "--once"],
                                    capture_output=True, text=True, timeout=60)
@@ -117,7 +117,7 @@ def test_a_stage_prints_its_log_lines_on_a_terminal_and_only_errors_elsewhere(tm
         finally:
             os.close(controller)
     finally:
-        locks.unlock(held)
+        locks.release(held)
     assert b"INFO dashboard - another dashboard run holds the stage lock" in shown, shown
     logged = (tmp_path / "log" / "motion-server.log").read_text()
     assert logged.count("another dashboard run holds the stage lock") == 2

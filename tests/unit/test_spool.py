@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 
-from jobs import files, spool
+from jobs import files, locks, spool
 
 
 def test_enqueue_twice_is_a_no_op(tmp_path):
@@ -78,22 +78,22 @@ def test_an_unreadable_item_is_quarantined_not_deleted(tmp_path):
     assert kept.read_text() == "{not json"
 
 
-def _finish_and_reclaim_before(monkeypatch, name, first):
-    """Make spool.<name>, on its first call inside take_over, first let the owner finish `first`
+def _finish_and_reclaim_before(monkeypatch, module, name, first):
+    """Make <module>.<name>, on its first call inside take_over, first let the owner finish `first`
     and claim the device again: a new claim under the same name, the old file gone to done/."""
-    real = getattr(spool, name)
+    real = getattr(module, name)
     again = {}
 
-    def racing(*args):
+    def racing(*args, **kwargs):
         if not again:
             again["claim"] = None                           # once: claim() below calls it too
             spool.finish(first)
             spool.enqueue(first.path.parents[2], first.queue, first.device)
             again["claim"] = spool.claim(first.path.parents[2], first.queue, first.device)
             assert again["claim"].path == first.path      # same pid, same device: same name
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(spool, name, racing)
+    monkeypatch.setattr(module, name, racing)
     return again
 
 
@@ -101,7 +101,7 @@ def test_take_over_never_puts_back_a_new_claim_that_took_a_finished_ones_name(tm
     # The old file's lock is free once finished: a name check would take the new claim from its owner.
     spool.enqueue(tmp_path, "download", 470)
     first = spool.claim(tmp_path, "download", 470)
-    again = _finish_and_reclaim_before(monkeypatch, "_lock", first)
+    again = _finish_and_reclaim_before(monkeypatch, locks, "lock_open_file", first)
     assert spool.take_over(tmp_path, "download", lease_s=3600) == []
     assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
     assert spool.touch(again["claim"])
@@ -112,7 +112,7 @@ def test_take_over_by_lease_never_removes_a_new_claim_under_the_same_name(tmp_pa
     first = spool.claim(tmp_path, "download", 470)
     old = time.time() - 100
     os.utime(first.path, (old, old))
-    again = _finish_and_reclaim_before(monkeypatch, "_read_item", first)
+    again = _finish_and_reclaim_before(monkeypatch, spool, "_read_item", first)
     assert spool.take_over(tmp_path, "download", lease_s=50) == []
     assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
 

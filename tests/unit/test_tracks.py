@@ -5,6 +5,7 @@ left alone once verified."""
 import datetime as dt
 import json
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -375,7 +376,7 @@ def test_a_device_nobody_holds_that_day_has_its_track_kept_as_unassigned(tmp_pat
     ledger = tracks.plan(logs, gap, 470, 5.0, LONDON, {})
     track = ledger["/logs/a.oao"]
     assert (track["status"], track["unassigned"], track["file_id"]) == ("wanted", True, "470")
-    assert tracks.final_path("/t", track) == tracks.Path("/t/unassigned/20220717/470_470_20220717_100000.oao")
+    assert tracks.final_path("/t", track) == Path("/t/unassigned/20220717/470_470_20220717_100000.oao")
     assert ledger["/logs/b.oao"]["reason"] == "same local name as /logs/a.oao"
 
 

@@ -1,0 +1,133 @@
+"""Where everything lives on disk: every folder, file name and lock, named once.
+
+    <spool>/inspect/470.json, <spool>/download/470.json   queued devices
+    <spool>/claimed/<queue>/470.<pid>@<host>.json        claims
+    <spool>/done/<queue>/<YYYY-MM-DD>/470.<ns>.json      finished items
+    <spool>/corrupt/                                     unreadable items
+    <spool>/state/470.json                               a device's state
+    <spool>/cache/470/                                   what the device last said
+    <spool>/locks/470.lock                               a device's state lock
+    <spool>/locks/stage-<stage>.lock                     one run of a stage at a time
+    <spool>/locks/<stage>.slot<n>.lock                   worker slots of a stage
+    <spool>/trash/                                       expired, waiting to be deleted
+    <tracks>/<YYYYMMDD>/<name>.oao                       tracks of an event day
+    <tracks>/unassigned/<YYYYMMDD>/                      tracks no entrant holds yet
+    <tracks>/<YYYYMMDD>/.<name>.oao.part                 a download that can resume
+    <html>/                                              the dashboard's pages
+
+Modules ask here instead of joining names themselves, so that two of them
+(say spool.finish and expire) cannot disagree about a folder or its date format.
+Nothing here touches the disk.
+"""
+
+import os
+from pathlib import Path
+
+QUEUES = ("inspect", "download")
+STATE, LOCKS, CLAIMED, DONE, CORRUPT, CACHE, TRASH = "state", "locks", "claimed", "done", "corrupt", "cache", "trash"
+DONE_DAY = "%Y-%m-%d"      # done/<queue>/<day>/: date.isoformat() writes it, expire reads it back
+TRACK_DAY = "%Y%m%d"       # <tracks>/<day>/: an event day's tracks
+UNASSIGNED = "unassigned"  # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
+
+
+# --- the spool ---------------------------------------------------------------
+
+def state_dir(spool):
+    return Path(spool) / STATE
+
+
+def state_file(spool, device):
+    """A str, not a Path: detect stats this for every roster device every sweep,
+    and building a Path costs more than the stat."""
+    return os.path.join(spool, STATE, f"{device}.json")
+
+
+def device_folders(spool):
+    """{name: folder} of the folders holding one file per device: state and the queues."""
+    return {STATE: state_dir(spool), **{queue: queue_dir(spool, queue) for queue in QUEUES}}
+
+
+def queue_dir(spool, queue):
+    return Path(spool) / queue
+
+
+def queue_item(spool, queue, device):
+    return queue_dir(spool, queue) / f"{device}.json"
+
+
+def claims_dir(spool, queue):
+    return Path(spool) / CLAIMED / queue
+
+
+def claim_file(spool, queue, device, pid, host):
+    return claims_dir(spool, queue) / f"{device}.{pid}@{host}.json"
+
+
+def spool_of_claim(claim_path):
+    """The spool a claim file lives in (<spool>/claimed/<queue>/<file>)."""
+    return Path(claim_path).parents[2]
+
+
+def done_dir(spool, queue, day):
+    """done/<queue>/<day>/ for a date `day`."""
+    return Path(spool) / DONE / queue / day.strftime(DONE_DAY)
+
+
+def done_queues(spool):
+    """done/, whose folders are queues holding day folders (DONE_DAY)."""
+    return Path(spool) / DONE
+
+
+def corrupt_dir(spool):
+    return Path(spool) / CORRUPT
+
+
+def cache_root(spool):
+    return Path(spool) / CACHE
+
+
+def cache_dir(spool, device):
+    return cache_root(spool) / str(device)
+
+
+def trash_dir(spool):
+    return Path(spool) / TRASH
+
+
+# --- locks (jobs.locks says which kind each is) ---------------------------------
+
+def locks_dir(spool):
+    return Path(spool) / LOCKS
+
+
+def device_lock(spool, device):
+    return locks_dir(spool) / f"{device}.lock"
+
+
+def stage_lock(spool, stage):
+    return locks_dir(spool) / f"stage-{stage}.lock"
+
+
+def slot_lock(spool, stage, index):
+    return locks_dir(spool) / f"{stage}.slot{index}.lock"
+
+
+# --- tracks and pages --------------------------------------------------------------
+
+def track_day_dir(tracks_root, day, unassigned=False):
+    """<tracks>/<day>/ or <tracks>/unassigned/<day>/; `day` is a TRACK_DAY string."""
+    root = Path(tracks_root) / UNASSIGNED if unassigned else Path(tracks_root)
+    return root / day
+
+
+PARTS = ".*.part"  # glob of the .part files in a day folder (part_file's names)
+
+
+def part_file(final):
+    """The .part a track is downloaded into, beside its final name (a dot-file: never served)."""
+    final = Path(final)
+    return final.with_name(f".{final.name}.part")
+
+
+def html_dir(cfg):
+    return Path(cfg.paths.html)
