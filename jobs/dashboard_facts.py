@@ -12,7 +12,7 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 import datetime as dt
 import re
 
-from jobs import boards, spool
+from jobs import boards, layout, spool
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
 # How each status looks beside its word and colour: readable without colour too.
@@ -43,7 +43,7 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
     memo = TrackFactsMemo() if memo is None else memo
     memo.next_gather()
     midnight = dt.datetime.combine(day, dt.time(), tzinfo=cfg.tz).timestamp()
-    today = day.strftime("%Y%m%d")
+    today = day.strftime(layout.TRACK_DAY)
     serving = {}
     for entry in roster.on(day):
         if entry.device > 0:
@@ -281,7 +281,7 @@ def not_seen(roster, day, docs, midnight, tz):
             continue
         missing.append({**_entrant(entry), "device": entry.device if entry.device > 0 else None,
                         "last_seen": last,
-                        "last_seen_text": _clock(last, tz, day.strftime("%Y%m%d")) if last else None})
+                        "last_seen_text": _clock(last, tz, day.strftime(layout.TRACK_DAY)) if last else None})
     return missing
 
 
@@ -362,7 +362,7 @@ def _clock(t, tz, today):
     when = _local(t, tz)
     if when is None:
         return "–"
-    return when.strftime("%H:%M" if when.strftime("%Y%m%d") == today else "%a %-d %b %H:%M")
+    return when.strftime("%H:%M" if when.strftime(layout.TRACK_DAY) == today else "%a %-d %b %H:%M")
 
 
 def _local(t, tz):
