@@ -12,7 +12,7 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 import datetime as dt
 import re
 
-from jobs import boards, layout, spool
+from jobs import boards, layout, spool, units
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
 # How each status looks beside its word and colour: readable without colour too.
@@ -218,7 +218,7 @@ def track_facts(device, track, tz, today=None):
         "date_text": f"{local:%a} {local.day} {local:%b}" if local and track.get("day") != today else "",
         "duration_s": round(duration / 1000) if duration is not None else None,
         "distance_km": round(distance / 1e6, 2) if distance is not None else None,
-        "best500_kn": round(best * 3.6 / 1852, 2) if best else None,
+        "best500_kn": round(units.knots(best), 2) if best else None,
         "summary": summary,
         "unassigned": track.get("unassigned") is True,
         "first_bad": _number(damage.get("first_bad")),
@@ -236,7 +236,7 @@ def track_facts(device, track, tz, today=None):
 
 def _knots(figure):
     speed, _ = figure
-    return round(speed * 3.6 / 1852, 2) if speed is not None else None
+    return round(units.knots(speed), 2) if speed is not None else None
 
 
 def progress_facts(progress, size):
@@ -403,8 +403,5 @@ def _number(value):
 
 
 def _text(value, limit=TEXT_MAX):
-    if value is None:
-        return None
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    return None if value is None else units.cut(value, limit)
 

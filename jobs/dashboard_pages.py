@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import jobs
-from jobs import dashboard_facts, layout
+from jobs import dashboard_facts, layout, units
 from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, unreadable
 from jobs.files import atomic_write
 
@@ -208,7 +208,8 @@ def environment():
     env = _Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                        bytecode_cache=jinja2.FileSystemBytecodeCache())
-    env.filters.update(size=size_text, age=age_text, duration=duration_text, rate=rate_text)
+    env.filters.update(size=units.size_text, age=units.age_text, duration=units.duration_text,
+                       rate=units.rate_text)
     env.globals["symbols"] = SYMBOLS
     return env
 
@@ -242,37 +243,3 @@ def publish(path, text):
         pass
     atomic_write(path, data)
     return True
-
-
-# ---- formatting, as jinja2 filters ---------------------------------------------
-
-def size_text(n):
-    if n is None:
-        return "–"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def rate_text(bytes_per_s):
-    return f"{size_text(bytes_per_s)}/s" if bytes_per_s else "–"
-
-
-def age_text(seconds):
-    if seconds is None:
-        return "–"
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def duration_text(seconds):
-    if seconds is None:
-        return "–"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
