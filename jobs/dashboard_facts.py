@@ -10,9 +10,10 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 """
 
 import datetime as dt
-import re
+from collections import Counter
 
 from jobs import boards, layout, spool, units
+from jobs.tracks import DAY
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
 # How each status looks beside its word and colour: readable without colour too.
@@ -22,7 +23,6 @@ WARNING_KINDS = ("battery", "storage", "firmware", "settings")
 TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad")
 ON_DISK = ("verified", "damaged")   # a damaged track is the device's own copy, kept under its name
 TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
-DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # a ledger's day names a page: tracks-<day>.html
 
 
 def waiting(root):
@@ -146,7 +146,7 @@ def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
         facts.update(absent_since=absent, absent_s=max(0, round(now - absent)))
     # The day's tracks, and other days' still to fetch (a device back after a day away).
     tracks = [t for t in ledger if not t["other_day"] or t["status"] in ("wanted", "downloading")]
-    shown = _count(t["status"] for t in tracks)
+    shown = Counter(t["status"] for t in tracks)
     facts["counts"] = {status: shown.get(status, 0) for status in TRACK_STATES}
     facts["progress"] = next((t["progress"] for t in tracks if t["progress"]), None)
     # A device listing thousands of tracks must not make every screen reload megabytes:
@@ -251,10 +251,10 @@ def progress_facts(progress, size):
 
 def totals(devices, ledgers, today):
     seen = [d for d in devices if d["seen_today"]]
-    counts = _count(d["status"] for d in seen)
+    counts = Counter(d["status"] for d in seen)
     todays = [t for ledger in ledgers.values() for t in ledger if not t["other_day"]]
     verified = [t for t in todays if t["status"] == "verified"]
-    tracks = _count(t["status"] for t in todays)
+    tracks = Counter(t["status"] for t in todays)
     return {
         "seen": len(seen),
         **{status: counts.get(status, 0) for status in
@@ -352,8 +352,8 @@ def verified_by_day(ledgers):
         for track in ledger:
             if track["status"] in ON_DISK and track["day"] and DAY.fullmatch(track["day"]):
                 days.setdefault(track["day"], []).append(track)
-    for tracks in days.values():
-        tracks.sort(key=lambda t: (t["start"] or 0, t["device"]))
+    for listed in days.values():
+        listed.sort(key=lambda t: (t["start"] or 0, t["device"]))
     return days
 
 
@@ -380,13 +380,6 @@ def _ledger(doc):
 def _entrant(entry):
     return {"entrant": entry.entrant, "name": entry.name, "file_id": entry.file_id, "craft": entry.craft,
             "class_name": entry.class_name}
-
-
-def _count(statuses):
-    counts = {}
-    for status in statuses:
-        counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 NUMBER_MAX = 1e15   # beyond any size, time (ms) or distance a Motion can mean

@@ -16,6 +16,7 @@ import shutil
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from jobs import config, foreground, layout, log, state
@@ -148,12 +149,8 @@ def summary(cfg, devices):
     docs = {d["device"]: d for d in state.all_devices(cfg.paths.spool)}
     for spec in devices:
         doc = docs.get(spec.id) or state.new(spec.id)
-        counts = {}
-        size = 0
-        for track in doc["tracks"].values():
-            counts[track["status"]] = counts.get(track["status"], 0) + 1
-            if track["status"] in DONE:
-                size += track["size"]
+        counts = Counter(track["status"] for track in doc["tracks"].values())
+        size = sum(track["size"] for track in doc["tracks"].values() if track["status"] in DONE)
         total_bytes += size
         total_verified += counts.get("verified", 0)
         total_damaged += counts.get("damaged", 0)

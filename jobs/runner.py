@@ -66,7 +66,6 @@ class Context:
     # A bug met during the run (logged with its traceback): the run goes on and exits 3.
     internal_error: bool = False
     # What a stage keeps from one step to the next (the dashboard's renderer and its caches).
-    kept: dict = field(default_factory=dict)
     _roster_error: str = None
 
     @property
@@ -175,7 +174,7 @@ def _run_claim(ctx, held, slot, work):
         spool.release(held)
         ctx.device_log(held.device).error("gave up for now, back in the %s queue: %s", held.queue, exc)
     except Exception as exc:  # stages handle device faults: this is our disk, or a bug
-        _fail(ctx, held.device, _unexpected(ctx, held.device, exc))
+        state.fail(ctx.spool, held.device, state.ACTIVE, _unexpected(ctx, held.device, exc), ctx.cfg.intervals.detect)
         spool.finish(held)
     finally:
         locks.release(slot)
@@ -195,11 +194,6 @@ def _unexpected(ctx, device, exc):
     ctx.device_log(device).critical("unexpected error (a bug): %s", exc, exc_info=exc)
     return f"internal error in {ctx.stage}: {exc}"
 
-
-def _fail(ctx, device, why):
-    with state.update(ctx.spool, device) as doc:
-        if doc["status"] in state.ACTIVE:
-            state.mark_failed(doc, why, ctx.cfg.intervals.detect)
 
 
 def stop_on_signals(stop, logger=None, doing=""):

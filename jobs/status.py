@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 from jobs import layout, locks, roster, spool, state
@@ -16,12 +17,10 @@ def configure(parser):
 def _tracks(doc):
     """Tracks by status (verified, damaged, wanted, skipped, bad), and how many of
     them wait for the roster to name an entrant (unassigned)."""
-    counts = {}
-    for track in doc.get("tracks", {}).values():
-        counts[track.get("status", "?")] = counts.get(track.get("status", "?"), 0) + 1
-        if track.get("unassigned") and track.get("status") != "skipped":
-            counts["unassigned"] = counts.get("unassigned", 0) + 1
-    return counts
+    ledger = doc.get("tracks", {}).values()
+    counts = Counter(track.get("status", "?") for track in ledger)
+    unassigned = sum(1 for track in ledger if track.get("unassigned") and track.get("status") != "skipped")
+    return {**counts, **({"unassigned": unassigned} if unassigned else {})}
 
 
 def collect(cfg):

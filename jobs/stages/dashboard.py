@@ -46,9 +46,9 @@ def step(ctx):
 
 def _renderer(ctx):
     """This run's Renderer, made at its first step: its caches last as long as the run."""
-    if "renderer" not in ctx.kept:
-        ctx.kept["renderer"] = dashboard_pages.Renderer()
-    return ctx.kept["renderer"]
+    if "renderer" not in ctx.memory:
+        ctx.memory["renderer"] = dashboard_pages.Renderer()
+    return ctx.memory["renderer"]
 
 
 def write(cfg, root, roster, renderer, now=None, day=None):

@@ -69,11 +69,11 @@ def step(ctx):
 def assign_after_a_roster_edit(ctx):
     """Once per roster version (per run): move the unassigned tracks it now gives to entrants."""
     roster = ctx.roster()
-    if roster is ctx.kept.get("assigned_with"):
+    if roster is ctx.memory.get("assigned_with"):
         return
     for device_id in assign.devices_with_unassigned(ctx.spool):
         _assign(ctx, roster, device_id)
-    ctx.kept["assigned_with"] = roster
+    ctx.memory["assigned_with"] = roster
 
 
 def _assign(ctx, roster, device_id):

@@ -16,6 +16,7 @@ must not let the lease run out and a second worker start the same inspection.
 
 import threading
 import time
+from collections import Counter
 
 from jobs import files, layout, runner, shapes, spool, state, tracks
 from jobs.device import DeviceError
@@ -192,9 +193,7 @@ def _log_outcome(log, ledger):
 
 def _count(ledger_tracks):
     """'2 skipped, 1 verified': how the device's other tracks stand."""
-    counts = {}
-    for track in ledger_tracks:
-        counts[track["status"]] = counts.get(track["status"], 0) + 1
+    counts = Counter(track["status"] for track in ledger_tracks)
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from jobs import dashboard_facts, device, spool, tracks
+from jobs import device, spool, tracks
 from jobs.stages import download
 from jobs.roster import FILE_ID
 
@@ -21,7 +21,6 @@ ARABIC_DAY = "\u0662\u0660\u0662\u0666\u0660\u0667\u0661\u0666"  # 20260716 in A
     (FILE_ID, "ALD470ANN"),
     (tracks.DAY, "20260716"),
     (tracks.NAME, "ALD470ANN_470_20260716_130240.oao"),
-    (dashboard_facts.DAY, "20260716"),
     (spool.ITEM, "470.json"),
     (spool.CLAIM, "470.4711@host.json"),
 ])
@@ -30,7 +29,7 @@ def test_a_final_newline_is_refused_where_the_name_itself_is_accepted(pattern, g
     assert not pattern.match(good + NEWLINE)
 
 
-@pytest.mark.parametrize("pattern", [tracks.DAY, dashboard_facts.DAY])
+@pytest.mark.parametrize("pattern", [tracks.DAY])
 def test_a_day_is_ascii_digits_only(pattern):
     assert not pattern.match(ARABIC_DAY)
 
