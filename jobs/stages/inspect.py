@@ -207,7 +207,8 @@ def _log_decisions(log, before, after):
         if track["status"] == "skipped":
             lines.append(("skipped %s: %s", quoted(file), track["reason"]))
         elif track["status"] == "wanted":
-            lines.append(("wanted %s as %s/%s", quoted(file), track["day"], track["name"]))
+            where = f"{layout.UNASSIGNED}/{track['day']}" if track.get("unassigned") else track["day"]
+            lines.append(("wanted %s as %s/%s", quoted(file), where, track["name"]))
     _log_some(log, lines)
 
 

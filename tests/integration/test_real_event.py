@@ -143,3 +143,11 @@ def test_status_names_damaged_and_unassigned_tracks(real_day_fleet, capsys):
     assert facts["devices"][str(SPARE)]["tracks"] == {"verified": 1, "unassigned": 1}
     assert facts["devices"]["101"]["status"] == "completed"
     assert f"{SPARE}  completed" in status.render(facts) and "1 unassigned 1 verified" in status.render(facts)
+
+
+def test_the_log_says_where_an_unassigned_track_goes(real_day_fleet, motion_log):
+    fleet, cfg = real_day_fleet
+    run_once(cfg, "detect", "inspect")
+    day = dt.datetime.now(LONDON).strftime("%Y%m%d")
+    said = [r.getMessage() for r in motion_log.records]
+    assert any(f"as unassigned/{day}/{SPARE}_{SPARE}_{day}_110000.oao" in line for line in said), said
