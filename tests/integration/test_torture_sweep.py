@@ -1,20 +1,9 @@
-"""Crash torture: every stage killed with SIGKILL at random moments, 50 times, and nothing is lost.
+"""A killed writer's temporary file is swept by the next run; a live writer's never is.
 
-The product promises that any job can be killed at any instant and run again:
-no queued work lost, no state file corrupt, no track downloaded twice once
-verified, abandoned claims taken over. SQLite's crash tests are the model: the
-stages run as cron runs them (one process each, against a simulated fleet of
-throttled devices, some arriving late, some leaving and coming back with a new
-track), a seeded random.Random picks a victim and a moment 50 times, the victim
-is killed and started again; after each kill the invariants that must hold at
-any instant are checked, and once the kills stop the pipeline must finish and
-leave a clean spool.
-
-The seed is printed on failure; TORTURE_SEED=n reproduces a run's choices (not
-its timing: the kills land where the processes happen to be).
-
-This one kills real writer processes; the whole-pipeline torture run is in
-tests/end_to_end/test_torture.py.
+The crash torture (tests/end_to_end/test_torture.py, 50 random SIGKILLs of
+every stage) found that temporary files of writers killed mid-write were never
+removed. This checks that piece on its own, with real writer processes: one
+killed with SIGKILL, one still writing, and a stage run in between.
 """
 
 import subprocess

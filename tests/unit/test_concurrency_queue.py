@@ -1,15 +1,8 @@
-"""Download concurrency for a WiFi of slow devices: nobody waits, no leaver missed (issue 12).
+"""More devices waiting than download workers: served longest-waiting first (issue 12).
 
-The two fleet tests share one session (~25 s, marked slow): `motion-server
-run` (every stage in one process) as it ships, with the default
-threads.download, intervals and timeouts, against 16 simulated devices
-arriving within 5 s, each with one throttled track, one of them a device with
-6 MB at 400 KB/s that leaves 40 s after it arrives. The shipped intervals are
-kept on purpose, the 5 s detect interval above all: it bunches arrivals into
-sweeps, which is when a small pool makes devices queue behind each other.
-
-These run in this process on files only; the tests that run the fleet and the command
-are in tests/integration/test_concurrency.py.
+In this process on files only; the fleet tests (16 simulated devices arriving
+at once, a leaver that must still be served) are in
+tests/integration/test_concurrency.py.
 """
 
 import threading
