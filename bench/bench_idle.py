@@ -11,9 +11,10 @@
 
 Two idle events:
     empty    no roster, no state: the pure cost of a run
-    quiet    300 roster devices all away (the router answers its "not found"
-             address for every name, as a hosts file here: no DNS is asked), each
-             with yesterday's state and 2 verified tracks: an evening after a session
+    quiet    300 roster devices and 600 extra IDs (event.extra_devices), all away
+             (the router answers its "not found" address for every name, as a
+             hosts file here: no DNS is asked); each roster device with
+             yesterday's state and 2 verified tracks: an evening after a session
 
     .venv/bin/python bench/bench_idle.py [--runs 5] [--minutes 5] [--skip-minute] [--tree DIR]
     .venv/bin/python bench/bench_idle.py --compare DIR --skip-minute
@@ -37,6 +38,7 @@ from jobs.files import write_json
 
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard", "expire")
 ROSTER = 300
+EXTRA = (5001, 5600)   # event.extra_devices: spares and swapped devices, never seen
 MINUTE_STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")  # expire runs hourly
 
 
@@ -49,9 +51,10 @@ def write_event(folder, kind):
     rows += [f"{1000 + d},{d},{d},2020-01-01,2099-12-31,F{d}X,First{d},Family{d},Sailboard,Pro"
              for d in range(1, ROSTER + 1)]
     (folder / "motions.csv").write_text("\n".join(rows) + "\n")
-    (folder / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n" for d in range(1, ROSTER + 1)))
+    names = [*range(1, ROSTER + 1), *range(EXTRA[0], EXTRA[1] + 1)]
+    (folder / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n" for d in names))
     (folder / "c.yaml").write_text(
-        "event: {roster: motions.csv, timezone: Europe/London}\n"
+        f"event: {{roster: motions.csv, timezone: Europe/London, extra_devices: ['{EXTRA[0]}-{EXTRA[1]}']}}\n"
         "paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n"
         "network: {hosts_file: hosts}\nlog: {console_level: ERROR}\n")
     cfg = config.load(folder / "c.yaml")

@@ -11,6 +11,7 @@ once, so cron's next run can start while this one finishes what it holds
 """
 
 import errno
+import functools
 import logging
 import os
 import signal
@@ -65,12 +66,11 @@ class Context:
     local_error: str = None
     # A bug met during the run (logged with its traceback): the run goes on and exits 3.
     internal_error: bool = False
-    # What a stage keeps from one step to the next (the dashboard's renderer and its caches).
     _roster_error: str = None
 
-    @property
+    @functools.cached_property
     def spool(self):
-        return Path(self.cfg.paths.spool)
+        return Path(self.cfg.paths.spool)  # once: a sweep asks for it per device
 
     @property
     def log(self):

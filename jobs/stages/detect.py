@@ -29,12 +29,21 @@ STRANDED_AFTER_S = 60.0
 
 def step(ctx):
     hosts = device.hosts_for(ctx.cfg)  # read once per sweep: it may be edited during the day
-    runner.sweep(ctx, devices_to_look_for(ctx), lambda ctx, doc: look_for(ctx, doc, hosts), "looking for it")
+    absent = listed_absent(hosts, ctx.cfg.network.not_found_addresses)
+    runner.sweep(ctx, devices_to_look_for(ctx, absent), lambda ctx, doc: look_for(ctx, doc, hosts),
+                 "looking for it")
     return False
 
 
-def devices_to_look_for(ctx):
-    """The state of every roster device that is not on the network as far as we know."""
+def listed_absent(hosts, not_found):
+    """The devices the hosts file gives a "not found" address: answered without a look-up,
+    so they need no thread (a pool hand-off costs more than the answer)."""
+    return {name for name, address in hosts.items() if address in not_found}
+
+
+def devices_to_look_for(ctx, absent=frozenset()):
+    """The state of every roster device that is not on the network as far as we know
+    and whose name may answer (not a "not found" in the hosts file: `absent`)."""
     now = time.time()
     for device_id in ctx.roster().watched(ctx.cfg.event.extra_devices):
         try:
@@ -48,6 +57,8 @@ def devices_to_look_for(ctx):
             continue
         if doc["status"] == "failed" and doc["retry"].get("next", 0) > now:
             continue  # backing off: a broken device is not hammered every sweep
+        if device.hostname(device_id) in absent:
+            continue
         yield doc
 
 

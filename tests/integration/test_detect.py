@@ -139,6 +139,26 @@ def test_a_router_answering_10_10_10_10_means_not_found_and_is_never_probed(star
     assert queued(cfg) == [8]
 
 
+def test_names_the_hosts_file_gives_not_found_take_no_thread_and_a_stranded_one_is_still_requeued(
+        start_fleet, tmp_path, monkeypatch):
+    fleet, _ = start_fleet(online=[3, 4])
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"{fleet.address(3)} motion-3\n10.10.10.10 motion-4\n10.10.10.10 motion-5\n")
+    cfg = configure(fleet, **{"network.hosts_file": str(hosts), "event.extra_devices": ["4-5"]})
+    with state.update(cfg.paths.spool, 5) as doc:   # connected long ago, queued nowhere (a killed run)
+        state.set_status(doc, "connected", address="127.0.1.250")
+        doc["since"] = time.time() - 3600
+    handed = []
+    real_look_for = detect.look_for
+    monkeypatch.setattr(detect, "look_for", lambda ctx, doc, hosts: (handed.append(doc["device"]),
+                                                                       real_look_for(ctx, doc, hosts)))
+    sweep(cfg)
+    assert handed == [3]                    # 4 and 5 were answered by the hosts file: no look-up
+    assert state.read(cfg.paths.spool, 3)["status"] == "connected"
+    assert state.read(cfg.paths.spool, 4)["status"] == "unknown"
+    assert queued(cfg) == [3, 5]            # the stranded device is queued again all the same
+
+
 def test_a_hosts_entry_whose_port_refuses_stays_unknown(start_fleet):
     fleet, cfg = start_fleet(online=[10], offline=[9])
     sweep(cfg)

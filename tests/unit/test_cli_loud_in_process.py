@@ -58,3 +58,14 @@ def test_an_uncaught_exception_exits_3_with_the_traceback_on_stderr(tmp_path, mo
     assert cli.main(["--config", str(write_event(tmp_path)), "status"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: status broke" in err
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["--config", "detect", "report", "--csv"], "report"),   # a config file named like a stage
+    (["--config=c.yaml", "detect", "--once"], "detect"),
+    (["status", "--json"], "status"),
+    (["--version"], None),
+    ([], None),
+])
+def test_the_command_is_found_before_the_parser_is_built(argv, command):
+    assert cli._command_in(argv) == command

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from jobs import config, oao, runner, spool, state
+from jobs import config, fetch, oao, runner, spool, state
 from jobs.stages import download
 
 ADDRESS = "127.0.1.3"
@@ -396,12 +396,12 @@ def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp
         return take_lock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", renamed_first)
-    with pytest.raises(download.ClaimLost):
-        with download._locked_part(part):
+    with pytest.raises(fetch.ClaimLost):
+        with fetch._locked_part(part):
             pytest.fail("a file no longer named .x.oao.part was handed out")
     monkeypatch.undo()
     assert final.read_bytes() == b"verified bytes" and not part.exists()
-    with download._locked_part(part) as out:       # the name is free: a new .part, ours
+    with fetch._locked_part(part) as out:       # the name is free: a new .part, ours
         out.write(b"new")
     assert part.read_bytes() == b"new"
 

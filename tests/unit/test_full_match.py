@@ -9,8 +9,7 @@ import datetime as dt
 
 import pytest
 
-from jobs import device, spool, tracks
-from jobs.stages import download
+from jobs import device, fetch, spool, tracks
 from jobs.roster import FILE_ID
 
 NEWLINE = "\n"
@@ -42,7 +41,7 @@ def test_a_ledger_track_whose_name_ends_in_a_newline_has_no_local_path(tmp_path)
     track = {"day": "20260716", "name": "ALD470ANN_470_20260716_130240.oao\n"}
     with pytest.raises(ValueError):
         tracks.final_path(tmp_path, track)
-    assert "not a plain file name" in download._ledger_problem({**track, "size": 5, "file": "/logs/a.oao"})
+    assert "not a plain file name" in fetch._ledger_problem({**track, "size": 5, "file": "/logs/a.oao"})
 
 
 def test_a_file_id_ending_in_a_newline_builds_no_name():

@@ -1,0 +1,450 @@
+"""Bringing one claimed device's tracks in: fetch, verify, rename into place, record.
+
+The download stage (jobs.stages.download) claims a device and hands each of
+its wanted tracks to a DeviceFetch. This is the half of the stage that talks
+HTTP (jobs.client, and with it requests and urllib3: a tenth of a second to
+import), so it is a module of its own, imported only by a run that has a
+device to serve: an idle download run under cron does not pay for it.
+"""
+
+import errno
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from jobs import client, device, files, layout, locks, oao, runner, spool, state, tracks, units
+from jobs.log import quoted
+from jobs.oao import BadData, Damaged
+
+CHUNK = 64 * 1024
+PROGRESS_EVERY_S = 1.0   # the dashboard refreshes every 5 s; a state write a second is plenty
+LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
+BAD_AFTER = 3            # verification failures in a row before a track is given up
+SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recognise the device's own damage
+
+
+class FetchError(Exception):
+    """This round could not bring the track in; the message says why."""
+
+
+class NoRoom(Exception):
+    """Fetching this track would leave less free space than checks.min_free_gb: it waits, wanted."""
+
+
+class ClaimLost(runner.Stopping):
+    """Our claim was taken over (we were too slow to renew it): another worker has the device."""
+
+
+@dataclass
+class DeviceFetch:
+    """Bringing one claimed device's tracks in: what every step of a fetch needs.
+
+    Whatever goes wrong leaves a track's fetch as one of: BadData (the device's
+    bytes are not the track: counted, the third time marks it bad), FetchError
+    (this round failed: the network, named by jobs.client, or our own disk),
+    NoRoom, ClaimLost or runner.Stopping. A network error becomes a FetchError
+    where it happens (_get, _copy_body), so an OSError met later is our disk's.
+    """
+
+    ctx: runner.Context
+    claim: spool.Claim
+    session: object             # a requests.Session from client.session()
+    base_url: str               # http://<address>:<port>: a track's path goes after it
+    log: object                 # the device's logger
+
+    @classmethod
+    def to(cls, ctx, claim, address, log):
+        """A fetch of the claimed device's tracks from `address`, with a session of its own."""
+        return cls(ctx, claim, client.session(), device.base_url(address, ctx.cfg.network.port), log)
+
+    @property
+    def device(self):
+        return self.claim.device
+
+    def track(self, track):
+        """Bring one track to <tracks>/<day>/<name>, verified, and record it."""
+        ctx, log = self.ctx, self.log
+        if ctx.stop.is_set():
+            raise runner.Stopping()
+        problem = _ledger_problem(track)
+        if problem:
+            _record_failure(ctx, self.device, track["file"], problem, give_up=True)
+            log.error("track %s marked bad: %s", quoted(track.get("file")), problem)
+            return
+        final = tracks.final_path(ctx.cfg.paths.tracks, track)
+        folder = final.parent
+        part = layout.part_file(final)
+        if _in_place(ctx, self.device, track, final, log):
+            return
+        for fetch in (1, 2):
+            started = time.monotonic()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _make_room(ctx, folder, part, track)
+                sha256, damage, fetched = self._fetch_into_place(track, part, final)
+                files.fsync_dir(folder)
+            except BadData as exc:
+                if isinstance(exc, Damaged) and fetch == 1:
+                    # A second complete fetch tells damage in transfer from damage on the device.
+                    log.warning("%s does not verify (%s); fetching it again to compare", track["name"], exc)
+                    continue
+                why = f"{exc}; two complete fetches differ" if isinstance(exc, Damaged) else str(exc)
+                _bad_data(ctx, self.device, track, why, log)
+                return
+            except OSError as exc:
+                # Our disk, not the device. Only this track's own .part was deleted (on a
+                # full disk the state and the log need the room more); the other workers'
+                # are theirs. The device retries with its backoff, the run exits 1.
+                ctx.local_error = _disk_cause(exc, exc.filename or folder)
+                raise FetchError(ctx.local_error) from None
+            if damage:
+                _record_damaged(ctx, self.device, track, final, sha256, damage, log)
+            else:
+                _record_verified(ctx, self.device, track["file"], sha256, final, log)
+                log.info("%s", _summary(track, time.monotonic() - started, fetched))
+            return
+
+    def _fetch_into_place(self, track, part, final):
+        """Fetch into the locked .part, verify, rename to `final`: (sha256, damage or None, bytes fetched).
+
+        The .part is renamed or unlinked by name only while its lock is held: the
+        name is then still this file's, not one another worker has made since.
+        """
+        with _locked_part(part) as out:
+            try:
+                check, fetched = self._fetch(track, out)
+                sha256, damage = _verify_or_keep(self.ctx, self.device, out, check, track)
+                out.flush()
+                os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
+                os.rename(part, final)
+            except (BadData, OSError):
+                # Not the bytes, or our disk failed: thrown away. (After a network
+                # error, a FetchError, what arrived is kept for resume.)
+                _discard(part)
+                raise
+        return sha256, damage, fetched
+
+    def _fetch(self, track, out):
+        """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
+        size = track["size"]
+        have = os.fstat(out.fileno()).st_size
+        if have == size:
+            return oao.check_file(out, device_id=self.device), 0  # complete before a stop or a kill: just verify it
+        if have > size:
+            have = 0
+        # The whole track's deadline: a device just above the window's floor, or
+        # pausing and bursting, must not hold a worker for hours either.
+        deadline = time.monotonic() + size / self.ctx.cfg.network.min_rate + client.TRACK_GRACE_S
+        with self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
+            have = _start_at(answer, have, size, out, track["name"], self.log)
+            out.truncate(have)
+            check = oao.check_file(out, have, self.device)  # a resumed file's checks cover what it had
+            received = self._copy_body(answer, out, check, track, have, deadline)
+        if received < size:
+            raise FetchError(f"body ended after {received} of {size} bytes")
+        return check, received - have
+
+    def _get(self, file, headers):
+        """The device's streamed answer for `file`; FetchError when none comes."""
+        net = self.ctx.cfg.network
+        try:
+            return self.session.get(self.base_url + file, headers=headers, stream=True, allow_redirects=False,
+                                    timeout=(net.track_connect_timeout, net.track_read_timeout))
+        except client.NETWORK_ERRORS as exc:
+            raise FetchError(client.network_cause(exc, net)) from None
+
+    def _copy_body(self, answer, out, check, track, received, deadline):
+        """Append the body to `out` chunk by chunk; the file's length when the body ends."""
+        size, min_rate = track["size"], self.ctx.cfg.network.min_rate
+        fetched_from = received
+        started = time.time()
+        next_progress = next_lease = 0.0
+        window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
+        body = client.pieces(answer, CHUNK)
+        while True:
+            try:
+                chunk = next(body, None)
+            except client.NETWORK_ERRORS as exc:  # what arrived stays in the .part for resume
+                cause = client.network_cause(exc, self.ctx.cfg.network)
+                raise FetchError(f"{cause} after {received} of {size} bytes") from None
+            if chunk is None:
+                break
+            if received + len(chunk) > size:
+                raise BadData(f"the device sent more than the {size} bytes logs.json announced")
+            check.take(chunk)
+            out.write(chunk)
+            received += len(chunk)
+            if self.ctx.stop.is_set():
+                out.flush()
+                os.fsync(out.fileno())  # what we keep for resume is really on disk
+                raise runner.Stopping()
+            now = time.monotonic()
+            window = _above_the_floor(window, now, received, size, min_rate)
+            if now > deadline:
+                raise FetchError(f"too slow: not all {size} bytes within "
+                                 f"{size / min_rate + client.TRACK_GRACE_S:.0f} s "
+                                 f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s) after {received} bytes")
+            if now >= next_lease:
+                if not spool.touch(self.claim):
+                    raise ClaimLost()
+                next_lease = now + LEASE_EVERY_S
+            if now >= next_progress:
+                _record_progress(self.ctx, self.device, track, received, received - fetched_from, started)
+                next_progress = now + PROGRESS_EVERY_S
+        return received
+
+
+def _make_room(ctx, folder, part, track):
+    """NoRoom when the rest of the track would leave less than checks.min_free_gb free.
+
+    A device announcing a terabyte with a matching Content-Length would
+    otherwise fill the disk, and every worker's next write would fail.
+    """
+    try:
+        have = os.stat(part).st_size
+    except FileNotFoundError:
+        have = 0
+    missing = track["size"] - min(have, track["size"])
+    free = shutil.disk_usage(folder).free
+    keep = ctx.cfg.checks.min_free_gb
+    if files.short_of_space(free, missing, keep):
+        raise NoRoom(f"{track['name']} not started: it needs {missing / 1e9:.2f} GB, {free / 1e9:.1f} GB are free "
+                     f"on {folder}, and checks.min_free_gb keeps {keep:g} GB free")
+
+
+def _bad_data(ctx, device_id, track, why, log):
+    """Count a body that was not the track; FetchError until the third, which marks it bad."""
+    failures = _record_failure(ctx, device_id, track["file"], why)
+    if failures < BAD_AFTER:
+        raise FetchError(f"verification failed ({failures} of {BAD_AFTER}): {why}")
+    log.error("%s marked bad after %d failed verifications: %s", track["name"], failures, why)
+
+
+def _verify_or_keep(ctx, device_id, out, check, track):
+    """(sha256, None) for a verified body; (sha256, the damage) for a body damaged on the device.
+
+    A complete body whose frames fail is kept only when an earlier complete
+    fetch gave the very same bytes: then it is the device's own copy, the only
+    one of that session. Otherwise Damaged: fetch it again.
+    """
+    try:
+        return _verify(out, check, track), None
+    except Damaged as exc:
+        if _seen_before(ctx, device_id, track["file"], exc.sha256):
+            return exc.sha256, str(exc)
+        raise
+
+
+def _seen_before(ctx, device_id, file, sha256):
+    """Whether an earlier complete fetch of `file` gave `sha256`; remembers this one."""
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is None:
+            return False
+        suspects = entry.get("suspects") or []
+        if sha256 in suspects:
+            return True
+        entry["suspects"] = (suspects + [sha256])[-SUSPECTS_KEPT:]
+        return False
+
+
+def _ledger_problem(track):
+    """Why this ledger entry cannot be fetched safely, or None.
+
+    Inspect built the name and day from the roster and checked the file path;
+    they are checked again because they become a local path and a URL here.
+    """
+    if not isinstance(track.get("name"), str) or not tracks.NAME.fullmatch(track["name"]):
+        return f"local name {quoted(track.get('name'))} is not a plain file name"
+    if not isinstance(track.get("day"), str) or not tracks.DAY.fullmatch(track["day"]):
+        return f"day {quoted(track.get('day'))} is not YYYYMMDD"
+    size = track.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        return f"size {quoted(size)} from logs.json is not a positive number of bytes"
+    return device.track_path_problem(track.get("file"))
+
+
+def _in_place(ctx, device_id, track, final, log):
+    """True when there is nothing to fetch: no longer wanted, or already renamed into place.
+
+    A file under a final name was verified before its rename (nothing else
+    writes final names), so a process killed between that rename and the
+    ledger update left a good track: check it again and record it, unfetched.
+    """
+    current = state.read(ctx.spool, device_id)["tracks"].get(track["file"], {})
+    if current.get("status") != "wanted":
+        return True  # verified (or given up) meanwhile: never fetched again
+    if not final.exists():
+        return False
+    try:
+        with open(final, "rb") as f:
+            sha256 = _verify(f, oao.check_file(f, device_id=device_id), track)
+    except Damaged as exc:
+        if exc.sha256 not in (current.get("suspects") or []):
+            log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
+            return False
+        # Only a twice-fetched, identical body is renamed into place: this is the device's copy.
+        _record_damaged(ctx, device_id, track, final, exc.sha256, str(exc), log)
+        return True
+    except (BadData, OSError) as exc:
+        log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
+        return False
+    _record_verified(ctx, device_id, track["file"], sha256, final, log)
+    log.info("%s was already in place and verifies; recorded without fetching", track["name"])
+    return True
+
+
+@contextmanager
+def _locked_part(part):
+    """The .part file, open for update and flock'ed: one writer per track.
+
+    The claim already gives a device to one worker; the lock covers the rare
+    claim taken over from a worker that hung and then woke up. The name is
+    checked again once the lock is held: the file opened may meanwhile have
+    been renamed into place or unlinked by the worker that held it, and this
+    one must not write into a final name or an orphan.
+    """
+    fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
+    if fd is None:
+        raise ClaimLost()
+    with os.fdopen(fd, "r+b") as out:
+        yield out
+
+
+def _start_at(answer, have, size, out, name, log):
+    """Where the answer's body goes in the .part: `have` for a proven resume, else 0."""
+    status = answer.status_code
+    if status == 200:
+        if have:
+            log.info("%s: the device ignored Range; starting over", name)
+        declared = answer.headers.get("Content-Length", "")
+        # Shorter is a lie too: the body would end early every round and the
+        # device's later tracks would wait for it for ever.
+        if declared.isdigit() and int(declared) != size:
+            raise BadData(f"the device announces {declared} bytes, logs.json says {size}")
+        return 0
+    if status == 404:
+        raise BadData("logs.json lists it but the device answers HTTP 404")
+    if status == 206 and have:
+        expected = f"bytes {have}-{size - 1}/{size}"
+        given = answer.headers.get("Content-Range", "")
+        if given.strip() == expected:
+            log.info("resuming %s at byte %d of %d", name, have, size)
+            return have
+        out.truncate(0)  # this device's ranges cannot be trusted: the next round starts over
+        raise FetchError(f"resume refused: Content-Range {quoted(given)}, expected {expected!r}")
+    if status == 416:
+        out.truncate(0)
+    raise FetchError(f"HTTP {status}")
+
+
+def _above_the_floor(window, now, received, size, min_rate):
+    """The next window once this one is over; FetchError if it brought too little.
+
+    Each read has its timeout, but a device sending a byte a second never trips
+    it: averaged over a window, less than network.min_rate gives the track up for
+    this round (what came stays in the .part for resume).
+    """
+    start, at_start = window
+    elapsed = now - start
+    if elapsed < client.RATE_WINDOW_S:
+        return window
+    rate = (received - at_start) / elapsed
+    if rate < min_rate:
+        raise FetchError(f"too slow: {rate:.0f} bytes/s over {elapsed:.0f} s (at least {min_rate} needed) "
+                         f"after {received} of {size} bytes")
+    return now, received
+
+
+def _verify(f, check, track):
+    """The byte count logs.json gave, on disk and as checked, and every OAO frame: the sha256."""
+    f.flush()
+    on_disk = os.fstat(f.fileno()).st_size
+    if on_disk != track["size"]:
+        raise BadData(f"{on_disk} bytes on disk, logs.json says {track['size']}")
+    return check.finish(track["size"])
+
+
+def _discard(part):
+    try:
+        os.unlink(part)
+    except (FileNotFoundError, NotADirectoryError):  # never made: its folder could not be
+        pass
+
+
+def _record_progress(ctx, device_id, track, received, fetched, started):
+    now = time.time()
+    with state.update(ctx.spool, device_id) as doc:
+        if doc["status"] == "downloading":
+            doc["progress"] = {"file": track["file"], "name": track["name"], "bytes": received,
+                               "total": track["size"], "rate": round(fetched / max(now - started, 1e-3)),
+                               "started": started, "updated": now}
+
+
+def _record_verified(ctx, device_id, file, sha256, final, log):
+    found = _figures(ctx, final, log)
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is not None:
+            entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
+                         **found)
+        doc["progress"] = None
+
+
+def _figures(ctx, final, log):
+    """The track's bests computed from its frames, and its first and last fix (ms):
+    checked against the device's figures, and the figures of a log without a summary."""
+    try:
+        found = oao.figures(final, ctx.cfg.checks.max_speed_accuracy)
+    except (OSError, oao.OAOError) as exc:
+        log.warning("%s: figures not computed: %s", final.name, exc)
+        return {}
+    return {"computed": {"best2s": found["2s_best"], "best10s": found["10s_best"], "best500": found["500m_best"]},
+            "first_fix": found["first_ms"], "last_fix": found["last_ms"]}
+
+
+def _record_damaged(ctx, device_id, track, final, sha256, why, log):
+    """The device's own copy is in place, damaged: recorded with where the damage is."""
+    try:
+        damage = oao.survey(final)
+    except OSError as exc:
+        damage = {"first_bad": None, "good_frames": None, "bad_frames": None, "bad_bytes": None}
+        log.warning("%s: cannot survey its damage: %s", track["name"], exc.strerror or exc)
+    reason = (f"damaged on the device: first bad frame at byte {damage['first_bad']} "
+              f"({damage['good_frames']} good frames, {damage['bad_frames']} bad)")
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(track["file"])
+        if entry is not None:
+            entry.update(status="damaged", sha256=sha256, verified_at=time.time(), reason=reason,
+                         damage=damage, failures=0)
+        doc["progress"] = None
+    log.warning("%s kept as the device holds it, byte for byte: %s (%s)", track["name"], reason, why)
+
+
+def _record_failure(ctx, device_id, file, why, give_up=False):
+    """Count a verification failure in a row; the third marks the track bad. Returns the count."""
+    with state.update(ctx.spool, device_id) as doc:
+        entry = doc["tracks"].get(file)
+        if entry is None:
+            return BAD_AFTER
+        entry["failures"] = entry.get("failures", 0) + 1
+        if give_up or entry["failures"] >= BAD_AFTER:
+            entry.update(status="bad", reason=why)
+        return entry["failures"]
+
+
+def _disk_cause(exc, where):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full writing {where}: free some space (the partial download was deleted)"
+    return f"cannot write {where}: {exc.strerror or exc}"
+
+
+def _summary(track, seconds, fetched):
+    """ALD470ANN_470_20220716_130240.oao 1.3 MiB 1.4 h 18.7 km 19.6 kn in 3.4 s (390 KB/s)"""
+    seconds = max(seconds, 1e-3)
+    knots = units.knots(track.get("best500") or 0)
+    return (f"{track['name']} {track['size'] / 2**20:.1f} MiB {(track.get('duration') or 0) / 3.6e6:.1f} h "
+            f"{(track.get('distance') or 0) / 1e6:.1f} km {knots:.1f} kn in {seconds:.1f} s "
+            f"({fetched / seconds / 1000:.0f} KB/s)")
