@@ -96,9 +96,9 @@ class Held:
 def take(path, note, wait_s=0.0):
     """Hold the lock file `path` (noting `note` as its holder), or None if another
     process still holds it after `wait_s` seconds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    held = _try(path) if wait_s <= 0 else _wait(path, wait_s)
+    held = _try(path)  # the usual case, nobody holds it: one flock, no filelock
+    if held is None and wait_s > 0:
+        held = _wait(path, wait_s)
     if held is not None:
         try:
             _note(path, note)  # only once we hold it
@@ -109,9 +109,13 @@ def take(path, note, wait_s=0.0):
 
 
 def _try(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # the first lock of a new spool: its folder is made once
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     if lock_open_file(fd):
-        return Held(path, fd=fd)
+        return Held(Path(path), fd=fd)
     os.close(fd)
     return None
 
@@ -148,14 +152,17 @@ def holding(path, note, wait_s, what="lock"):
 
 
 def _holder_path(path):
-    return Path(path).with_suffix(".holder")
+    return os.path.splitext(path)[0] + ".holder"
+
+
+NOTE_WIDTH = 200   # every note is padded to it: written over the last one, no truncate (a journal write)
 
 
 def _note(path, note):
     fd = os.open(_holder_path(path), os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{note}\n".encode(), 0)
+        text = note.encode(errors="replace")[:NOTE_WIDTH - 1]
+        os.pwrite(fd, text.ljust(NOTE_WIDTH - 1) + b"\n", 0)
     finally:
         os.close(fd)
 
@@ -163,7 +170,8 @@ def _note(path, note):
 def last_holder(path):
     """Who took the lock last, or None: only a hint (the note stays after release)."""
     try:
-        return _holder_path(path).read_text(errors="replace").strip()[:200] or None
+        with open(_holder_path(path), encoding="utf-8", errors="replace") as f:
+            return f.read().strip()[:NOTE_WIDTH] or None
     except OSError:
         return None
 

@@ -92,14 +92,21 @@ def update(root, device, sync=True):
     sync=False the write is atomic but not fsynced: for what a crash may lose
     (a download's progress), written every few seconds.
     """
-    layout.state_dir(root).mkdir(parents=True, exist_ok=True)
     with lock(root, device):
         doc = read(root, device)
         before = json.dumps(doc, sort_keys=True)
         yield doc
         if json.dumps(doc, sort_keys=True) != before:
             doc["updated"] = time.time()
-            write_json(path(root, device), doc, sync=sync)
+            _write(layout.state_file(root, device), doc, sync)
+
+
+def _write(where, doc, sync):
+    try:
+        write_json(where, doc, sync=sync)
+    except FileNotFoundError:  # a new spool: its state folder is made by the first write
+        os.makedirs(os.path.dirname(where), exist_ok=True)
+        write_json(where, doc, sync=sync)
 
 
 def set_status(doc, status, **fields):

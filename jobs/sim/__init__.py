@@ -68,6 +68,8 @@ Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
     {"leave_after_bytes": N}      after N bytes of a track body the device goes offline (listener
                                   closed, transfer cut); leave_for: S brings it back S s later;
                                   leave_path: aim it elsewhere. Fires on every transfer while set.
+    {"segment": N}                a track body written N bytes at a time (1460: one WiFi TCP
+                                  segment a write, paced at `rate`); by default rate/20 a write
     {"range": False}              Range headers ignored (200 with the whole body); by default
                                   `Range: bytes=N-` is honoured with 206 and Content-Range.
 """

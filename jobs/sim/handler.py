@@ -7,6 +7,7 @@ jobs.sim docs for the list), so a test can switch them while the fleet runs.
 import io
 import json
 import re
+import socket
 import time
 from http.server import BaseHTTPRequestHandler
 
@@ -238,11 +239,15 @@ class DeviceHandler(BaseHTTPRequestHandler):
             plan["leave_for"] = faults.get("leave_for")
         if is_track and self.device.spec.rate:
             plan["rate"] = float(self.device.spec.rate)
+        if is_track and faults.get("segment"):
+            plan["segment"] = max(1, int(faults["segment"]))
         return plan
 
     def _stream(self, source, length, plan):
         rate = plan.get("rate")
-        chunk_size = CHUNK if not rate else max(512, min(CHUNK, int(rate / 20)))
+        chunk_size = plan.get("segment") or (CHUNK if not rate else max(512, min(CHUNK, int(rate / 20))))
+        if "segment" in plan:  # each write its own segment, as the radio delivers them, not coalesced by Nagle
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stops = [length]
         for key in ("cut", "leave"):
             if key in plan:

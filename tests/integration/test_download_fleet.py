@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, locks, runner, spool, state
+from jobs import client, config, locks, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
@@ -139,6 +139,29 @@ def test_a_body_longer_than_logs_json_said_is_refused_and_the_next_round_complet
         run_stage(cfg)
         assert final.read_bytes() == fleet.track_bytes(470, entry["file"])
         assert state.read(cfg.paths.spool, 470)["tracks"][entry["file"]]["failures"] == 0
+
+
+def test_a_track_sent_a_wifi_segment_at_a_time_is_read_in_gathered_pieces_and_verifies(tmp_path, monkeypatch):
+    # 1460-byte writes at 600 KB/s: read as each arrives, that is 900 reads of the
+    # socket, each costing as much Python as 64 KB; gathered, a few dozen.
+    fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], rate=600_000,
+                              faults={"segment": 1460})], folder=tmp_path)
+    read = []
+    real_pieces = client.pieces
+
+    def counted(answer, size):
+        for piece in real_pieces(answer, size):
+            read.append(len(piece))
+            yield piece
+    monkeypatch.setattr(client, "pieces", counted)
+    with fleet:
+        cfg = sim_config(fleet, tmp_path)
+        [entry] = fleet_ledger(fleet, 470)
+        queue_from_fleet(cfg, fleet, 470)
+        run_stage(cfg)
+        assert state.read(cfg.paths.spool, 470)["tracks"][entry["file"]]["status"] == "verified"
+    segments = entry["size"] / 1460
+    assert sum(read) == entry["size"] and len(read) < segments / 4, (len(read), segments)
 
 
 @pytest.mark.parametrize("honours_range", [True, False], ids=["range honoured", "range ignored"])
