@@ -71,7 +71,9 @@ def _exists(module):
 def _parser(chosen=None):
     """The command line. Only the chosen command's module is imported to add its
     options: a stage run under cron must not pay for importing the simulator,
-    the checks and the web server."""
+    the checks and the web server. A known command gets its own sub-parser
+    only (argparse costs ~1 ms a sub-parser); without one, for --help or a
+    misspelt command, every command is listed."""
     parser = argparse.ArgumentParser(
         prog="motion-server", epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Collects GPS tracks from the Motion devices of a speed-sailing event.")
@@ -80,8 +82,9 @@ def _parser(chosen=None):
                         help=f"YAML configuration (default: ${config.ENV_FILE}, ./{config.DEFAULT_FILE}, "
                              f"{config.SYSTEM_FILE}, else built-in defaults)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    listed = chosen if chosen in STAGES or chosen in COMMANDS else None
     for name, summary in STAGES.items():
-        if not _exists(f"jobs.stages.{name}"):
+        if listed not in (None, name) or not _exists(f"jobs.stages.{name}"):
             continue
         sub = commands.add_parser(name, help=summary, description=summary)
         sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -90,20 +93,23 @@ def _parser(chosen=None):
         when.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS",
                           help="loop at the stage's interval for this long, then exit (for cron)")
     for name, (module, summary) in COMMANDS.items():
-        if not _exists(module):
+        if listed not in (None, name) or not _exists(module):
             continue
-        sub = commands.add_parser(name, help=summary, description=summary, add_help=chosen is not None)
+        sub = commands.add_parser(name, help=summary, description=summary)
         sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        if name == chosen:
+        if name == listed:
             importlib.import_module(module).configure(sub)
     return parser
 
 
 def _command_in(argv):
     """The command argv names, found before the parser is built (building it twice cost
-    every cron run 20 ms): the first word that is neither an option nor --config's value."""
+    every cron run 20 ms): the first word that is neither an option nor --config's value.
+    None after -h: the main help lists every command."""
     words = iter(argv)
     for word in words:
+        if word in ("-h", "--help"):
+            return None
         if word == "--config":
             next(words, None)
         elif not word.startswith("-"):

@@ -130,21 +130,51 @@ def transition(root, device, expected, status, **fields):
         return dict(doc)
 
 
-def all_devices(root):
-    """Every device's state, in no particular order (no locks taken)."""
+def all_devices(root, shared=False):
+    """Every device's state, in no particular order (no locks taken).
+
+    shared=True: through read_shared, for a loop that looks every few seconds
+    and only reads (the docs are shared between calls: never change them).
+    """
     docs = []
     try:
         names = os.listdir(layout.state_dir(root))
     except FileNotFoundError:
         return docs
+    reader = read_shared if shared else read
     for name in names:
         stem, dot, ext = name.partition(".")
         if ext == "json" and stem.isdigit():
             try:
-                docs.append(read(root, int(stem)))
+                docs.append(reader(root, int(stem)))
             except (OSError, ValueError):
                 continue
     return docs
+
+
+# Each state file as this process last read it, by its identity (inode, mtime,
+# size): a loop every few seconds would otherwise open and parse every device's
+# file to find it unchanged. State files are only ever replaced by a rename, so
+# a changed file is a new inode.
+_read_before = {}
+
+
+def read_shared(root, device):
+    """read(), from memory while the file is the one read last time. The doc is
+    shared with every later call that finds the file unchanged: never change it."""
+    where = layout.state_file(root, device)
+    try:
+        info = os.stat(where)
+    except FileNotFoundError:
+        _read_before.pop(where, None)
+        return new(device)
+    identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+    last = _read_before.get(where)
+    if last is not None and last[0] == identity:
+        return last[1]
+    doc = read(root, device)  # stat before read: a file replaced meanwhile is read again next time
+    _read_before[where] = (identity, doc)
+    return doc
 
 
 RETRY_MAX_S = 300.0

@@ -16,10 +16,9 @@ set), so only one of them queues it and logs it.
 """
 
 import logging
-import os
 import time
 
-from jobs import device, layout, runner, spool, state
+from jobs import device, runner, spool, state
 
 # A connected device should be in the inspect queue or claimed from it. One
 # that is neither for this long was stranded by a run killed between writing
@@ -47,7 +46,7 @@ def devices_to_look_for(ctx, absent=frozenset()):
     now = time.time()
     for device_id in ctx.roster().watched(ctx.cfg.event.extra_devices):
         try:
-            doc = read_state(ctx.spool, device_id)
+            doc = state.read_shared(ctx.spool, device_id)
         except (OSError, ValueError) as exc:
             ctx.device_log(device_id).warning("state file unreadable, not looked for: %s", exc)
             continue
@@ -60,30 +59,6 @@ def devices_to_look_for(ctx, absent=frozenset()):
         if device.hostname(device_id) in absent:
             continue
         yield doc
-
-
-# Each state file as this process last read it, by its identity (inode, mtime,
-# size): a sweep every interval would otherwise open and parse every roster
-# device's file to find it unchanged. State files are only ever replaced by a
-# rename, so a changed file is a new inode. The docs are shared: never changed.
-_states = {}
-
-
-def read_state(root, device_id):
-    """state.read, from memory while the file is the one read last time."""
-    where = layout.state_file(root, device_id)  # a str: pathlib costs more than the stat
-    try:
-        info = os.stat(where)
-    except FileNotFoundError:
-        _states.pop(where, None)
-        return state.new(device_id)
-    identity = (info.st_ino, info.st_mtime_ns, info.st_size)
-    last = _states.get(where)
-    if last is not None and last[0] == identity:
-        return last[1]
-    doc = state.read(root, device_id)  # stat before read: a newer file is read again next time
-    _states[where] = (identity, doc)
-    return doc
 
 
 def look_for(ctx, seen, hosts):

@@ -20,7 +20,7 @@ from jobs import device, runner, state
 
 
 def step(ctx):
-    completed = [doc for doc in state.all_devices(ctx.spool) if doc["status"] == "completed"]
+    completed = [doc for doc in state.all_devices(ctx.spool, shared=True) if doc["status"] == "completed"]
     wait(runner.sweep(ctx, completed, check_presence, "presence check"))  # each bounded by network.probe_timeout
     return False
 

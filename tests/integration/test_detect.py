@@ -252,20 +252,3 @@ def test_two_detect_processes_at_once_queue_each_device_once(start_fleet, motion
         assert run.returncode == 0, errors
     assert queued(cfg) == DEVICES
     assert [len(connected_lines(cfg, d)) for d in DEVICES] == [1] * len(DEVICES)
-
-
-def test_a_sweep_reads_a_state_file_again_only_when_it_was_replaced(tmp_path, monkeypatch):
-    """The per-process copy of each state file never hides a change another process made."""
-    root = tmp_path / "spool"
-    with state.update(root, 5) as doc:
-        state.set_status(doc, "disconnected")
-    opened = []
-    real_read = state.read
-    monkeypatch.setattr(state, "read", lambda *a: opened.append(a) or real_read(*a))
-    assert detect.read_state(root, 5)["status"] == "disconnected"
-    assert detect.read_state(root, 5)["status"] == "disconnected"
-    assert len(opened) == 1  # the second look was a stat
-    with state.update(root, 5) as doc:  # another stage moves it: a new file
-        state.set_status(doc, "pending")
-    assert detect.read_state(root, 5)["status"] == "pending"
-    assert detect.read_state(root, 6)["status"] == "unknown"  # never seen: a fresh state

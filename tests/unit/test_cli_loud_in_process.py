@@ -65,6 +65,8 @@ def test_an_uncaught_exception_exits_3_with_the_traceback_on_stderr(tmp_path, mo
     (["--config=c.yaml", "detect", "--once"], "detect"),
     (["status", "--json"], "status"),
     (["--version"], None),
+    (["-h", "report"], None),                                   # the main help: every command
+    (["report", "-h"], "report"),
     ([], None),
 ])
 def test_the_command_is_found_before_the_parser_is_built(argv, command):

@@ -44,3 +44,23 @@ def test_all_devices_reads_every_state_file(tmp_path):
         state.transition(tmp_path, device, ("unknown",), "connected")
     assert sorted(d["device"] for d in state.all_devices(tmp_path)) == [1, 2, 3]
     assert not [p for p in (tmp_path / "state").iterdir() if p.name.startswith(".")]
+
+
+def test_a_shared_read_reads_a_state_file_again_only_when_it_was_replaced(tmp_path, monkeypatch):
+    """The per-process copy of each state file (detect's sweeps, disconnect's looks) never hides
+    a change another process made."""
+    root = tmp_path / "spool"
+    with state.update(root, 5) as doc:
+        state.set_status(doc, "disconnected")
+    opened = []
+    real_read = state.read
+    monkeypatch.setattr(state, "read", lambda *a: opened.append(a) or real_read(*a))
+    assert state.read_shared(root, 5)["status"] == "disconnected"
+    assert state.read_shared(root, 5)["status"] == "disconnected"
+    assert len(opened) == 1  # the second look was a stat
+    with state.update(root, 5) as doc:  # another stage moves it: a new file
+        state.set_status(doc, "pending")
+    assert state.read_shared(root, 5)["status"] == "pending"
+    assert state.read_shared(root, 6)["status"] == "unknown"  # never seen: a fresh state
+    assert {d["device"]: d["status"] for d in state.all_devices(root, shared=True)} == {5: "pending"}
+    assert len(opened) == 3  # the update's own read, then one shared read of the new file
