@@ -29,9 +29,11 @@ TEMPLATES = _PACKAGE / "templates" if (_PACKAGE / "templates").is_dir() else _PA
 # configuration or day changed, the pages are only touched (their mtime is the
 # freshness the pages show). Pages showing a clock-driven age (a wait, an
 # absence) are rendered again every CLOCK_EVERY_S, and every page at least every
-# FULL_EVERY_S whatever the stats say.
+# FULL_EVERY_S whatever the stats say: a safety net only (every other fact comes
+# from the inputs below), and a full render with jinja2's import costs ~0.3 s,
+# so once a minute was a quarter of an idle crontab minute.
 CLOCK_EVERY_S = 5.0
-FULL_EVERY_S = 60.0
+FULL_EVERY_S = 600.0
 
 # The last render's inputs as a digest on disk, for the next process: cron starts
 # a dashboard run every minute, and a run whose pages are already current needs

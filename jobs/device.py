@@ -96,7 +96,23 @@ def track_path_problem(path):
     return None
 
 
+# The hosts file as last read, by its identity: detect asks for it every sweep,
+# and it may be edited during the day.
+_hosts_read = {}
+
+
 def hosts_for(cfg):
-    """The hosts file's names, re-read each call (it is small and may change)."""
+    """The hosts file's names ({name: address}), read again only when the file changed.
+    The dict is shared between calls: never change it."""
     path = cfg.network.hosts_file
-    return read_hosts_file(path) if path and os.path.exists(path) else {}
+    try:
+        info = os.stat(path) if path else None
+    except OSError:
+        info = None
+    if info is None:
+        return {}
+    identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+    last = _hosts_read.get(path)
+    if last is None or last[0] != identity:
+        last = _hosts_read[path] = (identity, read_hosts_file(path))
+    return last[1]

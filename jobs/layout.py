@@ -39,7 +39,7 @@ def state_dir(spool):
 def state_file(spool, device):
     """A str, not a Path: detect stats this for every roster device every sweep,
     and building a Path costs more than the stat."""
-    return os.path.join(spool, STATE, f"{device}.json")
+    return f"{os.fspath(spool)}/{STATE}/{device}.json"
 
 
 def device_folders(spool):

@@ -10,9 +10,15 @@ tries again.
 An absent device's look-up can take seconds to fail, so every device is
 looked up in the pool and a sweep does not wait for them: a device whose
 look-up is still running is skipped by the next sweep, the others are tried
-again every interval. Two runs at once are safe: the state lock decides, and a
-device is marked connected only from the state the sweep read (compare and
-set), so only one of them queues it and logs it.
+again every interval. A name the hosts file gives a "not found" address is
+answered already: it is skipped before its state is even read (an idle
+evening's sweep is hundreds of them). Two runs at once are safe: the state
+lock decides, and a device is marked connected only from the state the sweep
+read (compare and set), so only one of them queues it and logs it.
+
+Every STRANDED_AFTER_S / 4, a device connected for STRANDED_AFTER_S that no
+inspect queue item or claim holds (a run killed between the two writes) is
+queued again.
 """
 
 import logging
@@ -27,38 +33,55 @@ STRANDED_AFTER_S = 60.0
 
 
 def step(ctx):
-    hosts = device.hosts_for(ctx.cfg)  # read once per sweep: it may be edited during the day
-    absent = listed_absent(hosts, ctx.cfg.network.not_found_addresses)
-    runner.sweep(ctx, devices_to_look_for(ctx, absent), lambda ctx, doc: look_for(ctx, doc, hosts),
+    hosts = device.hosts_for(ctx.cfg)  # read again when edited: it may change during the day
+    absent = ctx.memory.get("absent")
+    if absent is None or absent[0] is not hosts:
+        absent = ctx.memory["absent"] = (hosts, listed_absent(hosts, ctx.cfg.network.not_found_addresses))
+    watched = ctx.roster().watched(ctx.cfg.event.extra_devices)
+    if time.monotonic() >= ctx.memory.get("stranded_next", 0):
+        requeue_stranded(ctx, watched)
+        ctx.memory["stranded_next"] = time.monotonic() + STRANDED_AFTER_S / 4
+    runner.sweep(ctx, devices_to_look_for(ctx, watched, absent[1]), lambda ctx, doc: look_for(ctx, doc, hosts),
                  "looking for it")
     return False
 
 
 def listed_absent(hosts, not_found):
-    """The devices the hosts file gives a "not found" address: answered without a look-up,
-    so they need no thread (a pool hand-off costs more than the answer)."""
-    return {name for name, address in hosts.items() if address in not_found}
+    """The names the hosts file gives a "not found" address: answered without a look-up,
+    so a sweep skips them before reading their state (hundreds of an idle evening's names)."""
+    return frozenset(name for name, address in hosts.items() if address in not_found)
 
 
-def devices_to_look_for(ctx, absent=frozenset()):
-    """The state of every roster device that is not on the network as far as we know
+def devices_to_look_for(ctx, watched, absent=frozenset()):
+    """The state of every watched device that is not on the network as far as we know
     and whose name may answer (not a "not found" in the hosts file: `absent`)."""
     now = time.time()
-    for device_id in ctx.roster().watched(ctx.cfg.event.extra_devices):
-        try:
-            doc = state.read_shared(ctx.spool, device_id)
-        except (OSError, ValueError) as exc:
-            ctx.device_log(device_id).warning("state file unreadable, not looked for: %s", exc)
+    for device_id in watched:
+        if device.hostname(device_id) in absent:
             continue
-        if doc["status"] == "connected":
-            requeue_if_stranded(ctx, doc, now)
-        if doc["status"] in state.ACTIVE:
+        doc = _state(ctx, device_id)
+        if doc is None or doc["status"] in state.ACTIVE:
             continue
         if doc["status"] == "failed" and doc["retry"].get("next", 0) > now:
             continue  # backing off: a broken device is not hammered every sweep
-        if device.hostname(device_id) in absent:
-            continue
         yield doc
+
+
+def requeue_stranded(ctx, watched):
+    """Queue again every device connected for a while that no inspect item or claim holds."""
+    now = time.time()
+    for device_id in watched:
+        doc = _state(ctx, device_id)
+        if doc is not None and doc["status"] == "connected":
+            requeue_if_stranded(ctx, doc, now)
+
+
+def _state(ctx, device_id):
+    try:
+        return state.read_shared(ctx.spool, device_id)
+    except (OSError, ValueError) as exc:
+        ctx.device_log(device_id).warning("state file unreadable, not looked for: %s", exc)
+        return None
 
 
 def look_for(ctx, seen, hosts):

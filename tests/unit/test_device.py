@@ -97,6 +97,21 @@ def test_hosts_file_first_and_not_found_addresses_mean_absent(tmp_path, monkeypa
     assert device.resolve(602, names, not_found=()) == "10.10.10.10"
 
 
+def test_the_hosts_file_is_read_again_only_when_it_changed(tmp_path, monkeypatch):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.1.1 motion-470\n")
+    cfg = SimpleNamespace(network=SimpleNamespace(hosts_file=str(hosts)))
+    reads = []
+    real_read = device.read_hosts_file
+    monkeypatch.setattr(device, "read_hosts_file", lambda path: reads.append(path) or real_read(path))
+    assert device.hosts_for(cfg) == {"motion-470": "127.0.1.1"}
+    assert device.hosts_for(cfg) == {"motion-470": "127.0.1.1"} and len(reads) == 1
+    hosts.write_text("127.0.1.2 motion-470\n127.0.1.3 motion-471\n")   # edited during the day
+    assert device.hosts_for(cfg) == {"motion-470": "127.0.1.2", "motion-471": "127.0.1.3"} and len(reads) == 2
+    hosts.unlink()
+    assert device.hosts_for(cfg) == {}
+
+
 def test_a_failing_lookup_is_absent(monkeypatch):
     def fail(*args, **kwargs):
         raise socket.gaierror(-2, "Name or service not known")
