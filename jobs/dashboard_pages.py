@@ -10,6 +10,7 @@ pages. It keeps that last record on disk too (RECORD), for the next process.
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import jobs
@@ -41,22 +42,50 @@ FULL_EVERY_S = 600.0
 RECORD = "rendered-from.json"
 
 
-def inputs(cfg, root, roster, folder, day):
+def inputs(cfg, root, roster, folder, day, scans=None):
     """The identity of everything the pages are made of, but the clock: (name, inode, mtime, size) of
-    every state file and queue item (all written by atomic replace: a new write is a new inode)."""
+    every state file and queue item (all written by atomic replace: a new write is a new inode).
+
+    `scans` (a dict kept between calls) spares listing a folder again while it is unchanged."""
     seen = []
     for sub, where in layout.device_folders(root).items():
-        try:
-            with os.scandir(where) as entries:
-                for entry in entries:
-                    try:
-                        info = entry.stat()
-                    except FileNotFoundError:
-                        continue
-                    seen.append((sub, entry.name, info.st_ino, info.st_mtime_ns, info.st_size))
-        except FileNotFoundError:
-            continue
+        seen.extend(_entries(sub, where, scans))
     return (cfg, roster, str(root), str(folder), day, sorted(seen))
+
+
+# Every write into these folders is a create, link, rename or unlink, each of
+# which moves the folder's mtime; so does a replace of any file in it. A folder
+# whose inode and mtime are what they were at the last listing holds the same
+# files, provided it had last changed clearly before that listing began: a
+# change within the same tick of the file system's coarse clock would leave
+# the mtime as it was. An idle evening's look is then 4 stats, not 300.
+SETTLED_S = 1.0
+
+
+def _entries(sub, where, scans):
+    try:
+        folder = os.stat(where)
+    except FileNotFoundError:
+        return []
+    key = (folder.st_ino, folder.st_mtime_ns)
+    last = scans.get(where) if scans is not None else None
+    if last is not None and last[0] == key and last[1]:
+        return last[2]
+    began = time.time()
+    entries = []
+    try:
+        with os.scandir(where) as found:
+            for entry in found:
+                try:
+                    info = entry.stat()
+                except FileNotFoundError:
+                    continue
+                entries.append((sub, entry.name, info.st_ino, info.st_mtime_ns, info.st_size))
+    except FileNotFoundError:
+        return []
+    if scans is not None:
+        scans[where] = (key, folder.st_mtime_ns / 1e9 < began - SETTLED_S, entries)
+    return entries
 
 
 class Renderer:
@@ -72,6 +101,8 @@ class Renderer:
         # The tracks pages as last rendered: past days rarely change, and a week of
         # them is most of the rendering work.
         self.tracks_pages = {}
+        # Each folder's files as last listed (see SETTLED_S).
+        self.scans = {}
         # What the pages were last rendered from (see CLOCK_EVERY_S).
         self.last = {"inputs": None, "timeless": True, "pages": [], "at": 0.0}
 

@@ -60,7 +60,7 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     day = day or dt.datetime.fromtimestamp(now, cfg.tz).date()
     folder = layout.html_dir(cfg)
     # What changed: before reading, so that a change after it is seen next time.
-    inputs = dashboard_pages.inputs(cfg, root, roster, folder, day)
+    inputs = dashboard_pages.inputs(cfg, root, roster, folder, day, renderer.scans)
     if renderer.still_current(inputs, folder, now):
         return []
     docs = [doc for doc in state.all_devices(root) if isinstance(doc.get("device"), int)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, dashboard_facts, dashboard_pages, roster, spool, state
+from jobs import config, dashboard_facts, dashboard_pages, layout, roster, spool, state
 from jobs.stages import dashboard
 
 TZ_NAME = "Europe/London"
@@ -579,3 +579,21 @@ def test_a_new_process_finds_current_pages_current_without_rendering(crafted_das
     with state.update(quiet, 603) as doc:  # a change seen by the next process
         state.set_status(doc, "pending")
     assert "index.html" in render(cfg, event_roster, now=NOW + 11, renderer=dashboard_pages.Renderer())[0]
+
+
+def test_a_folder_unchanged_since_it_settled_is_not_listed_again_and_any_change_is_seen(tmp_path, monkeypatch):
+    states = layout.state_dir(tmp_path)
+    states.mkdir(parents=True)
+    for device in (1, 2):
+        (states / f"{device}.json").write_text("{}")
+    os.utime(states, (time.time() - 10, time.time() - 10))   # last changed well before the look
+    scans = {}
+    first = dashboard_pages._entries("state", states, scans)
+    real_scandir = os.scandir
+    listed = []
+    monkeypatch.setattr(os, "scandir", lambda where: listed.append(where) or real_scandir(where))
+    assert dashboard_pages._entries("state", states, scans) == first and listed == []   # 1 stat, no listing
+    (states / "3.json").write_text("{}")                      # a new file moves the folder's mtime
+    assert {e[1] for e in dashboard_pages._entries("state", states, scans)} == {"1.json", "2.json", "3.json"}
+    dashboard_pages._entries("state", states, scans)           # changed within the last second: not trusted yet
+    assert len(listed) == 2
