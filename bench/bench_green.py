@@ -24,6 +24,7 @@ bytes / rate), and the download process's CPU per GB and peak RSS.
 
     .venv/bin/python bench/bench_green.py                # the shipped defaults, 5 runs
     .venv/bin/python bench/bench_green.py --workers 4 8 16 32 64 --runs 3   # the sweep of issue 12
+    .venv/bin/python bench/bench_green.py --rate 1.0 --segment 1460          # a real WiFi's segments
 """
 
 import argparse
@@ -52,11 +53,13 @@ STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")
 TZ = "Europe/London"
 
 
-def session(seed=12, scale=1.0):
+def session(seed=12, scale=1.0, segment=None):
     """The fleet: DeviceSpecs, the same for every run and every worker count.
 
     `scale` K > 1 divides every time (arrivals, leave, sizes / rate) by K by
     dividing sizes by K (rates stay 400 KB/s): a quick look, not the figure.
+    `segment`: every device writes its tracks that many bytes at a time (1460:
+    a TCP segment a write, as a WiFi delivers them) rather than rate / 20.
     """
     rng = random.Random(seed)
     nine = dt.datetime.now(ZoneInfo(TZ)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -71,7 +74,8 @@ def session(seed=12, scale=1.0):
                 sizes.pop()
         tracks = [TrackSpec(start=nine + dt.timedelta(minutes=90 * k), duration_s=3600,
                             size=int(size / scale) // 2 * 2, best500_knots=15.0) for k, size in enumerate(sizes)]
-        specs.append(DeviceSpec(id=101 + n, tracks=tracks, rate=RATE, arrive=arrive, leave=leave))
+        specs.append(DeviceSpec(id=101 + n, tracks=tracks, rate=RATE, arrive=arrive, leave=leave,
+                                faults={"segment": segment} if segment else {}))
     return specs
 
 
@@ -298,15 +302,18 @@ def main():
                         help="each device's transfer rate, MiB/s (default 400 KB/s; a real device ~0.7)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="K > 1: times and sizes / K, for a quick look (not the figure)")
+    parser.add_argument("--segment", type=int, metavar="BYTES",
+                        help="devices write this many bytes at a time (1460: a TCP segment, as over WiFi)")
     args = parser.parse_args()
     RATE = round(args.rate * 2**20)
-    specs = session(args.seed, args.scale)
+    specs = session(args.seed, args.scale, args.segment)
     common.header(f"time to green: {DEVICES} devices arriving over {ARRIVE_OVER_S:.0f} s at {RATE // 1000} KB/s, "
                   f"{sum(len(s.tracks) for s in specs)} tracks of 1-4 MB "
                   f"({sum(t.size for s in specs for t in s.tracks) / 1e6:.0f} MB), "
                   f"{len(LEAVERS)} leaving for good at {LEAVE_AT_S:.0f} s; shipped intervals "
                   f"(detect {config.DEFAULTS['intervals']['detect']:g} s); "
-                  + ("one `motion-server run` process" if args.foreground else "stages as separate processes"))
+                  + ("one `motion-server run` process" if args.foreground else "stages as separate processes")
+                  + (f"; devices write {args.segment} B at a time" if args.segment else ""))
     with tempfile.TemporaryDirectory(prefix="bench-green-") as folder:
         base = Path(folder)
         prepare(base, specs)
