@@ -30,7 +30,6 @@ that can be taken has no owner: no pid files to go stale, no pid trusted.
 import fcntl
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -86,11 +85,11 @@ class LockTimeout(Exception):
                          f" (last taken by {holder or 'an unknown process'})")
 
 
-@dataclass
 class Held:
-    path: Path
-    fd: int = None            # a single try: our descriptor
-    waited: object = None     # a bounded wait: filelock's lock
+    """A lock file held: by our descriptor (a single try) or by filelock's lock (a bounded wait)."""
+
+    def __init__(self, path, fd=None, waited=None):
+        self.path, self.fd, self.waited = path, fd, waited
 
 
 def take(path, note, wait_s=0.0):

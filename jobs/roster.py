@@ -9,7 +9,7 @@ import csv
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from jobs.config import ConfigError
 
@@ -19,20 +19,15 @@ COLUMNS = ("Entrant ID", "Tally", "Motion ID", "Start Date", "End Date", "File I
 FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" passes a final newline
 
 
-@dataclass(frozen=True)
-class Entry:
-    path: str
-    line: int
-    entrant: str
-    device: int
-    start: dt.date
-    end: dt.date
-    file_id: str
-    first_name: str
-    family_name: str
-    craft: str
-    status: str
-    class_name: str = ""     # the optional Class column (e.g. Foil)
+# A namedtuple, not a dataclass: dataclasses imports inspect (~10 ms), a tenth
+# of every cron run's start-up. class_name is the optional Class column (e.g. Foil).
+_EntryFields = namedtuple("_EntryFields", "path line entrant device start end file_id first_name family_name craft "
+                                          "status class_name", defaults=("",))
+
+
+class Entry(_EntryFields):
+    """One roster row (immutable): who sails with which device from start to end."""
+    __slots__ = ()
 
     @property
     def name(self):
@@ -42,11 +37,16 @@ class Entry:
         return self.start <= day <= self.end
 
 
-@dataclass
 class Roster:
-    path: str
-    entries: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
+    """The roster's rows in file order, and the warnings reading them gave."""
+
+    def __init__(self, path, entries=None, warnings=None):
+        self.path = path
+        self.entries = [] if entries is None else entries
+        self.warnings = [] if warnings is None else warnings
+
+    def __repr__(self):
+        return f"Roster({self.path!r}, {len(self.entries)} entries)"
 
     def devices(self):
         """Every device the roster names: the ones to watch on the network."""

@@ -27,7 +27,6 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import layout, locks
@@ -40,13 +39,15 @@ HOST = socket.gethostname().replace("/", "_")
 log = logging.getLogger("motion.spool")
 
 
-@dataclass
 class Claim:
-    queue: str
-    device: int
-    path: Path
-    fd: int
-    item: dict = field(default_factory=dict)
+    """A claimed queue item: its path in the claims folder and the descriptor holding its flock."""
+
+    def __init__(self, queue, device, path, fd, item=None):
+        self.queue, self.device, self.path, self.fd = queue, device, path, fd
+        self.item = {} if item is None else item
+
+    def __repr__(self):
+        return f"Claim({self.queue!r}, {self.device}, {str(self.path)!r})"
 
 
 
