@@ -7,9 +7,10 @@ to its last byte with every checksum right, so this check runs on every track
 (up to 50 MB): it must be fast in pure Python.
 
 Speed comes from treating a run of consecutive 52-byte GNSS frames as columns:
-byte i of every frame is one strided slice, turned into one big integer with a
-32-bit lane per frame, so the Fletcher sums of thousands of frames are a few
-dozen big-integer additions instead of a Python loop per byte.
+word i (8 bytes) of every frame is one strided slice of an array, turned into
+one big integer with a 64-bit lane per frame, so the Fletcher sums of thousands
+of frames are a few dozen big-integer operations instead of a Python loop per
+byte (see _lane_sums).
 """
 
 import array
@@ -38,7 +39,8 @@ GNSS_SIZE = 52
 GNSS_STRUCT = struct.Struct("<HBBiiiIIQBBIIIIH")
 assert GNSS_STRUCT.size == GNSS_SIZE
 UTC_OFFSET = 24          # byte of utc_time inside a GNSS frame
-MAX_RUN = 32768          # GNSS frames checked in one bulk step (~1.7 MB)
+MAX_RUN = 32768          # GNSS frames parsed in one bulk step (~1.7 MB)
+CHECK_FRAMES = 1024      # GNSS frames whose checksums are computed in one step (~53 KB)
 READ_SIZE = 4 << 20
 FEED_BATCH = 64 * 1024   # bytes gathered from small pieces before they are parsed
 
@@ -47,8 +49,6 @@ Fix.__doc__ = "One GNSS fix: time ms UTC, lat/lon degrees, altitude mm, speed mm
 
 # Low byte of a GNSS mode -> 1, anything else -> 0 (to find where a run of GNSS frames ends).
 _GNSS_LOW = bytes(1 if b in (0xD4, 0xD5) else 0 for b in range(256))
-# Bytes covered by the checksum of a 52-byte frame, in order: the mode, then 4..51.
-_CHECKED = (0, 1) + tuple(range(4, GNSS_SIZE))
 
 
 class OAOError(Exception):
@@ -84,20 +84,136 @@ def _frame_checksum(frame):
     return fletcher(bytes(frame[:2]) + bytes(frame[4:]))
 
 
+# --- Fletcher sums of many GNSS frames at once ------------------------------------
+#
+# A run of 52-byte frames is regrouped into 7 columns of 8-byte words, one
+# 64-bit lane per frame: word 0 holds the mode and the stored checksum, words
+# 1-6 the 48 bytes after it. Each column becomes one big integer, so a frame's
+# sums are a few big-integer additions and multiplications shared by every
+# frame of the run. Even bytes are masked into 16-bit sub-lanes to leave room
+# for carries; A and B then come out, mod 256, in byte 7 of each lane.
+
+_SUBLANES = sum(1 << 16 * i for i in range(4))   # times this: a lane's four 16-bit sub-lanes summed into the top one
+_POSITIONS = 6 | 4 << 16 | 2 << 32                # times this: sub-lane i weighted by 2i, summed into the top one
+# runY * _Y_WEIGHTS + runE * _E_WEIGHTS is 256 * (sum over the bytes of a lane of
+# position-in-lane * byte): the part of B that is not a whole number of words.
+_Y_WEIGHTS = _POSITIONS + _SUBLANES
+_E_WEIGHTS = 255 * _POSITIONS - _SUBLANES
+_lane_masks = [0] * 6   # lanes covered, then the masks below, grown to the longest run seen
+
+
+def _masks(lanes):
+    """(even bytes, mode bytes 4-5, low 5 bits of byte 7, byte 7, bit 56) repeated over at least `lanes` lanes.
+
+    A mask longer than the run costs nothing: `&` stops at the shorter operand.
+    """
+    if _lane_masks[0] < lanes:
+        def repeat(pattern):
+            return int.from_bytes(pattern * lanes, "little")
+        _lane_masks[:] = [lanes, repeat(b"\xff\x00" * 4), repeat(bytes(4) + b"\xff\xff" + bytes(2)),
+                          repeat(bytes(7) + b"\x1f"), repeat(bytes(7) + b"\xff"), repeat(bytes(7) + b"\x01")]
+    return _lane_masks[1:]
+
+
+def _frame_columns(block, count):
+    """The 7 word columns of the first `count` frames of `block` (bytes or memoryview).
+
+    Frames are 6.5 words long: the words of even frames are read from the
+    block shifted by 4 bytes, those of odd frames from the block as it is; each
+    column holds the even frames' lanes (ceil(count / 2)), then the odd
+    frames'. Word 0 is the one ending with the frame's first 4 bytes (mode and
+    stored checksum).
+    """
+    view = memoryview(block)
+    as_is, shifted = array.array("Q"), array.array("Q")
+    as_is.frombytes(view[:GNSS_SIZE * count // 8 * 8])
+    shifted.frombytes(view[4:4 + (GNSS_SIZE * count - 4) // 8 * 8])
+    first = array.array("Q", bytes(4) + bytes(view[:4]))   # frame 0's word 0 starts before the block
+    columns = [first + shifted[12::13] + as_is[6::13]]
+    columns += [shifted[word::13] + as_is[7 + word::13] for word in range(6)]
+    return [int.from_bytes(column, "little") for column in columns]
+
+
+def _lane_sums(block, count):
+    """(lanes, A, H, R, head) of `count` frames, lane by lane (see _run_checksums for their meaning)."""
+    lanes = count
+    columns = _frame_columns(block, count)
+    even, mode, _, _, _ = _masks(lanes)
+    head = columns[0]
+    # The two mode bytes moved to bytes 6-7 of their word: their B weights (50 and 49)
+    # then follow the same rule as the other bytes' (56 - 8 * column - byte in word).
+    word = (head & mode) << 16
+    run_y = acc_y = word
+    run_e = acc_e = word & even
+    for word in columns[1:]:
+        run_y += word
+        acc_y += run_y
+        run_e += word & even
+        acc_e += run_e
+    a = (run_y + 255 * run_e) * _SUBLANES
+    h = (acc_y + 255 * acc_e) * _SUBLANES
+    r = run_y * _Y_WEIGHTS + run_e * _E_WEIGHTS
+    return lanes, a, h, r, head
+
+
+def _run_intact(block, count):
+    """The frames whose checksum fails, as a bit mask of lanes (0: all intact), and the lane count."""
+    lanes, a, h, r, head = _lane_sums(block, count)
+    _, _, low5, top, _ = _masks(lanes)
+    # XOR compares byte 7 with the stored checksum byte without any carry between lanes.
+    a_wrong = a ^ (head << 8)                               # A against stored byte 2
+    b_wrong = ((h & low5) << 3) ^ (r + (head & top))        # 8 * H against R + stored byte 3
+    return (a_wrong | b_wrong) & top, lanes
+
+
+def _byte7(lane_values, lanes):
+    """Byte 7 of each of the first `lanes` 64-bit lanes of `lane_values`."""
+    size = max(8 * lanes, (lane_values.bit_length() + 7) // 8)
+    return lane_values.to_bytes(size, "little")[7:8 * lanes:8]
+
+
+def _first_bad_frame(block, count):
+    """The index of the first of `count` frames in `block` whose checksum fails, or None.
+
+    Checked CHECK_FRAMES at a time: the big integers of a step then stay in
+    the CPU's cache, and the temporary arrays are small enough to be reused
+    rather than mapped afresh (and page-faulted) by malloc each time.
+    """
+    view = memoryview(block)
+    for start in range(0, count, CHECK_FRAMES):
+        frames = min(CHECK_FRAMES, count - start)
+        bad, lanes = _run_intact(view[start * GNSS_SIZE:(start + frames) * GNSS_SIZE], frames)
+        if bad:
+            return start + _first_flagged(bad, lanes)
+    return None
+
+
+def _first_flagged(bad, lanes):
+    """The index of the first frame flagged in `bad` (a mask from _run_intact)."""
+    flags = _byte7(bad, lanes)
+    half = (lanes + 1) // 2
+    even, odd = flags[:half], flags[half:]
+    return min(2 * (len(even) - len(even.lstrip(b"\0"))), 2 * (len(odd) - len(odd.lstrip(b"\0"))) + 1)
+
+
 def _run_checksums(block, count):
-    """Fletcher (A, B) of `count` 52-byte frames in `block`, as two byte strings."""
-    lanes = bytearray(4 * count)
-    a = b = 0
-    for i in _CHECKED:
-        lanes[0::4] = block[i::GNSS_SIZE]
-        a += int.from_bytes(lanes, "little")
-        b += a
-    # Each lane holds at most 50*255 (A) or 1275*255 (B): no carry into the next lane.
-    return (a.to_bytes(4 * count, "little")[0::4], b.to_bytes(4 * count, "little")[0::4])
+    """Fletcher (A, B) of `count` 52-byte frames in `block`, as two byte strings.
 
-
-def _first_difference(x, y):
-    return next(i for i, (p, q) in enumerate(zip(x, y)) if p != q)
+    Per lane: A = the sum of the checked bytes, in byte 7 of `a`; B = 8 * (the
+    sum of each byte times the words after it, incl. its own: byte 7 of h, low
+    5 bits) - (the sum of each byte times its place in its word: byte 7 of r).
+    """
+    lanes, a, h, r, _ = _lane_sums(block, count)
+    _, _, low5, top, bit56 = _masks(lanes)
+    b = ((h & low5) << 3) + (top ^ (r & top)) + bit56      # + 256 - r: no borrow across lanes
+    half = (lanes + 1) // 2
+    sums = []
+    for lane_sums in (a, b):
+        by_lane = _byte7(lane_sums, lanes)
+        in_order = bytearray(lanes)
+        in_order[0::2], in_order[1::2] = by_lane[:half], by_lane[half:]
+        sums.append(bytes(in_order))
+    return tuple(sums)
 
 
 class Verifier:
@@ -172,14 +288,11 @@ class Verifier:
         self._scan = min(self._scan * 2, MAX_RUN) if count == fit else 64
         block = buf[pos:pos + count * GNSS_SIZE]
         if self.checksums:
-            a, b = _run_checksums(block, count)
-            stored_a, stored_b = block[2::GNSS_SIZE], block[3::GNSS_SIZE]
-            if a != stored_a or b != stored_b:
-                bad = min(_first_difference(a, stored_a) if a != stored_a else count,
-                          _first_difference(b, stored_b) if b != stored_b else count)
-                at = pos + bad * GNSS_SIZE
+            first = _first_bad_frame(block, count)
+            if first is not None:
+                at = pos + first * GNSS_SIZE
                 mode = buf[at] | buf[at + 1] << 8
-                self._count_gnss(block[:bad * GNSS_SIZE], bad)  # the frames before it are good
+                self._count_gnss(block[:first * GNSS_SIZE], first)  # the frames before it are good
                 raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + at}", self.size + at)
         self._count_gnss(block, count)
         if self.first_ms is None:
