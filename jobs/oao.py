@@ -221,10 +221,15 @@ class Verifier:
 
     feed() raises OAOError at the first bad frame; finish() raises if the stream
     ended inside a frame and returns the summary verify_file() documents.
+
+    `gnss`, when given, is called with each run of whole GNSS frames (bytes) once
+    it is checked, in stream order: a frame that fails its checksum never
+    reaches it. Unlike feed's on_gnss, it leaves the gathering of small pieces on.
     """
 
-    def __init__(self, checksums=True):
+    def __init__(self, checksums=True, gnss=None):
         self.checksums = checksums
+        self.gnss = gnss
         self.size = 0          # bytes consumed into whole frames
         self.frames = Counter()
         self.first_ms = None
@@ -251,6 +256,7 @@ class Verifier:
         self._parse(data, on_gnss)
 
     def _parse(self, data, on_gnss):
+        on_gnss = self.gnss if on_gnss is None else on_gnss
         buf = self._tail + bytes(data) if self._tail else bytes(data)
         pos = 0
         end = len(buf)
@@ -538,6 +544,17 @@ def _column(block, count, offset, width, code):
     return column
 
 
+# A fix that does not count breaks the Doppler windows it is in: its speed is this much lower.
+PENALTY = 10 ** 12
+# Below this, sums of whole mm/s (and penalties) are exact in floats as well, so
+# integer window sums give the very averages the float sums gave.
+EXACT_SUM = 1 << 52
+BOUND_ENDS = 16             # stretch ends per piece bounded together for the 500 m
+_NONZERO = bytes([0] + [1] * 255)
+_ENOUGH_SATELLITES = bytes(int(n >= SATELLITES_MIN) for n in range(256))
+_NOT = bytes([1] + [0] * 255)
+
+
 class Figures:
     """The 2 s, 10 s and 500 m bests of a track computed from its GNSS frames, fed in blocks.
 
@@ -546,50 +563,81 @@ class Figures:
     speed accuracy within `max_speed_accuracy` mm/s; a window holding any
     other fix, or a gap in time, does not count). 500 m: the fastest shortest
     stretch of at least 500 m between counted fixes, from their positions and
-    times. Every step is a C-level pass over a block's columns (array, map,
-    itertools, bisect): no Python statement runs per fix.
+    times (at most one position per POSITION_STEP_MS, counted from the track's
+    first fix).
+
+    Branch and bound: a window's average is at most its fastest fix, and a
+    stretch's speed at most (the most metres) / (the fewest milliseconds) of
+    any stretch ending near it; only windows and stretches whose bound beats
+    the best so far are computed, the way they always were. The result does
+    not depend on how the frames are cut into blocks.
     """
 
     def __init__(self, max_speed_accuracy=SPEED_ACCURACY_MAX):
         self.max_speed_accuracy = max_speed_accuracy
-        self.times, self.speeds, self.lats, self.lons = [], [], [], []   # counted fixes kept across blocks
+        self.times, self.speeds = [], []    # the last 10 s of fixes (uncounted: speed - PENALTY)
         self.best = {"2s_best": 0.0, "10s_best": 0.0, "500m_best": 0.0}
         self.step_ms = None
         self.metres = None      # (per 1e-7 degree of longitude, of latitude), from the first fix
-        self.fixes = ([], [], [])   # (times, lats, lons) of the last CARRY_S of counted fixes
+        self.fixes = ([], [], [])   # (times, lats, lons) of the last CARRY_S of counted positions
+        self.along = []         # metres from the track's first counted position, of self.fixes
+        self.fed = 0            # fixes fed so far
 
     def feed(self, block):
         count = len(block) // GNSS_SIZE
         if not count:
             return
-        block = block[:count * GNSS_SIZE]
-        counted = list(map(operator.and_, map(operator.and_, map(operator.truth, block[32::GNSS_SIZE]),
-                                              map(operator.le, itertools.repeat(SATELLITES_MIN),
-                                                  block[33::GNSS_SIZE])),
-                           map(operator.ge, itertools.repeat(self.max_speed_accuracy),
-                               _column(block, count, 34, 4, "I"))))
-        # A fix that does not count breaks the windows it is in: its speed is a huge negative.
-        penalties = map(operator.mul, map(operator.not_, counted), itertools.repeat(-1e12))
-        speeds = list(map(operator.add, _column(block, count, 16, 4, "I"), penalties))
+        block = bytes(block[:count * GNSS_SIZE])
+        counted = self._counted(block, count)
+        speeds = _column(block, count, 16, 4, "I").tolist()
+        if counted.count(0):
+            speeds = list(map(operator.sub, speeds, map(operator.mul, counted.translate(_NOT),
+                                                        itertools.repeat(PENALTY))))
         times = _column(block, count, UTC_OFFSET, 8, "Q").tolist()
         self._doppler(times, speeds)
-        # Positions at most 5 a second: a 500 m stretch takes 10 s and more, so 0.2 s
-        # steps change its speed by well under 1 %, for half the work of a 10 Hz track.
+        positions = self._thinned(counted, count)
+        self._distance(list(itertools.compress(times, positions)),
+                       list(itertools.compress(_column(block, count, 4, 4, "i"), positions)),
+                       list(itertools.compress(_column(block, count, 8, 4, "i"), positions)))
+        self.fed += count
+
+    def _counted(self, block, count):
+        """One byte per fix: 1 when it counts."""
+        accurate = bytes(map(operator.ge, itertools.repeat(self.max_speed_accuracy),
+                             _column(block, count, 34, 4, "I")))
+        flags = (int.from_bytes(block[32::GNSS_SIZE].translate(_NONZERO), "little")
+                 & int.from_bytes(block[33::GNSS_SIZE].translate(_ENOUGH_SATELLITES), "little")
+                 & int.from_bytes(accurate, "little"))
+        return flags.to_bytes(count, "little")
+
+    def _thinned(self, counted, count):
+        """The counted fixes whose positions are used: at most 5 a second.
+
+        A 500 m stretch takes 10 s and more, so 0.2 s steps change its speed by
+        well under 1 %, for half the work of a 10 Hz track. Fixes are numbered
+        from the track's first, so the choice does not depend on the blocks.
+        """
         stride = max(1, round(POSITION_STEP_MS / self.step_ms)) if self.step_ms else 1
-        if stride > 1:
-            counted = [ok if n % stride == 0 else 0 for n, ok in enumerate(counted)]
-        self._distance(list(itertools.compress(times, counted)),
-                       list(itertools.compress(_column(block, count, 4, 4, "i"), counted)),
-                       list(itertools.compress(_column(block, count, 8, 4, "i"), counted)))
+        if stride == 1:
+            return counted
+        every = bytes(-self.fed % stride) + (b"\x01" + bytes(stride - 1)) * (count // stride + 1)
+        kept = int.from_bytes(counted, "little") & int.from_bytes(every[:count], "little")
+        return kept.to_bytes(count, "little")
 
     def _doppler(self, times, speeds):
         times, speeds = self.times + times, self.speeds + speeds
         if self.step_ms is None and len(times) > 10:
             self.step_ms = max((times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
-        if self.step_ms:
+        if self.step_ms and max(speeds) > min(self.best["2s_best"], self.best["10s_best"]):
             sums = list(itertools.accumulate(speeds, initial=0))
+            exact = -EXACT_SUM < min(sums) and max(sums) < EXACT_SUM
+            if not exact:
+                sums = list(itertools.accumulate(map(float, speeds), initial=0))
             for key, span_ms in (("2s_best", 2000), ("10s_best", 10000)):
-                self.best[key] = max(self.best[key], self._window_best(times, sums, span_ms))
+                found = self._fastest_window(times, sums, span_ms) if exact else None
+                if found is None:
+                    found = self._window_best(times, sums, span_ms)
+                self.best[key] = max(self.best[key], found)
         keep = int(10000 // (self.step_ms or 1000)) + 1
         self.times, self.speeds = times[-keep:], speeds[-keep:]
 
@@ -600,40 +648,102 @@ class Figures:
             return 0.0
         averages = map(operator.truediv, map(operator.sub, sums[k + 1:], sums[1:-k]), itertools.repeat(k))
         spans = map(operator.sub, times[k:], times[:-k])
+        whole = map(operator.le, spans, itertools.repeat(self._longest_span(span_ms)))
+        return max(itertools.compress(averages, whole), default=0.0)
+
+    def _longest_span(self, span_ms):
         # k fixes span about span_ms: a window missing a fix spans a step more and
         # is not counted; uneven clocks (28 and 29 ms steps) may run 1 % over.
-        whole = map(operator.le, spans, itertools.repeat(span_ms + self.step_ms / 2 + span_ms / 100))
-        return max(itertools.compress(averages, whole), default=0.0)
+        return span_ms + self.step_ms / 2 + span_ms / 100
+
+    def _fastest_window(self, times, sums, span_ms):
+        """_window_best from exact integer sums: the largest sum of any k fixes is
+        the answer when its window spans no gap (nearly always); None when it does."""
+        k = round(span_ms / self.step_ms)
+        if k < 1 or len(times) <= k:
+            return 0.0
+        totals = list(map(operator.sub, sums[k + 1:], sums[1:-k]))
+        largest = max(totals)
+        end = totals.index(largest) + k
+        if times[end] - times[end - k] > self._longest_span(span_ms):
+            return None
+        return max(largest / k, 0.0)
 
     def _distance(self, times, lats, lons):
         if self.metres is None and lats:
             per_degree = math.pi * EARTH_RADIUS_M / 180 * 1e-7
             self.metres = (per_degree * math.cos(math.radians(lats[0] * 1e-7)), per_degree)
+        if not times:
+            return
         carried = len(self.fixes[0])
         times, lats, lons = self.fixes[0] + times, self.fixes[1] + lats, self.fixes[2] + lons
+        along = self._along(lats, lons, carried)
         if len(times) > 1:
-            self.best["500m_best"] = max(self.best["500m_best"], self._stretch_best(times, lats, lons, carried))
-        cut = bisect.bisect_left(times, times[-1] - CARRY_S * 1000) if times else 0
+            self.best["500m_best"] = self._stretch_bound(times, along, carried, self.best["500m_best"])
+        cut = bisect.bisect_left(times, times[-1] - CARRY_S * 1000)
         self.fixes = (times[cut:], lats[cut:], lons[cut:])
+        self.along = along[cut:]
 
-    def _stretch_best(self, times, lats, lons, carried):
-        """The fastest shortest stretch of at least 500 m ending after the `carried`
-        fixes (those before ended in an earlier block), in mm/s; 0 if none."""
+    def _along(self, lats, lons, carried):
+        """Metres from the track's first counted position, of these positions (the first `carried` known)."""
         across, up = self.metres
+        start = max(carried - 1, 0)
+        lats, lons = lats[start:], lons[start:]
         steps = map(math.hypot, map(operator.mul, map(operator.sub, lons[1:], lons[:-1]), itertools.repeat(across)),
                     map(operator.mul, map(operator.sub, lats[1:], lats[:-1]), itertools.repeat(up)))
-        along = list(itertools.accumulate(steps, initial=0.0))
+        if not carried:
+            return list(itertools.accumulate(steps, initial=0.0))
+        return self.along + list(itertools.accumulate(steps, initial=self.along[-1]))[1:]
+
+    def _stretch_bound(self, times, along, carried, best):
+        """max(best, the fastest shortest stretch of at least 500 m ending after
+        the `carried` fixes, in mm/s): only pieces of stretch ends whose bound
+        beats the best so far are computed."""
         first = max(bisect.bisect_left(along, 500.0), carried)   # 500 m from the start, and new
-        starts = list(map(operator.sub, map(bisect.bisect_right, itertools.repeat(along),
-                                            map(operator.sub, along[first:], itertools.repeat(500.0))),
-                          itertools.repeat(1)))
-        metres = map(operator.sub, along[first:], map(along.__getitem__, starts))
-        elapsed = map(max, map(operator.sub, times[first:], map(times.__getitem__, starts)), itertools.repeat(1))
+        if first >= len(times):
+            return best
+        if times != sorted(times):        # the bound needs time to run forwards
+            return max(best, self._stretch_best(times, along, range(first, len(times))))
+        pieces = range(first, len(times), BOUND_ENDS)
+        lasts = [min(end + BOUND_ENDS, len(times)) - 1 for end in pieces]
+        from_first = [max(start, 0) for start in _stretch_starts(along, pieces)]
+        from_last = _stretch_starts(along, lasts)
+        # The most metres: last end - earliest start; the fewest ms: first end - latest start.
+        metres = map(operator.sub, map(along.__getitem__, lasts), map(along.__getitem__, from_first))
+        elapsed = map(max, map(operator.sub, map(times.__getitem__, pieces), map(times.__getitem__, from_last)),
+                      itertools.repeat(1))
+        bounds = list(map(operator.mul, map(operator.truediv, metres, elapsed), itertools.repeat(1e6)))
+        for piece in sorted(_beating(bounds, best), key=bounds.__getitem__, reverse=True):
+            if bounds[piece] <= best:
+                break
+            ends = range(pieces[piece], lasts[piece] + 1)
+            best = max(best, self._stretch_best(times, along, ends))
+        return best
+
+    @staticmethod
+    def _stretch_best(times, along, ends):
+        """The fastest shortest stretch of at least 500 m ending at fixes `ends`, in mm/s; 0 if none."""
+        starts = _stretch_starts(along, ends)
+        metres = map(operator.sub, along[ends.start:ends.stop], map(along.__getitem__, starts))
+        elapsed = map(max, map(operator.sub, times[ends.start:ends.stop], map(times.__getitem__, starts)),
+                      itertools.repeat(1))
         return max(map(operator.truediv, metres, elapsed), default=0.0) * 1e6   # metres per ms -> mm/s
 
     def result(self):
         """{"2s_best", "10s_best", "500m_best"} in mm/s, as logs.json gives them."""
         return {key: round(value) for key, value in self.best.items()}
+
+
+def _stretch_starts(along, ends):
+    """For each end, the last fix at least 500 m before it (-1: none)."""
+    return list(map(operator.sub, map(bisect.bisect_right, itertools.repeat(along),
+                                      map(operator.sub, map(along.__getitem__, ends), itertools.repeat(500.0))),
+                    itertools.repeat(1)))
+
+
+def _beating(bounds, best):
+    """Indices of the bounds above `best`."""
+    return itertools.compress(range(len(bounds)), map(operator.gt, bounds, itertools.repeat(best)))
 
 
 def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
@@ -647,6 +757,9 @@ def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
 # ---- a downloaded track, checked as its bytes arrive ---------------------------------
 
 CHECK_READ = 64 * 1024   # bytes read at a time when a file on disk is checked
+# Verified GNSS frames gathered before the figures take them: each feed re-walks
+# the last 10 minutes of positions, so feeds of 64 KB would cost ~1 s/GB more.
+FIGURES_BATCH = 512 * 1024
 
 
 class BadData(Exception):
@@ -673,11 +786,20 @@ class TrackCheck:
     With `device_id`, a track whose header frame names another device is
     refused as its first bytes come: anything on the WiFi can take the name
     motion-<id>, but not put the entrant's device id into a forged track.
+
+    With `figures` (the max_speed_accuracy of figures()), the track's figures
+    are computed in the same pass from the GNSS frames as they verify, so the
+    finished file need not be read again: figures_result() once finish()
+    returned. They do not depend on how the bytes arrive: on resume, check_file
+    feeds the bytes already in the .part first, then the download goes on
+    feeding, so it is still one ordered pass over the whole track.
     """
 
-    def __init__(self, device_id=None):
+    def __init__(self, device_id=None, figures=None):
         self.sha256 = hashlib.sha256()
-        self.frames = Verifier()
+        self.figures = None if figures is None else Figures(figures)
+        self._fixes = bytearray()   # verified GNSS frames the figures have not taken yet
+        self.frames = Verifier(gnss=None if figures is None else self._gather_fixes)
         self.length = 0
         self.damage = None       # the first bad frame, once seen: the rest is only hashed
         self.device_id = device_id
@@ -693,6 +815,12 @@ class TrackCheck:
                 self.frames.feed(block)
             except OAOError as exc:
                 self.damage = exc
+
+    def _gather_fixes(self, frames):
+        self._fixes += frames
+        if len(self._fixes) >= FIGURES_BATCH:
+            self.figures.feed(bytes(self._fixes))
+            self._fixes = bytearray()
 
     def _check_owner(self, block):
         """BadData when the opening header frame names another device (none: nothing to check)."""
@@ -720,13 +848,23 @@ class TrackCheck:
                 self.damage = exc
         if self.damage is not None:
             raise Damaged(str(self.damage), self.sha256.hexdigest())
+        if self.figures is not None and self._fixes:
+            self.figures.feed(bytes(self._fixes))
+            self._fixes = bytearray()
         return self.sha256.hexdigest()
 
+    def figures_result(self):
+        """What figures() gives for the file, from this pass; None without `figures`
+        or before finish() returned (a damaged track has no figures)."""
+        if self.figures is None or self._fixes or self.damage is not None or self.frames.size == 0:
+            return None
+        return {**self.figures.result(), "first_ms": self.frames.first_ms, "last_ms": self.frames.last_ms}
 
-def check_file(f, length=None, device_id=None):
-    """A TrackCheck (of `device_id`'s track) fed the first `length` bytes of open file `f`
-    (all by default); f left there."""
-    check = TrackCheck(device_id)
+
+def check_file(f, length=None, device_id=None, figures=None):
+    """A TrackCheck (of `device_id`'s track, computing `figures` if given) fed the
+    first `length` bytes of open file `f` (all by default); f left there."""
+    check = TrackCheck(device_id, figures)
     left = length
     f.seek(0)
     while left is None or left > 0:
