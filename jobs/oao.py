@@ -533,6 +533,15 @@ CARRY_S = 600               # a 500 m slower than 10 minutes (1.6 kn) is nobody'
 POSITION_STEP_MS = 200      # positions closer in time than this are thinned out for the 500 m
 
 
+def _words(block, code):
+    """The 4-byte words of whole frames (13 a frame) as an array of `code` ("i" or "I"):
+    a field on a word boundary is then one strided slice."""
+    words = array.array(code, block)
+    if sys.byteorder == "big":
+        words.byteswap()
+    return words
+
+
 def _column(block, count, offset, width, code):
     """One field of every 52-byte frame in `block` as an array (bytes gathered lane by lane, no Python loop)."""
     lanes = bytearray(width * count)
@@ -547,7 +556,7 @@ def _column(block, count, offset, width, code):
 # A fix that does not count breaks the Doppler windows it is in: its speed is this much lower.
 PENALTY = 10 ** 12
 # Below this, sums of whole mm/s (and penalties) are exact in floats as well, so
-# integer window sums give the very averages the float sums gave.
+# integer window sums give the very averages float sums give.
 EXACT_SUM = 1 << 52
 BOUND_ENDS = 16             # stretch ends per piece bounded together for the 500 m
 _NONZERO = bytes([0] + [1] * 255)
@@ -589,16 +598,17 @@ class Figures:
             return
         block = bytes(block[:count * GNSS_SIZE])
         counted = self._counted(block, count)
-        speeds = _column(block, count, 16, 4, "I").tolist()
+        words = _words(block, "I")
+        speeds = words[4::13].tolist()
         if counted.count(0):
             speeds = list(map(operator.sub, speeds, map(operator.mul, counted.translate(_NOT),
                                                         itertools.repeat(PENALTY))))
         times = _column(block, count, UTC_OFFSET, 8, "Q").tolist()
         self._doppler(times, speeds)
         positions = self._thinned(counted, count)
-        self._distance(list(itertools.compress(times, positions)),
-                       list(itertools.compress(_column(block, count, 4, 4, "i"), positions)),
-                       list(itertools.compress(_column(block, count, 8, 4, "i"), positions)))
+        words = _words(block, "i")
+        self._distance(list(itertools.compress(times, positions)), list(itertools.compress(words[1::13], positions)),
+                       list(itertools.compress(words[2::13], positions)))
         self.fed += count
 
     def _counted(self, block, count):
@@ -628,18 +638,25 @@ class Figures:
         times, speeds = self.times + times, self.speeds + speeds
         if self.step_ms is None and len(times) > 10:
             self.step_ms = max((times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
-        if self.step_ms and max(speeds) > min(self.best["2s_best"], self.best["10s_best"]):
-            sums = list(itertools.accumulate(speeds, initial=0))
-            exact = -EXACT_SUM < min(sums) and max(sums) < EXACT_SUM
-            if not exact:
-                sums = list(itertools.accumulate(map(float, speeds), initial=0))
-            for key, span_ms in (("2s_best", 2000), ("10s_best", 10000)):
-                found = self._fastest_window(times, sums, span_ms) if exact else None
-                if found is None:
-                    found = self._window_best(times, sums, span_ms)
-                self.best[key] = max(self.best[key], found)
+        if self.step_ms:
+            self._windows(times, speeds)
         keep = int(10000 // (self.step_ms or 1000)) + 1
         self.times, self.speeds = times[-keep:], speeds[-keep:]
+
+    def _windows(self, times, speeds):
+        exact = _exact_sums(speeds)
+        fastest = max(speeds)
+        # With exact sums no window is faster than its fastest fix.
+        spans = [(key, span_ms) for key, span_ms in (("2s_best", 2000), ("10s_best", 10000))
+                 if not exact or fastest > self.best[key]]
+        if not spans:
+            return
+        sums = list(itertools.accumulate(speeds if exact else map(float, speeds), initial=0))
+        for key, span_ms in spans:
+            found = self._fastest_window(times, sums, span_ms) if exact else None
+            if found is None:
+                found = self._window_best(times, sums, span_ms)
+            self.best[key] = max(self.best[key], found)
 
     def _window_best(self, times, sums, span_ms):
         """The fastest average over `span_ms` of consecutive fixes (mm/s), 0 if none."""
@@ -705,9 +722,11 @@ class Figures:
         if times != sorted(times):        # the bound needs time to run forwards
             return max(best, self._stretch_best(times, along, range(first, len(times))))
         pieces = range(first, len(times), BOUND_ENDS)
-        lasts = [min(end + BOUND_ENDS, len(times)) - 1 for end in pieces]
-        from_first = [max(start, 0) for start in _stretch_starts(along, pieces)]
-        from_last = _stretch_starts(along, lasts)
+        lasts = list(range(first + BOUND_ENDS - 1, len(times) - 1, BOUND_ENDS)) + [len(times) - 1]
+        starts = _stretch_starts(along, pieces)
+        from_first = [max(start, 0) for start in starts]
+        # No stretch ending in a piece starts after the first stretch of the next piece.
+        from_last = starts[1:] + _stretch_starts(along, lasts[-1:])
         # The most metres: last end - earliest start; the fewest ms: first end - latest start.
         metres = map(operator.sub, map(along.__getitem__, lasts), map(along.__getitem__, from_first))
         elapsed = map(max, map(operator.sub, map(times.__getitem__, pieces), map(times.__getitem__, from_last)),
@@ -717,13 +736,16 @@ class Figures:
             if bounds[piece] <= best:
                 break
             ends = range(pieces[piece], lasts[piece] + 1)
-            best = max(best, self._stretch_best(times, along, ends))
+            best = max(best, self._stretch_best(times, along, ends, (from_first[piece], from_last[piece] + 1)))
         return best
 
     @staticmethod
-    def _stretch_best(times, along, ends):
-        """The fastest shortest stretch of at least 500 m ending at fixes `ends`, in mm/s; 0 if none."""
-        starts = _stretch_starts(along, ends)
+    def _stretch_best(times, along, ends, within=None):
+        """The fastest shortest stretch of at least 500 m ending at fixes `ends`, in mm/s; 0 if none.
+
+        `within`: (lo, hi) the fixes after each stretch's start lie in, if known (a shorter bisection).
+        """
+        starts = _stretch_starts(along, ends, *(within or ()))
         metres = map(operator.sub, along[ends.start:ends.stop], map(along.__getitem__, starts))
         elapsed = map(max, map(operator.sub, times[ends.start:ends.stop], map(times.__getitem__, starts)),
                       itertools.repeat(1))
@@ -734,11 +756,18 @@ class Figures:
         return {key: round(value) for key, value in self.best.items()}
 
 
-def _stretch_starts(along, ends):
-    """For each end, the last fix at least 500 m before it (-1: none)."""
+def _stretch_starts(along, ends, lo=0, hi=None):
+    """For each end, the last fix at least 500 m before it (-1: none); the fix after it is in lo..hi."""
     return list(map(operator.sub, map(bisect.bisect_right, itertools.repeat(along),
-                                      map(operator.sub, map(along.__getitem__, ends), itertools.repeat(500.0))),
+                                      map(operator.sub, map(along.__getitem__, ends), itertools.repeat(500.0)),
+                                      itertools.repeat(lo), itertools.repeat(len(along) if hi is None else hi)),
                     itertools.repeat(1)))
+
+
+def _exact_sums(speeds):
+    """Whether every sum of these speeds is exact in a float (as the float sums once were)."""
+    uncounted = 0 if min(speeds) >= 0 else sum(map(operator.lt, speeds, itertools.repeat(0)))
+    return uncounted * PENALTY + len(speeds) * (1 << 32) < EXACT_SUM
 
 
 def _beating(bounds, best):
