@@ -653,7 +653,7 @@ class Figures:
             return
         sums = list(itertools.accumulate(speeds if exact else map(float, speeds), initial=0))
         for key, span_ms in spans:
-            found = self._fastest_window(times, sums, span_ms) if exact else None
+            found = self._fastest_window(times, sums, span_ms, self.best[key]) if exact else None
             if found is None:
                 found = self._window_best(times, sums, span_ms)
             self.best[key] = max(self.best[key], found)
@@ -673,11 +673,12 @@ class Figures:
         # is not counted; uneven clocks (28 and 29 ms steps) may run 1 % over.
         return span_ms + self.step_ms / 2 + span_ms / 100
 
-    def _fastest_window(self, times, sums, span_ms):
-        """_window_best from exact integer sums: the largest sum of any k fixes is
-        the answer when its window spans no gap (nearly always); None when it does."""
+    def _fastest_window(self, times, sums, span_ms, best):
+        """_window_best from exact integer sums, when it can beat `best`: the largest
+        sum of any k fixes is the answer when its window spans no gap (nearly
+        always); None when it does; 0 when no window beats `best`."""
         k = round(span_ms / self.step_ms)
-        if k < 1 or len(times) <= k:
+        if k < 1 or len(times) <= k or max(map(operator.sub, sums[k + 1:], sums[1:-k])) / k <= best:
             return 0.0
         totals = list(map(operator.sub, sums[k + 1:], sums[1:-k]))
         largest = max(totals)

@@ -241,3 +241,22 @@ def test_figures_without_enough_fixes_are_zero():
     found = oao.Figures()
     found.feed(oao.gnss_frames(steady_records(random.Random(1), 5)))
     assert found.result() == {"2s_best": 0, "10s_best": 0, "500m_best": 0}
+
+
+def test_when_sums_outgrow_exact_floats_the_float_averages_are_used(monkeypatch):
+    # 9500 fixes that do not count sum to -9.5e15: beyond 2**53 floats round, and the
+    # figures are the float averages, as they always were (within their rounding).
+    rng = random.Random(8)
+    records = [r[:8] + (3,) + r[9:] for r in steady_records(rng, 9500, gaps=False)]
+    records += steady_records(rng, 3000, gaps=False)
+    records = [r[:6] + (START_MS + 200 * n,) + r[7:] for n, r in enumerate(records)]
+    floats = []
+    monkeypatch.setattr(oao.Figures, "_window_best",
+                        lambda self, *args, real=oao.Figures._window_best: floats.append(1) or real(self, *args))
+    found = oao.Figures()
+    found.feed(oao.gnss_frames(records))
+    expected = reference_figures(records)
+    assert floats
+    assert abs(found.result()["2s_best"] - expected["2s_best"]) <= 1
+    assert abs(found.result()["10s_best"] - expected["10s_best"]) <= 1
+    assert found.result()["500m_best"] == expected["500m_best"]
