@@ -831,6 +831,7 @@ class TrackCheck:
         self._fixes = bytearray()   # verified GNSS frames the figures have not taken yet
         self.frames = Verifier(gnss=None if figures is None else self._gather_fixes)
         self.length = 0
+        self.finished = False    # finish() returned: the track is whole and intact
         self.damage = None       # the first bad frame, once seen: the rest is only hashed
         self.device_id = device_id
         self._opening = b""      # the first bytes, until the header's device id is in them
@@ -881,12 +882,13 @@ class TrackCheck:
         if self.figures is not None and self._fixes:
             self.figures.feed(bytes(self._fixes))
             self._fixes = bytearray()
+        self.finished = True
         return self.sha256.hexdigest()
 
     def figures_result(self):
         """What figures() gives for the file, from this pass; None without `figures`
         or before finish() returned (a damaged track has no figures)."""
-        if self.figures is None or self._fixes or self.damage is not None or self.frames.size == 0:
+        if self.figures is None or not self.finished:
             return None
         return {**self.figures.result(), "first_ms": self.frames.first_ms, "last_ms": self.frames.last_ms}
 

@@ -260,3 +260,13 @@ def test_when_sums_outgrow_exact_floats_the_float_averages_are_used(monkeypatch)
     assert abs(found.result()["2s_best"] - expected["2s_best"]) <= 1
     assert abs(found.result()["10s_best"] - expected["10s_best"]) <= 1
     assert found.result()["500m_best"] == expected["500m_best"]
+
+
+def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
+    data = oao.header_frame(470, "K1", 0, 1) + oao.gnss_frames(steady_records(random.Random(6), 500))
+    check = oao.check_file(io.BytesIO(data), figures=oao.SPEED_ACCURACY_MAX)
+    with pytest.raises(oao.BadData):
+        check.finish(len(data) + 52)
+    assert check.figures_result() is None
+    check.finish(len(data))
+    assert check.figures_result()["first_ms"] == START_MS + 200
