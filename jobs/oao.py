@@ -95,8 +95,8 @@ def _frame_checksum(frame):
 
 _SUBLANES = sum(1 << 16 * i for i in range(4))   # times this: a lane's four 16-bit sub-lanes summed into the top one
 _POSITIONS = 6 | 4 << 16 | 2 << 32                # times this: sub-lane i weighted by 2i, summed into the top one
-# runY * _Y_WEIGHTS + runE * _E_WEIGHTS is 256 * (sum over the bytes of a lane of
-# position-in-lane * byte): the part of B that is not a whole number of words.
+# run_y * _Y_WEIGHTS + run_e * _E_WEIGHTS is 256 * (the sum over the bytes of a lane
+# of byte * its place in its word): the part of B that is not whole words.
 _Y_WEIGHTS = _POSITIONS + _SUBLANES
 _E_WEIGHTS = 255 * _POSITIONS - _SUBLANES
 _lane_masks = [0] * 6   # lanes covered, then the masks below, grown to the longest run seen
@@ -136,9 +136,8 @@ def _frame_columns(block, count):
 
 def _lane_sums(block, count):
     """(lanes, A, H, R, head) of `count` frames, lane by lane (see _run_checksums for their meaning)."""
-    lanes = count
     columns = _frame_columns(block, count)
-    even, mode, _, _, _ = _masks(lanes)
+    even, mode, _, _, _ = _masks(count)
     head = columns[0]
     # The two mode bytes moved to bytes 6-7 of their word: their B weights (50 and 49)
     # then follow the same rule as the other bytes' (56 - 8 * column - byte in word).
@@ -153,7 +152,7 @@ def _lane_sums(block, count):
     a = (run_y + 255 * run_e) * _SUBLANES
     h = (acc_y + 255 * acc_e) * _SUBLANES
     r = run_y * _Y_WEIGHTS + run_e * _E_WEIGHTS
-    return lanes, a, h, r, head
+    return count, a, h, r, head
 
 
 def _run_intact(block, count):
@@ -175,9 +174,8 @@ def _byte7(lane_values, lanes):
 def _first_bad_frame(block, count):
     """The index of the first of `count` frames in `block` whose checksum fails, or None.
 
-    Checked CHECK_FRAMES at a time: the big integers of a step then stay in
-    the CPU's cache, and the temporary arrays are small enough to be reused
-    rather than mapped afresh (and page-faulted) by malloc each time.
+    Checked CHECK_FRAMES at a time: the big integers and arrays of a step
+    then stay small, and in the CPU's cache, however long the run.
     """
     view = memoryview(block)
     for start in range(0, count, CHECK_FRAMES):
