@@ -717,11 +717,12 @@ class Figures:
         across, up = self.metres
         start = max(carried - 1, 0)
         lats, lons = lats[start:], lons[start:]
-        steps = map(math.hypot, map(operator.mul, map(operator.sub, lons[1:], lons[:-1]), itertools.repeat(across)),
-                    map(operator.mul, map(operator.sub, lats[1:], lats[:-1]), itertools.repeat(up)))
-        if not carried:
-            return list(itertools.accumulate(steps, initial=0.0))
-        return self.along + list(itertools.accumulate(steps, initial=self.along[-1]))[1:]
+        steps = map(math.hypot,
+                    map(operator.mul, map(operator.sub, itertools.islice(lons, 1, None), lons), itertools.repeat(across)),
+                    map(operator.mul, map(operator.sub, itertools.islice(lats, 1, None), lats), itertools.repeat(up)))
+        along = self.along[:]
+        along.extend(itertools.accumulate(steps, initial=along.pop() if along else 0.0))
+        return along
 
     def _stretch_bound(self, times, along, carried, best):
         """max(best, the fastest shortest stretch of at least 500 m ending after
