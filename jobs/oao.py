@@ -561,6 +561,8 @@ WINDOW_ENDS = 2048          # Doppler window ends per piece whose largest sum is
 _NONZERO = bytes([0] + [1] * 255)
 _ENOUGH_SATELLITES = bytes(int(n >= SATELLITES_MIN) for n in range(256))
 _NOT = bytes([1] + [0] * 255)
+_BELOW = [bytes(int(n < digit) for n in range(256)) for digit in range(256)]
+_EQUAL = [bytes(int(n == digit) for n in range(256)) for digit in range(256)]
 
 
 class Figures:
@@ -599,9 +601,13 @@ class Figures:
         counted = self._counted(block, count)
         words = _words(block, "I")
         speeds = words[4::13].tolist()
-        if counted.count(0):
+        uncounted = counted.count(0)
+        if uncounted > count // 8:
             speeds = list(map(operator.sub, speeds, map(operator.mul, counted.translate(_NOT),
                                                         itertools.repeat(PENALTY))))
+        elif uncounted:     # a few: cheaper one by one than a pass over every fix
+            for fix in itertools.compress(range(count), counted.translate(_NOT)):
+                speeds[fix] -= PENALTY
         times = _column(block, count, UTC_OFFSET, 8, "Q").tolist()
         self._doppler(times, speeds)
         positions = self._thinned(counted, count)
@@ -612,12 +618,29 @@ class Figures:
 
     def _counted(self, block, count):
         """One byte per fix: 1 when it counts."""
-        accurate = bytes(map(operator.ge, itertools.repeat(self.max_speed_accuracy),
-                             _column(block, count, 34, 4, "I")))
         flags = (int.from_bytes(block[32::GNSS_SIZE].translate(_NONZERO), "little")
                  & int.from_bytes(block[33::GNSS_SIZE].translate(_ENOUGH_SATELLITES), "little")
-                 & int.from_bytes(accurate, "little"))
+                 & self._accurate(block, count))
         return flags.to_bytes(count, "little")
+
+    def _accurate(self, block, count):
+        """One byte per fix as an int: 1 when its speed accuracy (u32) is within the limit.
+
+        Compared byte by byte from the most significant (translate tables and
+        big-integer and/or over the fixes), not fix by fix.
+        """
+        limit = self.max_speed_accuracy
+        if not (isinstance(limit, int) and 0 <= limit < 1 << 32):
+            return int.from_bytes(bytes(map(operator.ge, itertools.repeat(limit), _column(block, count, 34, 4, "I"))),
+                                  "little")
+        below = 0
+        equal = (1 << 8 * count) // 255          # 1 in every byte: all equal so far
+        for place in (3, 2, 1, 0):
+            digit = limit >> 8 * place & 0xFF
+            column = block[34 + place::GNSS_SIZE]
+            below |= equal & int.from_bytes(column.translate(_BELOW[digit]), "little")
+            equal &= int.from_bytes(column.translate(_EQUAL[digit]), "little")
+        return below | equal
 
     def _thinned(self, counted, count):
         """The counted fixes whose positions are used: at most 5 a second.

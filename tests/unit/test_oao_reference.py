@@ -270,3 +270,15 @@ def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
     assert check.figures_result() is None
     check.finish(len(data))
     assert check.figures_result()["first_ms"] == START_MS + 200
+
+
+@pytest.mark.parametrize("limit", [0, 1, 255, 256, 1000, 65535, 123_456_789, 2**32 - 1, 1000.5, -3])
+def test_speed_accuracy_within_the_limit_byte_by_byte_equals_the_plain_comparison(limit):
+    rng = random.Random(str(limit))
+    count = 500
+    block = bytearray(rng.randrange(256) for _ in range(52 * count))
+    for n in range(0, count, 2):     # half of them at or near the limit
+        near = min(max(int(limit) + rng.randrange(-3, 4), 0), 2**32 - 1)
+        block[52 * n + 34:52 * n + 38] = near.to_bytes(4, "little")
+    flags = oao.Figures(limit)._accurate(bytes(block), count).to_bytes(count, "little")
+    assert flags == bytes(int.from_bytes(block[52 * n + 34:52 * n + 38], "little") <= limit for n in range(count))
