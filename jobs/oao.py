@@ -557,7 +557,7 @@ PENALTY = 10 ** 12
 # integer window sums give the very averages float sums give.
 EXACT_SUM = 1 << 52
 BOUND_ENDS = 16             # stretch ends per piece bounded together for the 500 m
-WINDOW_ENDS = 2048          # Doppler window ends per piece whose largest sum is checked against the best
+WINDOW_ENDS = 512           # Doppler window ends per piece checked against the best at once
 _NONZERO = bytes([0] + [1] * 255)
 _ENOUGH_SATELLITES = bytes(int(n >= SATELLITES_MIN) for n in range(256))
 _NOT = bytes([1] + [0] * 255)
@@ -671,12 +671,13 @@ class Figures:
         # With exact sums no window is faster than its fastest fix.
         spans = [(key, span_ms) for key, span_ms in (("2s_best", 2000), ("10s_best", 10000))
                  if not exact or fastest > self.best[key]]
-        if not spans:
-            return
-        sums = list(itertools.accumulate(speeds if exact else map(float, speeds), initial=0))
+        if not exact:
+            sums = list(itertools.accumulate(map(float, speeds), initial=0))
+        else:
+            sums = []        # summed once a window may beat a best
         for key, span_ms in spans:
             if exact:
-                self.best[key] = self._fastest_window(times, sums, span_ms, self.best[key])
+                self.best[key] = self._fastest_window(times, speeds, sums, span_ms, self.best[key])
             else:
                 self.best[key] = max(self.best[key], self._window_best(times, sums, span_ms))
 
@@ -698,16 +699,21 @@ class Figures:
         # is not counted; uneven clocks (28 and 29 ms steps) may run 1 % over.
         return span_ms + self.step_ms / 2 + span_ms / 100
 
-    def _fastest_window(self, times, sums, span_ms, best):
-        """max(best, _window_best) from exact integer sums, WINDOW_ENDS window ends
-        at a time: a piece whose largest sum does not beat the best needs no
-        more, and that sum is the piece's answer when its window spans no gap
-        (nearly always)."""
+    def _fastest_window(self, times, speeds, sums, span_ms, best):
+        """max(best, _window_best) from exact integer sums (`sums`: filled here
+        when first needed), WINDOW_ENDS window ends at a time: a piece whose
+        fixes are no faster than the best, or whose largest sum does not beat
+        it, needs no more, and that sum is the piece's answer when its window
+        spans no gap (nearly always)."""
         k = round(span_ms / self.step_ms)
         if k < 1:
             return best
         for first in range(k, len(times), WINDOW_ENDS):
             last = min(first + WINDOW_ENDS, len(times))
+            if max(speeds[first + 1 - k:last]) <= best:
+                continue
+            if not sums:
+                sums.extend(itertools.accumulate(speeds, initial=0))
             totals = map(operator.sub, sums[first + 1:last + 1], sums[first + 1 - k:last + 1 - k])
             largest = max(totals)
             if largest / k <= best:
