@@ -558,6 +558,7 @@ PENALTY = 10 ** 12
 EXACT_SUM = 1 << 52
 BOUND_ENDS = 16             # stretch ends per piece bounded together for the 500 m
 WINDOW_ENDS = 512           # Doppler window ends per piece checked against the best at once
+FEED_FRAMES = 8192          # fixes taken at a time, however long the block fed
 _NONZERO = bytes([0] + [1] * 255)
 _ENOUGH_SATELLITES = bytes(int(n >= SATELLITES_MIN) for n in range(256))
 _NOT = bytes([1] + [0] * 255)
@@ -595,9 +596,13 @@ class Figures:
 
     def feed(self, block):
         count = len(block) // GNSS_SIZE
-        if not count:
-            return
-        block = bytes(block[:count * GNSS_SIZE])
+        # Long blocks are taken in parts: the lists of a part's fixes then stay
+        # in the CPU's cache (a whole 2.5 MB track at once cost ~20 % more).
+        for start in range(0, count, FEED_FRAMES):
+            self._feed(bytes(block[start * GNSS_SIZE:min(start + FEED_FRAMES, count) * GNSS_SIZE]))
+
+    def _feed(self, block):
+        count = len(block) // GNSS_SIZE
         counted = self._counted(block, count)
         words = _words(block, "I")
         speeds = words[4::13].tolist()
@@ -708,10 +713,14 @@ class Figures:
         k = round(span_ms / self.step_ms)
         if k < 1:
             return best
-        for first in range(k, len(times), WINDOW_ENDS):
+        pieces = range(k, len(times), WINDOW_ENDS)
+        peaks = [max(speeds[first + 1 - k:first + WINDOW_ENDS]) for first in pieces]
+        # The fastest pieces first: the best then rises early and rules out the rest.
+        for piece in sorted(_beating(peaks, best), key=peaks.__getitem__, reverse=True):
+            if peaks[piece] <= best:
+                break
+            first = pieces[piece]
             last = min(first + WINDOW_ENDS, len(times))
-            if max(speeds[first + 1 - k:last]) <= best:
-                continue
             if not sums:
                 sums.extend(itertools.accumulate(speeds, initial=0))
             totals = map(operator.sub, sums[first + 1:last + 1], sums[first + 1 - k:last + 1 - k])
