@@ -5,7 +5,8 @@ stage reads what each receive brings (client.pieces, read1) so that it can
 look at the clock between pieces. Every piece then goes through the sha256 and
 the OAO frame check (oao.TrackCheck). Two figures, median of 5 (min–max):
 
-1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB.
+1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB,
+   and with the track's figures computed in the same pass (TrackCheck(figures=...)).
 2. The whole client loop over HTTP on loopback: a server process (not counted)
    sends a track at 2 MB/s in writes of 1460 B or 20 KB; the client reads it
    with requests' iter_content(64 KB) or with client.pieces, checks and writes
@@ -23,17 +24,17 @@ import time
 
 import common
 from jobs import client
-from jobs.oao import TrackCheck
+from jobs.oao import SPEED_ACCURACY_MAX, TrackCheck
 
 TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
 RUNS = 5
 
 
-def checks_alone(data, piece):
+def checks_alone(data, piece, **figures):
     """s/GB of TrackCheck for one pass over `data` in pieces of `piece` bytes (at least 1 s of work)."""
     began, passes = time.process_time(), 0
     while time.process_time() - began < 1.0:
-        check = TrackCheck()
+        check = TrackCheck(**figures)
         for at in range(0, len(data), piece):
             check.take(data[at:at + piece])
         check.finish(len(data))
@@ -98,6 +99,9 @@ def main():
     print(f"  {'TrackCheck alone, pieces of':<44} s/GB")
     for piece in (1460, 4096, 20_000, 65_536, 262_144):
         print(f"  {piece:>10} B{'':<32} {common.spread([checks_alone(data, piece) for _ in range(RUNS)], 1)}")
+    for piece in (1460, 65_536):
+        took = [checks_alone(data, piece, figures=SPEED_ACCURACY_MAX) for _ in range(RUNS)]
+        print(f"  {piece:>10} B, with the figures{'':<16} {common.spread(took, 1)}")
     print(f"  {'HTTP client loop (2 MB/s), server writes':<44} s/GB of the client")
     session = client.session()
     with tempfile.TemporaryFile() as out:

@@ -1,0 +1,113 @@
+"""CPU per GB of jobs.oao's hot paths, this checkout beside an earlier one, in one run.
+
+The download stage pays for the frame check (Verifier), the sha256 beside it
+(TrackCheck) and the figures of every track, so these set its CPU per GB:
+
+- Verifier fed a real 10 Hz track in pieces of 64 KB and of 1460 B (a TCP segment);
+- TrackCheck (sha256 + Verifier), 64 KB pieces, without and with the figures
+  computed in the same pass (TrackCheck(figures=...), this checkout only);
+- figures(path) of each real track and of the bench_figures synthetic tracks.
+
+Each figure is the median (min–max) of RUNS process_time measurements; the
+baseline and this checkout run alternately, so a change in the machine's load
+hits both. The baseline is jobs/oao.py at a git revision, loaded as a module.
+
+    .venv/bin/python bench/bench_oao.py [--baseline-rev a8318e3] [--runs 5]
+"""
+
+import argparse
+import datetime as dt
+import importlib.util
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import common
+from jobs import oao
+from jobs.sim import tracks as simtracks
+
+REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
+TRACKS = ("Motion_Mini_10Hz_0470_2022-04-11-1117.oao", "0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao")
+SYNTHETIC = (("1 MB at 5 Hz", 1_000_000, 3840), ("5 MB at 27 Hz", 5_000_000, 3600))
+
+
+def baseline_module(rev, folder):
+    source = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:jobs/oao.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = Path(folder) / "oao_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("oao_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def verifier(module, pieces):
+    check = module.Verifier()
+    for piece in pieces:
+        check.feed(piece)
+    check.finish()
+
+
+def track_check(module, pieces, size, **figures):
+    check = module.TrackCheck(470, **figures)
+    for piece in pieces:
+        check.take(piece)
+    check.finish(size)
+
+
+def per_gb(call, size):
+    started = time.process_time()
+    call()
+    return (time.process_time() - started) / size * 1e9
+
+
+def compare(label, calls, size, runs):
+    """One row: each call's s/GB, the calls run alternately `runs` times."""
+    took = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            if call is not None:
+                took[name].append(per_gb(call, size))
+    cells = "".join(f"{common.spread(took[name], 1):>22}" for name in calls)
+    print(f"  {label:<42}{cells}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline-rev", default="a8318e3", help="git revision of the baseline jobs/oao.py")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        old = baseline_module(args.baseline_rev, folder)
+        common.header(f"jobs.oao CPU s/GB, median (min–max) of {args.runs}; baseline {args.baseline_rev}")
+        print(f"  {'':<42}{'baseline':>22}{'this checkout':>22}")
+        data = (REAL / TRACKS[0]).read_bytes()
+        size = len(data)
+        for piece in (65536, 1460):
+            pieces = [data[at:at + piece] for at in range(0, size, piece)]
+            compare(f"Verifier, {piece} B pieces", {m: (lambda m=m: verifier(m, pieces)) for m in (old, oao)},
+                    size, args.runs)
+        pieces = [data[at:at + 65536] for at in range(0, size, 65536)]
+        compare("TrackCheck (sha256 + Verifier), 64 KB", {m: (lambda m=m: track_check(m, pieces, size))
+                                                          for m in (old, oao)}, size, args.runs)
+        compare("TrackCheck with figures (one pass), 64 KB",
+                {old: None, oao: lambda: track_check(oao, pieces, size, figures=oao.SPEED_ACCURACY_MAX)},
+                size, args.runs)
+        paths = [REAL / name for name in TRACKS]
+        for label, synthetic_size, seconds in SYNTHETIC:
+            spec = simtracks.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc),
+                                       duration_s=seconds, size=synthetic_size, best500_knots=24.0)
+            path = Path(folder) / f"{label.split()[0]}MB.oao"
+            path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
+            paths.append(path)
+        for path in paths:
+            same = old.figures(path) == oao.figures(path)
+            compare(f"figures {path.name[:30]}{'' if same else ' (DIFFERENT)'}",
+                    {m: (lambda m=m: m.figures(path)) for m in (old, oao)}, path.stat().st_size, args.runs)
+    print(f"  at end: {common.load()}")
+
+
+if __name__ == "__main__":
+    main()
