@@ -89,7 +89,7 @@ class DeviceFetch:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 _make_room(ctx, folder, part, track)
-                sha256, damage, fetched = self._fetch_into_place(track, part, final)
+                sha256, damage, fetched, check = self._fetch_into_place(track, part, final)
                 files.fsync_dir(folder)
             except BadData as exc:
                 if isinstance(exc, Damaged) and fetch == 1:
@@ -108,12 +108,13 @@ class DeviceFetch:
             if damage:
                 _record_damaged(ctx, self.device, track, final, sha256, damage, log)
             else:
-                _record_verified(ctx, self.device, track["file"], sha256, final, log)
+                _record_verified(ctx, self.device, track["file"], sha256, check, log)
                 log.info("%s", _summary(track, time.monotonic() - started, fetched))
             return
 
     def _fetch_into_place(self, track, part, final):
-        """Fetch into the locked .part, verify, rename to `final`: (sha256, damage or None, bytes fetched).
+        """Fetch into the locked .part, verify, rename to `final`:
+        (sha256, damage or None, bytes fetched, the TrackCheck: the figures computed from its frames).
 
         The .part is renamed or unlinked by name only while its lock is held: the
         name is then still this file's, not one another worker has made since.
@@ -130,14 +131,14 @@ class DeviceFetch:
                 # error, a FetchError, what arrived is kept for resume.)
                 _discard(part)
                 raise
-        return sha256, damage, fetched
+        return sha256, damage, fetched, check
 
     def _fetch(self, track, out):
         """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
         size = track["size"]
         have = os.fstat(out.fileno()).st_size
         if have == size:
-            return oao.check_file(out, device_id=self.device), 0  # complete before a stop or a kill: just verify it
+            return self._check_file(out), 0  # complete before a stop or a kill: just verify it
         if have > size:
             have = 0
         # The whole track's deadline: a device just above the window's floor, or
@@ -146,11 +147,15 @@ class DeviceFetch:
         with self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
             have = _start_at(answer, have, size, out, track["name"], self.log)
             out.truncate(have)
-            check = oao.check_file(out, have, self.device)  # a resumed file's checks cover what it had
+            check = self._check_file(out, have)  # a resumed file's checks cover what it had
             received = self._copy_body(answer, out, check, track, have, deadline)
         if received < size:
             raise FetchError(f"body ended after {received} of {size} bytes")
         return check, received - have
+
+    def _check_file(self, out, length=None):
+        """A TrackCheck fed what the .part holds, computing the figures in the same pass as the checks."""
+        return oao.check_file(out, length, self.device, figures=self.ctx.cfg.checks.max_speed_accuracy)
 
     def _get(self, file, headers):
         """The device's streamed answer for `file`; FetchError when none comes."""
@@ -289,7 +294,8 @@ def _in_place(ctx, device_id, track, final, log):
         return False
     try:
         with open(final, "rb") as f:
-            sha256 = _verify(f, oao.check_file(f, device_id=device_id), track)
+            check = oao.check_file(f, device_id=device_id, figures=ctx.cfg.checks.max_speed_accuracy)
+            sha256 = _verify(f, check, track)
     except Damaged as exc:
         if exc.sha256 not in (current.get("suspects") or []):
             log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
@@ -300,7 +306,7 @@ def _in_place(ctx, device_id, track, final, log):
     except (BadData, OSError) as exc:
         log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
         return False
-    _record_verified(ctx, device_id, track["file"], sha256, final, log)
+    _record_verified(ctx, device_id, track["file"], sha256, check, log)
     log.info("%s was already in place and verifies; recorded without fetching", track["name"])
     return True
 
@@ -393,23 +399,23 @@ def _record_progress(ctx, device_id, track, received, fetched, started):
                                "started": started, "updated": now}
 
 
-def _record_verified(ctx, device_id, file, sha256, final, log):
-    found = _figures(ctx, final, log)
+def _record_verified(ctx, device_id, file, sha256, check, log):
+    """The track is in place and verified; `check` (its TrackCheck) computed its figures in the same pass."""
+    found = check.figures_result()
+    if found is None:
+        log.warning("%s: figures not computed from its frames: %s", file, check.figures_failed)
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is not None:
             entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
-                         **found)
+                         **_figure_fields(found))
         doc["progress"] = None
 
 
-def _figures(ctx, final, log):
-    """The track's bests computed from its frames, and its first and last fix (ms):
+def _figure_fields(found):
+    """The ledger's fields for the bests computed from the frames and the first and last fix (ms):
     checked against the device's figures, and the figures of a log without a summary."""
-    try:
-        found = oao.figures(final, ctx.cfg.checks.max_speed_accuracy)
-    except (OSError, oao.OAOError) as exc:
-        log.warning("%s: figures not computed: %s", final.name, exc)
+    if found is None:
         return {}
     return {"computed": {"best2s": found["2s_best"], "best10s": found["10s_best"], "best500": found["500m_best"]},
             "first_fix": found["first_ms"], "last_fix": found["last_ms"]}

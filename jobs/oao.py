@@ -877,6 +877,7 @@ class TrackCheck:
     def __init__(self, device_id=None, figures=None):
         self.sha256 = hashlib.sha256()
         self.figures = None if figures is None else Figures(figures)
+        self.figures_failed = None   # why the figures were given up, if they were
         self._fixes = bytearray()   # verified GNSS frames the figures have not taken yet
         self.frames = Verifier(gnss=None if figures is None else self._gather_fixes)
         self.length = 0
@@ -899,8 +900,16 @@ class TrackCheck:
     def _gather_fixes(self, frames):
         self._fixes += frames
         if len(self._fixes) >= FIGURES_BATCH:
-            self.figures.feed(bytes(self._fixes))
-            self._fixes = bytearray()
+            self._feed_figures()
+
+    def _feed_figures(self):
+        fixes, self._fixes = bytes(self._fixes), bytearray()
+        if self.figures is None:
+            return
+        try:
+            self.figures.feed(fixes)
+        except Exception as exc:  # a check on the device's own figures: never a reason to lose its track
+            self.figures, self.figures_failed = None, f"{type(exc).__name__}: {exc}"
 
     def _check_owner(self, block):
         """BadData when the opening header frame names another device (none: nothing to check)."""
@@ -928,9 +937,8 @@ class TrackCheck:
                 self.damage = exc
         if self.damage is not None:
             raise Damaged(str(self.damage), self.sha256.hexdigest())
-        if self.figures is not None and self._fixes:
-            self.figures.feed(bytes(self._fixes))
-            self._fixes = bytearray()
+        if self._fixes:
+            self._feed_figures()
         self.finished = True
         return self.sha256.hexdigest()
 

@@ -124,6 +124,26 @@ def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(
 
 
 @responses.activate
+def test_the_figures_come_from_the_same_pass_and_their_failure_never_costs_the_track(cfg, track, motion_log,
+                                                                                     monkeypatch):
+    responses.get(url(), body=track)
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    monkeypatch.setattr(oao, "figures", lambda *a, **k: pytest.fail("the finished file was read again"))
+    entry = download_once(cfg)["tracks"][FILE]
+    assert entry["status"] == "verified" and entry["computed"]["best500"] > 0 and entry["first_fix"]
+
+    os.unlink(final_path(cfg))
+    queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
+    monkeypatch.setattr(oao.Figures, "feed", lambda self, block: 1 / 0)   # hostile frames trip the arithmetic
+    entry = download_once(cfg)["tracks"][FILE]
+    assert entry["status"] == "verified" and "computed" not in entry
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+    warnings = [r.getMessage() for r in motion_log.records if r.levelno == logging.WARNING]
+    assert any("figures not computed" in line and "ZeroDivisionError" in line for line in warnings), warnings
+
+
+@responses.activate
 def test_tracks_of_a_device_come_one_after_another_in_start_order(cfg, fixtures):
     first = (fixtures / "oao" / "0470_2022-07-16-1202.oao").read_bytes()
     second = (fixtures / "oao" / "0470_2022-09-20-1229.oao").read_bytes()
