@@ -56,8 +56,11 @@ def devices_to_look_for(ctx, watched, absent=frozenset()):
     """The state of every watched device that is not on the network as far as we know
     and whose name may answer (not a "not found" in the hosts file: `absent`)."""
     now = time.time()
+    debug = ctx.log.isEnabledFor(logging.DEBUG)  # hundreds a sweep: not even formatted unless wanted
     for device_id in watched:
         if device.hostname(device_id) in absent:
+            if debug:
+                ctx.device_log(device_id).debug("%s not found (hosts file)", device.hostname(device_id))
             continue
         doc = _state(ctx, device_id)
         if doc is None or doc["status"] in state.ACTIVE:
