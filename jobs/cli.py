@@ -110,7 +110,7 @@ def _command_in(argv):
     for word in words:
         if word in ("-h", "--help"):
             return None
-        if word == "--config":
+        if word.startswith("--c") and "--config".startswith(word):   # argparse takes --conf too
             next(words, None)
         elif not word.startswith("-"):
             return word

@@ -32,8 +32,13 @@ def fsync_dir(folder):
         os.close(fd)
 
 
-def atomic_write(path, data, mode=0o644, sync=True):
-    """Replace `path` with `data` (bytes or str) so no reader sees a partial file."""
+def atomic_write(path, data, mode=0o644, sync=True, sync_folder=None):
+    """Replace `path` with `data` (bytes or str) so no reader sees a partial file.
+
+    sync: the data reaches the disk before the rename, and the folder after it.
+    sync_folder=False (with sync): the data is synced, so a crash leaves the old
+    file or the new one, never an empty one, but the rename itself may be lost."""
+    sync_folder = sync if sync_folder is None else sync_folder
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -54,7 +59,7 @@ def atomic_write(path, data, mode=0o644, sync=True):
         raise
     finally:
         os.close(fd)  # the lock goes only now: until the rename the file was ours
-    if sync:
+    if sync_folder:
         fsync_dir(path.parent)
 
 
@@ -89,8 +94,8 @@ def locked_temporary(create):
         os.close(fd)
 
 
-def write_json(path, obj, sync=True):
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", sync=sync)
+def write_json(path, obj, sync=True, sync_folder=None):
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", sync=sync, sync_folder=sync_folder)
 
 
 def read_json(path, default=None):

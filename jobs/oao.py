@@ -107,12 +107,15 @@ def _masks(lanes):
 
     A mask longer than the run costs nothing: `&` stops at the shorter operand.
     """
-    if _lane_masks[0] < lanes:
+    masks = _lane_masks[:]   # one read: another thread may replace the list meanwhile
+    if masks[0] < lanes:
         def repeat(pattern):
             return int.from_bytes(pattern * lanes, "little")
-        _lane_masks[:] = [lanes, repeat(b"\xff\x00" * 4), repeat(bytes(4) + b"\xff\xff" + bytes(2)),
-                          repeat(bytes(7) + b"\x1f"), repeat(bytes(7) + b"\xff"), repeat(bytes(7) + b"\x01")]
-    return _lane_masks[1:]
+        masks = [lanes, repeat(b"\xff\x00" * 4), repeat(bytes(4) + b"\xff\xff" + bytes(2)),
+                 repeat(bytes(7) + b"\x1f"), repeat(bytes(7) + b"\xff"), repeat(bytes(7) + b"\x01")]
+        if _lane_masks[0] < lanes:   # only ever grown: a thread's shorter masks never replace longer ones
+            _lane_masks[:] = masks
+    return masks[1:]
 
 
 def _frame_columns(block, count):

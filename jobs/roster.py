@@ -173,7 +173,10 @@ def current(path):
     if not path:
         return NO_ROSTER
     paths = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path)
-    key = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
+    try:
+        key = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
+    except OSError:
+        return load(paths)  # gone or unreadable: load names the file in a ConfigError
     cached = _cache.get(paths)
     if cached and cached[0] == key:
         return cached[1]

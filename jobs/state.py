@@ -89,8 +89,9 @@ def update(root, device, sync=True):
 
     The body changes the dict it is given; it is written only if it changed.
     LockTimeout if another holder keeps the lock beyond LOCK_WAIT_S. With
-    sync=False the write is atomic but not fsynced: for what a crash may lose
-    (a download's progress), written every few seconds.
+    sync=False the folder is not synced after the rename: a crash may lose the
+    write (a download's progress, written every few seconds), never the file
+    (its data is synced before the rename, so it is the old one or the new).
     """
     with lock(root, device):
         doc = read(root, device)
@@ -103,10 +104,10 @@ def update(root, device, sync=True):
 
 def _write(where, doc, sync):
     try:
-        write_json(where, doc, sync=sync)
+        write_json(where, doc, sync_folder=sync)
     except FileNotFoundError:  # a new spool: its state folder is made by the first write
         os.makedirs(os.path.dirname(where), exist_ok=True)
-        write_json(where, doc, sync=sync)
+        write_json(where, doc, sync_folder=sync)
 
 
 def set_status(doc, status, **fields):

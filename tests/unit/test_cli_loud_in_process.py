@@ -63,6 +63,7 @@ def test_an_uncaught_exception_exits_3_with_the_traceback_on_stderr(tmp_path, mo
 @pytest.mark.parametrize("argv, command", [
     (["--config", "detect", "report", "--csv"], "report"),   # a config file named like a stage
     (["--config=c.yaml", "detect", "--once"], "detect"),
+    (["--conf", "c.yaml", "status", "--json"], "status"),       # argparse's abbreviation
     (["status", "--json"], "status"),
     (["--version"], None),
     (["-h", "report"], None),                                   # the main help: every command

@@ -437,3 +437,12 @@ def test_the_headers_device_id_is_read_however_the_first_bytes_are_cut(track):
     own.take(track[:3])
     own.take(track[3:])
     assert own.finish(len(track)) == hashlib.sha256(track).hexdigest()
+
+
+@pytest.mark.parametrize("declared", ["\u00b2", "9" * 5000])
+def test_a_content_length_int_cannot_read_is_the_devices_error_not_ours(declared, tmp_path):
+    class Answer:
+        status_code = 200
+        headers = {"Content-Length": declared}
+    with pytest.raises(oao.BadData, match="the device announces"):
+        fetch._start_at(Answer(), 0, 1000, None, "x.oao", logging.getLogger("test"))

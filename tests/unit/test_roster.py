@@ -78,6 +78,8 @@ def test_a_missing_column_is_named(tmp_path):
 def test_a_missing_file_and_a_binary_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the roster"):
         roster.load(tmp_path / "nope.csv")
+    with pytest.raises(ConfigError, match="cannot read the roster"):   # as every stage reads it
+        roster.current(str(tmp_path / "nope.csv"))
     binary = tmp_path / "motions.csv"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="not UTF-8"):
