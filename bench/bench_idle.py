@@ -38,11 +38,11 @@ from jobs.files import write_json
 
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard", "expire")
 ROSTER = 300
-EXTRA = (5001, 5600)   # event.extra_devices: spares and swapped devices, never seen
+EXTRA_FIRST, EXTRA = 5001, 600   # event.extra_devices: spares and swapped devices, never seen
 MINUTE_STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")  # expire runs hourly
 
 
-def write_event(folder, kind):
+def write_event(folder, kind, extra=EXTRA):
     if kind == "empty":
         (folder / "c.yaml").write_text("paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n"
                                        "log: {console_level: ERROR}\n")
@@ -51,10 +51,11 @@ def write_event(folder, kind):
     rows += [f"{1000 + d},{d},{d},2020-01-01,2099-12-31,F{d}X,First{d},Family{d},Sailboard,Pro"
              for d in range(1, ROSTER + 1)]
     (folder / "motions.csv").write_text("\n".join(rows) + "\n")
-    names = [*range(1, ROSTER + 1), *range(EXTRA[0], EXTRA[1] + 1)]
-    (folder / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n" for d in names))
+    extras = range(EXTRA_FIRST, EXTRA_FIRST + extra)
+    (folder / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n" for d in [*range(1, ROSTER + 1), *extras]))
+    listed = f"['{extras[0]}-{extras[-1]}']" if extra else "[]"
     (folder / "c.yaml").write_text(
-        f"event: {{roster: motions.csv, timezone: Europe/London, extra_devices: ['{EXTRA[0]}-{EXTRA[1]}']}}\n"
+        f"event: {{roster: motions.csv, timezone: Europe/London, extra_devices: {listed}}}\n"
         "paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n"
         "network: {hosts_file: hosts}\nlog: {console_level: ERROR}\n")
     cfg = config.load(folder / "c.yaml")

@@ -155,18 +155,17 @@ def report_joins(port, extra, threads_list, delay):
               flush=True)
 
 
-def sweep_cpu(extra, sweeps=20):
+def sweep_cpu(extra, sweeps=20, dns=False):
     """CPU s of one detect sweep once the stage runs (state files read before), by time.process_time,
     on the quiet event of bench_idle: 300 roster devices away with yesterday's state, plus `extra`
-    IDs never seen, every name answered "not found" by the hosts file (no DNS: the stage's own cost)."""
+    IDs never seen, every name answered "not found" by the hosts file (no DNS: the stage's own cost).
+    dns=True: no hosts file; the router's resolver answers "not found" at once (fake_router(0)), so
+    every name is looked up in the pool, as at an event without a hosts file."""
     import bench_idle
     with tempfile.TemporaryDirectory() as folder:
-        cfg_path = bench_idle.write_event(Path(folder), "quiet")
-        if extra:
-            text = cfg_path.read_text().replace("event: {", f"event: {{extra_devices: ['{ROSTER + 1}-{ROSTER + extra}'], ")
-            cfg_path.write_text(text)
-            (Path(folder) / "hosts").write_text("".join(f"10.10.10.10 motion-{d}\n"
-                                                        for d in range(1, ROSTER + extra + 1)))
+        cfg_path = bench_idle.write_event(Path(folder), "quiet", extra)
+        if dns:
+            (Path(folder) / "hosts").write_text("")
         cfg = config.load(cfg_path)
         ctx = runner.Context(cfg=cfg, stage="detect", pool=ThreadPoolExecutor(cfg.threads.detect))
         ctx.roster()
@@ -191,11 +190,16 @@ def main():
                         help="threads values for the join test: detect as a stage, devices joining one by one")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="only the CPU of one sweep of a running stage")
+    parser.add_argument("--dns", action="store_true", help="with --cpu: every name asked of the resolver")
     args = parser.parse_args()
     extra = args.extra
     if args.cpu:
-        common.header(f"CPU of one detect sweep, quiet event: {ROSTER} roster devices away, {extra} extra IDs")
-        cpu = [1000 * s for s in sweep_cpu(extra)]
+        common.header(f"CPU of one detect sweep, quiet event: {ROSTER} roster devices away, {extra} extra IDs; "
+                      + ("the resolver answers 'not found'" if args.dns else "the hosts file answers 'not found'"))
+        if args.dns:
+            socket.getaddrinfo = fake_router(0)
+        cpu = [1000 * s for s in sweep_cpu(extra, dns=args.dns)]
+        socket.getaddrinfo = real_getaddrinfo
         print(f"  {ROSTER + extra} names: {common.spread(cpu, 1, 'ms')} per sweep, 20 sweeps; at end: {common.load()}")
         return
     with socket.socket() as s:

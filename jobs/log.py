@@ -54,7 +54,6 @@ def setup(cfg, console=True, errors_to_stderr=True):
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    root.setLevel(logging.DEBUG)
     root.propagate = False
     formatter = logging.Formatter(FORMAT, DATEFMT)
     Path(cfg.paths.log).parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +68,9 @@ def setup(cfg, console=True, errors_to_stderr=True):
         handler.setFormatter(formatter)
         handler.addFilter(_Fields())
         root.addHandler(handler)
+    # The logger passes on only what some handler keeps: a debug line nobody
+    # wants is then not even made (detect would make 900 a sweep).
+    root.setLevel(min(handler.level for handler in handlers))
     return root
 
 

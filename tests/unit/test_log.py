@@ -4,6 +4,7 @@ Those that need sockets, processes or the simulated fleet are in
 tests/integration/test_log_processes.py.
 """
 
+import logging
 import os
 from types import SimpleNamespace
 
@@ -31,3 +32,13 @@ def test_device_text_is_quoted_and_newlines_cannot_forge_lines(tmp_path):
     log.get("inspect").warning("username %s", log.quoted("K888\n2026-01-01 INFO fake line"))
     assert len(path.read_text().splitlines()) == 1
     assert log.quoted("a" * 200).endswith("…'")
+
+
+def test_a_debug_line_no_handler_keeps_is_not_even_made(tmp_path):
+    path = tmp_path / "motion-server.log"
+    log.setup(_cfg(path), console=False)
+    assert not log.get("detect").isEnabledFor(logging.DEBUG)   # detect skips 900 debug lines a sweep on this
+    log.setup(SimpleNamespace(paths=SimpleNamespace(log=str(path)),
+                              log=SimpleNamespace(level="DEBUG", console_level="ERROR")), console=False)
+    log.get("detect").debug("wanted now")
+    assert path.read_text().endswith("DEBUG detect - wanted now\n")
