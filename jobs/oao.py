@@ -4,25 +4,26 @@ A track is a little-endian sequence of fixed-length frames, each starting with
 a 2-byte mode and a 2-byte Fletcher checksum over every other byte of the frame
 (see motion-device.md). A download is proven complete only when the file parses
 to its last byte with every checksum right, so this check runs on every track
-(up to 50 MB): it must be fast in pure Python.
+(up to 50 MB), and the track's figures are computed in the same pass.
 
-Speed comes from treating a run of consecutive 52-byte GNSS frames as columns:
-word i (8 bytes) of every frame is one strided slice of an array, turned into
-one big integer with a 64-bit lane per frame, so the Fletcher sums of thousands
-of frames are a few dozen big-integer operations instead of a Python loop per
-byte (see _lane_sums).
+Nothing here is done per byte or per fix in Python: a run of consecutive
+52-byte GNSS frames is a numpy matrix, one row per frame, so its checksums are
+a matrix product (_fletcher_sums) and its figures column arithmetic (Figures).
+Only this module imports numpy, and only the download stage (through
+jobs.fetch) and the simulator import it: an idle cron run never pays for it.
 """
 
-import array
-import bisect
 import hashlib
-import itertools
 import math
 import mmap
-import operator
+import os
 import struct
-import sys
 from collections import Counter, namedtuple
+
+# The matrices are small (8192 x 52 at most): BLAS threads would only fight
+# the download workers for the laptop's cores. Set before numpy starts them.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
 HEADER = 0x0AD0
 GNSS = (0x0AD4, 0x0AD5)
@@ -40,7 +41,7 @@ GNSS_STRUCT = struct.Struct("<HBBiiiIIQBBIIIIH")
 assert GNSS_STRUCT.size == GNSS_SIZE
 UTC_OFFSET = 24          # byte of utc_time inside a GNSS frame
 MAX_RUN = 32768          # GNSS frames parsed in one bulk step (~1.7 MB)
-CHECK_FRAMES = 1024      # GNSS frames whose checksums are computed in one step (~53 KB)
+CHECK_FRAMES = 8192      # GNSS frames whose checksums are computed in one step (~430 KB)
 READ_SIZE = 4 << 20
 FEED_BATCH = 64 * 1024   # bytes gathered from small pieces before they are parsed
 
@@ -86,135 +87,44 @@ def _frame_checksum(frame):
 
 # --- Fletcher sums of many GNSS frames at once ------------------------------------
 #
-# A run of 52-byte frames is regrouped into 7 columns of 8-byte words, one
-# 64-bit lane per frame: word 0 holds the mode and the stored checksum, words
-# 1-6 the 48 bytes after it. Each column becomes one big integer, so a frame's
-# sums are a few big-integer additions and multiplications shared by every
-# frame of the run. Even bytes are masked into 16-bit sub-lanes to leave room
-# for carries; A and B then come out, mod 256, in byte 7 of each lane.
+# A run of 52-byte frames is a (frames x 52) matrix of bytes; A and B of every
+# frame are one matrix product with two weight columns: A weighs each checked
+# byte 1, B weighs the k-th checked byte (50 - k), the stored checksum bytes 0.
+# The largest B (255 x (1 + ... + 50) = 325125) is below 2**24, so float32
+# products (BLAS) are exact.
 
-_SUBLANES = sum(1 << 16 * i for i in range(4))   # times this: a lane's four 16-bit sub-lanes summed into the top one
-_POSITIONS = 6 | 4 << 16 | 2 << 32                # times this: sub-lane i weighted by 2i, summed into the top one
-# run_y * _Y_WEIGHTS + run_e * _E_WEIGHTS is 256 * (the sum over the bytes of a lane
-# of byte * its place in its word): the part of B that is not whole words.
-_Y_WEIGHTS = _POSITIONS + _SUBLANES
-_E_WEIGHTS = 255 * _POSITIONS - _SUBLANES
-_lane_masks = [0] * 6   # lanes covered, then the masks below, grown to the longest run seen
+_FLETCHER_WEIGHTS = np.zeros((GNSS_SIZE, 2), np.float32)
+_CHECKED_BYTES = [0, 1, *range(4, GNSS_SIZE)]
+_FLETCHER_WEIGHTS[_CHECKED_BYTES, 0] = 1
+_FLETCHER_WEIGHTS[_CHECKED_BYTES, 1] = range(len(_CHECKED_BYTES), 0, -1)
 
 
-def _masks(lanes):
-    """(even bytes, mode bytes 4-5, low 5 bits of byte 7, byte 7, bit 56) repeated over at least `lanes` lanes.
-
-    A mask longer than the run costs nothing: `&` stops at the shorter operand.
-    """
-    masks = _lane_masks[:]   # one read: another thread may replace the list meanwhile
-    if masks[0] < lanes:
-        def repeat(pattern):
-            return int.from_bytes(pattern * lanes, "little")
-        masks = [lanes, repeat(b"\xff\x00" * 4), repeat(bytes(4) + b"\xff\xff" + bytes(2)),
-                 repeat(bytes(7) + b"\x1f"), repeat(bytes(7) + b"\xff"), repeat(bytes(7) + b"\x01")]
-        if _lane_masks[0] < lanes:   # only ever grown: a thread's shorter masks never replace longer ones
-            _lane_masks[:] = masks
-    return masks[1:]
+def _frame_matrix(block, count):
+    return np.frombuffer(block, np.uint8, count * GNSS_SIZE).reshape(count, GNSS_SIZE)
 
 
-def _frame_columns(block, count):
-    """The 7 word columns of the first `count` frames of `block` (bytes or memoryview).
-
-    Frames are 6.5 words long: the words of even frames are read from the
-    block shifted by 4 bytes, those of odd frames from the block as it is; each
-    column holds the even frames' lanes (ceil(count / 2)), then the odd
-    frames'. Word 0 is the one ending with the frame's first 4 bytes (mode and
-    stored checksum).
-    """
-    view = memoryview(block)
-    as_is, shifted = array.array("Q"), array.array("Q")
-    as_is.frombytes(view[:GNSS_SIZE * count // 8 * 8])
-    shifted.frombytes(view[4:4 + (GNSS_SIZE * count - 4) // 8 * 8])
-    first = array.array("Q", bytes(4) + bytes(view[:4]))   # frame 0's word 0 starts before the block
-    columns = [first + shifted[12::13] + as_is[6::13]]
-    columns += [shifted[word::13] + as_is[7 + word::13] for word in range(6)]
-    return [int.from_bytes(column, "little") for column in columns]
-
-
-def _lane_sums(block, count):
-    """(lanes, A, H, R, head) of `count` frames, lane by lane (see _run_checksums for their meaning)."""
-    columns = _frame_columns(block, count)
-    even, mode, _, _, _ = _masks(count)
-    head = columns[0]
-    # The two mode bytes moved to bytes 6-7 of their word: their B weights (50 and 49)
-    # then follow the same rule as the other bytes' (56 - 8 * column - byte in word).
-    word = (head & mode) << 16
-    run_y = acc_y = word
-    run_e = acc_e = word & even
-    for word in columns[1:]:
-        run_y += word
-        acc_y += run_y
-        run_e += word & even
-        acc_e += run_e
-    a = (run_y + 255 * run_e) * _SUBLANES
-    h = (acc_y + 255 * acc_e) * _SUBLANES
-    r = run_y * _Y_WEIGHTS + run_e * _E_WEIGHTS
-    return count, a, h, r, head
-
-
-def _run_intact(block, count):
-    """The frames whose checksum fails, as a bit mask of lanes (0: all intact), and the lane count."""
-    lanes, a, h, r, head = _lane_sums(block, count)
-    _, _, low5, top, _ = _masks(lanes)
-    # XOR compares byte 7 with the stored checksum byte without any carry between lanes.
-    a_wrong = a ^ (head << 8)                               # A against stored byte 2
-    b_wrong = ((h & low5) << 3) ^ (r + (head & top))        # 8 * H against R + stored byte 3
-    return (a_wrong | b_wrong) & top, lanes
-
-
-def _byte7(lane_values, lanes):
-    """Byte 7 of each of the first `lanes` 64-bit lanes of `lane_values`."""
-    size = max(8 * lanes, (lane_values.bit_length() + 7) // 8)
-    return lane_values.to_bytes(size, "little")[7:8 * lanes:8]
+def _fletcher_sums(frames):
+    """(A, B) of each frame of a frame matrix, as a (frames x 2) uint8 array."""
+    return (frames.astype(np.float32) @ _FLETCHER_WEIGHTS).astype(np.int32).astype(np.uint8)
 
 
 def _first_bad_frame(block, count):
     """The index of the first of `count` frames in `block` whose checksum fails, or None.
 
-    Checked CHECK_FRAMES at a time: the big integers and arrays of a step
-    then stay small, and in the CPU's cache, however long the run.
+    Checked CHECK_FRAMES at a time: the arrays of a step stay in the CPU's cache.
     """
-    view = memoryview(block)
     for start in range(0, count, CHECK_FRAMES):
-        frames = min(CHECK_FRAMES, count - start)
-        bad, lanes = _run_intact(view[start * GNSS_SIZE:(start + frames) * GNSS_SIZE], frames)
-        if bad:
-            return start + _first_flagged(bad, lanes)
+        frames = _frame_matrix(memoryview(block)[start * GNSS_SIZE:], min(CHECK_FRAMES, count - start))
+        bad = (_fletcher_sums(frames) != frames[:, 2:4]).any(axis=1)
+        if bad.any():
+            return start + int(bad.argmax())
     return None
 
 
-def _first_flagged(bad, lanes):
-    """The index of the first frame flagged in `bad` (a mask from _run_intact)."""
-    flags = _byte7(bad, lanes)
-    half = (lanes + 1) // 2
-    even, odd = flags[:half], flags[half:]
-    return min(2 * (len(even) - len(even.lstrip(b"\0"))), 2 * (len(odd) - len(odd.lstrip(b"\0"))) + 1)
-
-
 def _run_checksums(block, count):
-    """Fletcher (A, B) of `count` 52-byte frames in `block`, as two byte strings.
-
-    Per lane: A = the sum of the checked bytes, in byte 7 of `a`; B = 8 * (the
-    sum of each byte times the words after it, incl. its own: byte 7 of h, low
-    5 bits) - (the sum of each byte times its place in its word: byte 7 of r).
-    """
-    lanes, a, h, r, _ = _lane_sums(block, count)
-    _, _, low5, top, bit56 = _masks(lanes)
-    b = ((h & low5) << 3) + (top ^ (r & top)) + bit56      # + 256 - r: no borrow across lanes
-    half = (lanes + 1) // 2
-    sums = []
-    for lane_sums in (a, b):
-        by_lane = _byte7(lane_sums, lanes)
-        in_order = bytearray(lanes)
-        in_order[0::2], in_order[1::2] = by_lane[:half], by_lane[half:]
-        sums.append(bytes(in_order))
-    return tuple(sums)
+    """Fletcher (A, B) of `count` 52-byte frames in `block`, as two byte strings."""
+    sums = _fletcher_sums(_frame_matrix(block, count))
+    return sums[:, 0].tobytes(), sums[:, 1].tobytes()
 
 
 class Verifier:
@@ -533,40 +443,11 @@ SATELLITES_MIN = 5
 CARRY_S = 600               # a 500 m slower than 10 minutes (1.6 kn) is nobody's best
 POSITION_STEP_MS = 200      # positions closer in time than this are thinned out for the 500 m
 
-
-def _words(block, code):
-    """The 4-byte words of whole frames (13 a frame) as an array of `code` ("i" or "I"):
-    a field on a word boundary is then one strided slice."""
-    words = array.array(code, block)
-    if sys.byteorder == "big":
-        words.byteswap()
-    return words
-
-
-def _column(block, count, offset, width, code):
-    """One field of every 52-byte frame in `block` as an array (bytes gathered lane by lane, no Python loop)."""
-    lanes = bytearray(width * count)
-    for byte in range(width):
-        lanes[byte::width] = block[offset + byte::GNSS_SIZE]
-    column = array.array(code, lanes)
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column
-
-
-# A fix that does not count breaks the Doppler windows it is in: its speed is this much lower.
-PENALTY = 10 ** 12
-# Below this, sums of whole mm/s (and penalties) are exact in floats as well, so
-# integer window sums give the very averages float sums give.
-EXACT_SUM = 1 << 52
-BOUND_ENDS = 16             # stretch ends per piece bounded together for the 500 m
-WINDOW_ENDS = 512           # Doppler window ends per piece checked against the best at once
-FEED_FRAMES = 8192          # fixes taken at a time, however long the block fed
-_NONZERO = bytes([0] + [1] * 255)
-_ENOUGH_SATELLITES = bytes(int(n >= SATELLITES_MIN) for n in range(256))
-_NOT = bytes([1] + [0] * 255)
-_BELOW = [bytes(int(n < digit) for n in range(256)) for digit in range(256)]
-_EQUAL = [bytes(int(n == digit) for n in range(256)) for digit in range(256)]
+# The fields of a GNSS frame the figures read, as a numpy record (see GNSS_STRUCT).
+# utc_ms is read as signed: a time past 2**63 ms is a device's nonsense either way.
+FIX_FIELDS = np.dtype({"names": ["lat", "lon", "speed", "utc_ms", "fix", "satellites", "speed_accuracy"],
+                       "formats": ["<i4", "<i4", "<u4", "<i8", "u1", "u1", "<u4"],
+                       "offsets": [4, 8, 16, 24, 32, 33, 34], "itemsize": GNSS_SIZE})
 
 
 class Figures:
@@ -580,252 +461,117 @@ class Figures:
     times (at most one position per POSITION_STEP_MS, counted from the track's
     first fix).
 
-    Branch and bound: a window's average is at most its fastest fix, and a
-    stretch's speed at most (the most metres) / (the fewest milliseconds) of
-    any stretch ending near it; only windows and stretches whose bound beats
-    the best so far are computed, the way they always were. The result does
-    not depend on how the frames are cut into blocks.
+    Every window and every stretch ending in a block is computed, as whole
+    columns of the block (numpy): what a block needs of the blocks before it
+    (the last 10 s of fixes, the last CARRY_S of positions) is carried over,
+    so the result does not depend on how the frames are cut into blocks.
     """
 
     def __init__(self, max_speed_accuracy=SPEED_ACCURACY_MAX):
         self.max_speed_accuracy = max_speed_accuracy
-        self.times, self.speeds = [], []    # the last 10 s of fixes (uncounted: speed - PENALTY)
         self.best = {"2s_best": 0.0, "10s_best": 0.0, "500m_best": 0.0}
         self.step_ms = None
-        self.metres = None      # (per 1e-7 degree of longitude, of latitude), from the first fix
-        self.fixes = ([], [], [])   # (times, lats, lons) of the last CARRY_S of counted positions
-        self.along = []         # metres from the track's first counted position, of self.fixes
         self.fed = 0            # fixes fed so far
+        # The last 10 s of fixes: times, speeds, whether each counts.
+        self.recent = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool))
+        self.metres = None      # (per 1e-7 degree of longitude, of latitude), from the first position
+        # The last CARRY_S of positions: times, metres along from the track's first,
+        # and the last one's (lat, lon).
+        self.positions = (np.empty(0, np.int64), np.empty(0, np.float64))
+        self.last_position = None
 
     def feed(self, block):
-        count = len(block) // GNSS_SIZE
-        # Long blocks are taken in parts: the lists of a part's fixes then stay
-        # in the CPU's cache (a whole 2.5 MB track at once cost ~20 % more).
-        for start in range(0, count, FEED_FRAMES):
-            self._feed(bytes(block[start * GNSS_SIZE:min(start + FEED_FRAMES, count) * GNSS_SIZE]))
+        fixes = np.frombuffer(block, FIX_FIELDS, len(block) // GNSS_SIZE)
+        if not len(fixes):
+            return
+        counted = ((fixes["fix"] != 0) & (fixes["satellites"] >= SATELLITES_MIN)
+                   & (fixes["speed_accuracy"] <= self.max_speed_accuracy))
+        self._doppler(fixes["utc_ms"], fixes["speed"], counted)
+        # Positions: the counted ones among every stride-th fix (see _stride).
+        thinned = slice(-self.fed % self._stride(), None, self._stride())
+        used = counted[thinned]
+        self._distance(*(fixes[field][thinned][used] for field in ("utc_ms", "lat", "lon")))
+        self.fed += len(fixes)
 
-    def _feed(self, block):
-        count = len(block) // GNSS_SIZE
-        counted = self._counted(block, count)
-        words = _words(block, "I")
-        speeds = words[4::13].tolist()
-        uncounted = counted.count(0)
-        if uncounted > count // 8:
-            speeds = list(map(operator.sub, speeds, map(operator.mul, counted.translate(_NOT),
-                                                        itertools.repeat(PENALTY))))
-        elif uncounted:     # a few: cheaper one by one than a pass over every fix
-            for fix in itertools.compress(range(count), counted.translate(_NOT)):
-                speeds[fix] -= PENALTY
-        times = _column(block, count, UTC_OFFSET, 8, "Q").tolist()
-        self._doppler(times, speeds)
-        positions = self._thinned(counted, count)
-        words = _words(block, "i")
-        self._distance(list(itertools.compress(times, positions)), list(itertools.compress(words[1::13], positions)),
-                       list(itertools.compress(words[2::13], positions)))
-        self.fed += count
+    def _doppler(self, times, speeds, counted):
+        times, speeds, counted = (np.concatenate(pair) for pair in zip(self.recent, (times, speeds, counted)))
+        if self.step_ms is None and len(times) > 10:
+            self.step_ms = max(int(times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
+        if self.step_ms:
+            sums = np.cumsum(speeds)
+            uncounted = None if counted.all() else np.cumsum(~counted)
+            for key, span_ms in (("2s_best", 2000), ("10s_best", 10000)):
+                self.best[key] = max(self.best[key], self._window_best(times, sums, uncounted, span_ms))
+        keep = int(10000 // (self.step_ms or 1000)) + 1
+        self.recent = (times[-keep:], speeds[-keep:], counted[-keep:])
 
-    def _counted(self, block, count):
-        """One byte per fix: 1 when it counts."""
-        flags = (int.from_bytes(block[32::GNSS_SIZE].translate(_NONZERO), "little")
-                 & int.from_bytes(block[33::GNSS_SIZE].translate(_ENOUGH_SATELLITES), "little")
-                 & self._accurate(block, count))
-        return flags.to_bytes(count, "little")
+    def _window_best(self, times, sums, uncounted, span_ms):
+        """The fastest average over `span_ms` of consecutive counted fixes (mm/s), 0 if none.
 
-    def _accurate(self, block, count):
-        """One byte per fix as an int: 1 when its speed accuracy (u32) is within the limit.
-
-        Compared byte by byte from the most significant (translate tables and
-        big-integer and/or over the fixes), not fix by fix.
+        `sums`, `uncounted`: running sums of the speeds and of the fixes that do
+        not count (None: all count). The window of k fixes ending at fix j
+        spans from fix j - k to fix j: a window missing a fix spans a step more
+        and does not count; uneven clocks (28 and 29 ms steps) may run 1 % over.
         """
-        limit = self.max_speed_accuracy
-        if not (isinstance(limit, int) and 0 <= limit < 1 << 32):
-            return int.from_bytes(bytes(map(operator.ge, itertools.repeat(limit), _column(block, count, 34, 4, "I"))),
-                                  "little")
-        below = 0
-        equal = (1 << 8 * count) // 255          # 1 in every byte: all equal so far
-        for place in (3, 2, 1, 0):
-            digit = limit >> 8 * place & 0xFF
-            column = block[34 + place::GNSS_SIZE]
-            below |= equal & int.from_bytes(column.translate(_BELOW[digit]), "little")
-            equal &= int.from_bytes(column.translate(_EQUAL[digit]), "little")
-        return below | equal
+        k = round(span_ms / self.step_ms)
+        if k < 1 or k >= len(times):
+            return 0.0
+        whole = times[k:] - times[:-k] <= span_ms + self.step_ms / 2 + span_ms / 100
+        if uncounted is not None:
+            whole &= uncounted[k:] == uncounted[:-k]
+        if not whole.any():
+            return 0.0
+        return int((sums[k:] - sums[:-k])[whole].max()) / k
 
-    def _thinned(self, counted, count):
-        """The counted fixes whose positions are used: at most 5 a second.
+    def _stride(self):
+        """Positions are taken from every stride-th fix: at most 5 a second.
 
         A 500 m stretch takes 10 s and more, so 0.2 s steps change its speed by
         well under 1 %, for half the work of a 10 Hz track. Fixes are numbered
         from the track's first, so the choice does not depend on the blocks.
         """
-        stride = max(1, round(POSITION_STEP_MS / self.step_ms)) if self.step_ms else 1
-        if stride == 1:
-            return counted
-        every = bytes(-self.fed % stride) + (b"\x01" + bytes(stride - 1)) * (count // stride + 1)
-        kept = int.from_bytes(counted, "little") & int.from_bytes(every[:count], "little")
-        return kept.to_bytes(count, "little")
-
-    def _doppler(self, times, speeds):
-        times, speeds = self.times + times, self.speeds + speeds
-        if self.step_ms is None and len(times) > 10:
-            self.step_ms = max((times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
-        if self.step_ms:
-            self._windows(times, speeds)
-        keep = int(10000 // (self.step_ms or 1000)) + 1
-        self.times, self.speeds = times[-keep:], speeds[-keep:]
-
-    def _windows(self, times, speeds):
-        exact = _exact_sums(speeds)
-        fastest = max(speeds)
-        # With exact sums no window is faster than its fastest fix.
-        spans = [(key, span_ms) for key, span_ms in (("2s_best", 2000), ("10s_best", 10000))
-                 if not exact or fastest > self.best[key]]
-        if not exact:
-            sums = list(itertools.accumulate(map(float, speeds), initial=0))
-        else:
-            sums = []        # summed once a window may beat a best
-        for key, span_ms in spans:
-            if exact:
-                self.best[key] = self._fastest_window(times, speeds, sums, span_ms, self.best[key])
-            else:
-                self.best[key] = max(self.best[key], self._window_best(times, sums, span_ms))
-
-    def _window_best(self, times, sums, span_ms, ends=None):
-        """The fastest average over `span_ms` of consecutive fixes (mm/s) ending at
-        fixes `ends` (a range; all by default), 0 if none."""
-        k = round(span_ms / self.step_ms)
-        first, last = (k, len(times)) if ends is None else (max(ends.start, k), min(ends.stop, len(times)))
-        if k < 1 or first >= last:
-            return 0.0
-        averages = map(operator.truediv, map(operator.sub, sums[first + 1:last + 1], sums[first + 1 - k:last + 1 - k]),
-                       itertools.repeat(k))
-        spans = map(operator.sub, times[first:last], times[first - k:last - k])
-        whole = map(operator.le, spans, itertools.repeat(self._longest_span(span_ms)))
-        return max(itertools.compress(averages, whole), default=0.0)
-
-    def _longest_span(self, span_ms):
-        # k fixes span about span_ms: a window missing a fix spans a step more and
-        # is not counted; uneven clocks (28 and 29 ms steps) may run 1 % over.
-        return span_ms + self.step_ms / 2 + span_ms / 100
-
-    def _fastest_window(self, times, speeds, sums, span_ms, best):
-        """max(best, _window_best) from exact integer sums (`sums`: filled here
-        when first needed), WINDOW_ENDS window ends at a time: a piece whose
-        fixes are no faster than the best, or whose largest sum does not beat
-        it, needs no more, and that sum is the piece's answer when its window
-        spans no gap (nearly always)."""
-        k = round(span_ms / self.step_ms)
-        if k < 1:
-            return best
-        pieces = range(k, len(times), WINDOW_ENDS)
-        peaks = [max(speeds[first + 1 - k:first + WINDOW_ENDS]) for first in pieces]
-        # The fastest pieces first: the best then rises early and rules out the rest.
-        for piece in sorted(_beating(peaks, best), key=peaks.__getitem__, reverse=True):
-            if peaks[piece] <= best:
-                break
-            first = pieces[piece]
-            last = min(first + WINDOW_ENDS, len(times))
-            if not sums:
-                sums.extend(itertools.accumulate(speeds, initial=0))
-            totals = map(operator.sub, sums[first + 1:last + 1], sums[first + 1 - k:last + 1 - k])
-            largest = max(totals)
-            if largest / k <= best:
-                continue
-            totals = list(map(operator.sub, sums[first + 1:last + 1], sums[first + 1 - k:last + 1 - k]))
-            end = first + totals.index(largest)
-            if times[end] - times[end - k] <= self._longest_span(span_ms):
-                best = largest / k
-            else:
-                best = max(best, self._window_best(times, sums, span_ms, range(first, last)))
-        return best
+        return max(1, round(POSITION_STEP_MS / self.step_ms)) if self.step_ms else 1
 
     def _distance(self, times, lats, lons):
-        if self.metres is None and lats:
-            per_degree = math.pi * EARTH_RADIUS_M / 180 * 1e-7
-            self.metres = (per_degree * math.cos(math.radians(lats[0] * 1e-7)), per_degree)
-        if not times:
+        if not len(times):
             return
-        carried = len(self.fixes[0])
-        times, lats, lons = self.fixes[0] + times, self.fixes[1] + lats, self.fixes[2] + lons
-        along = self._along(lats, lons, carried)
-        if len(times) > 1:
-            self.best["500m_best"] = self._stretch_bound(times, along, carried, self.best["500m_best"])
-        cut = bisect.bisect_left(times, times[-1] - CARRY_S * 1000)
-        self.fixes = (times[cut:], lats[cut:], lons[cut:])
-        self.along = along[cut:]
-
-    def _along(self, lats, lons, carried):
-        """Metres from the track's first counted position, of these positions (the first `carried` known)."""
+        if self.metres is None:
+            per_degree = math.pi * EARTH_RADIUS_M / 180 * 1e-7
+            self.metres = (per_degree * math.cos(math.radians(int(lats[0]) * 1e-7)), per_degree)
+        carried_times, carried_along = self.positions
+        lats, lons = lats.astype(np.float64), lons.astype(np.float64)
+        if self.last_position is None:
+            start = np.zeros(1)
+        else:
+            lats, lons = np.concatenate(([self.last_position[0]], lats)), np.concatenate(([self.last_position[1]], lons))
+            start = carried_along[-1:]
         across, up = self.metres
-        start = max(carried - 1, 0)
-        lats, lons = lats[start:], lons[start:]
-        steps = map(math.hypot,
-                    map(operator.mul, map(operator.sub, itertools.islice(lons, 1, None), lons), itertools.repeat(across)),
-                    map(operator.mul, map(operator.sub, itertools.islice(lats, 1, None), lats), itertools.repeat(up)))
-        along = self.along[:]
-        along.extend(itertools.accumulate(steps, initial=along.pop() if along else 0.0))
-        return along
-
-    def _stretch_bound(self, times, along, carried, best):
-        """max(best, the fastest shortest stretch of at least 500 m ending after
-        the `carried` fixes, in mm/s): only pieces of stretch ends whose bound
-        beats the best so far are computed."""
-        first = max(bisect.bisect_left(along, 500.0), carried)   # 500 m from the start, and new
-        if first >= len(times):
-            return best
-        if times != sorted(times):        # the bound needs time to run forwards
-            return max(best, self._stretch_best(times, along, range(first, len(times))))
-        pieces = range(first, len(times), BOUND_ENDS)
-        lasts = list(range(first + BOUND_ENDS - 1, len(times) - 1, BOUND_ENDS)) + [len(times) - 1]
-        starts = _stretch_starts(along, pieces)
-        from_first = [max(start, 0) for start in starts]
-        # No stretch ending in a piece starts after the first stretch of the next piece.
-        from_last = starts[1:] + _stretch_starts(along, lasts[-1:])
-        # The most metres: last end - earliest start; the fewest ms: first end - latest start.
-        metres = map(operator.sub, map(along.__getitem__, lasts), map(along.__getitem__, from_first))
-        elapsed = map(max, map(operator.sub, map(times.__getitem__, pieces), map(times.__getitem__, from_last)),
-                      itertools.repeat(1))
-        bounds = list(map(operator.mul, map(operator.truediv, metres, elapsed), itertools.repeat(1e6)))
-        for piece in sorted(_beating(bounds, best), key=bounds.__getitem__, reverse=True):
-            if bounds[piece] <= best:
-                break
-            ends = range(pieces[piece], lasts[piece] + 1)
-            best = max(best, self._stretch_best(times, along, ends, (from_first[piece], from_last[piece] + 1)))
-        return best
-
-    @staticmethod
-    def _stretch_best(times, along, ends, within=None):
-        """The fastest shortest stretch of at least 500 m ending at fixes `ends`, in mm/s; 0 if none.
-
-        `within`: (lo, hi) the fixes after each stretch's start lie in, if known (a shorter bisection).
-        """
-        starts = _stretch_starts(along, ends, *(within or ()))
-        metres = map(operator.sub, along[ends.start:ends.stop], map(along.__getitem__, starts))
-        elapsed = map(max, map(operator.sub, times[ends.start:ends.stop], map(times.__getitem__, starts)),
-                      itertools.repeat(1))
-        return max(map(operator.truediv, metres, elapsed), default=0.0) * 1e6   # metres per ms -> mm/s
+        east, north = np.diff(lons) * across, np.diff(lats) * up
+        # cumsum adds one step at a time, as the metres were always summed
+        along = np.cumsum(np.concatenate((start, np.sqrt(east * east + north * north))))
+        if self.last_position is not None:
+            along = along[1:]
+        self.last_position = (lats[-1], lons[-1])
+        carried = len(carried_times)
+        times, along = np.concatenate((carried_times, times)), np.concatenate((carried_along, along))
+        self.best["500m_best"] = max(self.best["500m_best"], _stretch_best(times, along, carried))
+        cut = int(np.searchsorted(times, times[-1] - CARRY_S * 1000))
+        self.positions = (times[cut:], along[cut:])
 
     def result(self):
         """{"2s_best", "10s_best", "500m_best"} in mm/s, as logs.json gives them."""
         return {key: round(value) for key, value in self.best.items()}
 
 
-def _stretch_starts(along, ends, lo=0, hi=None):
-    """For each end, the last fix at least 500 m before it (-1: none); the fix after it is in lo..hi."""
-    return list(map(operator.sub, map(bisect.bisect_right, itertools.repeat(along),
-                                      map(operator.sub, map(along.__getitem__, ends), itertools.repeat(500.0)),
-                                      itertools.repeat(lo), itertools.repeat(len(along) if hi is None else hi)),
-                    itertools.repeat(1)))
-
-
-def _exact_sums(speeds):
-    """Whether every sum of these speeds is exact in a float (as the float sums once were)."""
-    uncounted = 0 if min(speeds) >= 0 else sum(map(operator.lt, speeds, itertools.repeat(0)))
-    return uncounted * PENALTY + len(speeds) * (1 << 32) < EXACT_SUM
-
-
-def _beating(bounds, best):
-    """Indices of the bounds above `best`."""
-    return itertools.compress(range(len(bounds)), map(operator.gt, bounds, itertools.repeat(best)))
+def _stretch_best(times, along, first):
+    """The fastest shortest stretch of at least 500 m ending at a position from
+    `first` on (mm/s, 0 if none): from each end back to the last position at
+    least 500 m before it."""
+    first = max(int(np.searchsorted(along, 500.0)), first)   # 500 m from the track's start, and new
+    starts = np.searchsorted(along, along[first:] - 500.0, side="right") - 1
+    # (a start of -1, none in what is carried, makes a stretch of 0 m or less: never the best)
+    elapsed = np.maximum(times[first:] - times[starts], 1)
+    return max(float(((along[first:] - along[starts]) / elapsed).max(initial=0.0)), 0.0) * 1e6   # m/ms -> mm/s
 
 
 def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
