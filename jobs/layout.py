@@ -109,7 +109,8 @@ def stage_lock(spool, stage):
 
 
 def slot_lock(spool, stage, index):
-    return locks_dir(spool) / f"{stage}.slot{index}.lock"
+    """A str: a busy download tries every slot's lock for each device it claims."""
+    return f"{os.fspath(spool)}/{LOCKS}/{stage}.slot{index}.lock"
 
 
 # --- tracks and pages --------------------------------------------------------------

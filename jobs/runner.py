@@ -58,6 +58,7 @@ class Context:
         self.inflight_lock = threading.Lock()
         self.inflight = 0
         self.sweeping = set()   # devices whose piece of a sweep is still running
+        self.slots = set()      # the worker slots this process holds: no need to try their locks
         self.memory = {}        # what a stage keeps from one step to the next in this run
         self.wake = threading.Event()  # a worker is free: look again now
         self.watched = []       # the folders whose change wakes this stage (WAKE_ON)
@@ -128,15 +129,18 @@ def _swept(ctx, device, done, what):
 
 
 def _take_slot(ctx):
-    """A worker slot shared by every process of this stage, or None if all are busy.
+    """(index, Held) of a worker slot shared by every process of this stage, or None if all are busy.
 
     threads.<stage> bounds the workers of all copies together, so a run that
     outlives its deadline and the next cron run never exceed it.
     """
     for index in range(ctx.threads()):
+        if index in ctx.slots:
+            continue
         held = locks.take(layout.slot_lock(ctx.spool, ctx.stage, index), f"{os.getpid()} {ctx.stage}")
         if held is not None:
-            return held
+            ctx.slots.add(index)
+            return index, held
     return None
 
 
@@ -156,7 +160,7 @@ def serve_queue(ctx, queue, work):
             return True
         held = spool.claim(ctx.spool, queue, device)
         if held is None:
-            locks.release(slot)
+            _free_slot(ctx, slot)
             continue
         with ctx.inflight_lock:
             ctx.inflight += 1
@@ -178,10 +182,16 @@ def _run_claim(ctx, held, slot, work):
         state.fail(ctx.spool, held.device, state.ACTIVE, _unexpected(ctx, held.device, exc), ctx.cfg.intervals.detect)
         spool.finish(held)
     finally:
-        locks.release(slot)
+        _free_slot(ctx, slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1
         ctx.wake.set()
+
+
+def _free_slot(ctx, slot):
+    index, held = slot
+    locks.release(held)
+    ctx.slots.discard(index)
 
 
 def _unexpected(ctx, device, exc):

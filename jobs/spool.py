@@ -119,6 +119,13 @@ def claims(root, queue):
     return sorted(found, key=lambda c: c["device"])
 
 
+def _claimed(root, queue, device):
+    """Whether `device` has a claim in `queue` (what claims() lists, without a stat per claim)."""
+    prefix = f"{device}."
+    return any(entry.name.startswith(prefix) and CLAIM.match(entry.name)
+               for entry in _scan(layout.claims_dir(root, queue)))
+
+
 def claim(root, queue, device):
     """Take `device` from `queue` for this process, or None if someone else has it."""
     path = layout.queue_item(root, queue, device)
@@ -128,7 +135,7 @@ def claim(root, queue, device):
     if fd is None:
         return None
     try:
-        if any(c["device"] == device for c in claims(root, queue)):
+        if _claimed(root, queue, device):
             os.close(fd)  # one worker per device: the new item waits for the old one
             return None
         claim_path = layout.claim_file(root, queue, device, os.getpid(), HOST)

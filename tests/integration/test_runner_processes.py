@@ -7,6 +7,8 @@ the others are in tests/unit/test_runner.py.
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 
@@ -64,3 +66,16 @@ def test_workers_of_all_download_runs_together_stay_within_threads(cfg):
     assert started.empty()  # every slot was still held by the old run's workers
     old.join(30)
     assert len(first) == 3 and len(spool.pending(cfg.paths.spool, "download")) == 5
+
+
+def test_an_idle_download_run_imports_neither_requests_nor_numpy(tmp_path):
+    """An idle cron minute costs under 2 % of a core only while a run with no
+    device to serve leaves the HTTP client and the OAO arithmetic unloaded."""
+    (tmp_path / "c.yaml").write_text("paths: {spool: spool, log: spool/log/m.log}\n")
+    script = ("import sys; from jobs import cli; status = cli.main(['--config', 'c.yaml', 'download', '--once']); "
+              "print(' '.join(sys.modules)); sys.exit(status)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = set(run.stdout.split())
+    assert "jobs.stages.download" in imported
+    assert not imported & {"requests", "numpy", "jobs.fetch", "jobs.oao"}
