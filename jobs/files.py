@@ -95,7 +95,9 @@ def locked_temporary(create):
 
 
 def write_json(path, obj, sync=True, sync_folder=None):
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", sync=sync, sync_folder=sync_folder)
+    # One line: json's C encoder does not indent, and a device's state is
+    # written several times a track (indented, its Python encoder cost 3.5x).
+    atomic_write(path, json.dumps(obj, sort_keys=True) + "\n", sync=sync, sync_folder=sync_folder)
 
 
 def read_json(path, default=None):

@@ -203,15 +203,15 @@ class Verifier:
         high = buf[pos + 1:stop:GNSS_SIZE]
         count = min(fit if low.find(0) < 0 else low.find(0), len(high) - len(high.lstrip(b"\x0a")))
         self._scan = min(self._scan * 2, MAX_RUN) if count == fit else 64
-        block = buf[pos:pos + count * GNSS_SIZE]
+        block = memoryview(buf)[pos:pos + count * GNSS_SIZE]   # no copy: the run can be 1.7 MB
         if self.checksums:
             first = _first_bad_frame(block, count)
             if first is not None:
                 at = pos + first * GNSS_SIZE
                 mode = buf[at] | buf[at + 1] << 8
-                self._count_gnss(block[:first * GNSS_SIZE], first)  # the frames before it are good
+                self._count_gnss(buf, pos, first)  # the frames before it are good
                 raise OAOError(f"bad checksum in frame 0x{mode:04X} at byte {self.size + at}", self.size + at)
-        self._count_gnss(block, count)
+        self._count_gnss(buf, pos, count)
         if self.first_ms is None:
             self.first_ms = struct.unpack_from("<Q", block, UTC_OFFSET)[0]
         self.last_ms = struct.unpack_from("<Q", block, (count - 1) * GNSS_SIZE + UTC_OFFSET)[0]
@@ -219,8 +219,8 @@ class Verifier:
             on_gnss(block)
         return count * GNSS_SIZE
 
-    def _count_gnss(self, block, count):
-        d4 = block[0::GNSS_SIZE].count(0xD4)
+    def _count_gnss(self, buf, pos, count):
+        d4 = buf[pos:pos + count * GNSS_SIZE:GNSS_SIZE].count(0xD4)
         self.frames[0x0AD4] += d4
         self.frames[0x0AD5] += count - d4
 
@@ -652,7 +652,7 @@ class TrackCheck:
             self._feed_figures()
 
     def _feed_figures(self):
-        fixes, self._fixes = bytes(self._fixes), bytearray()
+        fixes, self._fixes = self._fixes, bytearray()
         if self.figures is None:
             return
         try:
