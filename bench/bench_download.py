@@ -18,6 +18,12 @@ machine allows; the ratio to the ideal is what compares. Each figure is the
 median of --runs runs (min and max beside it).
 
     .venv/bin/python bench/bench_download.py [--scale 2] [--runs 3] [--skip-memory]
+
+3. `--marginal MIB_S`: the CPU per GB that grows with the bytes, at that
+   rate per device: the throughput fleet with tracks of 2 MB / scale and 4 x
+   that, (CPU difference) / (bytes difference), run by run.
+
+    .venv/bin/python bench/bench_download.py --marginal 1.0 --scale 1 --workers 16 --runs 3
 """
 
 import argparse
@@ -134,6 +140,28 @@ def throughput(folder, scale, runs, cron, worker_counts):
                   f"CPU {spread(cpus, 's/GB')}; peak RSS {spread(peaks, 'MB')}")
 
 
+def marginal(folder, rate, size, runs, workers):
+    """CPU per GB that grows with the bytes: the same fleet with tracks of `size`
+    and of 4 x `size` at the same rate; (CPU difference) / (bytes difference)
+    leaves out what a run, a device and a track cost whatever their size."""
+    cpus, totals = [], []
+    for track_size in (size, 4 * size):
+        specs = [DeviceSpec(id=300 + n, rate=rate, tracks=[TrackSpec(size=track_size) for _ in range(TRACKS)])
+                 for n in range(DEVICES)]
+        with Fleet(specs, folder=folder / f"marginal-{track_size}") as fleet:
+            prepare(fleet)
+            totals.append(sum(log["size"] for d in fleet.devices for log in fleet.logs(d)))
+            cpus.append([run_stage(fleet, folder, workers)[1] for _ in range(runs)])
+    slopes = [(large - small) / ((totals[1] - totals[0]) / 1e9) for small, large in zip(*cpus)]
+    print(f"marginal: {DEVICES} devices x {TRACKS} tracks of {size / 1e6:.1f} and {4 * size / 1e6:.1f} MB at "
+          f"{rate / 1e3:.0f} KB/s, {workers} workers, download --once, run by run")
+    print(f"  whole run CPU: {spread(cpus[0], 's')} for {totals[0] / 1e6:.0f} MB "
+          f"({spread([c / (totals[0] / 1e9) for c in cpus[0]], 's/GB')}); "
+          f"{spread(cpus[1], 's')} for {totals[1] / 1e6:.0f} MB "
+          f"({spread([c / (totals[1] / 1e9) for c in cpus[1]], 's/GB')})")
+    print(f"  CPU per GB more: {spread(slopes, 's/GB')}")
+
+
 def memory(folder, scale, runs):
     size = int(BIG_TRACK / scale)
     specs = [DeviceSpec(id=200 + n, tracks=[TrackSpec(size=size, duration_s=36000)]) for n in range(BIG_DEVICES)]
@@ -160,8 +188,15 @@ def main():
     parser.add_argument("--cron", action="store_true",
                         help="run `download --for` at the shipped interval instead of `--once`")
     parser.add_argument("--workers", type=int, nargs="*", default=list(WORKERS))
+    parser.add_argument("--marginal", type=float, metavar="MIB_S",
+                        help="only the CPU per GB more, at this rate per device (tracks of 2 MB / scale and 4x)")
     args = parser.parse_args()
     common.header("download throughput and memory")
+    if args.marginal:
+        with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
+            marginal(Path(folder), round(args.marginal * 2**20), int(TRACK_SIZE / args.scale), args.runs,
+                     args.workers[-1])
+        return
     with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
         if not args.skip_throughput:
             throughput(Path(folder), args.scale, args.runs, args.cron, args.workers)
