@@ -325,7 +325,8 @@ def _locked_part(part):
     fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
     if fd is None:
         raise ClaimLost()
-    with os.fdopen(fd, "r+b") as out:
+    # Pieces are written a CHUNK at a time: each write lets go of the GIL.
+    with os.fdopen(fd, "r+b", buffering=CHUNK) as out:
         yield out
 
 
