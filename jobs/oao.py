@@ -461,10 +461,11 @@ class Figures:
     times (at most one position per POSITION_STEP_MS, counted from the track's
     first fix).
 
-    Every window and every stretch ending in a block is computed, as whole
-    columns of the block (numpy): what a block needs of the blocks before it
-    (the last 10 s of fixes, the last CARRY_S of positions) is carried over,
-    so the result does not depend on how the frames are cut into blocks.
+    Every window ending in a block is computed, as whole columns of the block
+    (numpy), and every stretch whose piece of ends may beat the best so far
+    (see _stretch_best): what a block needs of the blocks before it (the last
+    10 s of fixes, the last CARRY_S of positions) is carried over, so the
+    result does not depend on how the frames are cut into blocks.
     """
 
     def __init__(self, max_speed_accuracy=SPEED_ACCURACY_MAX):
@@ -543,7 +544,8 @@ class Figures:
         if self.last_position is None:
             start = np.zeros(1)
         else:
-            lats, lons = np.concatenate(([self.last_position[0]], lats)), np.concatenate(([self.last_position[1]], lons))
+            lats = np.concatenate(([self.last_position[0]], lats))
+            lons = np.concatenate(([self.last_position[1]], lons))
             start = carried_along[-1:]
         across, up = self.metres
         east, north = np.diff(lons) * across, np.diff(lats) * up
@@ -554,7 +556,8 @@ class Figures:
         self.last_position = (lats[-1], lons[-1])
         carried = len(carried_times)
         times, along = np.concatenate((carried_times, times)), np.concatenate((carried_along, along))
-        self.best["500m_best"] = max(self.best["500m_best"], _stretch_best(times, along, carried))
+        best = self.best["500m_best"]
+        self.best["500m_best"] = max(best, _stretch_best(times, along, carried, best))
         cut = int(np.searchsorted(times, times[-1] - CARRY_S * 1000))
         self.positions = (times[cut:], along[cut:])
 
@@ -563,15 +566,42 @@ class Figures:
         return {key: round(value) for key, value in self.best.items()}
 
 
-def _stretch_best(times, along, first):
+STRETCH_PIECE = 16   # stretch ends bounded together: only pieces whose bound beats the best are computed
+
+
+def _stretch_best(times, along, first, best):
     """The fastest shortest stretch of at least 500 m ending at a position from
-    `first` on (mm/s, 0 if none): from each end back to the last position at
-    least 500 m before it."""
+    `first` on (mm/s, 0 if none; `best` so far, mm/s, spares the pieces that
+    cannot beat it): from each end back to the last position at least 500 m
+    before it.
+
+    Ends are bounded a piece at a time: a stretch ending in a piece covers at
+    most (its last end - the first end's start) metres in at least (its first
+    end - the last end's start) ms, with time running forwards.
+    """
     first = max(int(np.searchsorted(along, 500.0)), first)   # 500 m from the track's start, and new
-    starts = np.searchsorted(along, along[first:] - 500.0, side="right") - 1
-    # (a start of -1, none in what is carried, makes a stretch of 0 m or less: never the best)
-    elapsed = np.maximum(times[first:] - times[starts], 1)
-    return max(float(((along[first:] - along[starts]) / elapsed).max(initial=0.0)), 0.0) * 1e6   # m/ms -> mm/s
+    if len(along) - first <= 4 * STRETCH_PIECE or not (np.diff(times) >= 0).all():
+        return max(float(_stretch_speeds(times, along, np.arange(first, len(along))).max(initial=0.0)), 0.0) * 1e6
+    heads = np.arange(first, len(along), STRETCH_PIECE)
+    tails = np.minimum(heads + STRETCH_PIECE - 1, len(along) - 1)
+    earliest = np.searchsorted(along, along[heads] - 500.0, side="right") - 1
+    latest = np.searchsorted(along, along[tails] - 500.0, side="right") - 1
+    bounds = ((along[tails] - along[np.maximum(earliest, 0)]) / np.maximum(times[heads] - times[latest], 1)
+              * (latest >= 0))
+    top = int(bounds.argmax())   # the likeliest piece first: its best rules out most others
+    found = float(_stretch_speeds(times, along, np.arange(heads[top], tails[top] + 1)).max())
+    rest = np.flatnonzero(bounds > max(found, best / 1e6))
+    if len(rest):
+        ends = (heads[rest, None] + np.arange(STRETCH_PIECE)).ravel()
+        found = max(found, float(_stretch_speeds(times, along, ends[ends < len(along)]).max()))
+    return max(found, 0.0) * 1e6   # metres per ms -> mm/s
+
+
+def _stretch_speeds(times, along, ends):
+    """Metres per ms of the shortest stretch of at least 500 m ending at each of
+    `ends`; 0 where none does (a start of -1)."""
+    starts = np.searchsorted(along, along[ends] - 500.0, side="right") - 1
+    return (along[ends] - along[starts]) / np.maximum(times[ends] - times[starts], 1) * (starts >= 0)
 
 
 def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):

@@ -207,6 +207,23 @@ def test_figures_equal_the_slow_reference_whole_and_fed_in_blocks(tmp_path, seed
     assert found.result() == expected
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_clock_that_steps_back_gives_the_reference_figures_whole_and_in_blocks(seed):
+    # The 500 m is bounded a piece of stretch ends at a time only while time
+    # runs forwards; a device whose clock steps back gets every stretch computed.
+    rng = random.Random(seed)
+    records = steady_records(rng, 6000, gaps=False)
+    back = rng.randrange(2000, 4000)
+    records = records[:back] + [r[:6] + (r[6] - 30_000,) + r[7:] for r in records[back:]]
+    frames = oao.gnss_frames(records)
+    expected = reference_figures(records)
+    for size in (len(frames), 52 * 997):
+        found = oao.Figures()
+        for at in range(0, len(frames), size):
+            found.feed(frames[at:at + size])
+        assert found.result() == expected
+
+
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_one_pass_figures_equal_figures_of_the_file_in_any_pieces(real_fixtures, name):
     path = real_fixtures / "oao" / name
