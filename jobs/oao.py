@@ -498,10 +498,14 @@ class Figures:
         times, speeds, counted = (np.concatenate(pair) for pair in zip(self.recent, (times, speeds, counted)))
         if self.step_ms is None and len(times) > 10:
             self.step_ms = max(int(times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
-        if self.step_ms:
+        # No window is faster than its fastest fix: most blocks of a track cannot beat its bests.
+        fastest = int(speeds.max()) if self.step_ms else 0
+        spans = [(key, span_ms) for key, span_ms in (("2s_best", 2000), ("10s_best", 10000))
+                 if fastest > self.best[key]]
+        if spans:
             sums = np.cumsum(speeds)
             uncounted = None if counted.all() else np.cumsum(~counted)
-            for key, span_ms in (("2s_best", 2000), ("10s_best", 10000)):
+            for key, span_ms in spans:
                 self.best[key] = max(self.best[key], self._window_best(times, sums, uncounted, span_ms))
         keep = int(10000 // (self.step_ms or 1000)) + 1
         self.recent = (times[-keep:], speeds[-keep:], counted[-keep:])
