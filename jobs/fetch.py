@@ -325,8 +325,9 @@ def _locked_part(part):
     fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
     if fd is None:
         raise ClaimLost()
-    # Pieces are written a CHUNK at a time: each write lets go of the GIL.
-    with os.fdopen(fd, "r+b", buffering=CHUNK) as out:
+    # Unbuffered beyond a piece: what arrived is in the page cache at once, so a
+    # killed worker's successor resumes from the last byte read, not 256 KB earlier.
+    with os.fdopen(fd, "r+b") as out:
         yield out
 
 

@@ -6,9 +6,10 @@ a 2-byte mode and a 2-byte Fletcher checksum over every other byte of the frame
 to its last byte with every checksum right, so this check runs on every track
 (up to 50 MB), and the track's figures are computed in the same pass.
 
-Nothing here is done per byte or per fix in Python: a run of consecutive
-52-byte GNSS frames is a numpy matrix, one row per frame, so its checksums are
-a matrix product (_fletcher_sums) and its figures column arithmetic (Figures).
+No GNSS frame is checked or read byte by byte or fix by fix in Python (only
+the few header and short frames are): a run of consecutive 52-byte GNSS
+frames is a numpy matrix, one row per frame, so its checksums are a matrix
+product (_fletcher_sums) and its figures column arithmetic (Figures).
 Only this module imports numpy, and only the download stage (through
 jobs.fetch) and the simulator import it: an idle cron run never pays for it.
 """
