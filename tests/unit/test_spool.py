@@ -117,6 +117,22 @@ def test_take_over_by_lease_never_removes_a_new_claim_under_the_same_name(tmp_pa
     assert again["claim"].path.exists() and spool.pending(tmp_path, "download") == []
 
 
+def test_take_over_leaves_the_callers_own_claims_alone_only_within_their_lease(tmp_path, monkeypatch):
+    for device in (470, 471, 472):
+        spool.enqueue(tmp_path, "download", device)
+    fresh, stuck, other = (spool.claim(tmp_path, "download", device) for device in (470, 471, 472))
+    old = time.time() - 100
+    os.utime(stuck.path, (old, old))
+    looked_at = []
+    real = locks.lock_open_file
+    monkeypatch.setattr(locks, "lock_open_file",
+                        lambda fd, **how: looked_at.append(os.fstat(fd).st_ino) or real(fd, **how))
+    ours = {fresh.path.name, stuck.path.name}
+    assert spool.take_over(tmp_path, "download", lease_s=50, ours=ours) == [471]   # ours, but stuck past its lease
+    assert fresh.path.exists() and os.stat(fresh.path).st_ino not in looked_at    # not even opened
+    assert other.path.exists() and os.stat(other.path).st_ino in looked_at        # not said to be ours: looked at
+
+
 def test_touch_renews_the_lease_and_reports_a_lost_claim(tmp_path):
     spool.enqueue(tmp_path, "download", 1)
     c = spool.claim(tmp_path, "download", 1)
