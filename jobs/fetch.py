@@ -20,12 +20,14 @@ from jobs.oao import BadData, Damaged
 
 CHUNK = 256 * 1024       # the most one read takes from the socket
 # Over WiFi a read brings one TCP segment (~1.5 KB), and each read costs as much
-# Python as 64 KB: 700 reads a second at 1 MiB/s. After a small piece the worker
-# pauses while the socket gathers about GATHER bytes (at most PAUSE_MAX_S, so a
-# fast device's bytes fit the socket's first receive buffer of 128 KB): ~16
-# reads a second at 1 MiB/s, 10 at 400 KB/s.
-GATHER = 64 * 1024
-PAUSE_MAX_S = 0.1
+# Python, and as many thread switches, as 256 KB: 700 reads a second at 1 MiB/s.
+# After a smaller piece the worker pauses while the socket gathers about GATHER
+# bytes, at most PAUSE_MAX_S (the kernel grows the receive buffer to hold that
+# much of a 1.3 MiB/s device: measured, no device slowed) and never longer than
+# the rest of the track should take: ~4 reads a second a device. 64 KB and 0.1 s
+# cost 1.6x the CPU per GB at 1 MiB/s (BENCHMARKS.md section 0).
+GATHER = 256 * 1024
+PAUSE_MAX_S = 0.25
 PROGRESS_EVERY_S = 5.0   # the dashboard looks every few seconds; each is a state write (an fsync)
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
 BAD_AFTER = 3            # verification failures in a row before a track is given up
@@ -207,8 +209,15 @@ class DeviceFetch:
                 next_progress = now + PROGRESS_EVERY_S
             if len(chunk) < GATHER and received < size:   # the last piece in: no wait for it to be checked
                 rate = (received - fetched_from) / max(time.time() - started, 1e-3)
-                self.ctx.stop.wait(min(PAUSE_MAX_S, GATHER / max(rate, 1.0)))
+                self.ctx.stop.wait(gather_pause(size - received, rate))
         return received
+
+
+def gather_pause(left, rate):
+    """Seconds to let the socket gather the next GATHER bytes, `left` bytes still to
+    come at `rate` bytes/s: never longer than they should take, so the last ones
+    are not left waiting, and at most PAUSE_MAX_S."""
+    return min(PAUSE_MAX_S, min(GATHER, left) / max(rate, 1.0))
 
 
 def _make_room(ctx, folder, part, track):

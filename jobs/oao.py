@@ -109,14 +109,20 @@ def _fletcher_sums(frames):
     return (frames.astype(np.float32) @ _FLETCHER_WEIGHTS).astype(np.int32).astype(np.uint8)
 
 
+# A GNSS frame's stored checksum, A then B, read as one little-endian u16 (B * 256 + A).
+_STORED_CHECKSUM = np.dtype({"names": ["checksum"], "formats": ["<u2"], "offsets": [2], "itemsize": GNSS_SIZE})
+
+
 def _first_bad_frame(block, count):
     """The index of the first of `count` frames in `block` whose checksum fails, or None.
 
     Checked CHECK_FRAMES at a time: the arrays of a step stay in the CPU's cache.
     """
     for start in range(0, count, CHECK_FRAMES):
-        frames = _frame_matrix(memoryview(block)[start * GNSS_SIZE:], min(CHECK_FRAMES, count - start))
-        bad = (_fletcher_sums(frames) != frames[:, 2:4]).any(axis=1)
+        step = min(CHECK_FRAMES, count - start)
+        part = memoryview(block)[start * GNSS_SIZE:(start + step) * GNSS_SIZE]
+        computed = _fletcher_sums(_frame_matrix(part, step)).view("<u2").ravel()   # (A, B) rows as B * 256 + A
+        bad = computed != np.frombuffer(part, _STORED_CHECKSUM, step)["checksum"]
         if bad.any():
             return start + int(bad.argmax())
     return None
@@ -679,12 +685,18 @@ class TrackCheck:
         if self._opening is not None:
             self._check_owner(block)
         self.length += len(block)
+        if not self._taken and len(block) >= TAKE_BATCH:
+            self._check(block)   # a large read is checked as it is: no copy
+            return
         self._taken += block
         if len(self._taken) >= TAKE_BATCH:
             self._check_taken()
 
     def _check_taken(self):
         block, self._taken = self._taken, bytearray()
+        self._check(block)
+
+    def _check(self, block):
         self.sha256.update(block)
         if self.damage is None:
             try:

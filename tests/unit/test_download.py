@@ -446,3 +446,13 @@ def test_a_content_length_int_cannot_read_is_the_devices_error_not_ours(declared
         headers = {"Content-Length": declared}
     with pytest.raises(oao.BadData, match="the device announces"):
         fetch._start_at(Answer(), 0, 1000, None, "x.oao", logging.getLogger("test"))
+
+
+def test_a_pause_to_gather_bytes_never_outlasts_the_rest_of_the_track():
+    mib_s = 2 ** 20
+    assert fetch.gather_pause(10 ** 9, mib_s) == fetch.PAUSE_MAX_S          # a fast device: bounded
+    assert fetch.gather_pause(10 ** 9, 0) == fetch.PAUSE_MAX_S              # nothing came yet: no division by 0
+    assert fetch.gather_pause(10 ** 9, 8 * fetch.GATHER) == pytest.approx(1 / 8)   # GATHER's worth at this rate
+    assert fetch.gather_pause(10_000, mib_s) == pytest.approx(10_000 / mib_s)   # the last bytes: their own time
+    assert fetch.gather_pause(1, mib_s) < 0.001
+
