@@ -145,7 +145,7 @@ def marginal(folder, rate, size, runs, workers):
     and of 4 x `size` at the same rate; (CPU difference) / (bytes difference)
     leaves out what a run, a device and a track cost whatever their size. Runs
     as cron does (`download --for`, the shipped interval), stopped once all is in."""
-    cpus, totals = [], []
+    cpus, totals, walls = [], [], []
     for track_size in (size, 4 * size):
         specs = [DeviceSpec(id=300 + n, rate=rate, tracks=[TrackSpec(size=track_size) for _ in range(TRACKS)])
                  for n in range(DEVICES)]
@@ -154,7 +154,11 @@ def marginal(folder, rate, size, runs, workers):
             totals.append(sum(log["size"] for d in fleet.devices for log in fleet.logs(d)))
             # the shipped interval: the sim's short one would add a step every 0.2 s
             # to the longer run and count it as CPU per byte
-            cpus.append([run_stage(fleet, folder, workers, cron=True)[1] for _ in range(runs)])
+            measured = [run_stage(fleet, folder, workers, cron=True) for _ in range(runs)]
+            cpus.append([cpu for _, cpu, _ in measured])
+            # whole devices: ceil(devices / workers) rounds of one device's bytes / rate
+            ideal = math.ceil(DEVICES / workers) * TRACKS * track_size / rate
+            walls.append([seconds / ideal for seconds, _, _ in measured])
     slopes = [(large - small) / ((totals[1] - totals[0]) / 1e9) for small, large in zip(*cpus)]
     print(f"marginal: {DEVICES} devices x {TRACKS} tracks of {size / 1e6:.1f} and {4 * size / 1e6:.1f} MB at "
           f"{rate / 1e3:.0f} KB/s, {workers} workers, download --for at the shipped interval, run by run")
@@ -163,6 +167,7 @@ def marginal(folder, rate, size, runs, workers):
           f"{spread(cpus[1], 's')} for {totals[1] / 1e6:.0f} MB "
           f"({spread([c / (totals[1] / 1e9) for c in cpus[1]], 's/GB')})")
     print(f"  CPU per GB more: {spread(slopes, 's/GB')}")
+    print(f"  all in, ÷ the whole-device ideal: {spread(walls[0], '×', 2)} and {spread(walls[1], '×', 2)}")
 
 
 def memory(folder, scale, runs):
