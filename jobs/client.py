@@ -27,6 +27,9 @@ JSON_DEADLINE_S = 30.0   # the most one JSON document may take, headers and body
 # is not delivering it, and the worker is wanted by the rest of the fleet.
 RATE_WINDOW_S = 30.0
 TRACK_GRACE_S = 60.0     # connecting, the first bytes, a pause or two
+# A track's socket holds this much (SO_RCVBUF, within net.core.rmem_max): a
+# worker pausing to gather bytes (jobs.fetch) must not pause longer than it holds.
+RECEIVE_BUFFER = 1 << 20
 
 
 def get_json(session, address, port, path, cfg):
@@ -104,6 +107,14 @@ def pieces(answer, size):
 NETWORK_ERRORS = (requests.RequestException, TooSlow)
 
 
+def gather_limit(answer, most):
+    """The bytes a pause may let `answer`'s socket gather, at most `most`: half the
+    receive buffer its connection was granted (the kernel counts its overhead in
+    it), or 64 KB when that is not known (half the smallest buffer Linux starts with)."""
+    granted = getattr(getattr(answer.raw, "connection", None), "receive_buffer", None)
+    return min(most, granted // 2 if isinstance(granted, int) and granted > 0 else 64 * 1024)
+
+
 def network_cause(exc, network):
     """Why fetching a track failed, in the operator's words; `network` is the configuration's section."""
     if isinstance(exc, TooSlow):
@@ -147,6 +158,18 @@ class _Connection(urllib3.connection.HTTPConnection):
     timeout: a device trickling them would hold the worker for hours. A timer
     shuts the socket down at the deadline, which ends the read it waits in.
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("socket_options", [*urllib3.connection.HTTPConnection.default_socket_options,
+                                             (socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)])
+        super().__init__(*args, **kwargs)
+        self.receive_buffer = None
+
+    def connect(self):
+        super().connect()
+        # What the kernel granted (net.core.rmem_max caps it, 208 KB on a stock
+        # system), counting its own overhead: about half of it holds data.
+        self.receive_buffer = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
     def getresponse(self, *args, **kwargs):
         cut = threading.Event()

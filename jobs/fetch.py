@@ -18,16 +18,17 @@ from jobs import client, device, files, layout, locks, oao, runner, spool, state
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
-CHUNK = 256 * 1024       # the most one read takes from the socket
+CHUNK = 1024 * 1024      # the most one read takes from the socket: more than GATHER
 # Over WiFi a read brings one TCP segment (~1.5 KB), and each read costs as much
-# Python, and as many thread switches, as 256 KB: 700 reads a second at 1 MiB/s.
+# Python, and as many thread switches, as 512 KB: 700 reads a second at 1 MiB/s.
 # After a smaller piece the worker pauses while the socket gathers about GATHER
-# bytes, at most PAUSE_MAX_S (the kernel grows the receive buffer to hold that
-# much of a 1.3 MiB/s device: measured, no device slowed) and never longer than
-# the rest of the track should take: ~4 reads a second a device. 64 KB and 0.1 s
-# cost 1.6x the CPU per GB at 1 MiB/s (BENCHMARKS.md section 0).
-GATHER = 256 * 1024
-PAUSE_MAX_S = 0.25
+# bytes: never more than half its receive buffer holds (client.gather_limit: a
+# longer pause would slow the device to a buffer a pause), never longer than the
+# rest of the track should take, at most PAUSE_MAX_S: ~2 reads a second a
+# device. Reads of 64 KB (the old pauses of at most 0.1 s) cost 1.8x the CPU per
+# GB at 1 MiB/s (BENCHMARKS.md section 0).
+GATHER = 512 * 1024
+PAUSE_MAX_S = 0.5
 PROGRESS_EVERY_S = 5.0   # the dashboard looks every few seconds; each is a state write (an fsync)
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
 BAD_AFTER = 3            # verification failures in a row before a track is given up
@@ -176,6 +177,7 @@ class DeviceFetch:
         started = time.time()
         next_progress = next_lease = 0.0
         window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
+        gather = client.gather_limit(answer, GATHER)   # a pause must not outlast the socket's buffer
         body = client.pieces(answer, CHUNK)
         while True:
             try:
@@ -207,17 +209,17 @@ class DeviceFetch:
             if now >= next_progress:
                 _record_progress(self.ctx, self.device, track, received, received - fetched_from, started)
                 next_progress = now + PROGRESS_EVERY_S
-            if len(chunk) < GATHER and received < size:   # the last piece in: no wait for it to be checked
+            if len(chunk) < gather and received < size:   # the last piece in: no wait for it to be checked
                 rate = (received - fetched_from) / max(time.time() - started, 1e-3)
-                self.ctx.stop.wait(gather_pause(size - received, rate))
+                self.ctx.stop.wait(gather_pause(size - received, rate, gather))
         return received
 
 
-def gather_pause(left, rate):
-    """Seconds to let the socket gather the next GATHER bytes, `left` bytes still to
-    come at `rate` bytes/s: never longer than they should take, so the last ones
-    are not left waiting, and at most PAUSE_MAX_S."""
-    return min(PAUSE_MAX_S, min(GATHER, left) / max(rate, 1.0))
+def gather_pause(left, rate, gather=GATHER):
+    """Seconds to let the socket gather the next `gather` bytes, `left` bytes still
+    to come at `rate` bytes/s: never longer than they should take, so the last
+    ones are not left waiting, and at most PAUSE_MAX_S."""
+    return min(PAUSE_MAX_S, min(gather, left) / max(rate, 1.0))
 
 
 def _make_room(ctx, folder, part, track):

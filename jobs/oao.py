@@ -686,7 +686,11 @@ class TrackCheck:
             self._check_owner(block)
         self.length += len(block)
         if not self._taken and len(block) >= TAKE_BATCH:
-            self._check(block)   # a large read is checked as it is: no copy
+            whole = len(block) - len(block) % TAKE_BATCH
+            view = memoryview(block)
+            for at in range(0, whole, TAKE_BATCH):   # a large read is checked in place, a batch at a time
+                self._check(view[at:at + TAKE_BATCH])
+            self._taken += view[whole:]
             return
         self._taken += block
         if len(self._taken) >= TAKE_BATCH:

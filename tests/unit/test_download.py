@@ -9,6 +9,7 @@ tests/integration/test_download_fleet.py.
 """
 
 import hashlib
+import io
 import json
 import logging
 import fcntl
@@ -456,3 +457,56 @@ def test_a_pause_to_gather_bytes_never_outlasts_the_rest_of_the_track():
     assert fetch.gather_pause(10_000, mib_s) == pytest.approx(10_000 / mib_s)   # the last bytes: their own time
     assert fetch.gather_pause(1, mib_s) < 0.001
 
+
+
+class _Link:
+    """A device sending at `rate` bytes/s into a socket that holds at most `buffer`
+    bytes, on a clock of its own: a pause moves it on, a read takes what arrived."""
+
+    def __init__(self, size, rate, buffer):
+        self.now, self.size, self.rate, self.buffer = 0.0, size, rate, buffer
+        self.sent = self.read = 0
+        self.last = 0.0
+        # as client._Connection records it: the kernel's figure counts its overhead, about half
+        self.connection = type("Connection", (), {"receive_buffer": 2 * buffer})()
+
+    def _arrive(self):
+        fits = self.read + self.buffer - self.sent        # the sender waits while the socket is full
+        self.sent += min(int((self.now - self.last) * self.rate), fits, self.size - self.sent)
+        self.last = self.now
+
+    def read1(self, n):
+        self._arrive()
+        while self.sent == self.read and self.sent < self.size:   # a blocking read waits for a segment
+            self.now += 1460 / self.rate
+            self._arrive()
+        piece = min(n, self.sent - self.read)
+        self.read += piece
+        return b"\0" * piece
+
+    def wait(self, seconds):
+        self.now += seconds
+        return False
+
+
+@pytest.mark.parametrize("buffer", [128 * 1024, 4 * 1024 * 1024])
+def test_pauses_to_gather_bytes_never_slow_a_device_whatever_its_sockets_buffer(cfg, monkeypatch, buffer):
+    # Pausing longer than the receive buffer holds would cut the device to one
+    # buffer a pause, and its measured rate, falling, would lengthen the pauses
+    # (2x the transfer time with 128 KB if the buffer is not looked at).
+    size, rate = 8 * 2 ** 20, 2 ** 20
+    link = _Link(size, rate, buffer)
+    monkeypatch.setattr(fetch, "time", type("Clock", (), {"time": lambda: link.now, "monotonic": lambda: link.now}))
+    monkeypatch.setattr(fetch, "_record_progress", lambda *args: None)
+    monkeypatch.setattr(spool, "touch", lambda claim: True)
+    ctx = runner.Context(cfg=cfg, stage="download")
+    monkeypatch.setattr(ctx.stop, "wait", link.wait)
+    answer = type("Answer", (), {"raw": link})()
+    taken = []
+    claim = type("Claim", (), {"device": DEVICE})()
+    fetcher = fetch.DeviceFetch(ctx, claim, session=None, base_url="", log=logging.getLogger("test"))
+    check = type("Check", (), {"take": lambda block: taken.append(len(block))})
+    got = fetcher._copy_body(answer, io.BytesIO(), check, {"size": size, "file": FILE}, 0, deadline=1e9)
+    assert got == size == sum(taken)
+    assert link.now < 1.1 * size / rate                      # the device was not slowed
+    assert len(taken) < 3 * size / min(buffer, fetch.GATHER)   # and the reads were not many small ones
