@@ -458,7 +458,6 @@ def test_a_pause_to_gather_bytes_never_outlasts_the_rest_of_the_track():
     assert fetch.gather_pause(1, mib_s) < 0.001
 
 
-
 class _Link:
     """A device sending at `rate` bytes/s into a socket that holds at most `buffer`
     bytes, on a clock of its own: a pause moves it on, a read takes what arrived."""
