@@ -25,7 +25,7 @@ CHUNK = 1024 * 1024      # the most one read takes from the socket: more than GA
 # bytes: never more than half its receive buffer holds (client.gather_limit: a
 # longer pause would slow the device to a buffer a pause), never longer than the
 # rest of the track should take, at most PAUSE_MAX_S: ~2 reads a second a
-# device. Reads of 64 KB (the old pauses of at most 0.1 s) cost 1.8x the CPU per
+# device. Reads of 64 KB (the old pauses of at most 0.1 s) cost 2x the CPU per
 # GB at 1 MiB/s (BENCHMARKS.md section 0).
 GATHER = 512 * 1024
 PAUSE_MAX_S = 0.5
