@@ -10,7 +10,7 @@ cost per GB + its tracks x a track's own cost. This measures each part alone:
    frame check) without and with the figures, of the real tracks in
    ../shared/fixtures/oao (the synthetic tracks of jobs.sim when it is not
    there), fed in 512 KB pieces as a download reads them, after a first pass
-   that is not counted (it costs up to 1.7x a later one).
+   that is not counted (it cost up to 2x a later one).
 3. A track's own cost: 40 simulated devices x 2 tracks of 32 KB at 4 MiB/s,
    `download --for` at the shipped interval with 1 and 16 workers; (the run's
    CPU - the start) / 80. The bytes are 2.6 MB: their checks are in the noise.
@@ -24,18 +24,17 @@ import argparse
 import datetime as dt
 import hashlib
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import bench_download
 import common
+from bench_oao import REAL
 from jobs import oao
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim import tracks as simtracks
 
-REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
 PIECE = 512 * 1024
 SESSION_BYTES, SESSION_TRACKS = 194e6, 74   # bench_green's 40-device session
 
