@@ -11,17 +11,12 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 
-import jobs
-from jobs import dashboard_facts, layout, units
+from jobs import dashboard_facts, layout, shipped, units
 from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, unreadable
 from jobs.files import atomic_write
 
-# Inside the package when installed from a wheel (setup.py puts them there);
-# the top-level templates/ folder in a source tree or an editable install.
-_PACKAGE = Path(jobs.__file__).resolve().parent
-TEMPLATES = _PACKAGE / "templates" if (_PACKAGE / "templates").is_dir() else _PACKAGE.parent / "templates"
+TEMPLATES = shipped.TEMPLATES
 
 
 # The stage looks every second, so that a device turns green within a second of

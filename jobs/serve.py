@@ -27,11 +27,9 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import quote, unquote
 
-import jobs
-from jobs import log, runner
+from jobs import log, runner, shipped
 from jobs.files import is_temporary
 
 TYPES = {
@@ -50,7 +48,7 @@ HEADERS_WITHIN_S = 10.0  # a request line and its headers, in total: a byte ever
 ACCEPT_BACKOFF_S = 0.5   # after accept() fails (EMFILE): the listener stays readable, so no pause = 100 % CPU
 BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
         b"Retry-After: 5\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nBusy, retry.\n")
-FRESHNESS_SCRIPT = Path(jobs.__file__).resolve().parent.parent / "templates" / "_fresh.html"
+FRESHNESS_SCRIPT = shipped.TEMPLATES / "_fresh.html"
 
 
 def _inline_script_hashes(template):

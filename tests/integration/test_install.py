@@ -1,16 +1,24 @@
 """Installing as the results team does: bin/setup from a wheel folder with the
 network unreachable, a set-up that fails half-way, and the wheel installed
-without the source tree rendering the dashboard."""
+without the source tree rendering and serving the dashboard."""
 
+import base64
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from jobs import shipped
 from tests.conftest import REPO
+from tests.integration.test_dashboard_browser import CHROMIUM
 
 CI = os.environ.get("CI") == "true"
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
@@ -86,11 +94,17 @@ def test_a_python_without_venv_gets_one_line_naming_the_debian_package_and_no_ve
     assert not (copy / ".venv").exists()
 
 
-def test_the_wheel_installed_without_the_source_tree_renders_the_dashboard(tmp_path, wheel_folder):
+def test_the_wheel_installed_without_the_source_tree_renders_and_serves_the_dashboard(tmp_path, wheel_folder):
     copy = source_copy(tmp_path)
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(dist), str(copy)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-c", "from setuptools import build_meta; build_meta.build_sdist('sdist')"],
+                   cwd=copy, check=True, capture_output=True, timeout=300)
+    [sdist] = (copy / "sdist").glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        carried = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert all(name in carried for name in shipped.FILES), sorted(set(shipped.FILES) - carried)
     shutil.rmtree(copy)                                  # nothing left to read templates from
     venv = tmp_path / "venv"
     subprocess.run([BASE_PYTHON, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -112,3 +126,40 @@ def test_the_wheel_installed_without_the_source_tree_renders_the_dashboard(tmp_p
     assert check.returncode in (0, 1) and "configuration" in check.stdout and "Traceback" not in check.stderr
     status = run("status", "--json")
     assert status.returncode == 0 and '"devices"' in status.stdout, status.stderr
+    served_page_runs_its_script_under_its_csp(server, event, tmp_path / "chromium-profile")
+
+
+def served_page_runs_its_script_under_its_csp(server, event, profile):
+    """`serve` from the installed package: the CSP allows the page's own inline script, and a browser runs it."""
+    log = event / "spool/log/motion-server.log"
+    serving = subprocess.Popen([server, "serve", "--listen", "127.0.0.1:0"], cwd=event,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = None
+        for _ in range(300):
+            found = re.search(r"serving \S+ at (http://127\.0\.0\.1:\d+/)", log.read_text())
+            if found:
+                url = found.group(1)
+                break
+            assert serving.poll() is None, "serve exited"
+            time.sleep(0.1)
+        assert url, log.read_text()[-2000:]
+        with urllib.request.urlopen(url + "index.html", timeout=10) as answer:
+            csp = answer.headers["Content-Security-Policy"]
+            page = answer.read().decode()
+        [script_src] = [part.split()[1:] for part in csp.split(";") if part.split()[:1] == ["script-src"]]
+        scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+        assert scripts, "the page has no inline script to check"
+        for script in scripts:
+            digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in script_src, csp
+        if CHROMIUM is None:
+            assert not CI, "chromium is not installed (apt-get install chromium); the browser check must run in CI"
+            return
+        dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              f"--user-data-dir={profile}", "--dump-dom", url + "index.html"],
+                             capture_output=True, text=True, timeout=90).stdout
+        assert re.search(r'id="fresh">updated \d\d:\d\d:\d\d<', dom), "the browser blocked the page's script"
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
