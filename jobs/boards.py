@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import layout, tracks, units
+from jobs import day_states, layout, tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -40,13 +40,17 @@ def accounted(cfg, docs, roster, day):
     key = day.strftime(layout.TRACK_DAY)
     midnight = dt.datetime.combine(day, dt.time(), cfg.tz).timestamp()
     session = _session(cfg, day)
-    lines = [_line(entry, by_device.get(entry.device), key, midnight, session, cfg.tz)
+    lines = [_line(entry, by_device.get(entry.on_device), key, midnight, session, cfg.tz,
+                   day_states.has_tracks(roster, entry, day), day_states.sharing_text(roster, entry, day))
              for entry in roster.on(day)]
     return sorted(lines, key=_urgency)
 
 
-def _line(entry, doc, key, midnight, session, tz):
-    line = {"entrant": entry.entrant, "name": entry.name, "device": entry.device if entry.device > 0 else None,
+def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
+    """One entrant's line. `has_tracks`: the device's tracks that day are the entrant's (found
+    through the roster as it is now); `shared`: "shared with <holder> on device 806", or ''."""
+    line = {"entrant": entry.entrant, "name": entry.name, "device": entry.on_device if entry.device > 0 else None,
+            "motion_id": entry.device if entry.device > 0 else None, "shared": shared,
             "craft": entry.craft, "seen": False, "downloaded": False, "verified": 0, "wanted": 0, "damaged": 0,
             "bad": 0, "unassigned": 0, "hours": 0.0, "first": None, "last": None, "flags": []}
     if entry.device <= 0:
@@ -57,7 +61,7 @@ def _line(entry, doc, key, midnight, session, tz):
     line["seen"] = bool(seen) and max(seen) >= midnight
     todays = [t for t in (doc.get("tracks") or {}).values()
               if isinstance(t, dict) and t.get("day") == key and t.get("status") in LOGGED]
-    mine = [t for t in todays if t.get("entrant") == entry.entrant]
+    mine = todays if has_tracks else []
     for status in ("verified", "wanted", "damaged", "bad"):
         line[status] = sum(t.get("status") == status for t in mine)
     line["unassigned"] = sum(bool(t.get("unassigned")) for t in todays)
@@ -145,13 +149,13 @@ def fastest(docs, roster, day):
     type, fleet (Status) and class. A row: entrant, name, device, knots, track.
     """
     key = day.strftime(layout.TRACK_DAY)
-    entrants = {(e.entrant, e.device): e for e in roster.on(day)}
     candidates = []
     for doc in docs:
+        # The device's holder as the roster says now (a shared row's runs are the holder's here).
+        entry = roster.entrant_for(doc["device"], day)
         for track in (doc.get("tracks") or {}).values():
             if not isinstance(track, dict) or track.get("day") != key or track.get("status") not in tracks.ON_DISK:
                 continue
-            entry = entrants.get((track.get("entrant"), doc["device"]))
             if entry is not None:
                 candidates.append((entry, doc["device"], track))
     return {figure: {"label": label, "boards": _boards(candidates, figure)} for figure, label in FIGURES}

@@ -65,7 +65,7 @@ def load_roster(cfg):
         return None, [result("roster", FAIL, "no roster: no device is watched",
                              "set event.roster to the event's motions.csv")]
     try:
-        entries = roster.load(cfg.event.roster)
+        entries = roster.load(cfg.event.roster, cfg.event.shared_devices)
     except ConfigError as exc:
         return None, [result("roster", FAIL, str(exc),
                              "correct that line of the roster and run check again (running jobs keep the "
@@ -88,10 +88,26 @@ def check_roster(cfg, entries, today):
     if not sailing:
         found[0].update(result=WARN, fix="nothing to do if the event has not started yet; otherwise check "
                                           "the roster's Start and End Dates and event.timezone")
+    if cfg.event.shared_devices:
+        found.append(check_shared(cfg.event.shared_devices, entries))
     if entries.warnings:
         found.append(result("roster warnings", WARN, "; ".join(entries.warnings),
                             "give each device to one entrant per day (until then the first row wins)"))
     return found
+
+
+def check_shared(rule, entries):
+    """The shared-device rule and the rows it maps: a virtual Motion ID is never looked for."""
+    (kind, value), = rule.items()
+    mapped = entries.shared_rows()
+    shown = ", ".join(f"{e.device} -> {e.on_device} (entrant {e.entrant}, line {e.line})" for e in mapped[:40])
+    more = f" and {len(mapped) - 40} more" if len(mapped) > 40 else ""
+    detail = f"event.shared_devices {kind} {value}: {len(mapped)} row(s) share another row's device" + (
+        f": {shown}{more}" if mapped else "")
+    if not mapped:
+        return result("shared devices", WARN, detail, f"no roster Motion ID maps under {kind} {value}: "
+                                                      "check event.shared_devices against the roster")
+    return result("shared devices", OK, detail)
 
 
 # --- clock ------------------------------------------------------------------

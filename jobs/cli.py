@@ -122,7 +122,7 @@ def load_checked(path):
     cfg = config.load(path)
     if cfg.event.roster:
         try:
-            roster.current(cfg.event.roster)  # remembered: the stage's first ctx.roster() does not read it again
+            roster.current(cfg.event.roster, cfg.event.shared_devices)  # remembered: the stage's first ctx.roster() does not read it again
         except config.ConfigError as exc:
             exc.log_path = cfg.paths.log
             raise

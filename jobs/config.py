@@ -38,6 +38,11 @@ DEFAULTS = {
         # devices), as numbers or "500-1100" ranges: looked for too, and their
         # tracks of event days kept as unassigned until the roster names someone.
         "extra_devices": [],
+        # Shared devices: the rule by which a roster Motion ID names another row's
+        # device (an entrant sailing two crafts on one device): {offset: 1000}
+        # (1806 is device 806) or {factor: 10} (8060 is device 806). Such a row is
+        # never looked for on the WiFi; it shares the device's tracks of its days.
+        "shared_devices": None,
         # The event's days (YYYY-MM-DD); by default the roster's first to last day.
         "first_day": None,
         "last_day": None,
@@ -138,7 +143,9 @@ DEFAULTS = {
     },
 }
 
-OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str}
+OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str,
+            "event.shared_devices": dict}
+SHARED_RULES = {"offset": 1, "factor": 2}   # event.shared_devices: each rule's smallest value
 # Settings the server can compare: settings.json's strings, and led_flash from custom_led.
 SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_unit", "distance_unit")
 EXTRA_DEVICES_MAX = 10_000
@@ -193,7 +200,8 @@ def _check_type(name, value, default, origin):
             value = value.isoformat()
         if not isinstance(value, kind) or isinstance(value, list) and not (
                 value and all(isinstance(v, str) for v in value)):
-            words = "a file name, a list of file names, or nothing" if kind == (str, list) else "a string or nothing"
+            words = {(str, list): "a file name, a list of file names, or nothing",
+                     dict: "{offset: 1000}, {factor: 10} or nothing"}.get(kind, "a string or nothing")
             raise ConfigError(f"{origin}: {name}: found {_show(value)}, expected {words}")
         return value
     kind, words = _expected(default)
@@ -262,6 +270,7 @@ def _check_values(cfg, origin):
             except ValueError:
                 bad(f"event.{key}", cfg["event"][key], "a date YYYY-MM-DD")
     cfg["event"]["extra_devices"] = _device_ids(cfg["event"]["extra_devices"], origin)
+    _check_shared_rule(cfg["event"]["shared_devices"], bad)
     if cfg["event"]["session"] and not _session_ok(cfg["event"]["session"]):
         bad("event.session", cfg["event"]["session"], 'two times of day, start before end, such as ["10:00", "16:00"]')
     for key in cfg["checks"]["required_settings"]:
@@ -270,6 +279,17 @@ def _check_values(cfg, origin):
     host, _, port = cfg["dashboard"]["listen"].rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         bad("dashboard.listen", cfg["dashboard"]["listen"], "host:port, such as 0.0.0.0:8080")
+
+
+def _check_shared_rule(rule, bad):
+    if rule is None:
+        return
+    expected = "{offset: 1000} or {factor: 10}: one rule, a whole number (offset at least 1, factor at least 2)"
+    if len(rule) != 1:
+        bad("event.shared_devices", rule, expected)
+    (key, value), = rule.items()
+    if key not in SHARED_RULES or isinstance(value, bool) or not isinstance(value, int) or value < SHARED_RULES[key]:
+        bad("event.shared_devices", rule, expected)
 
 
 def _session_ok(session):
@@ -297,8 +317,9 @@ def _device_ids(items, origin):
 
 
 def _namespace(tree, where=""):
-    # checks.settings stays a dict: it is compared key by key with the device's.
-    if isinstance(tree, dict) and where != "checks.settings":
+    # checks.settings stays a dict: it is compared key by key with the device's; so does
+    # event.shared_devices, the rule jobs.roster applies.
+    if isinstance(tree, dict) and where not in ("checks.settings", "event.shared_devices"):
         return SimpleNamespace(**{k: _namespace(v, f"{where}.{k}".lstrip(".")) for k, v in tree.items()})
     return tree
 

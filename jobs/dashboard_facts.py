@@ -12,7 +12,7 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 import datetime as dt
 from collections import Counter
 
-from jobs import boards, layout, spool, units
+from jobs import boards, day_states, layout, spool, units
 from jobs.tracks import DAY
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
@@ -48,8 +48,11 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
     for entry in roster.on(day):
         if entry.device > 0:
             # Two entrants on one device on one day is a roster warning: the first row wins.
-            clash = entry.device in serving
-            serving.setdefault(entry.device, []).append({**_entrant(entry), "clash": clash})
+            # A shared row (event.shared_devices) is no clash: it shares the device's tracks.
+            clash = not entry.shared and any(not e["shared"] for e in serving.get(entry.on_device, []))
+            serving.setdefault(entry.on_device, []).append(
+                {**_entrant(entry), "clash": clash, "shared": day_states.sharing_text(roster, entry, day),
+                 "motion_id": entry.device})
     ledgers = {doc["device"]: guarded_ledger_facts(doc, today, cfg.tz, memo) for doc in docs}
     unreadable_ledgers = {device for device, ledger in ledgers.items() if ledger is None}
     ledgers = {device: ledger or [] for device, ledger in ledgers.items()}
@@ -273,13 +276,15 @@ def not_seen(roster, day, docs, midnight, tz):
     """Today's entrants whose device has not connected today, and those with no device."""
     missing = []
     for entry in roster.on(day):
-        doc = docs.get(entry.device) if entry.device > 0 else None
+        if day_states.shared_with(roster, entry, day) is not None:
+            continue   # a shared row: its device is listed under the row holding it
+        doc = docs.get(entry.on_device) if entry.device > 0 else None
         last = None
         if doc is not None:
             last = max(_number(doc.get("history")) or 0, _number(doc.get("last_seen")) or 0) or None
         if entry.device > 0 and last is not None and last >= midnight:
             continue
-        missing.append({**_entrant(entry), "device": entry.device if entry.device > 0 else None,
+        missing.append({**_entrant(entry), "device": entry.on_device if entry.device > 0 else None,
                         "last_seen": last,
                         "last_seen_text": _clock(last, tz, day.strftime(layout.TRACK_DAY)) if last else None})
     return missing

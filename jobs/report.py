@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import boards, layout, roster, state, tracks, units
+from jobs import boards, day_states, layout, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -57,19 +57,36 @@ def collect(cfg, day, entries):
         if entry.device <= 0:
             rows.append(_row(who, Outcome="no device"))
             continue
-        doc = state.read(spool, entry.device)
-        # A device given to two entrants that day (a roster warning): each sees only its own tracks.
-        mine = [t for t in tracks_of_day(doc, key) if t.get("entrant") in (None, entry.entrant)]
+        doc = state.read(spool, entry.on_device)
+        # Found by device and day through the roster as it is now; a device given to two
+        # entrants that day (a roster warning) is the first row's.
+        mine = day_states.tracks_of(entries, entry, doc, key, day)
+        shared = day_states.sharing_text(entries, entry, day)
+        device = _device_text(entry)
         if not mine:
-            rows.append(_row(who, Device=str(entry.device), Outcome=_absence(cfg, doc, day)))
-        rows += [track_row(cfg, who, doc, t, alarms) for t in mine]
+            absence = _absence(cfg, doc, day) if day_states.has_tracks(entries, entry, day) else \
+                f"device {entry.on_device} is another entrant's this day (roster warning)"
+            rows.append(_row(who, Device=device, Outcome="; ".join(filter(None, (absence, shared)))))
+        rows += [_shared(track_row(cfg, who, doc, t, alarms), device, shared) for t in mine]
     # Tracks of that day from devices nobody had on the roster: the roster may need a line.
-    on_roster = {e.device for e in sailing}
+    on_roster = {e.on_device for e in sailing}
     for doc in sorted(state.all_devices(spool), key=lambda d: d["device"]):
         if doc["device"] not in on_roster:
             who = {"Entrant": "-", "Name": "(no entrant this day)"}
             rows += [track_row(cfg, who, doc, t, alarms) for t in tracks_of_day(doc, key)]
     return rows, alarms
+
+
+def _device_text(entry):
+    """'806', or '1806 (806)' for a shared row: the roster's Motion ID and the device it names."""
+    return f"{entry.device} ({entry.on_device})" if entry.shared else str(entry.device)
+
+
+def _shared(row, device, shared):
+    row["Device"] = device
+    if shared:
+        row["Outcome"] = f"{row['Outcome']}; {shared}"
+    return row
 
 
 def tracks_of_day(doc, key):
@@ -179,7 +196,8 @@ def strays(cfg, day):
 # --- the table and the CSV --------------------------------------------------
 
 def summary(rows):
-    outcomes = [r["Outcome"] for r in rows]
+    # A shared row's lines show another row's tracks: counted once, under the holder.
+    outcomes = [r["Outcome"] for r in rows if "; shared with " not in r["Outcome"]]
 
     def count(*starts):
         return sum(o.startswith(starts) for o in outcomes)
@@ -216,7 +234,7 @@ def write_csv(path, day, rows, columns=COLUMNS):
 def main(cfg, args):
     day = args.date or dt.datetime.now(cfg.tz).date()
     try:
-        entries = roster.load(cfg.event.roster) if cfg.event.roster else roster.NO_ROSTER
+        entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
     except ConfigError as exc:
         print(f"motion-server: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,14 @@
 Read once per run and checked whole: an error names the file, the line and the
 column; the same device given to two entrants on one day is a warning and the
 first row wins.
+
+Shared devices (event.shared_devices): an entrant who sails two crafts on one
+device has a second row whose Motion ID is "virtual", named by a rule from the
+physical device's: `offset: 1000` (1806 is device 806) or `factor: 10` (8060
+is device 806). No device answers as a virtual ID: such a row is never looked
+for; it shares the physical device's tracks of its days. Under `factor` an ID
+is virtual only when the device it names is on another row of the roster (else
+every ID ending in 0 would be one).
 """
 
 import csv
@@ -21,8 +29,9 @@ FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" passes a final newlin
 
 # A namedtuple, not a dataclass: dataclasses imports inspect (~10 ms), a tenth
 # of every cron run's start-up. class_name is the optional Class column (e.g. Foil).
+# physical: the device the row's Motion ID names (event.shared_devices); None: the Motion ID itself.
 _EntryFields = namedtuple("_EntryFields", "path line entrant device start end file_id first_name family_name craft "
-                                          "status class_name", defaults=("",))
+                                          "status class_name physical", defaults=("", None))
 
 
 class Entry(_EntryFields):
@@ -36,32 +45,57 @@ class Entry(_EntryFields):
     def sails_on(self, day):
         return self.start <= day <= self.end
 
+    @property
+    def on_device(self):
+        """The physical device the row sails with: its Motion ID, or the one a virtual ID names."""
+        return self.device if self.physical is None else self.physical
+
+    @property
+    def shared(self):
+        """Whether the row's Motion ID is virtual: a second entry on another row's device."""
+        return self.physical is not None and self.physical != self.device
+
 
 class Roster:
     """The roster's rows in file order, and the warnings reading them gave."""
 
-    def __init__(self, path, entries=None, warnings=None):
+    def __init__(self, path, entries=None, warnings=None, shared_rule=None):
         self.path = path
         self.entries = [] if entries is None else entries
         self.warnings = [] if warnings is None else warnings
+        self.shared_rule = shared_rule   # event.shared_devices: {"offset": n} or {"factor": n}, or None
 
     def __repr__(self):
         return f"Roster({self.path!r}, {len(self.entries)} entries)"
 
     def devices(self):
-        """Every device the roster names: the ones to watch on the network."""
-        return sorted({e.device for e in self.entries if e.device > 0})
+        """Every physical device the roster names: the ones to watch on the network (never a virtual ID)."""
+        return sorted({e.on_device for e in self.entries if e.device > 0})
 
     def watched(self, extra=()):
         """The devices to look for: the roster's and the event's extra ones (spares, buoys)."""
         return sorted(set(self.devices()).union(extra))
 
     def entrant_for(self, device, day):
-        """The entry that has `device` on `day`, or None (first row wins)."""
+        """The entry that holds physical `device` on `day`, or None: its tracks are stored under
+        this row's File ID. The first row with the device's own Motion ID, else the first
+        shared row naming it (event.shared_devices)."""
+        physical = shared = None
         for entry in self.entries:
-            if entry.device == device and entry.sails_on(day):
-                return entry
-        return None
+            if entry.on_device == device and entry.device > 0 and entry.sails_on(day):
+                if not entry.shared:
+                    physical = physical or entry
+                    break
+                shared = shared or entry
+        return physical or shared
+
+    def sharing(self, device, day):
+        """Every row sailing with physical `device` on `day`, in roster order (the holder, shared rows)."""
+        return [e for e in self.entries if e.device > 0 and e.on_device == device and e.sails_on(day)]
+
+    def shared_rows(self):
+        """The rows whose Motion ID is virtual (event.shared_devices), in roster order."""
+        return [e for e in self.entries if e.shared]
 
     def on(self, day):
         """Entries sailing on `day`, in roster order, with or without a device."""
@@ -119,18 +153,45 @@ def _overlaps(roster):
         seen.setdefault(entry.device, []).append(entry)
 
 
-def load(paths):
+def load(paths, shared=None):
     """The roster in `paths` (one file or a list, read in order, the first row wins).
 
     ConfigError names the file, line and column when one is wrong. Columns are
     read by name, so extra ones (Class, Entry Type, anything) are fine.
+    `shared` is event.shared_devices: the rule naming a physical device by a virtual ID.
     """
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    roster = Roster(path=", ".join(str(p) for p in paths))
+    roster = Roster(path=", ".join(str(p) for p in paths), shared_rule=shared or None)
     for path in paths:
         roster.entries.extend(_load_file(path))
+    roster.entries = apply_rule(roster.entries, shared)
     _overlaps(roster)
     return roster
+
+
+def physical_device(motion_id, rule, known=None):
+    """The physical device a virtual Motion ID names under `rule`, or None when it is a real one.
+
+    offset n: every ID above n (1806 -> 806 with offset 1000). factor n: an ID
+    divisible by n whose quotient is in `known` (the roster's other Motion IDs).
+    """
+    if not rule or motion_id <= 0:
+        return None
+    if "offset" in rule:
+        return motion_id - rule["offset"] if motion_id > rule["offset"] else None
+    factor = rule["factor"]
+    quotient, rest = divmod(motion_id, factor)
+    if rest or quotient <= 0 or (known is not None and quotient not in known):
+        return None
+    return quotient
+
+
+def apply_rule(entries, rule):
+    """The entries with `physical` set: the device each row's Motion ID names under `rule`."""
+    if not rule:
+        return list(entries)
+    known = {e.device for e in entries if e.device > 0}
+    return [e._replace(physical=physical_device(e.device, rule, known)) for e in entries]
 
 
 def _load_file(path):
@@ -164,7 +225,7 @@ _cache = {}
 NO_ROSTER = Roster(path="")
 
 
-def current(path):
+def current(path, shared=None):
     """The roster at `path`, read again only when the file changed.
 
     Long runs pick up the results team's edits; a broken edit keeps the last
@@ -176,17 +237,27 @@ def current(path):
     try:
         key = tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
     except OSError:
-        return load(paths)  # gone or unreadable: load names the file in a ConfigError
-    cached = _cache.get(paths)
+        return load(paths, shared)  # gone or unreadable: load names the file in a ConfigError
+    cached = _cache.get(_cache_key(paths, shared))
     if cached and cached[0] == key:
         return cached[1]
-    roster = load(paths)
-    _cache[paths] = (key, roster)
+    roster = load(paths, shared)
+    _cache[_cache_key(paths, shared)] = (key, roster)
     return roster
 
 
-def cached(path):
+def _cache_key(paths, shared):
+    return paths, tuple(sorted((shared or {}).items()))
+
+
+def cached(path, shared=None):
     """The last good roster `current` read for `path`, or None."""
     paths = (path,) if isinstance(path, (str, os.PathLike)) else tuple(path or ())
-    found = _cache.get(paths)
+    found = _cache.get(_cache_key(paths, shared))
     return found[1] if found else None
+
+
+def of(cfg):
+    """The event's roster (event.roster read with event.shared_devices), re-read when it changed;
+    NO_ROSTER when there is none. ConfigError when it cannot be read."""
+    return current(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else NO_ROSTER

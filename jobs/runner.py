@@ -85,14 +85,14 @@ class Context:
     def roster(self):
         """The roster, re-read when the file changes; a broken edit keeps the old one."""
         try:
-            current = roster.current(self.cfg.event.roster)
+            current = roster.current(self.cfg.event.roster, self.cfg.event.shared_devices)
             self._roster_error = None
             return current
         except (ConfigError, OSError) as exc:
             if str(exc) != self._roster_error:
                 self.log.error("roster not reloaded, keeping the last good one: %s", exc)
                 self._roster_error = str(exc)
-            cached = roster.cached(self.cfg.event.roster)
+            cached = roster.cached(self.cfg.event.roster, self.cfg.event.shared_devices)
             if cached is None:
                 raise
             return cached

@@ -39,7 +39,7 @@ def collect(cfg):
     stages = {name: locks.holder(layout.stage_lock(root, name)) for name in STAGES}
     docs = {doc["device"]: doc for doc in state.all_devices(root)}
     try:
-        watched = roster.load(cfg.event.roster).devices() if cfg.event.roster else []
+        watched = roster.load(cfg.event.roster, cfg.event.shared_devices).devices() if cfg.event.roster else []
     except ConfigError:
         watched = []
     devices = {}

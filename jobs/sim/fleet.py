@@ -76,6 +76,9 @@ class DeviceSpec:
     (motions.csv) or "extra" (motions-extra.csv, the real events' second file
     for spares and buoys); craft_class: the roster's Class column (e.g. "Foil");
     entrant: roster columns to override (e.g. {"File ID": "ALD470ANN"}).
+    shared_rows: more roster rows sailing with this device, each its columns
+    over the device's own row (e.g. {"Motion ID": 1806, "Entrant ID": "1001F"}:
+    a second entry under a virtual Motion ID, event.shared_devices).
     timezone_minutes: the device's own UTC offset (settings.json timezone,
     logs.json timezone, the hour in its file names); real devices keep 60.
     hardware_code: 101 (M8) or 105-108 (M10) for the new info.json shape.
@@ -100,6 +103,7 @@ class DeviceSpec:
     hardware_code: int | None = None
     roster_file: str = "main"
     craft_class: str = ""
+    shared_rows: list = field(default_factory=list)
 
 
 @dataclass
@@ -577,6 +581,8 @@ class Fleet:
                    "Status": "Pro-Fleet", "Entry Type": "All Week"}
             row.update({k: str(v) for k, v in device.spec.entrant.items()})
             writer.writerow([row.get(c, "") for c in ROSTER_COLUMNS])
+            for shared in device.spec.shared_rows:
+                writer.writerow([{**row, **{k: str(v) for k, v in shared.items()}}.get(c, "") for c in ROSTER_COLUMNS])
         # Atomic: stages running against the fleet reload the roster when it changes.
         files.atomic_write(path, text.getvalue(), sync=False)
 

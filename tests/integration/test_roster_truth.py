@@ -1,0 +1,76 @@
+"""A real roster against the simulated fleet: shared devices, and the roster as the truth afterwards.
+
+Shared devices (event.shared_devices {offset: 1000}): the virtual row 1806 is
+never looked for, and device 806's track is fetched once, under the physical
+row's name, and shown for both rows. Through detect, inspect and download as
+cron runs them (each stage's --once, in this process).
+"""
+
+import csv
+import datetime as dt
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from jobs import config, report, roster, runner, state
+from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from jobs.stages import detect, download, inspect
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def today_at(hour):
+    return dt.datetime.combine(dt.datetime.now(LONDON).date(), dt.time(hour), LONDON)
+
+
+def run_once(cfg, *stages):
+    modules = {"detect": detect, "inspect": inspect, "download": download}
+    for stage in stages:
+        assert runner.run(cfg, stage, modules[stage].step, once=True, stop=threading.Event()) == 0
+
+
+def tracks_on_disk(cfg):
+    root = Path(cfg.paths.tracks)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def track_requests(fleet, device):
+    return [a["path"] for a in fleet.accesses() if a.get("device") == device and str(a.get("path")).endswith(".oao")]
+
+
+def report_rows(cfg):
+    rows, alarms = report.collect(cfg, dt.datetime.now(LONDON).date(),
+                                  roster.load(cfg.event.roster, cfg.event.shared_devices))
+    assert alarms == []
+    return rows
+
+
+@pytest.fixture
+def event(tmp_path):
+    """(fleet, cfg): Ann sails device 806 as 806 (fin) and as 1806 (foil); Bob has device 470."""
+    specs = [
+        DeviceSpec(id=806, tracks=[TrackSpec(start=today_at(11), size=300_000)],
+                   entrant={"Entrant ID": "1101", "File ID": "ANN806", "First Name": "Ann", "Family Name": "Alder"},
+                   shared_rows=[{"Entrant ID": "1101F", "Motion ID": 1806, "File ID": "ANN1806",
+                                 "Craft Type": "Foil"}]),
+        DeviceSpec(id=470, tracks=[TrackSpec(start=today_at(12), size=200_000)],
+                   entrant={"Entrant ID": "1102", "File ID": "BOB470", "First Name": "Bob", "Family Name": "Beech"}),
+    ]
+    with Fleet(specs, folder=tmp_path, timezone="Europe/London") as fleet:
+        path = fleet.write_config(tmp_path / "motion-server.yaml", **{"event.shared_devices": {"offset": 1000}})
+        yield fleet, config.load(path)
+
+
+def test_a_shared_row_is_never_looked_for_and_its_device_is_fetched_once(event):
+    fleet, cfg = event
+    run_once(cfg, "detect", "inspect", "download")
+    day = f"{today_at(11):%Y%m%d}"
+    assert tracks_on_disk(cfg) == [f"{day}/ANN806_806_{day}_110000.oao", f"{day}/BOB470_470_{day}_120000.oao"]
+    assert not state.path(cfg.paths.spool, 1806).exists()          # never looked for
+    assert len(track_requests(fleet, 806)) == 1
+    rows = {r["Entrant"]: r for r in report_rows(cfg)}
+    assert rows["1101"]["Outcome"] == "verified"
+    assert rows["1101F"]["Track"] == f"ANN806_806_{day}_110000.oao"
+    assert rows["1101F"]["Outcome"] == "verified; shared with Ann Alder (1101) on device 806"
