@@ -48,14 +48,14 @@ def result(check, outcome, detail, fix=None):
 
 # --- configuration and roster ---------------------------------------------
 
-def check_configuration(path):
+def check_configuration(path, defaults=False):
     try:
-        cfg = config.load(path)
+        cfg = config.load(path, defaults=defaults)
     except ConfigError as exc:
         return result("configuration", FAIL, str(exc), "correct that key and run check again")
     if cfg.origin == "built-in defaults":
-        return result("configuration", WARN, f"no {config.DEFAULT_FILE} here: built-in defaults",
-                      f"copy motion-server.example.yaml to {config.DEFAULT_FILE} and edit it, or pass --config FILE")
+        return result("configuration", WARN, "--defaults: the built-in defaults, no configuration file",
+                      f"`motion-server init` writes a commented {config.DEFAULT_FILE} to edit")
     return result("configuration", OK, f"{cfg.origin}: valid; event {cfg.event.name!r} in {cfg.event.timezone}")
 
 
@@ -421,7 +421,7 @@ def check_dashboard(cfg):
 
 def run_checks(cfg, config_path=None, resolve_bound=RESOLVE_BOUND_S):
     today = dt.datetime.now(cfg.tz).date()
-    found = [check_configuration(config_path)]
+    found = [check_configuration(config_path, defaults=cfg.origin == "built-in defaults")]
     entries, problems = load_roster(cfg)
     found += problems or check_roster(cfg, entries, today)
     found.append(check_clock(cfg))

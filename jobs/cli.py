@@ -24,11 +24,14 @@ COMMANDS = {
     "retry": ("jobs.retry", "clear failed devices' backoff and want their bad tracks again, like postsuper -r"),
     "verify": ("jobs.verify", "re-hash every verified track on disk against its ledger's sha256"),
 }
-# Commands that make their own configuration: the built-in defaults are no news there.
-OWN_CONFIG = {"demo"}
+# Commands that make their own configuration, or need none. Every other one
+# refuses to run without a configuration file (a stage would make ./spool in
+# whatever folder it was started from and watch no device) unless --defaults.
+OWN_CONFIG = {"demo", "sim"}
 
 EXIT_STATUSES = f"""configuration: --config FILE, else ${config.ENV_FILE}, else ./{config.DEFAULT_FILE},
-else {config.SYSTEM_FILE}, else the built-in defaults (said on stderr).
+else {config.SYSTEM_FILE}; with none of them a command exits 2 (`motion-server init`
+writes one; --defaults runs on the built-in defaults).
 
 exit status:
   {runner.DONE}  done (also a stage run refused because another copy holds its lock)
@@ -80,7 +83,9 @@ def _parser(chosen=None):
     parser.add_argument("--version", action=_Version)
     parser.add_argument("--config", metavar="FILE",
                         help=f"YAML configuration (default: ${config.ENV_FILE}, ./{config.DEFAULT_FILE}, "
-                             f"{config.SYSTEM_FILE}, else built-in defaults)")
+                             f"{config.SYSTEM_FILE})")
+    parser.add_argument("--defaults", action="store_true",
+                        help="run on the built-in defaults, reading no configuration file")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     listed = chosen if chosen in STAGES or chosen in COMMANDS else None
     for name, summary in STAGES.items():
@@ -88,6 +93,7 @@ def _parser(chosen=None):
             continue
         sub = commands.add_parser(name, help=summary, description=summary)
         sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--defaults", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         when = sub.add_mutually_exclusive_group()
         when.add_argument("--once", action="store_true", help="do what there is to do now, then exit")
         when.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS",
@@ -97,6 +103,7 @@ def _parser(chosen=None):
             continue
         sub = commands.add_parser(name, help=summary, description=summary)
         sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--defaults", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if name == listed:
             importlib.import_module(module).configure(sub)
     return parser
@@ -117,9 +124,9 @@ def _command_in(argv):
     return None
 
 
-def load_checked(path):
+def load_checked(path, defaults=False):
     """Configuration and roster, checked whole; ConfigError says where."""
-    cfg = config.load(path)
+    cfg = config.load(path, defaults=defaults)
     if cfg.event.roster:
         try:
             roster.current(cfg.event.roster, cfg.event.shared_devices)  # remembered: the stage's first ctx.roster() does not read it again
@@ -151,16 +158,21 @@ def main(argv=None):
 
 
 def _main(argv):
-    args = _parser(_command_in(argv)).parse_args(argv)
+    parser = _parser(_command_in(argv))
+    args = parser.parse_args(argv)
+    if args.defaults and args.config:
+        parser.error("--config and --defaults: give one of them")
+    if not args.defaults and args.command not in OWN_CONFIG and config.find(args.config) is None:
+        print(f"motion-server: no configuration: looked for {config.looked_for()}; "
+              "`motion-server init` writes one (or --defaults runs on the built-in defaults)", file=sys.stderr)
+        return runner.UNUSABLE
     try:
         # check reports a broken roster as a ✘ line of its own
-        cfg = config.load(args.config) if args.command == "check" else load_checked(args.config)
+        cfg = (config.load(args.config, defaults=args.defaults) if args.command == "check"
+               else load_checked(args.config, args.defaults))
     except config.ConfigError as exc:
         _config_error(args.command, exc)
         return runner.UNUSABLE
-    if cfg.origin == "built-in defaults" and args.command not in OWN_CONFIG:
-        print(f"motion-server: no configuration file ({config.SEARCH_ORDER}): using the built-in defaults",
-              file=sys.stderr)
     if args.command in STAGES:
         try:
             log.setup(cfg, console=sys.stderr.isatty())

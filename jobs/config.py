@@ -344,8 +344,13 @@ def find(path=None, cwd=None):
     return None
 
 
-def load(path=None, cwd=None):
-    """The configuration from the file `find` names, else the built-in defaults.
+def looked_for(cwd=None):
+    """Where `find` looked, for a user told that it found nothing."""
+    return f"--config, ${ENV_FILE}, {Path(cwd or os.getcwd()) / DEFAULT_FILE}, {SYSTEM_FILE}"
+
+
+def load(path=None, cwd=None, defaults=False):
+    """The configuration from the file `find` names, else (or with `defaults`) the built-in defaults.
 
     Relative paths in the file are relative to the file's folder, so a config
     works the same from cron (cwd = $HOME) and from a shell. A ConfigError
@@ -353,7 +358,7 @@ def load(path=None, cwd=None):
     mistake there too (cron and systemd users read the log, not a terminal).
     """
     cwd = Path(cwd or os.getcwd())
-    path = find(path, cwd)
+    path = None if defaults else find(path, cwd)
     given, origin, base = {}, "built-in defaults", cwd
     try:
         if path is not None:

@@ -55,13 +55,34 @@ def env_without_config(**more):
     return {k: v for k, v in os.environ.items() if k != config.ENV_FILE} | more
 
 
-def test_a_command_on_the_built_in_defaults_says_so_in_one_line(tmp_path):
+@pytest.mark.parametrize("command", [["detect", "--once"], ["expire", "--once"], ["run", "--for", "1"], ["status"],
+                                     ["report"], ["check"]])
+def test_with_no_configuration_found_a_command_exits_2_saying_where_it_looked_and_does_nothing(tmp_path, command):
     if config.SYSTEM_FILE.exists():
         pytest.skip(f"{config.SYSTEM_FILE} exists on this machine")
-    done = motion_server("status", cwd=tmp_path, env=env_without_config())
-    assert done.returncode == 0
-    assert done.stderr.splitlines() == [
-        f"motion-server: no configuration file ({config.SEARCH_ORDER}): using the built-in defaults"]
+    done = motion_server(*command, cwd=tmp_path, env=env_without_config())
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert str(tmp_path / "motion-server.yaml") in line and str(config.SYSTEM_FILE) in line
+    assert "motion-server init" in line and "--defaults" in line
+    assert list(tmp_path.iterdir()) == []                # no ./spool made in a stray folder
+
+
+def test_defaults_runs_on_the_built_in_defaults_and_sim_needs_no_configuration(tmp_path):
+    if config.SYSTEM_FILE.exists():
+        pytest.skip(f"{config.SYSTEM_FILE} exists on this machine")
+    done = motion_server("--defaults", "status", cwd=tmp_path, env=env_without_config())
+    assert done.returncode == 0 and done.stderr == "" and str(tmp_path / "spool") in done.stdout
+    stage = motion_server("dashboard", "--once", "--defaults", cwd=tmp_path, env=env_without_config())
+    assert stage.returncode == 0 and (tmp_path / "spool/html/index.html").is_file(), stage.stderr
+    sim = motion_server("sim", "--devices", "1", "--port", "0", "--duration", "0.5", "--folder", "fleet",
+                        cwd=tmp_path, env=env_without_config())
+    assert sim.returncode == 0 and "no configuration" not in sim.stderr, sim.stderr
+    both = motion_server("--defaults", "--config", "x.yaml", "status", cwd=tmp_path, env=env_without_config())
+    assert both.returncode == 2 and "--config and --defaults" in both.stderr
+
+
+def test_a_configuration_named_by_the_environment_is_found(tmp_path):
     found = motion_server("status", cwd=tmp_path, env=env_without_config(MOTION_SERVER_CONFIG=str(
         write_event(tmp_path / "event"))))
     assert found.returncode == 0 and found.stderr == ""
