@@ -6,11 +6,13 @@ size cap, and every error becomes a DeviceError whose message an operator can
 act on.
 """
 
+import http.client
 import json
 import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import requests
 import urllib3
@@ -19,7 +21,9 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from jobs.device import DeviceError, TooSlow, base_url
 
 # requests' timeouts bound each read, not a whole answer: a device that sends a
-# byte a second never trips them. These bound the whole (see `pieces`, `_Connection`).
+# byte a second never trips them. These bound the whole, on the socket itself
+# (see `Deadline`): a read blocked inside the HTTP library (a chunk-size line
+# sent a digit a second, endless trailer lines) ends when its deadline does.
 HEADERS_WITHIN_S = 30.0  # an answer's status line and headers, however they trickle
 JSON_DEADLINE_S = 30.0   # the most one JSON document may take, headers and body
 # A track must average network.min_rate bytes/s over every RATE_WINDOW_S, and
@@ -39,7 +43,8 @@ def get_json(session, address, port, path, cfg):
     timeout = (cfg.network.json_connect_timeout, cfg.network.json_read_timeout)
     deadline = time.monotonic() + JSON_DEADLINE_S
     try:
-        with session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
+        with answer_within(JSON_DEADLINE_S, f"not all sent within {JSON_DEADLINE_S:g} s"), \
+                session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
                 raise DeviceError(f"{path}: HTTP {answer.status_code}")
             _refuse_encoded(answer, path)
@@ -89,18 +94,147 @@ def pieces(answer, size):
     """
     read1 = getattr(answer.raw, "read1", None)
     if read1 is None:  # urllib3 before 2.3: whole pieces only
-        yield from answer.iter_content(size)
+        yield from _cut_short(answer.iter_content(size))
         return
     while True:
         try:
             piece = read1(size)
         except ProtocolError as exc:
+            _raise_if_cut()
             raise requests.exceptions.ChunkedEncodingError(exc) from None
         except ReadTimeoutError as exc:
+            _raise_if_cut()
             raise requests.exceptions.ConnectionError(exc) from None
+        except (OSError, ValueError, http.client.HTTPException):
+            _raise_if_cut()   # a socket shut down under the library's reader
+            raise
         if not piece:
+            _raise_if_cut()   # the body "ended" because its deadline shut the socket
             return
+        _deadline().moved(time.monotonic())
         yield piece
+
+
+def _cut_short(pieces):
+    try:
+        yield from pieces
+    except Exception:
+        _raise_if_cut()
+        raise
+    _raise_if_cut()
+
+
+# --- one deadline for a whole answer, enforced on the socket ---------------------
+
+_current = threading.local()
+
+
+class Deadline:
+    """One answer's deadline: at `at` (monotonic), or when no body byte came for
+    `stall_s`, every socket the answer uses is shut down, which ends the read it
+    waits in, wherever in the HTTP library that read is. A thread watches it.
+    """
+
+    def __init__(self, seconds, why, stall_s=None, stall_why=None):
+        now = time.monotonic()
+        self.at, self.why = now + seconds, why
+        self.stall_s, self.stall_why = stall_s, stall_why
+        self.last_piece = None      # the stall clock runs once the body starts (see `moved`)
+        self.struck = None          # why it struck, once it did
+        self._sockets = []
+        self._done = False
+        self._wake = threading.Condition()
+        self._watcher = threading.Thread(target=self._watch, name="answer deadline", daemon=True)
+
+    def moved(self, now):
+        """The headers or a piece of the body arrived at `now`: the stall clock starts again."""
+        with self._wake:
+            first, self.last_piece = self.last_piece is None, now
+            if first:   # the watcher sleeps till the whole deadline: it now strikes sooner
+                self._wake.notify()
+
+    def guard(self, sock):
+        """Shut `sock` down at the deadline (at once if it has passed)."""
+        with self._wake:
+            self._sockets.append(sock)
+            if self.struck:
+                _shut(sock)
+
+    def _next(self):
+        """(when it strikes, why)."""
+        if self.stall_s is not None and self.last_piece is not None and self.last_piece + self.stall_s < self.at:
+            return self.last_piece + self.stall_s, self.stall_why
+        return self.at, self.why
+
+    def _watch(self):
+        with self._wake:
+            while not self._done:
+                at, why = self._next()
+                left = at - time.monotonic()
+                if left <= 0:
+                    self.struck = why
+                    for sock in self._sockets:
+                        _shut(sock)
+                    return
+                self._wake.wait(left)
+
+    def start(self):
+        self._watcher.start()
+
+    def stop(self):
+        with self._wake:
+            self._done = True
+            self._wake.notify()
+
+
+class _NoDeadline:
+    struck = None
+
+    def moved(self, now):
+        pass
+
+    def guard(self, sock):
+        pass
+
+
+_NONE = _NoDeadline()
+
+
+def _deadline():
+    return getattr(_current, "deadline", None) or _NONE
+
+
+def _raise_if_cut():
+    struck = _deadline().struck
+    if struck:
+        raise TooSlow(struck)
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+@contextmanager
+def answer_within(seconds, why, stall_s=None, stall_why=None):
+    """Every request made in this block (in this thread) must bring its whole answer
+    (status line, headers, body, chunk lines and trailers) within `seconds`, and,
+    with `stall_s`, a piece of body at least every `stall_s`; else TooSlow(why).
+    The sockets are shut down at the deadline, so the block always ends."""
+    deadline = Deadline(seconds, why, stall_s, stall_why)
+    outer, _current.deadline = getattr(_current, "deadline", None), deadline
+    deadline.start()
+    try:
+        yield deadline
+    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException):
+        if deadline.struck:
+            raise TooSlow(deadline.struck) from None
+        raise
+    finally:
+        deadline.stop()
+        _current.deadline = outer
 
 
 # What a failed GET of a track can raise: requests' errors, and TooSlow for headers trickled in.
@@ -119,6 +253,8 @@ def network_cause(exc, network):
     """Why fetching a track failed, in the operator's words; `network` is the configuration's section."""
     if isinstance(exc, TooSlow):
         return f"too slow: {exc}"
+    if _deadline().struck:   # the answer's deadline shut its socket: whatever broke, that is why
+        return f"too slow: {_deadline().struck}"
     text = str(exc)
     if isinstance(exc, requests.ConnectTimeout):
         return f"no connection within {network.track_connect_timeout:g} s"
@@ -167,9 +303,15 @@ class _Connection(urllib3.connection.HTTPConnection):
 
     def connect(self):
         super().connect()
+        _deadline().guard(self.sock)
         # What the kernel granted (net.core.rmem_max caps it, 208 KB on a stock
         # system), counting its own overhead: about half of it holds data.
         self.receive_buffer = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    def request(self, *args, **kwargs):
+        if self.sock is not None:   # a kept-alive connection: this answer's deadline holds it too
+            _deadline().guard(self.sock)
+        return super().request(*args, **kwargs)
 
     def getresponse(self, *args, **kwargs):
         cut = threading.Event()
@@ -181,6 +323,7 @@ class _Connection(urllib3.connection.HTTPConnection):
         except Exception:
             if cut.is_set():
                 raise TooSlow(f"headers not all sent within {HEADERS_WITHIN_S:g} s") from None
+            _raise_if_cut()
             raise
         finally:
             timer.cancel()

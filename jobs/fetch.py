@@ -147,8 +147,17 @@ class DeviceFetch:
             have = 0
         # The whole track's deadline: a device just above the window's floor, or
         # pausing and bursting, must not hold a worker for hours either.
-        deadline = time.monotonic() + size / self.ctx.cfg.network.min_rate + client.TRACK_GRACE_S
-        with self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
+        min_rate = self.ctx.cfg.network.min_rate
+        deadline = time.monotonic() + size / min_rate + client.TRACK_GRACE_S
+        # The same deadline and rate floor, on the socket: a read blocked inside
+        # the HTTP library (chunk lines, trailers) ends there too.
+        with client.answer_within(deadline - time.monotonic() + 1.0,
+                                  f"not all {size} bytes within {size / min_rate + client.TRACK_GRACE_S:.0f} s "
+                                  f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s)",
+                                  client.RATE_WINDOW_S, f"no bytes of the body for {client.RATE_WINDOW_S:g} s "
+                                  f"(at least {min_rate} bytes/s needed)") as guard, \
+                self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
+            guard.moved(time.monotonic())
             have = _start_at(answer, have, size, out, track["name"], self.log)
             out.truncate(have)
             check = self._check_file(out, have)  # a resumed file's checks cover what it had
