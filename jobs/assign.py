@@ -1,13 +1,19 @@
-"""Unassigned tracks find their entrant: a rename, never a second fetch.
+"""The roster is the truth, also afterwards: tracks on disk follow it by rename, never a second fetch.
 
-A device nobody holds that day (a spare, a buoy, a device swapped during the
-week) has its tracks of event days downloaded all the same, verified like any
-other, into <tracks>/unassigned/<YYYYMMDD>/<id>_<id>_<YYYYMMDD>_<HHMMSS>.oao.
-Once the roster names an entrant for that device and day, the file is renamed
-to its entrant's final name and the ledger follows, under the device's state
-lock so no two runs move it at once. A run killed between the rename and the
-ledger update left the file at its new name and none at the old: seen here as
-already moved, and recorded.
+A track's file is named after the row holding its device on its day
+(jobs.roster.Roster.entrant_for): <tracks>/<YYYYMMDD>/<File ID>_<id>_..., or
+<tracks>/unassigned/<YYYYMMDD>/<id>_<id>_... when no row holds the device
+that day (a spare, a buoy, a device swapped during the week). The results
+team edits the roster many times a week: whenever it now gives a device and
+day to someone else, the files already there are renamed to the new holder's
+name and the ledger follows, under the device's state lock so no two runs move
+one at once. Moving an unassigned track to its entrant is one case of this.
+
+A rename never overwrites: the file is linked under its new name (which fails
+if a file is there) and only then unlinked from the old one. A clash is
+refused, logged, and kept as a "rename" warning on the device until it is
+gone. A run killed between the link and the unlink left both names on one
+file: seen here as already moved, and recorded.
 """
 
 import datetime as dt
@@ -15,53 +21,104 @@ import os
 
 from jobs import files, layout, state, tracks
 
+RENAME = "rename"   # the kind of a device warning about a rename refused
+
+
+def devices_with_tracks_on_disk(root):
+    """The devices whose ledger holds a track on disk (verified or damaged)."""
+    return [doc["device"] for doc in state.all_devices(root)
+            if any(_on_disk(t) for t in doc["tracks"].values() if isinstance(t, dict))]
+
 
 def devices_with_unassigned(root):
     """The devices whose ledger holds an unassigned track on disk."""
     return [doc["device"] for doc in state.all_devices(root)
-            if any(_waiting(t) for t in doc["tracks"].values() if isinstance(t, dict))]
+            if any(_on_disk(t) and t.get("unassigned") for t in doc["tracks"].values() if isinstance(t, dict))]
 
 
-def assign(root, tracks_root, roster, tz, device, log):
-    """Move every unassigned track of `device` that the roster now gives to an entrant.
+def follow_roster(root, tracks_root, roster, tz, device, log):
+    """Rename every track of `device` on disk whose name the roster no longer gives it.
 
     Returns the number moved. `log` is the device's logger.
     """
-    moved = 0
+    moved, refused = 0, []
     with state.update(root, device) as doc:
         for track in doc["tracks"].values():
-            if isinstance(track, dict) and _waiting(track) and _move(tracks_root, roster, tz, device, track, log):
-                moved += 1
+            if not isinstance(track, dict) or not _on_disk(track):
+                continue
+            outcome = _follow(tracks_root, roster, tz, device, track, log)
+            moved += outcome is True
+            if isinstance(outcome, str):
+                refused.append({"kind": RENAME, "text": outcome})
+        kept = [w for w in doc["warnings"] if not (isinstance(w, dict) and w.get("kind") == RENAME)]
+        doc["warnings"] = kept + refused
     return moved
 
 
-def _waiting(track):
-    return bool(track.get("unassigned")) and track.get("status") in tracks.ON_DISK
+# The old name: the unassigned-to-assigned move is one case of following the roster.
+assign = follow_roster
 
 
-def _move(tracks_root, roster, tz, device, track, log):
+def _on_disk(track):
+    return track.get("status") in tracks.ON_DISK
+
+
+def _follow(tracks_root, roster, tz, device, track, log):
+    """True when moved, a warning's text when a file is in the way, else None."""
     try:
         day = dt.datetime.strptime(track["day"], layout.TRACK_DAY).date()
-        who = roster.entrant_for(device, day)
-        if who is None:
-            return False
-        named = dict(track, unassigned=False, entrant=who.entrant, file_id=who.file_id,
-                     name=tracks.local_name(who.file_id, device, track["start"], tz))
+        named = dict(track, **_place(roster.entrant_for(device, day), device, track["start"], tz))
+        if _place_of(named) == _place_of(track):
+            return None
         source, target = tracks.final_path(tracks_root, track), tracks.final_path(tracks_root, named)
     except (KeyError, TypeError, ValueError) as exc:
-        log.warning("unassigned track %s not moved: %s", track.get("name"), exc)
-        return False
-    if target.exists():
-        if source.exists():
-            log.warning("%s not moved to %s: a file is already there", source.name, target)
-            return False
-        log.info("%s was already moved to %s; recorded", source.name, target.name)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(source, target)
-        files.fsync_dir(target.parent)
-        files.fsync_dir(source.parent)
-        log.info("%s moved to %s/%s: the roster now gives it to entrant %s",
-                 source.name, track["day"], target.name, who.entrant)
-    track.update(unassigned=False, entrant=named["entrant"], file_id=named["file_id"], name=named["name"])
+        log.warning("track %s not renamed after the roster: %s", track.get("name"), exc)
+        return None
+    where = f"{layout.UNASSIGNED}/{track['day']}" if named["unassigned"] else track["day"]
+    try:
+        moved = _move(source, target)
+    except FileNotFoundError:
+        log.warning("%s not renamed to %s/%s: it is not on disk (verify says more)", source, where, target.name)
+        return None
+    if not moved:
+        text = f"{source.name} not renamed to {where}/{target.name}: a file is already there"
+        log.warning("%s", text)
+        return text
+    holder = f"entrant {named['entrant']}" if named["entrant"] else "no entrant"
+    log.info("%s renamed to %s/%s: the roster now gives device %s on %s to %s",
+             source.name, where, target.name, device, day, holder)
+    track.update({key: named[key] for key in ("unassigned", "entrant", "file_id", "name")})
+    return True
+
+
+def _place(holder, device, start, tz):
+    if holder is None:
+        return {"unassigned": True, "entrant": None, "file_id": str(device),
+                "name": tracks.local_name(str(device), device, start, tz)}
+    return {"unassigned": False, "entrant": holder.entrant, "file_id": holder.file_id,
+            "name": tracks.local_name(holder.file_id, device, start, tz)}
+
+
+def _place_of(track):
+    return bool(track.get("unassigned")), track.get("name"), track.get("entrant")
+
+
+def _move(source, target):
+    """Give the file at `source` the name `target`, never overwriting; False when a file is in the way."""
+    if source == target:
+        return True
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        if not (source.exists() and os.path.samefile(source, target)):
+            # Nothing at the old name: an earlier run moved it and was killed before the ledger.
+            return not source.exists()
+    except FileNotFoundError:
+        if not target.exists():
+            raise
+        return True      # moved by an earlier run killed before the ledger update
+    os.unlink(source)
+    files.fsync_dir(target.parent)
+    files.fsync_dir(source.parent)
     return True

@@ -37,24 +37,34 @@ def step(ctx):
 
 
 def assign_after_a_roster_edit(ctx):
-    """Once per roster version (per run): move the unassigned tracks it now gives to entrants."""
+    """Once per roster version (per run): rename the tracks on disk it gives to someone else
+    (unassigned ones to the entrant it now names too): jobs.assign."""
     roster = ctx.roster()
     if roster is ctx.memory.get("assigned_with"):
         return
-    for device_id in assign.devices_with_unassigned(ctx.spool):
+    for device_id in assign.devices_with_tracks_on_disk(ctx.spool):
         _assign(ctx, roster, device_id)
     ctx.memory["assigned_with"] = roster
 
 
 def _assign(ctx, roster, device_id):
     try:
-        assign.assign(ctx.spool, ctx.cfg.paths.tracks, roster, ctx.cfg.tz, device_id, ctx.device_log(device_id))
+        assign.follow_roster(ctx.spool, ctx.cfg.paths.tracks, roster, ctx.cfg.tz, device_id,
+                             ctx.device_log(device_id))
     except OSError as exc:
-        ctx.device_log(device_id).error("unassigned tracks not moved: %s", exc.strerror or exc)
+        ctx.device_log(device_id).error("tracks not renamed after the roster: %s", exc.strerror or exc)
+    except state.LockTimeout as exc:
+        ctx.device_log(device_id).error("tracks not renamed after the roster: %s", exc)
 
 
 def download_device(ctx, claim):
-    """Fetch every wanted track of one claimed device, then hand it on."""
+    """Fetch every wanted track of one claimed device, then hand it on; then its files
+    follow the roster (a track planned before a roster edit was fetched under the old name)."""
+    _download_device(ctx, claim)
+    _assign(ctx, ctx.roster(), claim.device)
+
+
+def _download_device(ctx, claim):
     # "downloading" too: a claim taken over from a killed download process
     # comes back with the status its owner left.
     doc = state.transition(ctx.spool, claim.device, ("pending", "downloading"), "downloading", progress=None)
@@ -104,7 +114,6 @@ def download_device(ctx, claim):
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
     others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
     log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
-    _assign(ctx, ctx.roster(), claim.device)  # the roster may have named its entrant meanwhile
 
 
 def _wait_for_room(ctx, device_id, waiting, log):

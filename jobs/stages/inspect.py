@@ -30,7 +30,7 @@ from jobs.log import quoted
 READERS = ("info", "settings", "logs")
 MIB = 1024 * 1024
 LINES_MAX = 50           # lines about one device's tracks per inspection
-KEPT_WARNINGS = ("address",)  # warnings other stages give, which an inspection keeps
+KEPT_WARNINGS = ("address", "rename")  # warnings other stages give, which an inspection keeps
 _local = threading.local()
 
 

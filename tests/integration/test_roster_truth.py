@@ -74,3 +74,64 @@ def test_a_shared_row_is_never_looked_for_and_its_device_is_fetched_once(event):
     assert rows["1101"]["Outcome"] == "verified"
     assert rows["1101F"]["Track"] == f"ANN806_806_{day}_110000.oao"
     assert rows["1101F"]["Outcome"] == "verified; shared with Ann Alder (1101) on device 806"
+
+
+def edit_roster(fleet, device, **columns):
+    """The results team's correction: the row of `device` gets other columns (another entrant)."""
+    with open(fleet.roster_file, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["Motion ID"] == str(device):
+            row.update(columns)
+    tmp = fleet.roster_file.with_name(".roster.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    tmp.replace(fleet.roster_file)
+
+
+CAT = {"Entrant ID": "1103", "File ID": "CAT470", "First Name": "Cat", "Family Name": "Cedar"}
+
+
+def test_a_roster_edit_after_the_download_renames_the_file_with_no_new_request(event):
+    fleet, cfg = event
+    run_once(cfg, "detect", "inspect", "download")
+    day = f"{today_at(12):%Y%m%d}"
+    before = Path(cfg.paths.tracks, day, f"BOB470_470_{day}_120000.oao")
+    held = before.read_bytes()
+    edit_roster(fleet, 470, **CAT)                        # 470 was Cat's today, not Bob's
+    run_once(cfg, "download")
+    after = Path(cfg.paths.tracks, day, f"CAT470_470_{day}_120000.oao")
+    assert after.read_bytes() == held and not before.exists()
+    assert len(track_requests(fleet, 470)) == 1           # renamed, never fetched again
+    track = next(iter(state.read(cfg.paths.spool, 470)["tracks"].values()))
+    assert (track["entrant"], track["file_id"], track["name"], track["status"]) == (
+        "1103", "CAT470", after.name, "verified")
+    rows = {r["Entrant"]: r for r in report_rows(cfg)}
+    assert rows["1103"]["Track"] == after.name and rows["1103"]["Outcome"] == "verified"
+    assert "1102" not in rows
+    fleet.set_online(470, False)
+    run_once(cfg, "detect", "inspect", "download")        # nothing more happens
+    assert after.exists() and len(track_requests(fleet, 470)) == 1
+
+
+def test_a_rename_onto_a_file_already_there_is_refused_and_warned_about(event):
+    fleet, cfg = event
+    run_once(cfg, "detect", "inspect", "download")
+    day = f"{today_at(12):%Y%m%d}"
+    before = Path(cfg.paths.tracks, day, f"BOB470_470_{day}_120000.oao")
+    in_the_way = Path(cfg.paths.tracks, day, f"CAT470_470_{day}_120000.oao")
+    in_the_way.write_bytes(b"copied here by hand")
+    edit_roster(fleet, 470, **CAT)
+    run_once(cfg, "download")
+    assert before.exists() and in_the_way.read_bytes() == b"copied here by hand"
+    doc = state.read(cfg.paths.spool, 470)
+    assert [w["kind"] for w in doc["warnings"]] == ["rename"]
+    assert "a file is already there" in doc["warnings"][0]["text"]
+    assert next(iter(doc["tracks"].values()))["name"] == before.name     # the ledger still says where it is
+    in_the_way.unlink()
+    edit_roster(fleet, 470, **{"Tally": "7"})             # the next roster version tries again
+    run_once(cfg, "download")
+    assert in_the_way.exists() and not before.exists()
+    assert state.read(cfg.paths.spool, 470)["warnings"] == []
