@@ -41,6 +41,8 @@ def follow_roster(root, tracks_root, roster, tz, device, log):
 
     Returns the number moved. `log` is the device's logger.
     """
+    if not roster.entries:
+        return 0   # no roster (or an empty one) names nobody: nothing to follow
     moved, refused = 0, []
     with state.update(root, device) as doc:
         for track in doc["tracks"].values():
@@ -67,7 +69,7 @@ def _follow(tracks_root, roster, tz, device, track, log):
     """True when moved, a warning's text when a file is in the way, else None."""
     try:
         day = dt.datetime.strptime(track["day"], layout.TRACK_DAY).date()
-        named = dict(track, **_place(roster.entrant_for(device, day), device, track["start"], tz))
+        named = dict(track, **_place(roster.entrant_for(device, day), device, track, tz))
         if _place_of(named) == _place_of(track):
             return None
         source, target = tracks.final_path(tracks_root, track), tracks.final_path(tracks_root, named)
@@ -91,16 +93,25 @@ def _follow(tracks_root, roster, tz, device, track, log):
     return True
 
 
-def _place(holder, device, start, tz):
-    if holder is None:
-        return {"unassigned": True, "entrant": None, "file_id": str(device),
-                "name": tracks.local_name(str(device), device, start, tz)}
-    return {"unassigned": False, "entrant": holder.entrant, "file_id": holder.file_id,
-            "name": tracks.local_name(holder.file_id, device, start, tz)}
+def _place(holder, device, track, tz):
+    file_id = str(device) if holder is None else holder.file_id
+    return {"unassigned": holder is None, "entrant": None if holder is None else holder.entrant,
+            "file_id": file_id, "name": _renamed(track, file_id, device, tz)}
+
+
+def _renamed(track, file_id, device, tz):
+    """The track's name with `file_id` in front: only the File ID changes (the rest was made
+    when it was planned, in the event's zone of the time), else a name made afresh."""
+    name, old = track.get("name"), track.get("file_id")
+    if isinstance(name, str) and isinstance(old, str) and name.startswith(f"{old}_{device}_"):
+        renamed = f"{file_id}{name[len(old):]}"
+        if tracks.NAME.fullmatch(renamed):
+            return renamed
+    return tracks.local_name(file_id, device, track["start"], tz)
 
 
 def _place_of(track):
-    return bool(track.get("unassigned")), track.get("name"), track.get("entrant")
+    return bool(track.get("unassigned")), track.get("file_id"), track.get("entrant")
 
 
 def _move(source, target):
