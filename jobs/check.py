@@ -31,9 +31,9 @@ MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "sshfs", "9p", "afs", "ceph",
                        "glusterfs", "lustre", "davfs", "ncpfs"}
 RESOLVE_BOUND_S = 10.0
-SCHEDULE_FIX = ("install the crontab (edit MOTION_DIR in crontab.example, then `crontab crontab.example`, "
-                "or cron.d/motion-server into /etc/cron.d), or the systemd services in systemd/ (`systemctl "
-                "enable --now motion-server.target motion-server-expire.timer`), "
+SCHEDULE_FIX = ("install the crontab (`motion-server init --cron` writes it for this folder, then `crontab "
+                "crontab.example`, or cron.d/motion-server into /etc/cron.d), or the systemd services "
+                "(`motion-server init --systemd`, then README: systemd), "
                 "or keep `motion-server run` going in a terminal")
 
 
@@ -402,7 +402,7 @@ def check_dashboard(cfg):
             status, cache = answer.status_code, answer.headers.get("Cache-Control", "")
     except requests.RequestException:
         return result("dashboard", WARN, f"nothing answers at {url}",
-                      "run `motion-server serve` (or install systemd/motion-server-serve.service) "
+                      "run `motion-server serve` (or install the motion-server-serve.service of `motion-server init --systemd`) "
                       "so the screens in the tent show the dashboard")
     finally:
         session.close()

@@ -23,11 +23,13 @@ COMMANDS = {
     "report": ("jobs.report", "the day's outcome per entrant"),
     "retry": ("jobs.retry", "clear failed devices' backoff and want their bad tracks again, like postsuper -r"),
     "verify": ("jobs.verify", "re-hash every verified track on disk against its ledger's sha256"),
+    "init": ("jobs.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, crontabs, "
+                          "logrotate file)"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in
 # whatever folder it was started from and watch no device) unless --defaults.
-OWN_CONFIG = {"demo", "sim"}
+OWN_CONFIG = {"demo", "sim", "init"}
 
 EXIT_STATUSES = f"""configuration: --config FILE, else ${config.ENV_FILE}, else ./{config.DEFAULT_FILE},
 else {config.SYSTEM_FILE}; with none of them a command exits 2 (`motion-server init`

@@ -28,63 +28,75 @@ STAGES = {
 }
 
 # None marks an optional value; its type is given in OPTIONAL below.
+# These comments are the user's documentation: `motion-server init` writes each
+# key's comment lines above it, and a comment after a key after it, into the
+# new configuration (jobs/init.py); regenerate motion-server.example.yaml with
+# `python -m jobs.init > motion-server.example.yaml` after changing them.
 DEFAULTS = {
     "event": {
         "name": "Speed event",
+        # IANA zone of the event: decides each track's day and local start time.
         "timezone": "UTC",
-        # One roster file, or a list (the event's motions.csv and motions-extra.csv).
+        # The roster (motions.csv), or a list of files read in order, e.g.
+        # [motions.csv, motions-extra.csv]. Columns are read by name (Class and any
+        # other extra column are fine). Without one, only extra_devices are watched.
         "roster": None,
-        # Motion IDs the event owns beyond the roster (spares, buoys, swapped
-        # devices), as numbers or "500-1100" ranges: looked for too, and their
-        # tracks of event days kept as unassigned until the roster names someone.
+        # Motion IDs the event owns beyond the roster: spares, buoys, devices swapped
+        # during the week. Numbers or ranges, e.g. ["500-1100", 1203]. They are
+        # looked for too; a track of an event day that no roster row gives to an
+        # entrant is still downloaded, into tracks/unassigned/<day>/, and moved to
+        # its entrant's name (never fetched again) once the roster names one.
         "extra_devices": [],
         # Shared devices: the rule by which a roster Motion ID names another row's
         # device (an entrant sailing two crafts on one device): {offset: 1000}
         # (1806 is device 806) or {factor: 10} (8060 is device 806). Such a row is
         # never looked for on the WiFi; it shares the device's tracks of its days.
         "shared_devices": None,
-        # The event's days (YYYY-MM-DD); by default the roster's first to last day.
+        # The event's days, YYYY-MM-DD. Default: the roster's first to last day.
+        # Tracks from before (or after) them stay on the device.
         "first_day": None,
         "last_day": None,
-        # The day's sailing window, e.g. ["10:00", "16:00"]: the "accounted for"
-        # board flags logs that cover less of it or leave a gap. Empty: not checked.
+        # The day's sailing window, e.g. ["10:00", "16:00"]: the "accounted for" page
+        # flags an entrant whose logs cover less of it or leave a gap over 15 min.
         "session": [],
     },
     "paths": {
-        "spool": "spool",
-        "tracks": "spool/tracks",
-        "html": "spool/html",
-        "log": "spool/log/motion-server.log",
+        "spool": "spool",  # queues, claims, state, cache, locks, trash
+        "tracks": "spool/tracks",  # day folders YYYYMMDD/ of verified .oao files
+        "html": "spool/html",  # index.html, status.json and the other pages
+        "log": "spool/log/motion-server.log",  # one log file for every job
     },
     "network": {
-        "port": 80,
+        "port": 80,  # the devices' HTTP port
+        # Optional file in /etc/hosts format, asked before the system resolver.
         "hosts_file": None,
+        # Answers that mean "no such device" (some routers answer this for unknown names).
         "not_found_addresses": ["10.10.10.10"],
-        "probe_timeout": 2.0,
+        "probe_timeout": 2.0,  # seconds for a TCP probe
         "json_connect_timeout": 5.0,
         "json_read_timeout": 10.0,
-        "json_max_bytes": 2_000_000,
+        "json_max_bytes": 2_000_000,  # larger device JSON is refused
         "track_connect_timeout": 5.0,
-        "track_read_timeout": 30.0,
-        # Bytes/s a track must average (over each 30 s, and over the whole
-        # track plus a minute's grace): real devices send 0.5-1.3 MiB/s.
+        "track_read_timeout": 30.0,  # a device silent this long mid-track has left
+        # Bytes/s a track must average over each 30 s, and over the whole track
+        # (size / min_rate + 60 s): slower is given up for this round (real: 0.5-1.3 MiB/s).
         "min_rate": 20_000,
     },
-    "threads": {
-        # Look-ups at once. With 900 names and a router taking 0.5 s to say "not
-        # found", a device that joins is connected within 2.6 s at 192 (1.3
-        # intervals), 3.9 s at 128, 5.9 s at 64 (bench/bench_sweep.py --extra 600
-        # --joins ...). Threads are made only while look-ups wait.
+    "threads": {  # workers per stage
+        # Look-ups and probes at once. With 900 names and a router taking 0.5 s to
+        # say "not found", a device that joins is connected within 2.6 s at 192,
+        # 3.9 s at 128, 5.9 s at 64. Threads are made only while look-ups wait.
         "detect": 192,
         "inspect": 4,
+        # Devices downloading at once, over all download runs (README: sizing).
         "download": 16,
         "disconnect": 8,
     },
-    "intervals": {
-        # A device found within 2 s of joining (median 1 s): the sailor's wait,
-        # at ~15 ms of CPU a sweep of 300 names (bench/bench_idle.py).
+    "intervals": {  # seconds between passes of each stage
+        # A device is found within 2 s of joining (median 1 s), at ~15 ms of CPU
+        # a sweep of 300 names.
         "detect": 2.0,
-        "inspect": 1.0,
+        "inspect": 1.0,  # how often the queue is looked at
         "download": 1.0,
         "disconnect": 10.0,
         # A stat of the state and queue files each second; a render only on a change.
@@ -92,52 +104,61 @@ DEFAULTS = {
         "expire": 3600.0,
     },
     "spool": {
-        # A claim whose owner is alive but has not touched it for this long
-        # is taken over (a hung process must not hold a device all day).
+        # A claim whose owner is alive but silent this long is taken over (a hung
+        # job must not hold a device all day). At least 60.
         "lease_s": 1800.0,
     },
-    "checks": {
-        # Empty: firmware not checked. Real firmware names change every year.
+    "checks": {  # what makes a warning (the device is still processed)
+        # Firmware names (or codes of old firmware) the event approves. Empty: not
+        # checked (real firmware names change every year, so no default can be right).
         "approved_firmwares": [],
         "storage_max_percent": 95,
         "battery_min_percent": 60,
+        # Expected settings.json values (strings). Only settings the device sends
+        # are compared (real devices send no custom_led, so led_flash is rarely
+        # checked); ~ drops a check. Also known: speed_unit, distance_unit.
         "settings": {
             "gnss_rate": "5",
             "one_log_per_day": "0",
-            "timezone": "60",
+            "timezone": "60",  # the device's offset from UTC in minutes
             "led_flash": "1",
         },
         # Settings whose absence from settings.json is a warning too; by
         # default a setting the device does not send is not compared.
         "required_settings": [],
+        # Free space kept on the tracks filesystem: a track that would leave less
+        # is not started (warning "disk").
         "min_free_gb": 5.0,
-        # Computing a track's 2 s and 10 s bests from its frames counts a fix only
-        # when its Doppler speed accuracy (mm/s) is within this.
+        # A track's 2 s and 10 s bests are computed from its frames too (shown beside
+        # the device's own, flagged when over 5 % apart); a fix counts only when its
+        # Doppler speed accuracy is within this many mm/s (and it has a fix and 5 satellites).
         "max_speed_accuracy": 1000,
     },
     "filters": {
-        # Light-wind sessions (2-5 kn) are real sessions: the real events ran with 1.
+        # Tracks whose 500 m best is slower are recorded as skipped. Light-wind
+        # sessions of 2-5 kn are real sessions (the real events ran with 1). A log
+        # the device wrote no summary for (zeros) is always wanted: zero is unknown.
         "min_500m_knots": 1.0,
     },
     "retention": {
-        "days": 14,
-        "tracks": False,
+        "days": 14,  # cache, finished queue records, old logs
+        "tracks": False,  # true: expire tracks too (never by default)
     },
     "log": {
-        "level": "INFO",
-        "console_level": "INFO",
+        "level": "INFO",  # the log file
+        "console_level": "INFO",  # stderr
     },
     "disconnect": {
+        # A completed device is disconnected only after failing every probe this long.
         "grace_s": 30.0,
     },
     "dashboard": {
-        "listen": "0.0.0.0:8080",
+        "listen": "0.0.0.0:8080",  # motion-server serve
         # Connections `serve` answers at once; more get a quick 503 (screens retry in 5 s).
         "max_clients": 64,
     },
-    "limits": {
-        # What a device may claim: real tracks are up to ~26 MB; beyond this a
-        # logs.json entry is a device error, not a download.
+    "limits": {  # what a device may claim in logs.json
+        # A bigger `size` fails the device (real tracks are up to ~26 MB).
         "max_track_bytes": 200_000_000,
         "max_log_entries": 1000,
     },

@@ -113,11 +113,17 @@ def test_the_wheel_installed_without_the_source_tree_renders_and_serves_the_dash
                    check=True, env=OFFLINE_ENV, timeout=300)
     event = tmp_path / "event"
     event.mkdir()
-    (event / "motion-server.yaml").write_text("event: {name: Wheel test, timezone: Europe/London}\n")
     server = str(venv / "bin/motion-server")
 
     def run(*args):
         return subprocess.run([server, *args], cwd=event, capture_output=True, text=True, timeout=120)
+
+    assert run("init").returncode == 0 and run("init", "--systemd", "--cron", "--logrotate").returncode == 0
+    written = (event / "motion-server.yaml").read_text()
+    assert written == (REPO / "motion-server.example.yaml").read_text()
+    (event / "motion-server.yaml").write_text(written.replace("name: Speed event", "name: Wheel test"))
+    assert f"WorkingDirectory={event}\n" in (event / "systemd/motion-server@.service").read_text()
+    assert (event / "logrotate.d/motion-server").is_file() and (event / "cron.d/motion-server").is_file()
 
     dashboard = run("dashboard", "--once")
     assert dashboard.returncode == 0, dashboard.stderr
