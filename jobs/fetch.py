@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import client, device, files, layout, locks, oao, runner, spool, state, tracks, units
+from jobs import client, device, files, layout, locks, oao, recording, runner, spool, state, tracks, units
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
@@ -95,6 +95,9 @@ class DeviceFetch:
                 _make_room(ctx, folder, part, track)
                 sha256, damage, fetched, check = self._fetch_into_place(track, part, final)
                 files.fsync_dir(folder)
+            except recording.StillRecording:   # never a failure: the .part keeps what was listed
+                recording.mark(ctx, self.device, track, log)
+                return
             except BadData as exc:
                 if isinstance(exc, Damaged) and fetch == 1:
                     # A second complete fetch tells damage in transfer from damage on the device.
@@ -158,7 +161,9 @@ class DeviceFetch:
                                   f"(at least {min_rate} bytes/s needed)") as guard, \
                 self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
             guard.moved(time.monotonic())
-            have = _start_at(answer, have, size, out, track["name"], self.log)
+            growing = recording.grows(track, answer, have)   # then only the listed bytes are taken
+            have = (have if answer.status_code == 206 else 0) if growing else \
+                _start_at(answer, have, size, out, track["name"], self.log)
             out.truncate(have)
             check = self._check_file(out, have)  # a resumed file's checks cover what it had
             received = self._copy_body(answer, out, check, track, have, deadline)
@@ -197,6 +202,10 @@ class DeviceFetch:
             if chunk is None:
                 break
             if received + len(chunk) > size:
+                if track.get("summary") is False:   # a log still being written: keep what was listed
+                    out.write(chunk[:size - received])
+                    out.flush()
+                    raise recording.StillRecording(track["name"])
                 raise BadData(f"the device sent more than the {size} bytes logs.json announced")
             check.take(chunk)
             out.write(chunk)
@@ -313,6 +322,8 @@ def _in_place(ctx, device_id, track, final, log):
         return True  # verified (or given up) meanwhile: never fetched again
     if not final.exists():
         return False
+    if current.get("partial") and final.stat().st_size != track["size"]:
+        return False   # what was kept while it was still recording: the whole track replaces it
     try:
         with open(final, "rb") as f:
             check = oao.check_file(f, device_id=device_id, figures=ctx.cfg.checks.max_speed_accuracy)
@@ -434,6 +445,7 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
         if entry is not None:
             entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
                          **_figure_fields(found))
+            entry.pop("partial", None)   # the whole track replaced what was kept of it (jobs.recording)
         doc["progress"] = None
 
 

@@ -153,9 +153,10 @@ def serve_queue(ctx, queue, work):
     Returns True while devices wait that no worker could take yet.
     """
     spool.take_over(ctx.spool, queue, ctx.cfg.spool.lease_s, ours=ctx.claims)
-    for device, _ in spool.pending(ctx.spool, queue):
-        if ctx.stop.is_set():
-            return False
+    now = time.time()
+    for device, enqueued in spool.pending(ctx.spool, queue):
+        if ctx.stop.is_set() or enqueued > now:
+            return False   # the rest are set ahead too (a device looked at again later: jobs.recording)
         slot = _take_slot(ctx)
         if slot is None:
             return True

@@ -14,7 +14,7 @@ ID from the checked roster.
 import datetime as dt
 import re
 
-from jobs import layout
+from jobs import layout, recording
 from jobs.device import track_path_problem
 from jobs.roster import FILE_ID
 from jobs.units import knots
@@ -151,13 +151,15 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None):
         if old is not None and old.get("status") in SETTLED:
             continue
         track = decide(entry, roster, device, min_knots, tz, old, taken, days)
+        if old is not None and old.get("status") in (recording.RECORDING, recording.PARTIAL):
+            track = recording.follow(track, old)
         if track["status"] == "wanted":
             taken[_place(track)] = track["file"]
         new[entry["file"]] = track
     for file, track in list(new.items()):
         if file in listed:
             continue
-        if track.get("status") == "wanted":
+        if track.get("status") in ("wanted", recording.RECORDING):
             track.update(status="skipped", reason=GONE)
         elif track.get("status") == "skipped" and track.get("reason") != GONE:
             del new[file]

@@ -28,7 +28,7 @@ status before and after. Fetching a track (HTTP, verification, the rename,
 the ledger) is jobs.fetch, imported when a run first has a device to serve.
 """
 
-from jobs import assign, runner, state
+from jobs import assign, recording, runner, state
 
 
 def step(ctx):
@@ -98,6 +98,7 @@ def _download_device(ctx, claim):
         state.transition(ctx.spool, claim.device, ("downloading",), "pending", progress=None)
         raise
     except fetching.FetchError as exc:
+        recording.keep_partials(ctx, claim.device, log)   # it may have left: what it was still writing is kept
         state.fail(ctx.spool, claim.device, ("downloading",), f"{track['name']}: {exc}", ctx.cfg.intervals.detect)
         log.error("%s not downloaded: %s", track["name"], exc)
         return
@@ -106,6 +107,8 @@ def _download_device(ctx, claim):
     if waiting:
         _wait_for_room(ctx, claim.device, waiting, log)
         return
+    if recording.look_again(ctx, claim.device, ("downloading",), log):
+        return   # a log still growing: inspect looks again in a few seconds; never "can be disconnected"
     with state.update(ctx.spool, claim.device) as doc:
         if doc["status"] != "downloading":
             return  # another stage moved it on meanwhile; its word stands

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 
-from jobs import files, layout, runner, shapes, spool, state, tracks
+from jobs import files, layout, recording, runner, shapes, spool, state, tracks
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -174,10 +174,12 @@ def hand_on(ctx, device, info, warnings, entries):
             # still connected and still claimed, so the next run redoes it.
             spool.enqueue(ctx.spool, "download", device)
             state.set_status(doc, "pending", error=None)
-        else:
+        elif not recording.recording(ledger):
             state.mark_completed(doc)
     _log_decisions(log, before, ledger)
     _log_outcome(log, ledger)
+    if not wanted:
+        recording.look_again(ctx, device, ("connected",), log)   # a log still growing: stays connected
 
 
 def _log_outcome(log, ledger):
@@ -187,6 +189,8 @@ def _log_outcome(log, ledger):
         mib = sum(t["size"] for t in wanted) / MIB
         plural = "" if len(wanted) == 1 else "s"
         log.info("%d track%s to download (%.1f MiB)%s", len(wanted), plural, mib, f"; {others}" if others else "")
+    elif recording.recording(ledger):
+        log.debug("nothing to download yet (%s): looking again in %.0f s", others, recording.LOOK_S)
     else:
         log.info("nothing to download (%s); can be disconnected", others or "no tracks")
 
@@ -209,6 +213,9 @@ def _log_decisions(log, before, after):
         elif track["status"] == "wanted":
             where = f"{layout.UNASSIGNED}/{track['day']}" if track.get("unassigned") else track["day"]
             lines.append(("wanted %s as %s/%s", quoted(file), where, track["name"]))
+        elif track["status"] == recording.RECORDING:
+            lines.append(("%s %s: its size grows (%d bytes listed, no summary); looking again every %.0f s",
+                          recording.TILE, quoted(file), track["size"], recording.LOOK_S))
     _log_some(log, lines)
 
 
@@ -224,7 +231,9 @@ def _log_some(log, lines):
 
 
 def fail(ctx, device, why):
-    """The device misbehaved or went away: failed, address forgotten, detect retries."""
+    """The device misbehaved or went away: failed, address forgotten, detect retries.
+    A log it was still writing keeps its complete frames as `partial` (jobs.recording)."""
+    recording.keep_partials(ctx, device, ctx.device_log(device))
     moved_on = state.fail(ctx.spool, device, ("connected",), why, ctx.cfg.intervals.detect)
     if moved_on:
         ctx.device_log(device).info("failed (%s), but its status became %s meanwhile", why, moved_on)

@@ -1,0 +1,197 @@
+"""A device still recording: its log grows between logs.json and the download.
+
+`recording` (never a failure, looked at again), then fetched whole once the
+size stays or the summary appears; `partial` (complete frames only, under the
+final name, said so in the ledger) when the device leaves first.
+
+The simulated fleet over loopback HTTP is in tests/integration/test_recording_fleet.py.
+"""
+
+import logging
+import os
+import threading
+import time
+import zoneinfo
+
+import pytest
+import responses
+
+from jobs import oao, recording, roster, runner, spool, state, tracks
+from tests.conftest import REPO
+from tests.unit.test_download import (DEVICE, FILE, NAME, cfg, download_once, final_path, ledger_entry,  # noqa: F401
+                                      part_path, queue_device, track, url)
+
+UTC = zoneinfo.ZoneInfo("UTC")
+
+
+def recording_entry(size, **changes):
+    """A ledger entry as inspect plans a log without a summary."""
+    return {**ledger_entry(FILE, NAME, size, "20220716"), "summary": False, "end": 0, "duration": 0,
+            "distance": 0, "best500": 0, **changes}
+
+
+def intact(data):
+    """What oao.Verifier finds in `data`; OAOError unless it is whole, intact frames."""
+    verifier = oao.Verifier()
+    verifier.feed(data)
+    return verifier.finish()
+
+
+# --- planning: recording until the size stays or the summary appears ---
+
+def test_a_log_still_growing_stays_recording_with_its_new_size_and_its_failures_untouched():
+    old = recording_entry(100_000, status="recording", failures=1, recording_since=5.0)
+    planned = recording_entry(130_000)
+    followed = recording.follow(planned, old)
+    assert followed["status"] == "recording" and followed["size"] == 130_000
+    assert followed["reason"] == recording.TILE == "still recording: stop the device to finish its session"
+    assert followed["recording_since"] == 5.0 and followed["failures"] == 0   # as planned: never counted
+
+
+def test_the_same_size_on_two_looks_or_a_summary_makes_it_wanted_again():
+    old = recording_entry(100_000, status="recording")
+    assert recording.follow(recording_entry(100_000), old)["status"] == "wanted"
+    with_summary = {**ledger_entry(FILE, NAME, 140_000, "20220716"), "summary": True}
+    assert recording.follow(with_summary, old)["status"] == "wanted"
+
+
+def test_what_was_kept_as_partial_is_carried_until_the_whole_track_replaces_it():
+    kept = {"bytes": 9000, "last_fix": 1657975000000}
+    old = recording_entry(100_000, status="partial", partial=kept)
+    assert recording.follow(recording_entry(150_000), old) == {**recording_entry(150_000), "status": "recording",
+                                                               "reason": recording.TILE, "partial": kept}
+    assert recording.follow(recording_entry(150_000, summary=True), old)["partial"] == kept
+
+
+def test_planning_follows_the_listing_and_a_recording_log_no_longer_listed_is_gone():
+    crew = roster.load(str(REPO / "tests" / "fixtures" / "motions.csv"))
+    entry = {"file": FILE, "size": 130_000, "start": 1657972960000, "end": 0, "duration": 0, "distance": 0,
+             "best500": 0, "best2s": 0, "best10s": 0, "timezone": 60}
+    ledger = {FILE: recording_entry(100_000, status="recording")}
+    planned = tracks.plan([entry], crew, DEVICE, 1.0, UTC, ledger)
+    assert planned[FILE]["status"] == "recording" and planned[FILE]["size"] == 130_000
+    assert tracks.plan([], crew, DEVICE, 1.0, UTC, ledger)[FILE]["status"] == "skipped"
+    partial = {FILE: recording_entry(100_000, status="partial", partial={"bytes": 1})}
+    assert tracks.plan([], crew, DEVICE, 1.0, UTC, partial)[FILE]["status"] == "partial"   # its file stays known
+
+
+# --- what the device's answer says ---
+
+class Answer:
+    def __init__(self, status, **headers):
+        self.status_code, self.headers = status, headers
+
+
+@pytest.mark.parametrize("answer, have, growing", [
+    (Answer(200, **{"Content-Length": "1200"}), 0, True),
+    (Answer(200, **{"Content-Length": "1000"}), 0, False),                     # as listed
+    (Answer(200, **{"Content-Length": "900"}), 0, False),                      # shorter: a lie, as before
+    (Answer(200, **{"Content-Length": "\u00b2"}), 0, False),
+    (Answer(206, **{"Content-Range": "bytes 400-1199/1200"}), 400, True),
+    (Answer(206, **{"Content-Range": "bytes 0-1199/1200"}), 400, False),       # not where we asked
+    (Answer(206, **{"Content-Range": "bytes 400-999/1000"}), 400, False),
+    (Answer(404), 0, False),
+])
+def test_a_log_grows_when_the_device_announces_more_than_it_listed(answer, have, growing):
+    assert recording.grows({"size": 1000, "summary": False}, answer, have) is growing
+    assert recording.grows({"size": 1000, "summary": True}, answer, have) is False   # a finished log never grows
+
+
+def test_the_intact_prefix_ends_at_the_last_complete_frame(track):
+    whole, found = recording.intact_prefix(track, oao)
+    assert whole == len(track) and found["last_ms"]
+    cut = oao.HEADER_SIZE + 10 * oao.GNSS_SIZE + 17                            # mid-frame
+    length, found = recording.intact_prefix(track[:cut], oao)
+    assert length == cut - 17
+    intact(track[:length])
+    spoiled = bytearray(track[:cut])
+    spoiled[oao.HEADER_SIZE + 5 * oao.GNSS_SIZE + 30] ^= 0xFF                  # a frame that fails its checksum
+    length, _ = recording.intact_prefix(bytes(spoiled), oao)
+    assert length == oao.HEADER_SIZE + 5 * oao.GNSS_SIZE
+    assert recording.intact_prefix(track[:300], oao) == (0, None)
+
+
+# --- the download: growing is never a failure ---
+
+@responses.activate
+def test_a_body_longer_than_listed_for_a_log_without_summary_is_recording_not_a_failure(cfg, track, motion_log):
+    listed = 200_017
+    responses.get(url(), body=track[:listed + 5000])          # the device wrote on after its listing
+    queue_device(cfg, DEVICE, [recording_entry(listed, failures=1)])
+    doc = download_once(cfg)
+    entry = doc["tracks"][FILE]
+    assert entry["status"] == "recording" and entry["failures"] == 1 and entry["reason"] == recording.TILE
+    assert doc["status"] == "connected" and doc["error"] is None           # looked at again, not failed
+    with open(part_path(cfg), "rb") as f:
+        assert f.read() == track[:listed]                                   # what was listed, kept for resume
+    assert not os.path.exists(final_path(cfg))
+    [(device, due)] = spool.pending(cfg.paths.spool, "inspect")
+    assert device == DEVICE and due > time.time() + recording.LOOK_S / 2    # its place in line is ahead
+    messages = [r.getMessage() for r in motion_log.records]
+    assert not any("can be disconnected" in m or "marked bad" in m for m in messages)
+    assert any("still recording: stop the device to finish its session" in m for m in messages)
+
+
+@responses.activate
+def test_a_resumed_body_announcing_a_longer_file_is_recording_and_the_part_grows_to_the_listing(cfg, track):
+    have, listed = 100_000, 150_001
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:have])
+    grown = have + 80_000
+    responses.get(url(), status=206, body=track[have:grown],
+                  headers={"Content-Range": f"bytes {have}-{grown - 1}/{grown}"})
+    queue_device(cfg, DEVICE, [recording_entry(listed)])
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "recording" and doc["tracks"][FILE]["failures"] == 0
+    with open(part_path(cfg), "rb") as f:
+        assert f.read() == track[:listed]
+
+
+@responses.activate
+def test_once_it_stops_the_whole_track_replaces_the_partial_and_is_verified(cfg, track):
+    listed = 300_011
+    responses.get(url(), body=track[:listed + 999])
+    queue_device(cfg, DEVICE, [recording_entry(listed)])
+    download_once(cfg)
+    ctx = runner.Context(cfg=cfg, stage="inspect")
+    recording.keep_partials(ctx, DEVICE, logging.getLogger("test"))
+    entry = state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]
+    kept = entry["partial"]
+    assert entry["status"] == "partial" and "the device left while recording" in entry["reason"]
+    with open(final_path(cfg), "rb") as f:
+        partial = f.read()
+    assert kept["bytes"] == len(partial) < listed and track.startswith(partial)
+    assert intact(partial)["last_ms"] == kept["last_fix"] > kept["first_fix"]
+    assert "(last fix " in entry["reason"]
+    # The device is back, stopped: listed whole with its summary, fetched from where the .part ends.
+    responses.replace(responses.GET, url(), status=206, body=track[listed:],
+                      headers={"Content-Range": f"bytes {listed}-{len(track) - 1}/{len(track)}"})
+    whole = {**ledger_entry(FILE, NAME, len(track), "20220716"), "summary": True, "partial": kept}
+    queue_device(cfg, DEVICE, [recording.follow(whole, entry)])
+    doc = download_once(cfg)
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track
+    entry = doc["tracks"][FILE]
+    assert entry["status"] == "verified" and "partial" not in entry and doc["status"] == "completed"
+    assert not os.path.exists(part_path(cfg))
+
+
+def test_nothing_is_kept_when_not_one_whole_fix_arrived(cfg, track):
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:400])
+    queue_device(cfg, DEVICE, [recording_entry(1000, status="recording")])
+    recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), DEVICE, logging.getLogger("test"))
+    assert state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]["status"] == "recording"
+    assert not os.path.exists(final_path(cfg))
+
+
+# --- the queue: an item set ahead waits for its time ---
+
+def test_an_item_whose_place_in_line_is_ahead_is_not_taken_before_its_time(cfg):
+    spool.enqueue(cfg.paths.spool, "inspect", DEVICE, enqueued=time.time() + 60)
+    ctx = runner.Context(cfg=cfg, stage="inspect", stop=threading.Event())
+    taken = []
+    assert runner.serve_queue(ctx, "inspect", lambda ctx, claim: taken.append(claim)) is False
+    assert taken == [] and [d for d, _ in spool.pending(cfg.paths.spool, "inspect")] == [DEVICE]
