@@ -43,7 +43,7 @@ def configure(parser):
 def scenario(count, rate, tz, late=50.0):
     """Devices with today's tracks: late arrivals, an early leaver, a faulty one, warnings,
     and what real devices hold: last year's tracks, a log without a summary, a track
-    damaged on the device, a spare no roster row names."""
+    damaged on the device, a log still being written, a spare no roster row names."""
     today = dt.datetime.now(tz).replace(hour=8, minute=0, second=0, microsecond=0)
     devices = []
     for n in range(count):
@@ -64,6 +64,7 @@ def scenario(count, rate, tz, late=50.0):
         devices[1].tracks[0].best500_knots = 0.8                  # drifting, not sailing: skipped, shown why
         devices[2].battery, devices[2].storage = 41, 97           # warnings on the dashboard
         devices[2].tracks[-1].summary = False                     # zeros where the summary should be
+        devices[1].tracks[-1].recording_s = late * 0.6            # handed back still recording, stopped later
         devices[3].settings = {"gnss_rate": "10"}
         devices[3].tracks[0].damaged_at = 0.6                     # a half-written frame, kept as it is
         devices[4].tracks = devices[4].tracks[:1]
@@ -86,6 +87,8 @@ def story(spec):
         notes.append(f"{len(earlier)} tracks from {earlier[0].start.year} still on it")
     if any(not t.summary for t in spec.tracks):
         notes.append("a log without a summary")
+    if any(t.recording_s for t in spec.tracks):
+        notes.append("handed back still recording: its log grows until it is stopped")
     if any(t.damaged_at is not None for t in spec.tracks):
         notes.append("a track damaged on the device")
     if not spec.in_roster:

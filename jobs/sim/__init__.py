@@ -36,6 +36,10 @@ The devices look like the real ones of four speed weeks (motion-device.md,
     TrackSpec(damaged_at=0.4)    the file holds a half-written frame 40 % in, then whole
                                  frames: served byte for byte, `size` its real length;
                                  fleet.damage_offset(id, file) is the byte where it fails
+    TrackSpec(recording_s=60)    a log the device is still writing for 60 s after the fleet
+                                 starts: each listing gives a larger size and no summary, the
+                                 file served is longer than the last listing; then whole, with
+                                 its summary (fleet.stop_recording(id, file) ends it sooner)
     old_tracks(n, year)          TrackSpecs from an earlier event, kept on the device; the
                                  roster does not cover their days
     DeviceSpec(in_roster=False)  a spare no roster row names
@@ -46,6 +50,7 @@ While it runs: fleet.port, fleet.address(id), fleet.url(id, path), fleet.devices
 fleet.online(id), fleet.set_online(id, bool), fleet.rejoin_later(id, s),
 fleet.device(id).faults, fleet.logs(id), fleet.add_track(id, TrackSpec),
 fleet.track_bytes(id, file), fleet.track_path(id, file), fleet.damage_offset(id, file),
+fleet.stop_recording(id, file),
 fleet.accesses(), fleet.busy() (open connections), fleet.track_days(id),
 fleet.roster_file, fleet.extra_roster_file, fleet.has_extra_roster,
 fleet.write_config(path, **{"threads.download": 8}) (event.roster becomes [main, extra]

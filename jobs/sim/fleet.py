@@ -111,6 +111,7 @@ class ServedTrack:
     spec: TrackSpec
     file: str
     logs: dict
+    listings: int = 0      # logs.json listings of it while it was still recording
 
 
 def address_for(index):
@@ -173,14 +174,38 @@ class SimDevice:
         return self.fleet.store.path(self.id, self.spec.username, served.spec, served.file)
 
     def track_source(self, served):
-        """(size, opener) of the bytes served for a track; synthetic ones may still be growing."""
+        """(size, opener) of the bytes served for a track; a log the device is still
+        writing serves only what it holds so far."""
+        size, opener = self._whole_source(served)
+        if self.still_recording(served):
+            size = tracklib.recording_sizes(size, served.listings)[1]
+        return size, opener
+
+    def _whole_source(self, served):
+        """(size, opener) of the whole track; synthetic ones may still be growing (generated)."""
         if served.spec.source:
             return os.path.getsize(served.spec.source), lambda: open(served.spec.source, "rb")
         size = tracklib.valid_size(served.spec.size)
         return size, lambda: self.fleet.store.open(self.id, self.spec.username, served.spec, served.file, size)
 
-    def logs(self):
-        return [dict(t.logs) for t in self.tracks]
+    def still_recording(self, served):
+        """Whether the device is still writing this log (TrackSpec.recording_s)."""
+        until = served.spec.recording_s
+        return until is not None and (self.fleet.started is None or time.monotonic() - self.fleet.started < until)
+
+    def logs(self, listing=False):
+        """The logs.json entries; `listing`: a device's answer, which moves a log still being written on."""
+        entries = []
+        for served in self.tracks:
+            if not self.still_recording(served):
+                entries.append(dict(served.logs))
+                continue
+            if listing:
+                with self.lock:
+                    served.listings += 1
+            listed = tracklib.recording_sizes(served.logs["size"], served.listings)[0]
+            entries.append(tracklib.recording_listing(served.logs, listed))
+        return entries
 
 
 class Fleet:
@@ -440,6 +465,13 @@ class Fleet:
     def logs(self, device_id):
         """The logs.json list the device serves (its real tracks; faults not applied)."""
         return self.device(device_id).logs()
+
+    def stop_recording(self, device_id, file):
+        """The sailor stops the device: the log `file` is finished, listed whole with its summary."""
+        served = self.device(device_id).track(file)
+        if served is None:
+            raise KeyError(f"device {device_id} has no track {file!r}")
+        served.spec.recording_s = 0
 
     def track_bytes(self, device_id, file):
         """The exact bytes the device serves at `file`."""

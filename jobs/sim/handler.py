@@ -84,7 +84,7 @@ def settings_json(device):
 
 
 def logs_json(device, faults):
-    logs = device.logs()
+    logs = device.logs(listing=True)
     hostile = faults.get("hostile_path")
     if hostile:
         for n, file in enumerate(hostile if isinstance(hostile, (list, tuple)) else [hostile]):

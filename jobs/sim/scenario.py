@@ -30,6 +30,7 @@
             best500_knots: 15
             summary: false           # logs.json: real size and start, zeros for the rest
             damaged_at: 0.4          # a half-written frame 40 % into the file, served as the device holds it
+            recording_s: 60          # still being written for 60 s: grows at each listing, no summary
           - source: recorded/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
@@ -153,6 +154,10 @@ def _track(item, where, tz, base):
         raise ScenarioError(f"{where}: damaged_at: found {damaged!r}, expected a fraction from 0 to 1")
     if damaged is not None and fields.get("source"):
         raise ScenarioError(f"{where}: damaged_at is for synthetic tracks, not a source file")
+    recording = fields.get("recording_s")
+    if recording is not None and (isinstance(recording, bool) or not isinstance(recording, (int, float))
+                                  or recording < 0):
+        raise ScenarioError(f"{where}: recording_s: found {recording!r}, expected seconds (0 or more)")
     if "summary" in fields and not isinstance(fields["summary"], bool):
         raise ScenarioError(f"{where}: summary: found {fields['summary']!r}, expected true or false")
     if fields.get("source"):

@@ -52,6 +52,11 @@ class TrackSpec:
     the file, and logs.json's size, are what the device holds, byte for byte.
     earlier_event: a track left on the device from an earlier event (see
     old_tracks): the fleet's roster does not cover its day.
+    recording_s: the device is still writing this log for that many seconds
+    after the fleet starts (None: finished; fleet.stop_recording ends it
+    sooner). Meanwhile each logs.json listing gives a larger size (see
+    recording_sizes) and zeros for the summary, and the file served is longer
+    than the last listing said; then the whole file, with its summary.
     """
     start: dt.datetime | None = None
     duration_s: float = 3600.0
@@ -63,6 +68,23 @@ class TrackSpec:
     summary: bool = True
     damaged_at: float | None = None
     earlier_event: bool = False
+    recording_s: float | None = None
+
+
+def recording_sizes(full, listings):
+    """(listed, written): the bytes the `listings`-th logs.json listing of a log still
+    being written gives, and the bytes its file holds from then on (more: the device
+    went on writing). From half the whole file, a step of at least 211 bytes a listing
+    (not a whole number of frames: a log is cut anywhere), always short of `full`."""
+    step = max(211, (full - full // 2) // 400)
+    listed = min(full // 2 + 21 + listings * step, full - 2)
+    return listed, min(listed + step // 2, full - 1)
+
+
+def recording_listing(entry, listed):
+    """A logs.json entry as a log still being written lists it: its size so far, no summary."""
+    zeros = {key: 0 for key in ("end_date", "duration", "distance") + BESTS}
+    return {**entry, **zeros, "size": listed}
 
 
 def old_tracks(count, year, month=7, day=14, **fields):
