@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import day_states, layout, tracks, units
+from jobs import day_states, layout, shapes, tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -118,8 +118,8 @@ def _span(track):
     fix (recorded at verification) says when it ended.
     """
     start, end = track.get("start"), track.get("end") or track.get("last_fix")
-    if not isinstance(start, int) or not isinstance(end, int) or end <= start:
-        return None
+    if not isinstance(start, int) or not isinstance(end, int) or end <= start or shapes.frame_time(end) is None:
+        return None   # (a record written before frame times were bounded may hold 2**62 ms)
     return start / 1000, end / 1000
 
 

@@ -62,9 +62,11 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
                else guarded_device_facts(cfg, doc, ledgers[doc["device"]], serving, queued, now, today, midnight)
                for doc in shown]
     warnings = warning_lists(devices, roster)
+    failed = {}   # {part: why it could not be shown}: its pages say so, the others are written
     return {
-        "accounted": boards.accounted(cfg, docs, roster, day),
-        "fastest": boards.fastest(docs, roster, day),
+        "accounted": guarded_part(failed, "accounted", lambda: boards.accounted(cfg, docs, roster, day), []),
+        "fastest": guarded_part(failed, "fastest", lambda: boards.fastest(docs, roster, day), {}),
+        "failed": failed,
         "session": cfg.event.session,
         "tv": tv_layout([d for d in devices if d["seen_today"]]),
         "event": cfg.event.name,
@@ -81,6 +83,21 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,
                        "storage_max": cfg.checks.storage_max_percent},
     }
+
+
+def guarded_part(failed, name, build, empty):
+    """build(), or `empty` with failed[name] saying why: a board built from every device's
+    records must not keep the other pages from being written."""
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001 - whatever the records hold, the other pages are written
+        failed[name] = could_not_show(exc)
+        return empty
+
+
+def could_not_show(exc):
+    """What a page shows in place of a part that could not be built."""
+    return f"could not show this: {_text(f'{type(exc).__name__}: {exc}')}"
 
 
 def guarded_device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):

@@ -13,7 +13,7 @@ import os
 import time
 
 from jobs import dashboard_facts, layout, shipped, units
-from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, unreadable
+from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, could_not_show, unreadable
 from jobs.files import atomic_write
 
 TEMPLATES = shipped.TEMPLATES
@@ -152,19 +152,37 @@ class Renderer:
             self.env = environment()
         env = self.env
         articles = [self._device_html(device, facts["thresholds"]) for device in facts["devices"]]
-        pages = {"index.html": env.get_template("index.html").render(facts=facts, page="index.html",
-                                                                     devices_html=articles)}
+        pages = {"index.html": self._guarded(facts, "index.html", lambda: env.get_template("index.html").render(
+            facts=facts, page="index.html", devices_html=articles))}
         for name in ("tv.html", "warnings.html", "accounted.html", "fastest.html", "tv-fastest.html"):
-            pages[name] = env.get_template(name).render(facts=facts, page=name)
+            pages[name] = self._guarded(facts, name, lambda: env.get_template(name).render(facts=facts, page=name))
         days = sorted(set(facts["days"]) | {facts["today"]}, reverse=True)
         for day in days:
-            page = self._tracks_html(facts, day, days)
+            page = self._guarded(facts, "tracks.html", lambda: self._tracks_html(facts, day, days))
             pages[f"tracks-{day}.html"] = page
             if day == facts["today"]:
                 pages["tracks.html"] = page
+        try:
+            shown = status_json(facts)
+        except Exception as exc:  # noqa: BLE001 - the pages are written all the same
+            shown = {"event": facts.get("event"), "day": facts.get("day"), "error": could_not_show(exc)}
         # No indent: with one, json falls back from its C encoder to pure Python (4x slower).
-        pages["status.json"] = json.dumps(status_json(facts), sort_keys=True, separators=(",", ":")) + "\n"
+        pages["status.json"] = json.dumps(shown, sort_keys=True, separators=(",", ":")) + "\n"
         return pages
+
+    def _guarded(self, facts, name, render):
+        """render(), or the page saying "could not show this: <reason>" (the part it shows failed,
+        or its template did): one page never keeps the others from being written."""
+        why = facts.get("failed", {}).get(PAGE_PARTS.get(name))
+        if why is None:
+            try:
+                return render()
+            except Exception as exc:  # noqa: BLE001 - whatever the records hold, the other pages are written
+                why = could_not_show(exc)
+        try:
+            return self.env.from_string(COULD_NOT_SHOW).render(facts=facts, page=name, why=why)
+        except Exception:  # noqa: BLE001 - not even the frame: a bare page still says why
+            return f"<!doctype html><title>could not show this</title><p>{markupsafe_escape(why)}</p>\n"
 
     def _device_html(self, device, thresholds):
         import markupsafe  # comes with jinja2, imported by environment()
@@ -240,6 +258,17 @@ def environment():
                        rate=units.rate_text)
     env.globals["symbols"] = SYMBOLS
     return env
+
+
+# The part of the facts each page shows, whose failure the page reports in its place.
+PAGE_PARTS = {"accounted.html": "accounted", "fastest.html": "fastest", "tv-fastest.html": "fastest"}
+COULD_NOT_SHOW = """{% extends "base.html" %}{% block main %}<p class="problem">{{ why }}</p>{% endblock %}"""
+
+
+def markupsafe_escape(text):
+    import markupsafe  # comes with jinja2
+
+    return markupsafe.escape(text)
 
 
 def status_json(facts):

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import client, device, files, layout, locks, oao, recording, runner, spool, state, tracks, units
+from jobs import client, device, files, layout, locks, oao, recording, runner, shapes, spool, state, tracks, units
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
@@ -454,8 +454,11 @@ def _figure_fields(found):
     checked against the device's figures, and the figures of a log without a summary."""
     if found is None:
         return {}
-    return {"computed": {"best2s": found["2s_best"], "best10s": found["10s_best"], "best500": found["500m_best"]},
-            "first_fix": found["first_ms"], "last_fix": found["last_ms"]}
+    # Bounded here, where the frames' numbers enter the ledger (jobs.shapes): pages never see 2**62 ms.
+    return {"computed": {"best2s": shapes.frame_speed(found["2s_best"]),
+                         "best10s": shapes.frame_speed(found["10s_best"]),
+                         "best500": shapes.frame_speed(found["500m_best"])},
+            "first_fix": shapes.frame_time(found["first_ms"]), "last_fix": shapes.frame_time(found["last_ms"])}
 
 
 def _record_damaged(ctx, device_id, track, final, sha256, why, log):

@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import boards, day_states, layout, roster, state, tracks, units
+from jobs import boards, dashboard_facts, day_states, layout, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -291,12 +291,16 @@ def fastest_rows(cfg, day, entries):
 
 
 def board_report(cfg, day, entries, args):
-    if args.accounted:
-        columns, rows = ACCOUNTED_COLUMNS, accounted_rows(cfg, day, entries)
-        title = "accounted for"
-    else:
-        columns, rows = FASTEST_COLUMNS, fastest_rows(cfg, day, entries)
-        title = "provisional fastest: the devices' own figures, not results"
+    title = "accounted for" if args.accounted else "provisional fastest: the devices' own figures, not results"
+    try:
+        if args.accounted:
+            columns, rows = ACCOUNTED_COLUMNS, accounted_rows(cfg, day, entries)
+        else:
+            columns, rows = FASTEST_COLUMNS, fastest_rows(cfg, day, entries)
+    except Exception as exc:  # noqa: BLE001 - the device's records, not the operator: say what, and go on
+        print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), {title}")
+        print(f"motion-server: {dashboard_facts.could_not_show(exc)}", file=sys.stderr)
+        return 1
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), {title}")
     print()
     print(table(rows, columns) if rows else "nothing to show for this day")

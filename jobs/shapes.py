@@ -235,3 +235,24 @@ def _log_entry(doc, where, entry, max_track_bytes):
     clean.update({name: optional(key, _speed) for key, name in BESTS.items()})
     clean["timezone"] = optional("timezone", _bounded(_whole, TIMEZONE_MIN, TIMEZONE_MAX))
     return clean
+
+
+# ---- numbers from a track's frames ------------------------------------------------
+
+def frame_time(value):
+    """A time (epoch ms) read from a track's frames, or None when no clock shows it.
+
+    The frames are the device's too: a fix dated 2**62 ms stored as is made
+    every page that shows the track fail ("year 146140482 is out of range").
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= EPOCH_MS_MAX:
+        return None
+    return value
+
+
+def frame_speed(value):
+    """A speed (mm/s) computed from a track's frames, or None beyond what a Motion measures."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= SPEED_MM_S_MAX:
+        return None
+    return value
+

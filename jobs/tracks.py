@@ -20,6 +20,7 @@ from jobs.roster import FILE_ID
 from jobs.units import knots
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+FAR = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)   # the latest start jobs.shapes takes from logs.json
 DAY = re.compile(r"^\d{8}\Z", re.ASCII)  # \Z, ASCII: no final newline, no other digits
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.oao\Z", re.ASCII)
 # The device's own file name: ..._YYYY-MM-DD-HHMM.oao, the time being the device's local start.
@@ -92,6 +93,8 @@ def start_from_name(entry):
     except ValueError:
         return None
     offset = dt.timedelta(minutes=entry.get("timezone") or 0)
+    if not EPOCH + offset < local < FAR + offset:   # year 0001 less an hour is no date at all
+        return None
     return (local - offset - EPOCH) // dt.timedelta(milliseconds=1)
 
 
