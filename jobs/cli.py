@@ -25,11 +25,12 @@ COMMANDS = {
     "verify": ("jobs.verify", "re-hash every verified track on disk against its ledger's sha256"),
     "init": ("jobs.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, crontabs, "
                           "logrotate file)"),
+    "figures": ("jobs.figures_cli", "the community's speed figures of .oao files (2 s ... alpha 500, distance)"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in
 # whatever folder it was started from and watch no device) unless --defaults.
-OWN_CONFIG = {"demo", "sim", "init"}
+OWN_CONFIG = {"demo", "sim", "init", "figures"}
 
 EXIT_STATUSES = f"""configuration: --config FILE, else ${config.ENV_FILE}, else ./{config.DEFAULT_FILE},
 else {config.SYSTEM_FILE}; with none of them a command exits 2 (`motion-server init`

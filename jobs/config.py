@@ -129,10 +129,9 @@ DEFAULTS = {
         # Free space kept on the tracks filesystem: a track that would leave less
         # is not started (warning "disk").
         "min_free_gb": 5.0,
-        # A track's 2 s and 10 s bests are computed from its frames too (shown beside
-        # the device's own, flagged when over 5 % apart); a fix counts only when its
-        # Doppler speed accuracy is within this many mm/s (and it has a fix and 5 satellites).
-        "max_speed_accuracy": 1000,
+        # The community's figures computed from a track's frames filter a fix whose
+        # Doppler speed accuracy (mm/s) is over this: 617 (1.2 kn) is their rule.
+        "max_speed_accuracy": 617,
     },
     "filters": {
         # Tracks whose 500 m best is slower are recorded as skipped. Light-wind

@@ -450,15 +450,23 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
 
 
 def _figure_fields(found):
-    """The ledger's fields for the bests computed from the frames and the first and last fix (ms):
-    checked against the device's figures, and the figures of a log without a summary."""
+    """The ledger's fields for the community's figures computed from the frames (mm/s) and
+    the first and last fix (ms): checked against the device's figures, and the figures of a
+    log without a summary."""
     if found is None:
         return {}
     # Bounded here, where the frames' numbers enter the ledger (jobs.shapes): pages never see 2**62 ms.
-    return {"computed": {"best2s": shapes.frame_speed(found["2s_best"]),
-                         "best10s": shapes.frame_speed(found["10s_best"]),
-                         "best500": shapes.frame_speed(found["500m_best"])},
+    computed = {field: shapes.frame_speed(found[key]) for field, key in COMPUTED_FIELDS}
+    computed["distance"] = found["distance"] if 0 <= found["distance"] <= DISTANCE_MM_MAX else None
+    return {"computed": computed,
             "first_fix": shapes.frame_time(found["first_ms"]), "last_fix": shapes.frame_time(found["last_ms"])}
+
+
+# (ledger field, jobs.figures.summary key): the ledger names the device's figures so (tracks.py).
+COMPUTED_FIELDS = (("best2s", "2s_best"), ("best10s", "10s_best"), ("best500", "500m_best"),
+                   ("best1852", "1852m_best"), ("alpha500", "a500m_best"), ("best1h", "1h_best"),
+                   ("best5x10", "5x10s_best"))
+DISTANCE_MM_MAX = 10**10   # 10,000 km: beyond any day's log
 
 
 def _record_damaged(ctx, device_id, track, final, sha256, why, log):

@@ -9,8 +9,8 @@ to its last byte with every checksum right, so this check runs on every track
 No GNSS frame is checked or read byte by byte or fix by fix in Python (only
 the few header and short frames are): a run of consecutive 52-byte GNSS
 frames is a numpy matrix, one row per frame, so its checksums are a matrix
-product (_fletcher_sums) and its figures column arithmetic (Figures).
-Only this module imports numpy, and only the download stage (through
+product (_fletcher_sums) and its figures column arithmetic (jobs.figures).
+Only this module imports numpy (jobs.figures takes it from here), and only the download stage (through
 jobs.fetch) and the simulator import it: an idle cron run never pays for it.
 """
 
@@ -443,184 +443,26 @@ def padding(count):
     return struct.pack("<H", PADDING) * count
 
 
-# --- a track's figures from its frames, streaming -------------------------------
+# --- a track's figures from its frames ------------------------------------------
 
-SPEED_ACCURACY_MAX = 1000   # mm/s: a fix whose Doppler speed is less sure than this is not counted
-SATELLITES_MIN = 5
-CARRY_S = 600               # a 500 m slower than 10 minutes (1.6 kn) is nobody's best
-POSITION_STEP_MS = 200      # positions closer in time than this are thinned out for the 500 m
-
-# The fields of a GNSS frame the figures read, as a numpy record (see GNSS_STRUCT).
-# utc_ms is read as signed: a time past 2**63 ms is a device's nonsense either way.
-FIX_FIELDS = np.dtype({"names": ["lat", "lon", "speed", "utc_ms", "fix", "satellites", "speed_accuracy"],
-                       "formats": ["<i4", "<i4", "<u4", "<i8", "u1", "u1", "<u4"],
-                       "offsets": [4, 8, 16, 24, 32, 33, 34], "itemsize": GNSS_SIZE})
+SPEED_ACCURACY_MAX = 617    # mm/s (1.2 kn): the community's filter; a fix less sure than this is filtered
 
 
-class Figures:
-    """The 2 s, 10 s and 500 m bests of a track computed from its GNSS frames, fed in blocks.
-
-    2 s and 10 s: the fastest average Doppler speed over that many seconds of
-    fixes (a fix counts with fix > 0, at least SATELLITES_MIN satellites and a
-    speed accuracy within `max_speed_accuracy` mm/s; a window holding any
-    other fix, or a gap in time, does not count). 500 m: the fastest shortest
-    stretch of at least 500 m between counted fixes, from their positions and
-    times (at most one position per POSITION_STEP_MS, counted from the track's
-    first fix).
-
-    Every window ending in a block is computed, as whole columns of the block
-    (numpy), and every stretch whose piece of ends may beat the best so far
-    (see _stretch_best): what a block needs of the blocks before it (the last
-    10 s of fixes, the last CARRY_S of positions) is carried over, so the
-    result does not depend on how the frames are cut into blocks.
-    """
-
-    def __init__(self, max_speed_accuracy=SPEED_ACCURACY_MAX):
-        self.max_speed_accuracy = max_speed_accuracy
-        self.best = {"2s_best": 0.0, "10s_best": 0.0, "500m_best": 0.0}
-        self.step_ms = None
-        self.fed = 0            # fixes fed so far
-        # The last 10 s of fixes: times, speeds, whether each counts.
-        self.recent = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool))
-        self.metres = None      # (per 1e-7 degree of longitude, of latitude), from the first position
-        # The last CARRY_S of positions: times, metres along from the track's first,
-        # and the last one's (lat, lon).
-        self.positions = (np.empty(0, np.int64), np.empty(0, np.float64))
-        self.last_position = None
-
-    def feed(self, block):
-        fixes = np.frombuffer(block, FIX_FIELDS, len(block) // GNSS_SIZE)
-        if not len(fixes):
-            return
-        counted = ((fixes["fix"] != 0) & (fixes["satellites"] >= SATELLITES_MIN)
-                   & (fixes["speed_accuracy"] <= self.max_speed_accuracy))
-        self._doppler(fixes["utc_ms"], fixes["speed"], counted)
-        # Positions: the counted ones among every stride-th fix (see _stride).
-        thinned = slice(-self.fed % self._stride(), None, self._stride())
-        used = counted[thinned]
-        self._distance(*(fixes[field][thinned][used] for field in ("utc_ms", "lat", "lon")))
-        self.fed += len(fixes)
-
-    def _doppler(self, times, speeds, counted):
-        times, speeds, counted = (np.concatenate(pair) for pair in zip(self.recent, (times, speeds, counted)))
-        if self.step_ms is None and len(times) > 10:
-            self.step_ms = max(int(times[10] - times[0]) / 10, 1)   # mean: clocks may step 37 and 38 ms
-        # No window is faster than its fastest fix: most blocks of a track cannot beat its bests.
-        fastest = int(speeds.max()) if self.step_ms else 0
-        spans = [(key, span_ms) for key, span_ms in (("2s_best", 2000), ("10s_best", 10000))
-                 if fastest > self.best[key]]
-        if spans:
-            sums = np.cumsum(speeds)
-            uncounted = None if counted.all() else np.cumsum(~counted)
-            for key, span_ms in spans:
-                self.best[key] = max(self.best[key], self._window_best(times, sums, uncounted, span_ms))
-        keep = int(10000 // (self.step_ms or 1000)) + 1
-        self.recent = (times[-keep:], speeds[-keep:], counted[-keep:])
-
-    def _window_best(self, times, sums, uncounted, span_ms):
-        """The fastest average over `span_ms` of consecutive counted fixes (mm/s), 0 if none.
-
-        `sums`, `uncounted`: running sums of the speeds and of the fixes that do
-        not count (None: all count). The window of k fixes ending at fix j
-        spans from fix j - k to fix j: a window missing a fix spans a step more
-        and does not count; uneven clocks (28 and 29 ms steps) may run 1 % over.
-        """
-        k = round(span_ms / self.step_ms)
-        if k < 1 or k >= len(times):
-            return 0.0
-        whole = times[k:] - times[:-k] <= span_ms + self.step_ms / 2 + span_ms / 100
-        if uncounted is not None:
-            whole &= uncounted[k:] == uncounted[:-k]
-        if not whole.any():
-            return 0.0
-        return int((sums[k:] - sums[:-k])[whole].max()) / k
-
-    def _stride(self):
-        """Positions are taken from every stride-th fix: at most 5 a second.
-
-        A 500 m stretch takes 10 s and more, so 0.2 s steps change its speed by
-        well under 1 %, for half the work of a 10 Hz track. Fixes are numbered
-        from the track's first, so the choice does not depend on the blocks.
-        """
-        return max(1, round(POSITION_STEP_MS / self.step_ms)) if self.step_ms else 1
-
-    def _distance(self, times, lats, lons):
-        if not len(times):
-            return
-        if self.metres is None:
-            per_degree = math.pi * EARTH_RADIUS_M / 180 * 1e-7
-            self.metres = (per_degree * math.cos(math.radians(int(lats[0]) * 1e-7)), per_degree)
-        carried_times, carried_along = self.positions
-        lats, lons = lats.astype(np.float64), lons.astype(np.float64)
-        if self.last_position is None:
-            start = np.zeros(1)
-        else:
-            lats = np.concatenate(([self.last_position[0]], lats))
-            lons = np.concatenate(([self.last_position[1]], lons))
-            start = carried_along[-1:]
-        across, up = self.metres
-        east, north = np.diff(lons) * across, np.diff(lats) * up
-        # cumsum adds one step at a time, as the metres were always summed
-        along = np.cumsum(np.concatenate((start, np.sqrt(east * east + north * north))))
-        if self.last_position is not None:
-            along = along[1:]
-        self.last_position = (lats[-1], lons[-1])
-        carried = len(carried_times)
-        times, along = np.concatenate((carried_times, times)), np.concatenate((carried_along, along))
-        best = self.best["500m_best"]
-        self.best["500m_best"] = max(best, _stretch_best(times, along, carried, best))
-        cut = int(np.searchsorted(times, times[-1] - CARRY_S * 1000))
-        self.positions = (times[cut:], along[cut:])
-
-    def result(self):
-        """{"2s_best", "10s_best", "500m_best"} in mm/s, as logs.json gives them."""
-        return {key: round(value) for key, value in self.best.items()}
-
-
-STRETCH_PIECE = 16   # stretch ends bounded together: only pieces whose bound beats the best are computed
-
-
-def _stretch_best(times, along, first, best):
-    """The fastest shortest stretch of at least 500 m ending at a position from
-    `first` on (mm/s, 0 if none; `best` so far, mm/s, spares the pieces that
-    cannot beat it): from each end back to the last position at least 500 m
-    before it.
-
-    Ends are bounded a piece at a time: a stretch ending in a piece covers at
-    most (its last end - the first end's start) metres in at least (its first
-    end - the last end's start) ms, with time running forwards.
-    """
-    first = max(int(np.searchsorted(along, 500.0)), first)   # 500 m from the track's start, and new
-    if len(along) - first <= 4 * STRETCH_PIECE or not (np.diff(times) >= 0).all():
-        return max(float(_stretch_speeds(times, along, np.arange(first, len(along))).max(initial=0.0)), 0.0) * 1e6
-    heads = np.arange(first, len(along), STRETCH_PIECE)
-    tails = np.minimum(heads + STRETCH_PIECE - 1, len(along) - 1)
-    earliest = np.searchsorted(along, along[heads] - 500.0, side="right") - 1
-    latest = np.searchsorted(along, along[tails] - 500.0, side="right") - 1
-    bounds = ((along[tails] - along[np.maximum(earliest, 0)]) / np.maximum(times[heads] - times[latest], 1)
-              * (latest >= 0))
-    top = int(bounds.argmax())   # the likeliest piece first: its best rules out most others
-    found = float(_stretch_speeds(times, along, np.arange(heads[top], tails[top] + 1)).max())
-    rest = np.flatnonzero(bounds > max(found, best / 1e6))
-    if len(rest):
-        ends = (heads[rest, None] + np.arange(STRETCH_PIECE)).ravel()
-        found = max(found, float(_stretch_speeds(times, along, ends[ends < len(along)]).max()))
-    return max(found, 0.0) * 1e6   # metres per ms -> mm/s
-
-
-def _stretch_speeds(times, along, ends):
-    """Metres per ms of the shortest stretch of at least 500 m ending at each of
-    `ends`; 0 where none does (a start of -1)."""
-    starts = np.searchsorted(along, along[ends] - 500.0, side="right") - 1
-    return (along[ends] - along[starts]) / np.maximum(times[ends] - times[starts], 1) * (starts >= 0)
+def _figures():
+    # jobs.figures reads frames with this module: imported at first use, not at import time.
+    from jobs import figures
+    return figures
 
 
 def figures(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
-    """The Figures of the file at `path` (framing checked, checksums not: it was verified),
-    with "first_ms" and "last_ms", the times of its first and last GNSS frame."""
-    found = Figures(max_speed_accuracy)
-    summary = _read_through(path, Verifier(checksums=False), found.feed)
-    return {**found.result(), "first_ms": summary["first_ms"], "last_ms": summary["last_ms"]}
+    """The community's figures of the file at `path` as logs.json gives a device's
+    ("2s_best", ... mm/s, "distance" mm; see jobs.figures.summary), with "first_ms"
+    and "last_ms", the times of its first and last GNSS frame (framing checked,
+    checksums not: it was verified)."""
+    gathered = _figures().Fixes()
+    found = _read_through(path, Verifier(checksums=False), gathered.feed)
+    return {**_figures().summary(_figures().compute(gathered.array(), max_speed_accuracy)),
+            "first_ms": found["first_ms"], "last_ms": found["last_ms"]}
 
 
 # ---- a downloaded track, checked as its bytes arrive ---------------------------------
@@ -630,8 +472,8 @@ CHECK_READ = 64 * 1024   # bytes read at a time when a file on disk is checked
 # read, and each step of the checks costs the same whatever its size; beyond
 # 256 KB a step's arrays leave the CPU's cache (1 MB cost 40 % more).
 TAKE_BATCH = 256 * 1024
-# Verified GNSS frames gathered before the figures take them: each feed re-walks
-# the last 10 minutes of positions, so feeds of 64 KB cost ~10 % more CPU.
+# Verified GNSS frames gathered before the figures take them: each feed is a few
+# numpy steps whatever its size.
 FIGURES_BATCH = 256 * 1024
 
 
@@ -670,7 +512,8 @@ class TrackCheck:
 
     def __init__(self, device_id=None, figures=None):
         self.sha256 = hashlib.sha256()
-        self.figures = None if figures is None else Figures(figures)
+        self.max_speed_accuracy = figures
+        self.figures = None if figures is None else _figures().Fixes()
         self.figures_failed = None   # why the figures were given up, if they were
         self._fixes = bytearray()   # verified GNSS frames the figures have not taken yet
         self.frames = Verifier(gnss=None if figures is None else self._gather_fixes)
@@ -755,12 +598,25 @@ class TrackCheck:
         self.finished = True
         return self.sha256.hexdigest()
 
+    def fixes(self):
+        """The track's fixes gathered in this pass (jobs.figures.Fixes.array); None without
+        `figures`, when they were given up, or before finish() returned (a damaged track)."""
+        if self.figures is None or not self.finished:
+            return None
+        return self.figures.array()
+
     def figures_result(self):
         """What figures() gives for the file, from this pass; None without `figures`
         or before finish() returned (a damaged track has no figures)."""
-        if self.figures is None or not self.finished:
+        fixes = self.fixes()
+        if fixes is None:
             return None
-        return {**self.figures.result(), "first_ms": self.frames.first_ms, "last_ms": self.frames.last_ms}
+        try:
+            found = _figures().summary(_figures().compute(fixes, self.max_speed_accuracy))
+        except Exception as exc:  # a check on the device's own figures: never a reason to lose its track
+            self.figures_failed = f"{type(exc).__name__}: {exc}"
+            return None
+        return {**found, "first_ms": self.frames.first_ms, "last_ms": self.frames.last_ms}
 
 
 def check_file(f, length=None, device_id=None, figures=None):

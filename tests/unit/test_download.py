@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from jobs import config, fetch, oao, runner, spool, state
+from jobs import config, fetch, figures, oao, runner, spool, state
 from jobs.stages import download
 
 ADDRESS = "127.0.1.3"
@@ -135,7 +135,7 @@ def test_the_figures_come_from_the_same_pass_and_their_failure_never_costs_the_t
 
     os.unlink(final_path(cfg))
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
-    monkeypatch.setattr(oao.Figures, "feed", lambda self, block: 1 / 0)   # hostile frames trip the arithmetic
+    monkeypatch.setattr(figures, "compute", lambda *a, **k: 1 / 0)   # hostile frames trip the arithmetic
     entry = download_once(cfg)["tracks"][FILE]
     assert entry["status"] == "verified" and "computed" not in entry
     with open(final_path(cfg), "rb") as f:

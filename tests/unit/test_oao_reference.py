@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from jobs import oao
+from jobs import figures, oao
 
 FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
                  "Motion_Mini_10Hz_0470_2022-04-11-1117.oao")
@@ -135,94 +135,175 @@ def test_frames_reach_the_gnss_callback_only_once_checked():
 # --- the figures -----------------------------------------------------------------------
 
 def steady_records(rng, count, step_ms=200, gaps=True):
-    """A run north-east with a ramp to a fast stretch, noisy positions, some fixes that
-    do not count, and a gap in time in the middle of the fastest seconds."""
-    records, lat, lon, t = [], 505_725_000, -24_575_000, START_MS
+    """Runs back and forth (a turn every ~40 s) with a ramp to a fast stretch, noisy
+    positions and speeds, some fixes that are filtered, and gaps in time."""
+    records, lat, lon, t = [], 505_725_000.0, -24_575_000.0, START_MS
+    heading = 45.0
     for n in range(count):
-        speed = 4000 + 9000 * math.sin(math.pi * n / count) ** 4 + rng.randrange(-400, 400)
-        lat += round(speed * step_ms / 1000 / 11.132 * 0.7) + rng.randrange(-30, 31)
-        lon += round(speed * step_ms / 1000 / 7.07 * 0.7) + rng.randrange(-30, 31)
-        gap = gaps and (rng.random() < 0.002 or n == count // 2)
+        speed = 3000 + 9000 * math.sin(math.pi * n / count) ** 4 + rng.randrange(-300, 300)
+        if n % (40_000 // step_ms) == 0 and n:
+            heading = (heading + 180 + rng.randrange(-20, 21)) % 360
+        metres = speed * step_ms / 1e6
+        lat += metres * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
+        lon += metres * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
+        gap = gaps and rng.random() < 0.002
         t += step_ms + (step_ms * rng.randrange(2, 20) if gap else 0)
-        satellites = 3 if rng.random() < 0.01 else 12
-        accuracy = 5000 if rng.random() < 0.01 else 150
-        fix = 0 if rng.random() < 0.005 else 3
-        records.append((0x0AD4, lat, lon, 0, round(speed), 0, t, fix, satellites, accuracy, 800, 1200, 0, 54))
+        satellites = 3 if rng.random() < 0.005 else 12
+        accuracy = 5000 if rng.random() < 0.005 else 150
+        fix = 2 if rng.random() < 0.003 else 3
+        if rng.random() < 0.002:        # a spike: the acceleration filter's
+            speed += 6000
+        records.append((0x0AD4, round(lat), round(lon), 0, max(round(speed), 0), round(heading * 1e5), t, fix,
+                        satellites, accuracy, 800, 1200, 0, 54))
     return records
 
 
-def reference_figures(records, max_speed_accuracy=oao.SPEED_ACCURACY_MAX):
-    """The bests the slow, obvious way (the rules of oao.Figures, one fix at a time)."""
-    times = [r[6] for r in records]
-    counted = [r[7] > 0 and r[8] >= oao.SATELLITES_MIN and r[9] <= max_speed_accuracy for r in records]
-    step = max((times[10] - times[0]) / 10, 1)
-    found = {}
-    for key, span in (("2s_best", 2000), ("10s_best", 10000)):
-        k, best = round(span / step), 0.0
-        for end in range(k, len(records)):
-            window = range(end - k + 1, end + 1)
-            if all(counted[i] for i in window) and times[end] - times[end - k] <= span + step / 2 + span / 100:
-                best = max(best, sum(records[i][4] for i in window) / k)
-        found[key] = round(best)
-    stride = max(1, round(oao.POSITION_STEP_MS / step))
-    kept = [n for n in range(len(records)) if counted[n] and n % stride == 0]
-    if not kept:
-        return {**found, "500m_best": 0}
-    per_degree = math.pi * oao.EARTH_RADIUS_M / 180 * 1e-7
-    across = per_degree * math.cos(math.radians(records[kept[0]][1] * 1e-7))
-    along = [0.0]
-    for before, after in zip(kept, kept[1:]):
-        along.append(along[-1] + math.hypot((records[after][2] - records[before][2]) * across,
-                                            (records[after][1] - records[before][1]) * per_degree))
-    best, start = 0.0, 0
-    for end in range(len(kept)):
-        while start + 1 < end and along[start + 1] <= along[end] - 500.0:
-            start += 1
-        if along[start] <= along[end] - 500.0:
-            elapsed = max(times[kept[end]] - times[kept[start]], 1)
-            best = max(best, (along[end] - along[start]) / elapsed)
-    found["500m_best"] = round(best * 1e6)
-    return found
+def reference_figures(records, max_speed_accuracy=figures.SPEED_ACCURACY_MAX):
+    """The rules of jobs.figures, one fix and one window at a time (slow, obvious)."""
+    t = [r[6] for r in records]
+    v = [r[4] for r in records]
+    step = sorted(b - a for a, b in zip(t, t[1:]))[(len(t) - 1) // 2]
+    limit = 16 if step <= 150 else 8 if step <= 500 else 4
+    filtered, dist = [], []
+    total = 0.0
+    for k, r in enumerate(records):
+        change = abs(v[k] - v[k - 1]) / (t[k] - t[k - 1]) if k else 0
+        bad = r[8] < 5 or r[9] > max_speed_accuracy or change > limit
+        filtered.append(bad)
+        if k and r[7] == 3 and not bad and v[k] >= 0.6 * 1852 / 3.6:
+            dt_ = t[k] - t[k - 1]
+            total += (step if dt_ > 1.5 * step else dt_) * v[k] / 1e6
+        dist.append(total)
+    n = len(records)
+
+    def speed(i, j):
+        return (dist[j] - dist[i]) / max(t[j] - t[i], 1) * 1e6
+
+    def clean(i, j):
+        return not any(filtered[i + 1:j + 1])
+
+    def timed(span, reject=True):
+        found = []
+        for j in range(n):
+            starts = [i for i in range(j) if t[j] - t[i] >= span]
+            if starts and t[j] - t[starts[-1]] < span + step and (not reject or clean(starts[-1], j)):
+                found.append((speed(starts[-1], j), starts[-1], j))
+        return found
+
+    def measured(metres, reject=True):
+        found = []
+        for i in range(n):
+            j = next((j for j in range(i, n) if dist[j] - dist[i] >= metres), None)
+            if j is not None and (not reject or clean(i, j)):
+                found.append((speed(i, j), i, j))
+        return found
+
+    def best(found):
+        return max((f[0] for f in found), default=0.0)
+
+    ten = timed(10_000)
+    run, runs, first = 0, [0], 0
+    for k in range(1, n):
+        turn = abs((records[k][5] - records[first][5]) / 1e5 + 180) % 360 - 180
+        slow, was_slow = v[k] < 8.1 * 1852 / 3.6, v[k - 1] < 8.1 * 1852 / 3.6
+        if abs(turn) > 90 or (slow and not was_slow):
+            run, first = run + 1, k
+        runs.append(run)
+    per_run = {}
+    for value, _, j in ten:
+        per_run[runs[j]] = max(per_run.get(runs[j], 0.0), value)
+    alphas = [speed(i, j) for j in range(n) for i in range(j)
+              if 100 <= dist[j] - dist[i] <= 500 and clean(i, j)
+              and math.hypot((records[j][1] - records[i][1]) * 0.011132,
+                             (records[j][2] - records[i][2]) * 0.00707) <= 50]
+    return {"2s": best(timed(2000)), "10s": best(ten), "5x10s": sum(sorted(per_run.values())[-5:]) / 5,
+            "500m": best(measured(500)), "1852m": best(measured(1852, reject=False)),
+            "1h": best(timed(3_600_000, reject=False)) if t[-1] - t[0] >= 3_600_000 else speed(0, n - 1),
+            "alpha500": max(alphas, default=0.0), "distance": dist[-1]}
 
 
-def figures_fed(data, rng, largest):
-    found = oao.Figures()
-    for piece in pieces(data, rng, largest):
-        found.feed(piece)
-    return found.result()
+def as_numbers(found):
+    return {key: (value or {}).get("m" if key == "distance" else "mm_s", 0.0) for key, value in found.items()}
 
 
-@pytest.mark.parametrize("seed, step_ms", [(1, 200), (2, 100), (3, 200), (4, 40)])
-def test_figures_equal_the_slow_reference_whole_and_fed_in_blocks(tmp_path, seed, step_ms):
+@pytest.mark.parametrize("seed, step_ms, count", [(1, 200, 2500), (2, 100, 3000), (3, 1000, 900)])
+def test_figures_equal_the_slow_obvious_reference(seed, step_ms, count):
     rng = random.Random(seed)
-    records = steady_records(rng, rng.randrange(3000, 9000), step_ms)
-    frames = oao.gnss_frames(records)
+    records = steady_records(rng, count, step_ms)
+    fixes = figures.Fixes()
+    fixes.feed(oao.gnss_frames(records))
+    found = as_numbers(figures.compute(fixes.array()))
     expected = reference_figures(records)
-    path = tmp_path / "t.oao"
-    path.write_bytes(oao.header_frame(470, "K1", records[0][6], records[-1][6]) + frames)
-    whole = oao.figures(path)
-    assert {key: whole[key] for key in expected} == expected
-    found = oao.Figures()
-    for at in range(0, len(frames), 52 * 997):     # blocks of an odd count of frames
-        found.feed(frames[at:at + 52 * 997])
-    assert found.result() == expected
+    for key in figures.CATEGORIES:
+        # alpha 500: positions on the ellipsoid here, a flat 11.1/7.1 m per 1e-7 degree there
+        assert found[key] == pytest.approx(expected[key], rel=0.002 if key == "alpha500" else 1e-9), key
+    assert found["2s"] > 0 and found["alpha500"] > 0 and found["5x10s"] > 0
 
 
-@pytest.mark.parametrize("seed", [5, 6])
-def test_a_clock_that_steps_back_gives_the_reference_figures_whole_and_in_blocks(seed):
-    # The 500 m is bounded a piece of stretch ends at a time only while time
-    # runs forwards; a device whose clock steps back gets every stretch computed.
-    rng = random.Random(seed)
-    records = steady_records(rng, 6000, gaps=False)
-    back = rng.randrange(2000, 4000)
-    records = records[:back] + [r[:6] + (r[6] - 30_000,) + r[7:] for r in records[back:]]
-    frames = oao.gnss_frames(records)
-    expected = reference_figures(records)
-    for size in (len(frames), 52 * 997):
-        found = oao.Figures()
-        for at in range(0, len(frames), size):
-            found.feed(frames[at:at + size])
-        assert found.result() == expected
+# GPS Speedreader 3.0.4 on the three fixture tracks (mm/s; distance m), and where the
+# bests it names lie (UTC).
+SPEEDREADER = {
+    "0470_2022-07-16-1202.oao": (11604.500, 11379.880, 10996.564, 11100.212, 10225.177, 6678.139, 9397.835,
+                                 26948.523),
+    "0470_2022-09-20-1229.oao": (1916.000, 1857.660, 1754.804, 1681.991, 1590.340, 1523.585, 1387.102, 7432.764),
+    "Motion_Mini_10Hz_0470_2022-04-11-1117.oao": (16828.250, 16334.650, 16087.084, 15585.455, 11558.822,
+                                                  8294.755, 11190.749, 30375.096),
+}
+WHERE = {
+    "0470_2022-07-16-1202.oao": {"2s": ("12:32:31.8", "12:32:33.8"), "10s": ("12:32:28.4", "12:32:38.4"),
+                                 "500m": ("12:32:26.0", "12:33:11.2"), "alpha500": ("12:59:34.2", "13:00:27.4")},
+    "Motion_Mini_10Hz_0470_2022-04-11-1117.oao": {"2s": ("10:53:05.0", "10:53:07.0"),
+                                                  "500m": ("10:53:01.9", "10:53:34.0"),
+                                                  "1852m": ("10:42:29.6", "10:45:09.9")},
+}
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_the_real_tracks_figures_agree_with_gps_speedreader(real_fixtures, name):
+    found = figures.as_json(figures.of_file(real_fixtures / "oao" / name))
+    for key, expected in zip(figures.CATEGORIES, SPEEDREADER[name]):
+        value = found[key]["m" if key == "distance" else "mm_s"]
+        assert value == pytest.approx(expected, rel=0.002 if key in ("alpha500", "5x10s") else 0.0005), key
+    for key, (start, end) in WHERE.get(name, {}).items():
+        assert (found[key]["start"][11:21], found[key]["end"][11:21]) == (start, end), key
+
+
+def test_hostile_numbers_never_reach_a_figure():
+    # A fix time in year 146 million, times running backwards, speeds of 4e9 mm/s,
+    # positions off the globe: dropped or filtered, every figure finite and dated 2000-2100.
+    rng = random.Random(9)
+    records = steady_records(rng, 3000, gaps=False)
+    hostile = list(records)
+    for n in range(100, 3000, 97):
+        r = hostile[n]
+        hostile[n] = r[:6] + (rng.choice((4_600_000_000_000_000_000, 0, r[6] - 50_000)),) + r[7:]
+    for n in range(150, 3000, 89):
+        hostile[n] = hostile[n][:4] + (2**32 - 1,) + hostile[n][5:]
+    for n in range(170, 3000, 113):
+        hostile[n] = (hostile[n][0], 2**31 - 1, -2**31) + hostile[n][3:]
+    fixes = figures.Fixes()
+    fixes.feed(oao.gnss_frames(hostile))
+    found = figures.compute(fixes.array())
+    shown = figures.as_json(found)
+    for key in figures.CATEGORIES:
+        value = found[key]
+        if value is None:       # e.g. no 500 m without a filtered fix in it
+            assert shown[key] is None
+            continue
+        assert 0 < value["m" if key == "distance" else "mm_s"] < 30_000 * (2 if key != "distance" else 1e6), key
+        assert "2000-01-01" <= shown[key]["start"] <= shown[key]["end"] < "2100-01-01", key
+    assert found["2s"]["mm_s"] < 13_000 and found["1852m"] and found["distance"]   # no 4e9 mm/s fix counted
+
+
+def test_fixes_before_the_first_fix_and_a_track_without_fixes_give_no_figures():
+    records = steady_records(random.Random(4), 200, gaps=False)
+    nofix = [r[:7] + (0,) + r[8:] for r in records]
+    fixes = figures.Fixes()
+    fixes.feed(oao.gnss_frames(nofix[:100]))
+    assert len(fixes.array()) == 0
+    assert figures.compute(fixes.array()) == {key: None for key in figures.CATEGORIES}
+    fixes.feed(oao.gnss_frames(records[100:]))
+    assert len(fixes.array()) == 100
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -257,26 +338,6 @@ def test_a_damaged_track_has_no_one_pass_figures():
     assert oao.TrackCheck(470).figures_result() is None
 
 
-def test_figures_without_enough_fixes_are_zero():
-    found = oao.Figures()
-    found.feed(oao.gnss_frames(steady_records(random.Random(1), 5)))
-    assert found.result() == {"2s_best": 0, "10s_best": 0, "500m_best": 0}
-
-
-def test_a_long_stretch_of_fixes_that_do_not_count_changes_no_sum():
-    # 9500 fixes without a fix, then 3000 good ones: the window sums are
-    # integers (a window with an uncounted fix is left out, not penalised),
-    # so the bests are the reference's to the mm/s.
-    rng = random.Random(8)
-    records = [r[:7] + (0,) + r[8:] for r in steady_records(rng, 9500, gaps=False)]
-    records += steady_records(rng, 3000, gaps=False)
-    records = [r[:6] + (START_MS + 200 * n,) + r[7:] for n, r in enumerate(records)]
-    found = oao.Figures()
-    found.feed(oao.gnss_frames(records))
-    assert found.result() == reference_figures(records)
-    assert found.result()["2s_best"] > 0
-
-
 def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
     data = oao.header_frame(470, "K1", 0, 1) + oao.gnss_frames(steady_records(random.Random(6), 500))
     check = oao.check_file(io.BytesIO(data), figures=oao.SPEED_ACCURACY_MAX)
@@ -287,13 +348,3 @@ def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
     assert check.figures_result()["first_ms"] == START_MS + 200
 
 
-@pytest.mark.parametrize("limit", [0, 1, 255, 256, 1000, 65535, 123_456_789, 2**32 - 1, 1000.5, -3])
-def test_the_speed_accuracy_limit_counts_a_fix_as_the_plain_comparison_does(limit):
-    rng = random.Random(str(limit))
-    records = steady_records(rng, 3000, gaps=False)
-    for n in range(0, len(records), 2):     # half of them at or near the limit
-        near = min(max(int(limit) + rng.randrange(-3, 4), 0), 2**32 - 1)
-        records[n] = records[n][:9] + (near,) + records[n][10:]
-    found = oao.Figures(limit)
-    found.feed(oao.gnss_frames(records))
-    assert found.result() == reference_figures(records, max_speed_accuracy=limit)

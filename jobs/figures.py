@@ -1,0 +1,393 @@
+"""The community's speed figures of a track, from its GNSS frames.
+
+The rules are those of the GPS Team Challenge and GPS-Speedsurfing, as GPS
+Speedreader computes them with its default filters (the analyser results
+teams and sailors compare with). Every category is Doppler-based: a fix adds
+dt x its Doppler speed to the track's distance, and a figure is a distance
+difference over a time difference. Positions only decide alpha 500's
+proximity, and headings where runs split.
+
+Which fixes count: GNSS fixes from the first with a fix on. A fix is
+*filtered* with fewer than 5 satellites, a speed accuracy over 617 mm/s
+(1.2 kn), or a speed change from the previous fix over 4 / 8 / 16 m/s2
+(1 / 5 / 10 Hz and faster); a fix under 0.6 kn adds no distance but never
+rejects a window. Only 3D fixes that are not filtered add distance; across a
+gap in the fixes a fix adds one nominal step's worth, never the gap's.
+
+The categories (mm/s, each with the times of its first and last fix):
+2 s, 10 s (windows exactly that long; one holding a filtered fix does not
+count), 5x10 s (the mean of the best 10 s of five runs, a run counting once:
+a run ends when the heading turns more than 90 degrees from the run's first,
+or the speed drops below 8.1 kn), 500 m (from each start fix to the first
+end fix 500 m of distance on; a filtered fix rejects it), nautical mile
+(1852 m) and 1 hour (filtered fixes add nothing but do not reject; a track
+shorter than an hour counts whole), alpha 500 (100 to 500 m of distance
+between a start and an end fix at most 50 m apart on the WGS84 ellipsoid; a
+filtered fix rejects it) and the distance (m).
+
+A track's fixes are gathered as its frames verify (Fixes.feed, in the pass
+that checks a download), about 40 bytes a fix: a 50 MB track holds ~34 MB of
+columns while its figures are computed. Device numbers are untrusted: a fix
+time outside 2000-2100 or running backwards, a speed over MAX_SPEED or a
+position off the globe never reaches a figure (the fix is dropped or
+filtered).
+"""
+
+import datetime as dt
+import math
+
+from jobs import oao
+
+np = oao.np   # numpy, started by jobs.oao with its thread settings
+
+SATELLITES_MIN = 5
+SPEED_ACCURACY_MAX = 617          # mm/s: 1.2 kn
+ACCELERATION_MAX = ((150, 16.0), (500, 8.0), (None, 4.0))   # (step up to ms, m/s2)
+SLOW = 0.6 * 1852 / 3.6           # mm/s: 0.6 kn adds no distance
+RUN_SPEED = 8.1 * 1852 / 3.6      # mm/s: a drop below this starts a new run
+RUN_TURN = 90.0                   # degrees from the run's first heading
+MAX_SPEED = 100_000               # mm/s (194 kn): beyond any craft, a device's nonsense
+EARLIEST_MS = 946_684_800_000     # 2000-01-01
+LATEST_MS = 4_102_444_800_000     # 2100-01-01
+ALPHA_RADIUS = 50.0               # m
+ALPHA_MIN, ALPHA_MAX = 100.0, 500.0
+PIECE = 32                        # alpha 500 end fixes bounded together
+
+CATEGORIES = ("2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance")
+LABELS = {"2s": "2 s", "10s": "10 s", "5x10s": "5x10 s", "500m": "500 m", "1852m": "nautical mile",
+          "1h": "1 hour", "alpha500": "alpha 500", "distance": "distance"}
+
+# The fields of a GNSS frame read here (see oao.GNSS_STRUCT); kept compact, one row a fix.
+FRAME_FIELDS = np.dtype({"names": ["lat", "lon", "speed", "course", "utc_ms", "fix", "satellites",
+                                   "speed_accuracy", "horizontal_accuracy"],
+                         "formats": ["<i4", "<i4", "<u4", "<u4", "<i8", "u1", "u1", "<u4", "<u4"],
+                         "offsets": [4, 8, 16, 20, 24, 32, 33, 34, 38], "itemsize": oao.GNSS_SIZE})
+KEPT = np.dtype([("utc_ms", "<i8"), ("lat", "<i4"), ("lon", "<i4"), ("speed", "<u4"), ("course", "<u4"),
+                 ("speed_accuracy", "<u4"), ("horizontal_accuracy", "<u4"), ("fix", "u1"), ("satellites", "u1")])
+
+
+class Fixes:
+    """A track's fixes, gathered from blocks of verified GNSS frames in order."""
+
+    def __init__(self):
+        self._blocks = []
+        self._seen_fix = False
+        self._latest = EARLIEST_MS - 1
+
+    def feed(self, block):
+        rows = np.frombuffer(block, FRAME_FIELDS, len(block) // oao.GNSS_SIZE)
+        if not self._seen_fix:     # nothing counts before the first fix
+            fixed = np.flatnonzero(rows["fix"] > 0)
+            if not len(fixed):
+                return
+            rows, self._seen_fix = rows[fixed[0]:], True
+        times = rows["utc_ms"]
+        # A time must be later than every kept one before it (and within 2000-2100).
+        # (A time past 2100 is dropped, and must not drop every fix after it.)
+        plausible = np.where(times < LATEST_MS, times, 0)
+        running = np.maximum.accumulate(np.concatenate(([self._latest], plausible)))[:-1]
+        keep = (times > running) & (times < LATEST_MS)
+        kept = np.empty(int(keep.sum()), KEPT)
+        for name in KEPT.names:
+            kept[name] = rows[name][keep]
+        if len(kept):
+            self._latest = int(kept["utc_ms"][-1])
+            self._blocks.append(kept)
+
+    def array(self):
+        return np.concatenate(self._blocks) if self._blocks else np.empty(0, KEPT)
+
+
+def fixes_of(path, checksums=False):
+    """The fixes of the file at `path` (framing checked; checksums if asked: a
+    downloaded track was verified already)."""
+    found = Fixes()
+    oao._read_through(path, oao.Verifier(checksums=checksums), found.feed)
+    return found.array()
+
+
+def between(fixes, start_ms, end_ms):
+    """The fixes from start_ms up to (not including) end_ms."""
+    times = fixes["utc_ms"]
+    return fixes[np.searchsorted(times, start_ms):np.searchsorted(times, end_ms)]
+
+
+# --- the filters and the distance ------------------------------------------------------
+
+def nominal_step(times):
+    """The logging interval (ms): the median step between fixes, 1000 if unknown."""
+    if len(times) < 2:
+        return 1000
+    return max(int(np.median(np.diff(times[:20001]))), 1)
+
+
+def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    """{reason: bool array}: why each fix is filtered."""
+    speed = fixes["speed"].astype(np.float64)
+    limit = next(a for most, a in ACCELERATION_MAX if most is None or step <= most)
+    change = np.zeros(len(fixes))
+    if len(fixes) > 1:
+        change[1:] = np.abs(np.diff(speed)) / np.diff(fixes["utc_ms"])   # mm/s per ms = m/s2
+    return {"no 3D fix": fixes["fix"] != 3,
+            "satellites": fixes["satellites"] < SATELLITES_MIN,
+            "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
+            "acceleration": change > limit,
+            "impossible": ((fixes["speed"] > MAX_SPEED) | (np.abs(fixes["lat"]) > 900_000_000)
+                           | (np.abs(fixes["lon"]) > 1_800_000_000))}
+
+
+class Track:
+    """A stretch of fixes with what every category needs: times, distance, filters."""
+
+    def __init__(self, fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, outside=None):
+        self.fixes = fixes
+        self.times = fixes["utc_ms"]
+        self.step = step
+        why = reasons(fixes, step, max_speed_accuracy)
+        no_3d = why.pop("no 3D fix")
+        self.filtered = np.logical_or.reduce(list(why.values())) if len(fixes) else np.zeros(0, bool)
+        if outside is not None:      # outside the course: as a filtered fix
+            self.filtered = self.filtered | outside
+        speed = fixes["speed"].astype(np.float64)
+        adds = ~(self.filtered | no_3d) & (speed >= SLOW)
+        steps = np.diff(self.times, prepend=self.times[:1]).astype(np.float64)
+        steps[steps > 1.5 * step] = step        # across a gap: one step, never the gap
+        self.distance = np.cumsum(np.where(adds, steps * speed, 0.0)) / 1e6   # metres
+        self.rejects = np.cumsum(self.filtered)   # filtered fixes up to and including each
+
+    def clean(self, starts, ends):
+        """Whether no fix after each start up to its end is filtered."""
+        return self.rejects[ends] == self.rejects[starts]
+
+    def result(self, speeds, starts, ends):
+        """The best of `speeds` (mm/s) with its window, or None when there is none."""
+        if not len(speeds):
+            return None
+        k = int(np.argmax(speeds))
+        if not speeds[k] > 0:
+            return None
+        return {"mm_s": float(speeds[k]), "start_ms": int(self.times[starts[k]]), "end_ms": int(self.times[ends[k]])}
+
+    def speeds(self, starts, ends):
+        elapsed = np.maximum(self.times[ends] - self.times[starts], 1)
+        return (self.distance[ends] - self.distance[starts]) / elapsed * 1e6
+
+
+# --- the categories --------------------------------------------------------------------
+
+def timed(track, span_ms, reject=True):
+    """(speeds, starts, ends) of every window of span_ms: from each end fix back to the
+    fix span_ms earlier. On a clock that does not divide span_ms (a simulator's 28.6 ms
+    steps) the latest fix at least span_ms earlier, less than a step beyond it."""
+    ends = np.arange(len(track.times))
+    starts = np.searchsorted(track.times, track.times - span_ms, side="right") - 1
+    whole = (starts >= 0) & (track.times - track.times[np.maximum(starts, 0)] < span_ms + track.step)
+    starts = np.maximum(starts, 0)
+    if reject:
+        whole &= track.clean(starts, ends)
+    return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
+
+
+def measured(track, metres, reject=True):
+    """(speeds, starts, ends): from each start fix to the first end fix `metres` on."""
+    starts = np.arange(len(track.times))
+    ends = np.searchsorted(track.distance, track.distance + metres)
+    whole = ends < len(starts)
+    ends = np.minimum(ends, len(starts) - 1)
+    if reject:
+        whole &= track.clean(starts, ends)
+    return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
+
+
+def runs(track):
+    """The run of every fix (0, 1, ...): a new one on a turn of more than 90 degrees
+    from the run's first heading, or a drop below 8.1 kn."""
+    heading = track.fixes["course"].astype(np.float64) * 1e-5
+    slow = track.fixes["speed"] < RUN_SPEED
+    drops = np.flatnonzero(slow[1:] & ~slow[:-1]) + 1
+    run = np.zeros(len(heading), np.int64)
+    first, count, n = 0, 0, len(heading)
+    while first < n - 1:
+        # The next turn from this run's first heading, looked for in growing stretches.
+        turn, span = None, 256
+        while turn is None and first + 1 < n:
+            stretch = heading[first + 1:first + 1 + span]
+            away = np.abs((stretch - heading[first] + 180.0) % 360.0 - 180.0) > RUN_TURN
+            if away.any():
+                turn = first + 1 + int(away.argmax())
+            elif first + 1 + span >= n:
+                break
+            span *= 4
+        drop = drops[np.searchsorted(drops, first + 1)] if len(drops) and drops[-1] > first else None
+        nxt = min(x for x in (turn, drop, n) if x is not None)
+        if nxt >= n:
+            break
+        count += 1
+        run[nxt:] = count
+        first = nxt
+    return run
+
+
+def five_by_ten(track, windows):
+    """The mean of the five best 10 s of different runs (a missing run counts 0)."""
+    speeds, starts, ends = windows
+    if not len(speeds) or not speeds.max() > 0:
+        return None
+    run = runs(track)
+    order = np.lexsort((-speeds, run))           # by run, fastest first within a run
+    firsts = order[np.r_[True, run[order][1:] != run[order][:-1]]]
+    best = firsts[np.argsort(-speeds[firsts], kind="stable")][:5]
+    best = best[speeds[best] > 0]
+    picked = [{"mm_s": float(speeds[k]), "start_ms": int(track.times[starts[k]]),
+               "end_ms": int(track.times[ends[k]])} for k in best]
+    return {"mm_s": float(speeds[best].sum() / 5), "start_ms": min(p["start_ms"] for p in picked),
+            "end_ms": max(p["end_ms"] for p in picked), "runs": picked}
+
+
+def hour(track):
+    if track.times[-1] - track.times[0] < 3_600_000:
+        whole = track.speeds(np.array([0]), np.array([len(track.times) - 1]))
+        return track.result(whole, [0], [len(track.times) - 1])
+    return track.result(*timed(track, 3_600_000, reject=False))
+
+
+def alpha(track):
+    """The best alpha 500: end and start fix at most 50 m apart, 100-500 m of distance between.
+
+    End fixes are taken PIECE at a time. A piece's ends j and a start i before
+    them make at most (distance[last end] - distance[i]) / (time[first end] -
+    time[i]); starts further than 50 m from every end of the piece are no
+    candidates. Pieces are computed whole, likeliest first, only while that
+    bound beats the best so far.
+    """
+    times, distance = track.times, track.distance
+    n = len(times)
+    if n < 2:
+        return None
+    east, north = _metres(track.fixes)
+    lowest = np.searchsorted(distance, distance - ALPHA_MAX)                 # first start of each end
+    beyond = np.searchsorted(distance, distance - ALPHA_MIN, side="right")   # starts end before this
+    heads = np.arange(0, n, PIECE)
+    tails = np.minimum(heads + PIECE, n) - 1
+    first, stop = lowest[heads], np.maximum(beyond[tails], lowest[heads])
+    sizes = stop - first
+    pieces = np.flatnonzero(sizes > 0)
+    if not len(pieces):
+        return None
+    # Every (piece, start) pair, flat: the piece's box of ends grown by 50 m must hold the start.
+    owner = np.repeat(pieces, sizes[pieces])
+    offsets = np.cumsum(sizes[pieces]) - sizes[pieces]
+    starts = first[owner] + np.arange(len(owner)) - np.repeat(offsets, sizes[pieces])
+    box = [reducer.reduceat(axis, heads) for reducer in (np.minimum, np.maximum) for axis in (east, north)]
+    inside = ((east[starts] >= box[0][owner] - ALPHA_RADIUS) & (east[starts] <= box[2][owner] + ALPHA_RADIUS)
+              & (north[starts] >= box[1][owner] - ALPHA_RADIUS) & (north[starts] <= box[3][owner] + ALPHA_RADIUS))
+    owner, starts = owner[inside], starts[inside]
+    if not len(owner):
+        return None
+    reach = (distance[tails[owner]] - distance[starts]) / np.maximum(times[heads[owner]] - times[starts], 1) * 1e6
+    bound = np.zeros(len(heads))
+    np.maximum.at(bound, owner, reach)
+    best = None
+    for k in np.argsort(-bound, kind="stable"):
+        if not bound[k] > (best["mm_s"] if best else 0):
+            break
+        found = _alpha_piece(track, east, north, lowest, beyond, heads[k], tails[k])
+        if found and (best is None or found["mm_s"] > best["mm_s"]):
+            best = found
+    return best
+
+
+def _alpha_piece(track, east, north, lowest, beyond, head, tail):
+    ends = np.arange(head, tail + 1)
+    first, stop = int(lowest[head]), int(max(beyond[tail], lowest[head]))
+    starts = np.arange(first, stop)
+    if not len(starts):
+        return None
+    near = ((east[starts][None, :] - east[ends][:, None]) ** 2
+            + (north[starts][None, :] - north[ends][:, None]) ** 2) <= ALPHA_RADIUS ** 2
+    near &= (starts[None, :] >= lowest[ends][:, None]) & (starts[None, :] < beyond[ends][:, None])
+    near &= track.rejects[ends][:, None] == track.rejects[starts][None, :]
+    if not near.any():
+        return None
+    elapsed = np.maximum(track.times[ends][:, None] - track.times[starts][None, :], 1)
+    speeds = np.where(near, (track.distance[ends][:, None] - track.distance[starts][None, :]) / elapsed * 1e6, 0.0)
+    at = np.unravel_index(int(np.argmax(speeds)), speeds.shape)
+    if not speeds[at] > 0:
+        return None
+    return {"mm_s": float(speeds[at]), "start_ms": int(track.times[starts[at[1]]]),
+            "end_ms": int(track.times[ends[at[0]]])}
+
+
+WGS84_A = 6378137.0
+WGS84_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
+
+
+def _metres(fixes):
+    """East and north metres of each fix on the WGS84 ellipsoid, near the track's middle
+    latitude (the radii of curvature there: exact to centimetres over 50 m)."""
+    lat = fixes["lat"].astype(np.float64) * 1e-7
+    lon = fixes["lon"].astype(np.float64) * 1e-7
+    middle = math.radians(float(np.median(np.clip(lat, -89.0, 89.0))))
+    s = math.sin(middle)
+    across = WGS84_A / math.sqrt(1 - WGS84_E2 * s * s)
+    along = WGS84_A * (1 - WGS84_E2) / (1 - WGS84_E2 * s * s) ** 1.5
+    return np.radians(lon) * across * math.cos(middle), np.radians(lat) * along
+
+
+def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=None):
+    """{category: {"mm_s" (or "m"), "start_ms", "end_ms"} or None} of a stretch of fixes."""
+    if len(fixes) < 2:
+        return {key: None for key in CATEGORIES}
+    track = Track(fixes, step or nominal_step(fixes["utc_ms"]), max_speed_accuracy, outside)
+    ten = timed(track, 10_000)
+    found = {"2s": track.result(*timed(track, 2_000)), "10s": track.result(*ten),
+             "5x10s": five_by_ten(track, ten),
+             "500m": track.result(*measured(track, 500.0)),
+             "1852m": track.result(*measured(track, 1852.0, reject=False)),
+             "1h": hour(track), "alpha500": alpha(track)}
+    found["distance"] = {"m": float(track.distance[-1]), "start_ms": int(track.times[0]),
+                         "end_ms": int(track.times[-1])}
+    return found
+
+
+def of_file(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    return compute(fixes_of(path), max_speed_accuracy)
+
+
+# --- showing them ----------------------------------------------------------------------
+
+def iso(ms):
+    """ISO 8601 UTC of a fix time (ms), to the tenth of a second."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def as_json(found):
+    """{category: {"mm_s" or "m", "start", "end"}} with ISO UTC times; None where there is none."""
+    shown = {}
+    for key in CATEGORIES:
+        value = found.get(key)
+        if value is None:
+            shown[key] = None
+            continue
+        number = "m" if key == "distance" else "mm_s"
+        item = {number: round(value[number], 3), "start": iso(value["start_ms"]), "end": iso(value["end_ms"])}
+        if "runs" in value:
+            item["runs"] = [{"mm_s": round(r["mm_s"], 3), "start": iso(r["start_ms"]), "end": iso(r["end_ms"])}
+                            for r in value["runs"]]
+        shown[key] = item
+    return shown
+
+
+# The firmware's logs.json keys for the categories it writes (mm/s; distance mm).
+LOGS_KEYS = {"2s": "2s_best", "10s": "10s_best", "500m": "500m_best", "1852m": "1852m_best",
+             "alpha500": "a500m_best", "1h": "1h_best"}
+
+
+def summary(found):
+    """The figures as a device's logs.json gives them: whole mm/s ("2s_best", ...; 0 when
+    there is none), "5x10s_best" beside them, and "distance" in mm."""
+    shown = {logs: round(found[key]["mm_s"]) if found.get(key) else 0 for key, logs in LOGS_KEYS.items()}
+    shown["5x10s_best"] = round(found["5x10s"]["mm_s"]) if found.get("5x10s") else 0
+    shown["distance"] = round(found["distance"]["m"] * 1000) if found.get("distance") else 0
+    return shown
