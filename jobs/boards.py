@@ -27,8 +27,9 @@ TOP = 10
 FIGURES = (("best500", "500 m"), ("best2s", "2 s"), ("best10s", "10 s"), ("best1852", "nautical mile"),
            ("alpha500", "alpha 500"))
 GROUPS = (("craft", "Craft Type"), ("status", "Status"), ("class_name", "Class"))
-LOGGED = ("verified", "damaged", "wanted", "bad")   # tracks that count as logged that day
-NEEDS_A_PERSON = ("not seen today", "failed", "still wanted", "bad", "damaged", "unassigned", "gap", "short")
+LOGGED = ("verified", "damaged", "wanted", "bad", "recording", "partial")   # tracks that count as logged that day
+NEEDS_A_PERSON = ("not seen today", "failed", "still wanted", "bad", "damaged", "unassigned", "gap", "short",
+                  "still recording", "partial")
 
 
 # --- accounted for ---------------------------------------------------------------------
@@ -62,10 +63,11 @@ def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
     todays = [t for t in (doc.get("tracks") or {}).values()
               if isinstance(t, dict) and t.get("day") == key and t.get("status") in LOGGED]
     mine = todays if has_tracks else []
-    for status in ("verified", "wanted", "damaged", "bad"):
+    for status in ("verified", "wanted", "damaged", "bad", "recording", "partial"):
         line[status] = sum(t.get("status") == status for t in mine)
     line["unassigned"] = sum(bool(t.get("unassigned")) for t in todays)
-    line["downloaded"] = bool(mine) and line["wanted"] == 0 and line["bad"] == 0
+    line["downloaded"] = bool(mine) and line["wanted"] == 0 and line["bad"] == 0 \
+        and not line["recording"] and not line["partial"]
     spans = sorted(filter(None, (_span(t) for t in mine)))
     line["hours"] = round(sum(end - start for start, end in spans) / 3600, 2)
     if spans:
@@ -86,6 +88,9 @@ def _flags(line, doc, spans, session, tz):
         flags.append("damaged")
     if line["bad"]:
         flags.append("bad")
+    for status, flag in (("recording", "still recording"), ("partial", "partial")):   # jobs.recording
+        if line.get(status):
+            flags.append(flag)
     if line["unassigned"]:
         flags.append("unassigned")
     if session and line["seen"]:

@@ -20,7 +20,8 @@ TEXT_MAX = 120          # longest device string shown; the rest is cut with "…
 SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",
            "failed": "✘", "disconnected": "○", "unknown": "?"}
 WARNING_KINDS = ("battery", "storage", "firmware", "settings")
-TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad")
+TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad", "recording", "partial")
+GROWING = ("recording", "partial")   # a log still being written, and what was kept of it (jobs.recording)
 ON_DISK = ("verified", "damaged")   # a damaged track is the device's own copy, kept under its name
 TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
 
@@ -246,7 +247,9 @@ def track_facts(device, track, tz, today=None):
         "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),
-        "status": status if status in ("wanted", "skipped", "bad", *ON_DISK) else "wanted",
+        "status": status if status in ("wanted", "skipped", "bad", *ON_DISK, *GROWING) else "wanted",
+        "partial_bytes": _number((track.get("partial") or {}).get("bytes")) if status == "partial" else None,
+        "last_fix_text": _fix_clock((track.get("partial") or {}).get("last_fix"), tz) if status == "partial" else "",
         "reason": _text(track.get("reason")),
         "failures": _number(track.get("failures")) or 0,
         "sha256": _text(track.get("sha256")),
@@ -285,6 +288,8 @@ def totals(devices, ledgers, today):
         "tracks_skipped": tracks.get("skipped", 0),
         "tracks_bad": tracks.get("bad", 0),
         "tracks_damaged": tracks.get("damaged", 0),
+        "tracks_recording": tracks.get("recording", 0),
+        "tracks_partial": tracks.get("partial", 0),
         "tracks_unassigned": sum(1 for t in todays if t["unassigned"] and t["status"] != "skipped"),
     }
 
@@ -354,7 +359,7 @@ def needs_attention(device):
     """A device a person must look at: failed, warned about, unreadable, or with a bad or damaged track."""
     counts = device["counts"]
     return (device["status"] == "failed" or bool(device["warnings"]) or bool(device["unreadable"])
-            or counts["bad"] > 0 or counts["damaged"] > 0)
+            or counts["bad"] > 0 or counts["damaged"] > 0 or any(counts.get(s, 0) for s in GROWING))
 
 
 def _most_telling(tracks, limit):
@@ -362,7 +367,7 @@ def _most_telling(tracks, limit):
     (in flight, wanted, damaged, bad), then the latest."""
     if len(tracks) <= limit:
         return tracks
-    urgent = ("downloading", "wanted", "damaged", "bad")
+    urgent = ("downloading", "wanted", "damaged", "bad", *GROWING)
     ranked = sorted(range(len(tracks)), key=lambda i: (tracks[i]["status"] not in urgent, -i))
     return [tracks[i] for i in sorted(ranked[:limit])]
 
@@ -372,11 +377,17 @@ def verified_by_day(ledgers):
     days = {}
     for ledger in ledgers.values():
         for track in ledger:
-            if track["status"] in ON_DISK and track["day"] and DAY.fullmatch(track["day"]):
+            if track["status"] in (*ON_DISK, "partial") and track["day"] and DAY.fullmatch(track["day"]):
                 days.setdefault(track["day"], []).append(track)
     for listed in days.values():
         listed.sort(key=lambda t: (t["start"] or 0, t["device"]))
     return days
+
+
+def _fix_clock(ms, tz):
+    """14:02:05: the time of a fix (epoch ms), or '' when there is none."""
+    when = _local(ms / 1000, tz) if _number(ms) is not None else None
+    return f"{when:%H:%M:%S}" if when else ""
 
 
 def _clock(t, tz, today):

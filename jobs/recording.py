@@ -134,7 +134,9 @@ def keep_partials(ctx, device_id, log):
             entry = doc["tracks"].get(file)
             if entry is None or entry.get("status") != RECORDING:
                 continue
-            entry.update(status=PARTIAL, partial=kept, reason=partial_reason(kept, ctx.cfg.tz))
+            # last_fix: where the boards' hours end for it, as for a verified log without a summary.
+            entry.update(status=PARTIAL, partial=kept, last_fix=kept["last_fix"],
+                         reason=partial_reason(kept, ctx.cfg.tz))
         log.warning("%s kept as partial: %s", track["name"], partial_reason(kept, ctx.cfg.tz))
 
 

@@ -132,6 +132,10 @@ def _outcome(cfg, doc, track, alarms):
         return f"skipped: {reason}"
     if status == "bad":
         return f"bad: {reason}" if reason else "bad"
+    if status == "recording":   # never a failure: the whole track comes once the device is stopped
+        return reason or "still recording: stop the device to finish its session"
+    if status == "partial":
+        return f"partial: {reason}"
     if status == "wanted":
         progress = doc.get("progress") or {}
         if progress.get("file") == track.get("file") and progress.get("total"):
@@ -189,7 +193,7 @@ def strays(cfg, day):
     except FileNotFoundError:
         return []
     known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)
-             for t in tracks_of_day(doc, key) if t.get("status") in tracks.ON_DISK}
+             for t in tracks_of_day(doc, key) if t.get("status") in tracks.ON_DISK or t.get("partial")}
     return sorted(names - known)
 
 
@@ -207,7 +211,13 @@ def summary(rows):
     return (f"{entrants} entrants; tracks: {count('verified')} verified, {count('damaged on the device')} damaged "
             f"on the device (kept as they are), {count('skipped')} skipped, {count('wanted', 'downloading')} still "
             f"wanted, {count('bad')} bad, {count('VERIFIED BUT', 'DAMAGED BUT')} not on disk, {unassigned} "
-            f"unassigned; entrants: {count('not seen')} not seen, {count('no device')} without a device")
+            f"unassigned; entrants: {count('not seen')} not seen, {count('no device')} without a device"
+            + _growing(count('still recording'), count('partial')))
+
+
+def _growing(recording, partial):
+    """'; 1 still recording, 1 partial' when a device was handed back still logging, else ''."""
+    return f"; tracks still recording: {recording}, partial: {partial}" if recording or partial else ""
 
 
 def table(rows, columns=COLUMNS):

@@ -30,7 +30,8 @@ def collect(cfg):
     waiting_for = {}
     queues = {}
     for queue in spool.QUEUES:
-        items = [{"device": d, "waiting_s": round(now - t, 1)} for d, t in spool.pending(root, queue)]
+        # An item set ahead (a device looked at again later: jobs.recording) waits 0 s so far.
+        items = [{"device": d, "waiting_s": round(max(now - t, 0.0), 1)} for d, t in spool.pending(root, queue)]
         queues[queue] = items
         for item in items:
             waiting_for[item["device"]] = (queue, item["waiting_s"])
