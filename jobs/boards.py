@@ -44,6 +44,9 @@ def accounted(cfg, docs, roster, day):
     lines = [_line(entry, by_device.get(entry.on_device), key, midnight, session, cfg.tz,
                    day_states.has_tracks(roster, entry, day), day_states.sharing_text(roster, entry, day))
              for entry in roster.on(day)]
+    # Each entrant's one state of the day (and its note): missing ones first.
+    for line, said in zip(lines, day_states.in_roster_order(cfg, docs, roster, day)):
+        line.update(state=said["state"], state_note=said["note"], imported=said["imported"], mark=said["mark"])
     return sorted(lines, key=_urgency)
 
 
@@ -142,7 +145,7 @@ def _clock(t, tz):
 def _urgency(line):
     flags = " ".join(line["flags"])
     rank = next((i for i, word in enumerate(NEEDS_A_PERSON) if word in flags), len(NEEDS_A_PERSON))
-    return rank, line["device"] or 0, line["entrant"]
+    return day_states.rank(line.get("state")), rank, line["device"] or 0, line["entrant"]
 
 
 # --- fastest today --------------------------------------------------------------------

@@ -26,6 +26,9 @@ COMMANDS = {
     "init": ("jobs.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, crontabs, "
                           "logrotate file)"),
     "figures": ("jobs.figures_cli", "the community's speed figures of .oao files (2 s ... alpha 500, distance)"),
+    "mark": ("jobs.marks", "say what the server cannot see: an entrant did not sail/start/finish, "
+                           "or the device was faulty/lost"),
+    "unmark": ("jobs.marks", "clear an entrant's mark of a day"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in

@@ -45,6 +45,9 @@ def inputs(cfg, root, roster, folder, day, scans=None):
     seen = []
     for sub, where in layout.device_folders(root).items():
         seen.extend(_entries(sub, where, scans))
+    # A person's marks and the imported backup files change the entrants' day states.
+    for sub, where in ((layout.MARKS, layout.marks_dir(root)), (layout.IMPORTS, layout.imports_dir(root))):
+        seen.extend(_entries(sub, where, scans))
     return (cfg, roster, str(root), str(folder), day, sorted(seen))
 
 

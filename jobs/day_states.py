@@ -1,4 +1,7 @@
-"""Every roster row's tracks of a day, found through the current roster.
+"""Every roster row's day: its tracks, found through the current roster, and its one state.
+
+`day_states(cfg, docs, roster, day)` is THE day-state computation: the
+accounted-for board, `report --accounted`, `status --json` (and `close`) call it.
 
 A track belongs to a device and a day; who it belongs to is whatever the
 roster says now, never the entrant recorded when it was downloaded (the
@@ -8,7 +11,23 @@ that day, and so has every shared row naming the same device
 (event.shared_devices): "shared with <holder> on device 806". A second row
 given the same device on the same day (a roster warning: the first row wins)
 has none.
+
+Each row sailing on a day is in exactly one state (STATES), first match wins:
+  a person's mark (jobs.marks): did not sail / start / finish, device faulty / lost
+  recording   a track of the day is still being written on the device (ledger status)
+  partial     the device left while recording: the bytes up to the last frame are kept
+  backup      a backup file was imported for the entrant that day (jobs.backup)
+  collected   a verified or kept (damaged) track of its device that day
+  shared      a shared row whose device's track is collected (event.shared_devices)
+  missing     none of these: a person must look (red, at the top)
 """
+
+import datetime as dt
+
+from jobs import backup, layout, marks, tracks
+
+STATES = ("missing", "recording", "partial", "collected", "shared", "backup", *marks.MARKABLE)
+UNSETTLED = ("missing", "recording", "partial")   # states a day cannot be closed with; shown first
 
 
 def holds(roster, entry, day):
@@ -43,3 +62,74 @@ def tracks_of(roster, entry, doc, key, day):
         return []
     found = [t for t in (doc.get("tracks") or {}).values() if isinstance(t, dict) and t.get("day") == key]
     return sorted(found, key=lambda t: t.get("start") or 0)
+
+
+def day_states(cfg, docs, roster, day, marks_of_day=None, imports_of_day=None):
+    """[{entrant, name, device, motion_id, state, note, shared, counts, imported, mark}] for every
+    roster row sailing on `day`: missing first, then recording, partial, then the others in roster
+    order. `docs`: the devices' states; marks and imports are read from the spool unless given."""
+    return sorted(in_roster_order(cfg, docs, roster, day, marks_of_day, imports_of_day),
+                  key=lambda line: rank(line["state"]))
+
+
+def in_roster_order(cfg, docs, roster, day, marks_of_day=None, imports_of_day=None):
+    """day_states' lines in the order of roster.on(day)."""
+    spool = cfg.paths.spool
+    marked = marks.read_marks(spool, day) if marks_of_day is None else marks_of_day
+    imported = backup.read_imports(spool, day) if imports_of_day is None else imports_of_day
+    by_device = {doc["device"]: doc for doc in docs if isinstance(doc, dict)}
+    key = day.strftime(layout.TRACK_DAY)
+    midnight = dt.datetime.combine(day, dt.time(), cfg.tz).timestamp()
+    return [_state_line(roster, entry, by_device.get(entry.on_device), key, day, midnight,
+                        marked.get(entry.entrant), imported.get(entry.entrant, []))
+            for entry in roster.on(day)]
+
+
+def rank(state):
+    """Where a state sorts: missing, recording, partial first, then the settled ones."""
+    return UNSETTLED.index(state) if state in UNSETTLED else len(UNSETTLED)
+
+
+def _state_line(roster, entry, doc, key, day, midnight, mark, imported):
+    found = tracks_of(roster, entry, doc, key, day)
+    counts = {status: sum(t.get("status") == status for t in found)
+              for status in ("verified", "damaged", "wanted", "bad", "recording", "partial")}
+    holder = shared_with(roster, entry, day)
+    line = {"entrant": entry.entrant, "name": entry.name, "device": entry.on_device if entry.device > 0 else None,
+            "motion_id": entry.device if entry.device > 0 else None, "shared": sharing_text(roster, entry, day),
+            "counts": counts, "mark": mark,
+            "imported": [{"name": r.get("name"), "source": r.get("source")} for r in imported]}
+    state, note = _state(counts, holder, imported, mark)
+    if state == "missing":
+        note = _why_missing(roster, entry, doc, counts, day, midnight)
+    line.update(state=state, note=note)
+    return line
+
+
+def _state(counts, holder, imported, mark):
+    if mark:
+        return mark["state"], mark.get("note") or ""
+    if counts["recording"]:
+        return "recording", "still recording: stop the device to finish its session"
+    if counts["partial"]:
+        return "partial", "the device left while recording: part of the session kept"
+    if imported:
+        return "backup", ", ".join(f"{r.get('name')} from {r.get('source')}" for r in imported)
+    if counts["verified"] or counts["damaged"]:
+        return ("shared", "") if holder is not None else ("collected", "")
+    return "missing", ""
+
+
+def _why_missing(roster, entry, doc, counts, day, midnight):
+    if entry.device <= 0:
+        return "no device"
+    if not has_tracks(roster, entry, day):
+        return f"device {entry.on_device} is another entrant's this day (roster warning)"
+    if counts["wanted"]:
+        return f"{counts['wanted']} track(s) still wanted"
+    if counts["bad"]:
+        return f"{counts['bad']} bad track(s): see report"
+    seen = [t for t in ((doc or {}).get("history"), (doc or {}).get("last_seen")) if isinstance(t, (int, float))]
+    if not seen or max(seen) < midnight:
+        return f"device {entry.on_device} not seen this day"
+    return f"device {entry.on_device} seen, no track this day"

@@ -10,6 +10,8 @@
     <spool>/locks/stage-<stage>.lock                     one run of a stage at a time
     <spool>/locks/<stage>.slot<n>.lock                   worker slots of a stage
     <spool>/trash/                                       expired, waiting to be deleted
+    <spool>/marks/<YYYY-MM-DD>.<entrant>.json            a person's word on an entrant's day
+    <spool>/imports/<sha256>.json                        a backup file imported (`import`)
     <tracks>/<YYYYMMDD>/<name>.oao                       tracks of an event day
     <tracks>/unassigned/<YYYYMMDD>/                      tracks no entrant holds yet
     <tracks>/<YYYYMMDD>/.<name>.oao.part                 a download that can resume
@@ -92,6 +94,26 @@ def cache_dir(spool, device):
 
 def trash_dir(spool):
     return Path(spool) / TRASH
+
+
+MARKS, IMPORTS = "marks", "imports"
+
+
+def marks_dir(spool):
+    return Path(spool) / MARKS
+
+
+def mark_file(spool, day, entrant_key):
+    """marks/<YYYY-MM-DD>.<entrant_key>.json for a date `day`; the key is a safe file name part."""
+    return marks_dir(spool) / f"{day.isoformat()}.{entrant_key}.json"
+
+
+def imports_dir(spool):
+    return Path(spool) / IMPORTS
+
+
+def import_file(spool, sha256):
+    return imports_dir(spool) / f"{sha256}.json"
 
 
 # --- locks (jobs.locks says which kind each is) ---------------------------------

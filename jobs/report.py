@@ -274,19 +274,35 @@ def main(cfg, args):
 
 # --- the boards ------------------------------------------------------------------
 
-ACCOUNTED_COLUMNS = ("Entrant", "Name", "Device", "Seen", "Downloaded", "Verified", "Wanted", "Damaged",
-                     "Unassigned", "Hours", "First", "Last", "Needs")
+ACCOUNTED_COLUMNS = ("Entrant", "Name", "Device", "State", "Seen", "Downloaded", "Verified", "Wanted", "Damaged",
+                     "Unassigned", "Hours", "First", "Last", "Needs", "Note")
 FASTEST_COLUMNS = ("Figure", "Group", "Value", "Rank", "Entrant", "Name", "Device", "Knots", "Track")
 
 
 def accounted_rows(cfg, day, entries):
     docs = state.all_devices(cfg.paths.spool)
-    return [{"Entrant": line["entrant"], "Name": line["name"], "Device": str(line["device"] or "-"),
+    return [{"Entrant": line["entrant"], "Name": line["name"], "Device": _board_device(line),
+             "State": line["state"].upper() if line["state"] == "missing" else line["state"],
              "Seen": "yes" if line["seen"] else "no", "Downloaded": "yes" if line["downloaded"] else "no",
              "Verified": str(line["verified"]), "Wanted": str(line["wanted"]), "Damaged": str(line["damaged"]),
              "Unassigned": str(line["unassigned"]), "Hours": f"{line['hours']:.2f}", "First": line["first"] or "",
-             "Last": line["last"] or "", "Needs": "; ".join(line["flags"])}
+             "Last": line["last"] or "", "Needs": "; ".join(line["flags"]),
+             "Note": "; ".join(filter(None, (line["state_note"], line["shared"], _marked_by(line["mark"], cfg.tz))))}
             for line in boards.accounted(cfg, docs, entries, day)]
+
+
+def _board_device(line):
+    if not line["device"]:
+        return "-"
+    return f"{line['motion_id']} ({line['device']})" if line["motion_id"] != line["device"] else str(line["device"])
+
+
+def _marked_by(mark, tz):
+    if not mark:
+        return ""
+    at = mark.get("at")
+    when = dt.datetime.fromtimestamp(at, tz).strftime("%Y-%m-%d %H:%M") if isinstance(at, (int, float)) else "?"
+    return f"marked by {mark.get('by')} at {when}"
 
 
 def fastest_rows(cfg, day, entries):

@@ -1,11 +1,12 @@
 """motion-server status: queues, claims, stage runs and devices, like mailq."""
 
+import datetime as dt
 import json
 import time
 from collections import Counter
 from pathlib import Path
 
-from jobs import layout, locks, roster, spool, state
+from jobs import day_states, layout, locks, roster, spool, state
 from jobs.config import ConfigError, STAGES
 from jobs.units import age_text
 
@@ -40,9 +41,10 @@ def collect(cfg):
     stages = {name: locks.holder(layout.stage_lock(root, name)) for name in STAGES}
     docs = {doc["device"]: doc for doc in state.all_devices(root)}
     try:
-        watched = roster.load(cfg.event.roster, cfg.event.shared_devices).devices() if cfg.event.roster else []
+        entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
     except ConfigError:
-        watched = []
+        entries = roster.NO_ROSTER
+    watched = entries.devices()
     devices = {}
     for device in sorted(set(docs) | set(watched)):
         doc = docs.get(device) or state.new(device)
@@ -59,7 +61,15 @@ def collect(cfg):
             entry["queue"], entry["waiting_s"] = waiting_for[device]
         devices[str(device)] = entry
     return {"time": now, "spool": str(root), "queues": queues, "claims": claims,
-            "stages": {k: v for k, v in stages.items() if v}, "devices": devices}
+            "stages": {k: v for k, v in stages.items() if v}, "devices": devices,
+            "entrants": entrants(cfg, list(docs.values()), entries, now)}
+
+
+def entrants(cfg, docs, entries, now):
+    """Today's day state of every roster row sailing today (jobs.day_states), and how many are in each."""
+    day = dt.datetime.fromtimestamp(now, cfg.tz).date()
+    states = day_states.day_states(cfg, docs, entries, day)
+    return {"day": day.isoformat(), "counts": dict(Counter(line["state"] for line in states)), "states": states}
 
 
 def render(facts):
@@ -93,7 +103,20 @@ def render(facts):
             note = f"  {entry['error']}"
         lines.append(f"  {entry['id']:>5}  {entry['status']:<12} {since:>8}  {entry['address'] or '-':<15} "
                      f"{tracks}{note}")
+    lines += _entrant_lines(facts["entrants"])
     return "\n".join(lines)
+
+
+def _entrant_lines(found, shown=20):
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(found["counts"].items(),
+                                                               key=lambda item: day_states.rank(item[0])))
+    lines = ["", f"Entrants on {found['day']}: {counts or 'nobody on the roster'}"]
+    unsettled = [line for line in found["states"] if line["state"] in day_states.UNSETTLED]
+    for line in unsettled[:shown]:
+        lines.append(f"  {line['state']:<10} {line['entrant']:<8} {line['name'][:30]:<30} {line['note']}")
+    if len(unsettled) > shown:
+        lines.append(f"  and {len(unsettled) - shown} more (report --accounted)")
+    return lines
 
 
 def main(cfg, args):
