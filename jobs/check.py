@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +27,9 @@ from jobs import client, config, device, files, layout, locks, roster
 from jobs.config import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
+MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘", "fix": "→"}
+# For a terminal or pipe that cannot show them (PYTHONIOENCODING=ascii, LANG=C on an old system).
+ASCII_MARKS = {OK: "ok", WARN: "!!", FAIL: "XX", "fix": "->"}
 # flock(2) is unreliable or missing on these: two jobs could hold "the" lock at once.
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "sshfs", "9p", "afs", "ceph",
                        "glusterfs", "lustre", "davfs", "ncpfs"}
@@ -434,21 +437,32 @@ def run_checks(cfg, config_path=None, resolve_bound=RESOLVE_BOUND_S):
     return found
 
 
-def render(found):
+def render(found, encoding="utf-8"):
+    marks = MARKS if _shows("".join(MARKS.values()), encoding) else ASCII_MARKS
     width = max(len(r["check"]) for r in found)
     lines = []
     for r in found:
-        lines.append(f"{MARKS[r['result']]} {r['check']:<{width}}  {r['detail']}")
+        lines.append(f"{marks[r['result']]} {r['check']:<{width}}  {r['detail']}")
         if r["fix"]:
-            lines.append(f"  {'':<{width}}  → {r['fix']}")
+            lines.append(f"  {'':<{width}}  {marks['fix']} {r['fix']}")
     fails = sum(r["result"] == FAIL for r in found)
     warns = sum(r["result"] == WARN for r in found)
     lines.append("")
-    lines.append(f"{fails} to fix (✘), {warns} to look at (⚠)" if fails or warns else "all good")
+    lines.append(f"{fails} to fix ({marks[FAIL]}), {warns} to look at ({marks[WARN]})" if fails or warns
+                 else "all good")
     return "\n".join(lines)
+
+
+def _shows(text, encoding):
+    try:
+        text.encode(encoding or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
 
 
 def main(cfg, args):
     found = run_checks(cfg, getattr(args, "config", None))
-    print(json.dumps(found, indent=1, ensure_ascii=False) if args.json else render(found))
+    shows_all = _shows("".join(MARKS.values()), sys.stdout.encoding)
+    print(json.dumps(found, indent=1, ensure_ascii=not shows_all) if args.json else render(found, sys.stdout.encoding))
     return 1 if any(r["result"] == FAIL for r in found) else 0

@@ -102,7 +102,7 @@ def _parser(chosen=None):
         sub.add_argument("--defaults", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         when = sub.add_mutually_exclusive_group()
         when.add_argument("--once", action="store_true", help="do what there is to do now, then exit")
-        when.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS",
+        when.add_argument("--for", dest="for_seconds", type=runner.for_seconds, metavar="SECONDS",
                           help="loop at the stage's interval for this long, then exit (for cron)")
     for name, (module, summary) in COMMANDS.items():
         if listed not in (None, name) or not _exists(module):
@@ -149,6 +149,10 @@ def run_stage(cfg, name, once=False, for_seconds=None, stop=None):
 
 def main(argv=None):
     """Runs one command; its exit status (see EXIT_STATUSES)."""
+    for stream in (sys.stdout, sys.stderr):
+        # Output that the terminal or pipe cannot encode (PYTHONIOENCODING=ascii) is escaped, never a crash.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         status = _main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()

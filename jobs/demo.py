@@ -2,7 +2,7 @@
 
 A fleet of simulated devices on loopback (some arriving late, one leaving
 early, one with a fault that clears), shaped like the devices of real speed
-weeks: their own transfer rates around 0.7 MiB/s, tracks left from last year,
+weeks: their own transfer rates around 0.73 MB/s, tracks left from last year,
 a log without a summary, a track damaged on the device, a spare that no roster
 row names. A roster and a config for it in a fresh demo folder, every stage
 running as `motion-server run` runs them, and the dashboard live in a browser.
@@ -23,6 +23,7 @@ from jobs import config, foreground, layout, log, state
 from jobs.sim import FIRMWARE_NAMES, MEDIAN_RATE, DeviceSpec, Fleet, TrackSpec, old_tracks, spread_rate
 
 MARKER = ".motion-server-demo"
+MB = 1e6   # sizes in MB, as the dashboard shows them (jobs.units)
 KB = 1000
 DONE = ("verified", "damaged")       # a track damaged on the device is kept as it is: settled too
 HARDWARE = (106, 101, 105, 107, 108)
@@ -32,10 +33,13 @@ def configure(parser):
     parser.add_argument("--folder", default="demo", help="the demo's folder, emptied first (default: ./demo)")
     parser.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
     parser.add_argument("--port", type=int, help="the devices' port (default: 80 as root, else a free one)")
+    parser.add_argument("--dashboard-port", type=int, metavar="PORT",
+                        help="the dashboard's port on 127.0.0.1 (default: 8080, or a free one if it is taken; "
+                             "0: a free one)")
     parser.add_argument("--minutes", type=float, default=3.0, help="stop after this long at the latest")
     parser.add_argument("--rate", type=float, default=MEDIAN_RATE,
                         help="the devices' median bytes/s, each its own from 0.7x to 1.9x of it "
-                             "(default 734003: 0.7 MiB/s, as on a real event's WiFi)")
+                             "(default 734003: 0.73 MB/s, as on a real event's WiFi)")
     parser.add_argument("--late", type=float, default=50.0, metavar="SECONDS",
                         help="when the last late device arrives (default 50 s)")
 
@@ -147,7 +151,7 @@ def errors_by_device(log_path):
 def summary(cfg, devices):
     """The table printed at the end: one line per device and the totals."""
     errors = errors_by_device(cfg.paths.log)
-    lines = [f"{'device':>6}  {'status':<12} {'tracks':<36} {'MiB':>6}  what it shows, failures and warnings"]
+    lines = [f"{'device':>6}  {'status':<12} {'tracks':<36} {'MB':>6}  what it shows, failures and warnings"]
     total_bytes = total_verified = total_damaged = 0
     docs = {d["device"]: d for d in state.all_devices(cfg.paths.spool)}
     for spec in devices:
@@ -161,10 +165,10 @@ def summary(cfg, devices):
         notes = story(spec)
         notes += [f"failed {len(errors[spec.id])}x, last: {errors[spec.id][-1]}"] if spec.id in errors else []
         notes += [w["text"] for w in doc["warnings"]]
-        lines.append(f"{spec.id:>6}  {doc['status']:<12} {tracks:<36} {size / 2**20:>6.1f}  {'; '.join(notes)}")
+        lines.append(f"{spec.id:>6}  {doc['status']:<12} {tracks:<36} {size / MB:>6.1f}  {'; '.join(notes)}")
     kept = f", {total_damaged} kept damaged" if total_damaged else ""
     lines.append(f"{'total':>6}  {len(devices)} devices     {total_verified} tracks verified{kept}"
-                 f"{'':<{max(0, 18 - len(kept))}} {total_bytes / 2**20:>6.1f}")
+                 f"{'':<{max(0, 18 - len(kept))}} {total_bytes / MB:>6.1f}")
     return "\n".join(lines)
 
 
@@ -190,7 +194,7 @@ def _run(args, folder, fleet, devices):
         "intervals": {"detect": 2.0, "inspect": 0.5, "download": 0.5, "disconnect": 3.0, "dashboard": 2.0},
         "network": {"probe_timeout": 1.0, "json_read_timeout": 5.0, "track_read_timeout": 10.0},
         "disconnect": {"grace_s": 6.0},
-        "dashboard": {"listen": "127.0.0.1:8080"},
+        "dashboard": {"listen": f"127.0.0.1:{8080 if args.dashboard_port is None else args.dashboard_port}"},
     }
     spares = [d.id for d in devices if not d.in_roster]
     if spares:
@@ -199,11 +203,12 @@ def _run(args, folder, fleet, devices):
     cfg = config.load(cfg_path)
     log.setup(cfg)
     stop = threading.Event()
-    server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0")
+    # A port asked for is that port or none (the page is still on disk); the default gives way.
+    server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0" if args.dashboard_port is None else None)
     threads = foreground.start_stages(cfg, stop)
     index = layout.html_dir(cfg) / "index.html"
     rates = sorted(d.rate for d in devices if d.rate)
-    speed = (f"{rates[0] / 2**20:.2f}-{rates[-1] / 2**20:.2f} MiB/s each, median {rates[len(rates) // 2] / 2**20:.2f}"
+    speed = (f"{rates[0] / MB:.2f}-{rates[-1] / MB:.2f} MB/s each, median {rates[len(rates) // 2] / MB:.2f}"
              if rates else "unlimited bandwidth")
     print(f"\nDemo: {len(devices)} simulated devices on 127.0.1.x port {fleet.port}, {speed}")
     print(f"Dashboard: {urls[0] if urls else index.as_uri()}   (file: {index})\n")

@@ -15,7 +15,7 @@ from jobs.config import STAGES
 
 
 def configure(parser):
-    parser.add_argument("--for", dest="for_seconds", type=float, metavar="SECONDS",
+    parser.add_argument("--for", dest="for_seconds", type=runner.for_seconds, metavar="SECONDS",
                         help="stop after this long (default: until Ctrl-C or SIGTERM)")
     parser.add_argument("--no-serve", action="store_true", help="do not serve the dashboard over HTTP")
 

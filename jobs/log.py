@@ -44,22 +44,27 @@ class AppendHandler(WatchedFileHandler):
             self.handleError(record)
 
 
-def setup(cfg, console=True, errors_to_stderr=True):
+def setup(cfg, console=True, errors_to_stderr=True, make_folder=True):
     """Send every motion.* logger to the shared file, and to stderr: every line
     when `console` (a terminal), else errors only. Under cron and systemd
     stderr is what gets mailed or kept in the journal: the errors, once each,
     and not a second copy of the whole log. A command that prints its own
-    findings (verify, retry) asks for no stderr at all: they would be said twice."""
+    findings (verify, retry) asks for no stderr at all: they would be said twice.
+    Without `make_folder` the file is written only into a log folder that exists
+    (a command that only looks must not leave a spool behind)."""
     root = logging.getLogger("motion")
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
     root.propagate = False
     formatter = logging.Formatter(FORMAT, DATEFMT)
-    Path(cfg.paths.log).parent.mkdir(parents=True, exist_ok=True)
-    to_file = AppendHandler(cfg.paths.log, encoding="utf-8")
-    to_file.setLevel(cfg.log.level)
-    handlers = [to_file]
+    handlers = []
+    if make_folder:
+        Path(cfg.paths.log).parent.mkdir(parents=True, exist_ok=True)
+    if Path(cfg.paths.log).parent.is_dir():
+        to_file = AppendHandler(cfg.paths.log, encoding="utf-8")
+        to_file.setLevel(cfg.log.level)
+        handlers.append(to_file)
     if console or errors_to_stderr:
         to_console = logging.StreamHandler(sys.stderr)
         to_console.setLevel(cfg.log.console_level if console else logging.ERROR)
@@ -70,6 +75,8 @@ def setup(cfg, console=True, errors_to_stderr=True):
         root.addHandler(handler)
     # The logger passes on only what some handler keeps: a debug line nobody
     # wants is then not even made (detect would make 900 a sweep).
+    if not handlers:                 # else logging's last resort would print warnings to stderr
+        handlers.append(logging.NullHandler(logging.CRITICAL + 1))
     root.setLevel(min(handler.level for handler in handlers))
     return root
 

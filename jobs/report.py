@@ -105,8 +105,8 @@ def track_row(cfg, who, doc, track, alarms):
     return _row(who, Device=str(doc["device"]),
                 Track=track.get("name") or f"(on the device: {quoted(track.get('file'), 60)})",
                 Start=tracks.local_start(start, cfg.tz).strftime("%H:%M:%S") if isinstance(start, int) else "?",
-                Duration=_duration(track.get("duration")),
-                **{"500 m kn": _knots(track.get("best500"))},
+                Duration=_duration(track.get("duration")) if track.get("summary") is not False else "–",
+                **{"500 m kn": _best500(track)},
                 Outcome=outcome(cfg, doc, track, alarms))
 
 
@@ -184,6 +184,15 @@ def _knots(mm_per_s):
     return f"{units.knots(mm_per_s):.1f}" if isinstance(mm_per_s, (int, float)) else "?"
 
 
+def _best500(track):
+    """As the dashboard shows it: the device's figure; else the one computed from the frames, marked ≈;
+    else – (a log without a summary says 0, which is unknown, not 0 kn)."""
+    speed, computed = boards.figure_of(track, "best500")
+    if speed is None:
+        return "–" if track.get("summary") is False or track.get("best500") == 0 else _knots(track.get("best500"))
+    return f"≈{_knots(speed)}" if computed else _knots(speed)
+
+
 def strays(cfg, day):
     """Files in the day folder that no ledger names as verified (copied by hand, or an old run)."""
     key = day.strftime(layout.TRACK_DAY)
@@ -248,8 +257,10 @@ def main(cfg, args):
     except ConfigError as exc:
         print(f"motion-server: {exc}", file=sys.stderr)
         return 2
+    if args.csv and not _writable(args.csv):
+        return 2
     if args.accounted or args.fastest:
-        return board_report(cfg, day, entries, args)
+        return max(board_report(cfg, day, entries, args), _no_roster(cfg))
     rows, alarms = collect(cfg, day, entries)
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), tracks in {cfg.paths.tracks}")
     print()
@@ -269,7 +280,25 @@ def main(cfg, args):
         print(f"written to {args.csv}")
     for alarm in alarms:
         print(f"motion-server: VERIFIED TRACK NOT ON DISK: {alarm}", file=sys.stderr)
-    return 1 if alarms else 0
+    return max(1 if alarms else 0, _no_roster(cfg))
+
+
+def _no_roster(cfg):
+    """1, said on stderr, when there is no roster: `check` marks that ✘, and a script must notice."""
+    if cfg.event.roster:
+        return 0
+    print("motion-server: no roster (event.roster is not set): no entrant to report on", file=sys.stderr)
+    return 1
+
+
+def _writable(path):
+    """Whether the CSV can be written, found before anything is printed: a bad --csv is a usage error."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            return True
+    except OSError as exc:
+        print(f"motion-server: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return False
 
 
 # --- the boards ------------------------------------------------------------------

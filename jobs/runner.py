@@ -211,6 +211,18 @@ def _unexpected(ctx, device, exc):
 
 
 
+def for_seconds(text):
+    """--for's value: seconds, 0 or more (argparse type; a bad one is a usage error, exit 2)."""
+    import argparse
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds, 0 or more")
+    return seconds
+
+
 def stop_on_signals(stop, logger=None, doing=""):
     """SIGTERM and SIGINT set `stop` (each says so in `logger`): the loops finish or
     hand back what they hold. Only the main thread can install signal handlers."""

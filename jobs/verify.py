@@ -34,7 +34,8 @@ def _date(text):
 
 
 def main(cfg, args):
-    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it found itself
+    # It prints what it found itself, and logs it only where a log already is.
+    log.setup(cfg, console=False, errors_to_stderr=False, make_folder=False)
     logger = log.get(STAGE)
     day = args.date.strftime(layout.TRACK_DAY) if args.date else None
     checked, problems = 0, 0

@@ -5,6 +5,7 @@ the others are in tests/unit/test_demo_and_cron.py.
 """
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -29,7 +30,12 @@ def test_the_demo_ends_with_every_wanted_track_verified(tmp_path):
     assert f"--config {tmp_path / 'demo' / 'motion-server.yaml'} status" in done.stdout
     # a second demo starts afresh in the same folder
     (tmp_path / "demo" / "leftover").write_text("x")
+    with socket.socket() as probe:                      # a free port for the dashboard, asked for by number
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     again = subprocess.run([sys.executable, "-m", "jobs", "demo", "--folder", str(tmp_path / "demo"),
-                            "--devices", "1", "--port", "0", "--rate", "5000000", "--late", "1", "--minutes", "1"],
+                            "--devices", "1", "--port", "0", "--rate", "5000000", "--late", "1", "--minutes", "1",
+                            "--dashboard-port", str(port)],
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and not (tmp_path / "demo" / "leftover").exists()
+    assert f"Dashboard: http://127.0.0.1:{port}/" in again.stdout

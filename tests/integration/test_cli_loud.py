@@ -142,3 +142,27 @@ def test_a_stage_prints_its_log_lines_on_a_terminal_and_only_errors_elsewhere(tm
     assert b"INFO dashboard - another dashboard run holds the stage lock" in shown, shown
     logged = (tmp_path / "log" / "motion-server.log").read_text()
     assert logged.count("another dashboard run holds the stage lock") == 2
+
+
+@pytest.mark.parametrize("command", [["run", "--for", "-1"], ["detect", "--for", "-1"], ["run", "--for", "nan"]])
+def test_a_negative_duration_is_a_usage_error_that_starts_nothing(tmp_path, command):
+    cfg_path = write_event(tmp_path)
+    done = motion_server("--config", str(cfg_path), *command, cwd=tmp_path)
+    assert done.returncode == 2 and "expected seconds, 0 or more" in done.stderr
+    assert not (tmp_path / "spool").exists()
+
+
+def test_verify_on_a_new_event_leaves_no_log_folder_behind(tmp_path):
+    cfg_path = write_event(tmp_path)
+    done = motion_server("--config", str(cfg_path), "verify", cwd=tmp_path)
+    assert done.returncode == 0 and "0 track(s) checked" in done.stdout, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["motion-server.yaml"]
+
+
+def test_check_on_an_ascii_terminal_shows_ascii_marks_and_escapes_the_rest(tmp_path):
+    cfg_path = write_event(tmp_path, name="Semaine de vitesse à Leucate")
+    done = motion_server("--config", str(cfg_path), "check", cwd=tmp_path,
+                         env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.startswith("ok configuration") and "\\xe0 Leucate" in done.stdout
+    assert "-> " in done.stdout and "to look at (!!)" in done.stdout

@@ -62,3 +62,17 @@ def test_every_crontab_line_parses_and_names_a_command_that_accepts_its_flags():
 def test_the_crontab_path_finds_the_venv():
     text = (REPO / "crontab.example").read_text()
     assert re.search(r"^PATH=.*\.venv/bin", text, re.M)
+
+
+def test_the_demo_table_gives_sizes_in_the_dashboards_unit(tmp_path):
+    from jobs import config, demo, state, units
+    from jobs.sim.fleet import DeviceSpec
+    (tmp_path / "c.yaml").write_text("paths: {spool: spool}\n")
+    cfg = config.load(tmp_path / "c.yaml")
+    with state.update(cfg.paths.spool, 101) as doc:
+        doc["status"] = "completed"
+        doc["tracks"]["/logs/a.oao"] = {"status": "verified", "size": 2_500_000}
+    table = demo.summary(cfg, [DeviceSpec(id=101, tracks=[])])
+    header, device, total = table.splitlines()
+    assert header.split()[3] == "MB" and device.split()[4] == "2.5" and total.split()[-1] == "2.5"   # "1 verified"
+    assert units.size_text(2_500_000) == "2.5 MB"                     # as the dashboard shows it

@@ -209,3 +209,39 @@ def test_damaged_unassigned_and_summary_less_tracks_have_their_own_outcome(repor
     assert alarms == ["device 471: file missing: " + str(folder / "20260716" / "BEE471BOB_471_20260716_120000.oao")]
     assert "1 damaged on the device" in report.summary(rows) and "1 unassigned" in report.summary(rows)
     assert damaged["name"] not in report.strays(cfg, DAY)
+
+
+def test_a_track_without_a_summary_reads_as_on_the_dashboard(report_day):
+    from jobs import dashboard_facts
+    cfg, folder = report_day
+    computed = track(470, "ALD470ANN", at(DAY, 15), "verified", size=900)
+    computed.update(summary=False, duration=0, distance=0, best500=0, computed={"best500": round(17.0 * KNOTS)})
+    unknown = track(470, "ALD470ANN", at(DAY, 16), "verified", size=800)
+    unknown.update(summary=False, duration=0, distance=0, best500=0)
+    with state.update(cfg.paths.spool, 470) as doc:
+        doc["tracks"].update({computed["file"]: computed, unknown["file"]: unknown})
+    rows, _ = rows_for(cfg)
+    shown = {r["Track"]: (r["Duration"], r["500 m kn"]) for r in rows}
+    assert shown[computed["name"]] == ("–", "≈17.0") and shown[unknown["name"]] == ("–", "–")
+    facts = dashboard_facts.track_facts(470, computed, TZ)
+    assert facts["duration_s"] is None and f"≈{facts['computed_500_kn']:.1f}" == "≈17.0"
+    assert ("1:00:00", "18.0") in shown.values()                                  # a summary's own figures
+
+
+def test_the_report_exits_1_without_a_roster_as_check_marks_it(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("event:\n  timezone: Europe/London\n")
+    cfg = config.load(tmp_path / "c.yaml")
+    for board in ({}, {"accounted": True}, {"fastest": True}):
+        args = argparse.Namespace(**{"date": DAY, "csv": None, "accounted": False, "fastest": False, **board})
+        assert report.main(cfg, args) == 1
+        assert "no roster (event.roster is not set)" in capsys.readouterr().err
+
+
+def test_a_csv_that_cannot_be_written_fails_before_anything_is_printed(report_day, capsys):
+    cfg, folder = report_day
+    for board in ({}, {"accounted": True}):
+        args = argparse.Namespace(**{"date": DAY, "csv": str(folder / "no" / "such" / "day.csv"), "accounted": False,
+                                     "fastest": False, **board})
+        assert report.main(cfg, args) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and "cannot write" in err and "day.csv" in err
