@@ -144,9 +144,11 @@ class DeviceFetch:
         """Fill `out` with the track's bytes; (its TrackCheck, bytes fetched now)."""
         size = track["size"]
         have = os.fstat(out.fileno()).st_size
-        if have == size:
+        if have == size and not track.get("recording_since"):
             return self._check_file(out), 0  # complete before a stop or a kill: just verify it
-        if have > size:
+        if have >= size:
+            # Longer, or a log that was still growing whose size stood still on two looks:
+            # the device must say the file is that long now (jobs.recording), so start over.
             have = 0
         # The whole track's deadline: a device just above the window's floor, or
         # pausing and bursting, must not hold a worker for hours either.

@@ -19,6 +19,7 @@ from jobs import layout, log, state, tracks
 
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
+PARTIAL = "partial"                # what was kept of a log still recording: its sha256 is in `partial`
 CHUNK = 1024 * 1024
 
 
@@ -41,7 +42,7 @@ def main(cfg, args):
     checked, problems = 0, 0
     for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
         for file, track in sorted(doc["tracks"].items()):
-            if track.get("status") not in KEPT or (day and track.get("day") != day):
+            if track.get("status") not in (*KEPT, PARTIAL) or (day and track.get("day") != day):
                 continue
             checked += 1
             problem = check(cfg.paths.tracks, track)
@@ -67,8 +68,9 @@ def check(tracks_root, track):
         return f"MISSING {path}"
     except OSError as exc:
         return f"UNREADABLE {path}: {exc.strerror}"
-    if digest != track.get("sha256"):
-        return f"MISMATCH {path}: sha256 {digest}, ledger {track.get('sha256')}"
+    recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == PARTIAL else track.get("sha256")
+    if digest != recorded:
+        return f"MISMATCH {path}: sha256 {digest}, ledger {recorded}"
     return None
 
 

@@ -16,7 +16,7 @@ import zoneinfo
 import pytest
 import responses
 
-from jobs import oao, recording, roster, runner, spool, state, tracks
+from jobs import oao, recording, roster, runner, spool, state, tracks, verify
 from tests.conftest import REPO
 from tests.unit.test_download import (DEVICE, FILE, NAME, cfg, download_once, final_path, ledger_entry,  # noqa: F401
                                       part_path, queue_device, track, url)
@@ -164,6 +164,8 @@ def test_once_it_stops_the_whole_track_replaces_the_partial_and_is_verified(cfg,
     assert kept["bytes"] == len(partial) < listed and track.startswith(partial)
     assert intact(partial)["last_ms"] == kept["last_fix"] > kept["first_fix"]
     assert "(last fix " in entry["reason"]
+    assert verify.check(cfg.paths.tracks, entry) is None                     # `verify` knows what was kept
+    assert verify.check(cfg.paths.tracks, {**entry, "partial": {**kept, "sha256": "0" * 64}}).startswith("MISMATCH")
     # The device is back, stopped: listed whole with its summary, fetched from where the .part ends.
     responses.replace(responses.GET, url(), status=206, body=track[listed:],
                       headers={"Content-Range": f"bytes {listed}-{len(track) - 1}/{len(track)}"})
@@ -195,3 +197,18 @@ def test_an_item_whose_place_in_line_is_ahead_is_not_taken_before_its_time(cfg):
     taken = []
     assert runner.serve_queue(ctx, "inspect", lambda ctx, claim: taken.append(claim)) is False
     assert taken == [] and [d for d, _ in spool.pending(cfg.paths.spool, "inspect")] == [DEVICE]
+
+
+@responses.activate
+def test_a_log_whose_size_stood_still_is_asked_for_again_not_taken_from_the_part(cfg, track):
+    """Its .part already holds the listed bytes, but a log that was growing may only have
+    paused: the device, not the .part, says whether the file is that long now."""
+    listed = oao.HEADER_SIZE + 3000 * oao.GNSS_SIZE                         # whole frames: the prefix verifies
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:listed])
+    responses.get(url(), body=track[:listed + 5200])                         # it went on writing
+    queue_device(cfg, DEVICE, [recording_entry(listed, recording_since=1.0)])
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "recording" and not os.path.exists(final_path(cfg))
+    assert len(responses.calls) == 1 and "Range" not in responses.calls[0].request.headers
