@@ -35,8 +35,10 @@ def expired(ctx, cutoff):
             found.append(folder)
     for queue in _children(layout.done_queues(ctx.spool)):
         found += [day for day in _children(queue) if _day_before(day.name, layout.DONE_DAY, cutoff)]
+    # The shipped logrotate file names them motion-server.log.YYYYMMDD[.gz]; "-" is
+    # logrotate's own dateext (a logrotate file of older releases).
     log_file = Path(ctx.cfg.paths.log)
-    for rotated in log_file.parent.glob(log_file.name + ".*"):
+    for rotated in [*log_file.parent.glob(log_file.name + ".*"), *log_file.parent.glob(log_file.name + "-*")]:
         if rotated.stat().st_mtime < cutoff:
             found.append(rotated)
     found += abandoned_parts(ctx, cutoff)
