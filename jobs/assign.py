@@ -25,7 +25,7 @@ RENAME = "rename"   # the kind of a device warning about a rename refused
 
 
 def devices_with_tracks_on_disk(root):
-    """The devices whose ledger holds a track on disk (verified or damaged)."""
+    """The devices whose ledger holds a track on disk (verified, damaged or partial)."""
     return [doc["device"] for doc in state.all_devices(root)
             if any(_on_disk(t) for t in doc["tracks"].values() if isinstance(t, dict))]
 
@@ -62,7 +62,8 @@ assign = follow_roster
 
 
 def _on_disk(track):
-    return track.get("status") in tracks.ON_DISK
+    # A partial track's kept frames are under its final name too (jobs.recording).
+    return track.get("status") in (*tracks.ON_DISK, "partial")
 
 
 def _follow(tracks_root, roster, tz, device, track, log):

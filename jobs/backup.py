@@ -1,13 +1,144 @@
-"""Backup files: a session taken from another device (`motion-server import`).
+"""motion-server import FILE... --entrant ID [--day YYYY-MM-DD] [--start HH:MM]: backup files.
 
-Each import is recorded in <spool>/imports/<sha256>.json: the same bytes
-imported twice are one import.
+When a Motion fails or is forgotten, the team takes the session from the
+sailor's own device: GT-31 or GW-52/60 (.sbp, .sbn), ESP-GPS (.gpy, .oao),
+watches (.fit, .gpx), u-blox loggers (.ubx), a personal Motion (.oao). Each file
+is copied into the day folder the results software reads, as
+
+    <tracks>/<YYYYMMDD>/<File ID>_<Motion ID or 0>_<YYYYMMDD>_<HHMMSS>.<ext>
+
+the start being the file's own where its format gives it (.oao, .gpx, .fit),
+else --start. The copy is written under a temporary name, fsync'ed, checked
+(an .oao frame by frame like a download; the others by size and sha256
+against the source) and only then given its name, which it never takes from
+another file. The source is only read: a time keeper may ask for it, unchanged,
+for a year. Each import is recorded in <spool>/imports/<sha256>.json, with the
+source's name: the same bytes imported twice are one import. The entrant's day
+state becomes `backup` (jobs.day_states).
 """
 
+import argparse
+import datetime as dt
+import hashlib
 import os
+import re
+import struct
+import sys
+import time
+from pathlib import Path
 
-from jobs import files, layout
+from jobs import files, layout, log, marks, roster
+from jobs.config import ConfigError
 
+STAGE = "import"
+FORMATS = ("oao", "sbp", "sbn", "gpy", "fit", "gpx", "ubx")
+CHUNK = 1024 * 1024
+FIT_EPOCH = 631065600          # 1989-12-31 00:00 UTC, where FIT times count from
+GPX_TIME = re.compile(rb"<(?:\w+:)?trkpt\b.*?<(?:\w+:)?time>\s*([^<\s]+)\s*</(?:\w+:)?time>", re.S)
+GPX_READ = 4 * 1024 * 1024     # a GPX file's first fix is near its top
+
+
+class NotImported(Exception):
+    """This file cannot be imported; the message names it and says why."""
+
+
+def configure(parser):
+    parser.add_argument("files", nargs="+", metavar="FILE", help="backup files: " + ", ".join(f".{f}" for f in FORMATS))
+    parser.add_argument("--entrant", required=True, metavar="ID", help="the roster's Entrant ID")
+    parser.add_argument("--day", type=_date, metavar="YYYY-MM-DD",
+                        help="the event day (default: the file's start day, else today in event.timezone)")
+    parser.add_argument("--start", type=_clock, metavar="HH:MM",
+                        help="the session's local start, for formats that do not give it (.sbp .sbn .gpy .ubx)")
+
+
+def _date(text):
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
+def _clock(text):
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a time HH:MM") from None
+
+
+# --- the start a file gives ------------------------------------------------------------
+
+def file_start(path, fmt):
+    """The session's start (aware UTC datetime) as the file gives it, or None when its format does not."""
+    if fmt == "oao":
+        from jobs import oao   # numpy: only when an .oao is imported
+        try:
+            first = oao.verify_file(path)["first_ms"]
+        except oao.OAOError as exc:
+            raise NotImported(f"{path}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
+        return dt.datetime.fromtimestamp(first / 1000, dt.timezone.utc) if first else None
+    if fmt == "gpx":
+        with open(path, "rb") as f:
+            found = GPX_TIME.search(f.read(GPX_READ))
+        return _iso(found.group(1).decode("ascii", "replace")) if found else None
+    if fmt == "fit":
+        with open(path, "rb") as f:
+            try:
+                seconds = fit_start(f.read())
+            except (struct.error, IndexError):   # cut short or not FIT: no start from it
+                seconds = None
+        return dt.datetime.fromtimestamp(FIT_EPOCH + seconds, dt.timezone.utc) if seconds else None
+    return None
+
+
+def _iso(text):
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def fit_start(data):
+    """Seconds since FIT_EPOCH of a FIT file's start: file_id's time_created, else the first
+    timestamp of a record; None when there is neither (or the file is not FIT)."""
+    if len(data) < 12 or data[8:12] != b".FIT":
+        return None
+    pos, end = data[0], min(len(data), data[0] + struct.unpack_from("<I", data, 4)[0])
+    layouts = {}
+    while pos < end:
+        head = data[pos]
+        pos += 1
+        if head & 0x80:                      # compressed timestamp header: a data message
+            local, found = (head >> 5) & 0x3, None
+        elif head & 0x40:                    # a definition message
+            if pos + 5 > end:
+                return None
+            big = data[pos + 1] == 1
+            number = struct.unpack_from(">H" if big else "<H", data, pos + 2)[0]
+            count = data[pos + 4]
+            fields = [tuple(data[pos + 5 + 3 * i: pos + 8 + 3 * i]) for i in range(count)]
+            pos += 5 + 3 * count
+            if head & 0x20:                  # developer fields: sizes only
+                developer = data[pos]
+                fields += [(None, data[pos + 2 + 3 * i], 0) for i in range(developer)]
+                pos += 1 + 3 * developer
+            layouts[head & 0x0F] = (number, big, fields)
+            continue
+        else:
+            local = head & 0x0F
+        if local not in layouts:
+            return None
+        number, big, fields = layouts[local]
+        for field, size, _ in fields:
+            if (number, field) in ((0, 4), (20, 253)) and size == 4:
+                value = struct.unpack_from(">I" if big else "<I", data, pos)[0]
+                if value not in (0, 0xFFFFFFFF):
+                    return value
+            pos += size
+    return None
+
+
+# --- the copy ---------------------------------------------------------------------------
 
 def read_imports(spool, day=None):
     """Every import record (of `day`, a date, when given), by entrant: {entrant: [records]}."""
@@ -28,3 +159,144 @@ def read_imports(spool, day=None):
                 key is None or record.get("day") == key):
             found.setdefault(record["entrant"], []).append(record)
     return found
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
+    """Import one backup file: (the record, whether it was new). NotImported says why not."""
+    source = Path(source)
+    fmt = source.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise NotImported(f"{source}: not a backup file this server takes ({', '.join('.' + f for f in FORMATS)})")
+    if not source.is_file():
+        raise NotImported(f"{source}: no such file")
+    digest = sha256_of(source)
+    earlier = files.read_json(layout.import_file(cfg.paths.spool, digest))
+    if isinstance(earlier, dict):
+        if earlier.get("entrant") != entrant:
+            raise NotImported(f"{source}: the same bytes were imported for entrant {earlier.get('entrant')} "
+                               f"as {earlier.get('name')}")
+        return earlier, False
+    when, start_from = _when(cfg, source, fmt, day, start)
+    row = _sailing(entries, entrant, when.date())
+    motion = row.device if row.device > 0 else 0
+    name = f"{row.file_id}_{motion}_{when:%Y%m%d_%H%M%S}.{fmt}"
+    key = when.strftime(layout.TRACK_DAY)
+    target = layout.track_day_dir(cfg.paths.tracks, key) / name
+    checked = _copy(source, target, fmt, digest)
+    record = {"sha256": digest, "size": source.stat().st_size, "entrant": entrant, "file_id": row.file_id,
+              "motion_id": motion, "day": when.date().isoformat(), "folder": key, "name": name,
+              "source": source.name, "source_path": str(source.resolve()), "format": fmt,
+              "start": int(when.timestamp() * 1000), "start_from": start_from, "checked": checked,
+              "imported_at": time.time(), "by": by}
+    where = layout.import_file(cfg.paths.spool, digest)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    files.write_json(where, record)
+    return record, True
+
+
+def _when(cfg, source, fmt, day, start):
+    """(local start datetime, where it came from)."""
+    found = file_start(source, fmt)
+    if found is not None:
+        local = found.astimezone(cfg.tz)
+        if day is not None and local.date() != day:
+            raise NotImported(f"{source}: the file starts on {local:%Y-%m-%d %H:%M} ({cfg.event.timezone}), "
+                               f"not on --day {day}")
+        return local, "file"
+    if start is None:
+        raise NotImported(f"{source}: a .{fmt} file does not say when it starts here: give --start HH:MM "
+                           "(the session's local start)")
+    day = day or dt.datetime.now(cfg.tz).date()
+    return dt.datetime.combine(day, start, cfg.tz), "--start"
+
+
+def _sailing(entries, entrant, day):
+    rows = [e for e in entries.entries if e.entrant == entrant]
+    if not rows:
+        raise NotImported(f"entrant {entrant!r} is not on the roster ({entries.path or 'no event.roster'})")
+    sailing = [e for e in rows if e.sails_on(day)]
+    if not sailing:
+        raise NotImported(f"entrant {entrant!r} does not sail on {day} "
+                           f"(roster: {', '.join(f'{e.start} to {e.end}' for e in rows)})")
+    return sailing[0]
+
+
+def _copy(source, target, fmt, digest):
+    """Copy `source` to `target` by a temporary name: checked, fsync'ed, then linked (never over a
+    file). What was checked, in words. A target already holding the same bytes is that import."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if sha256_of(target) == digest:
+            return "already in place with the same sha256"
+        raise NotImported(f"{source}: {target} is already there with other bytes: not overwritten")
+    fd, tmp = files.locked_temporary(lambda: files.create_temporary(target))
+    try:
+        with open(source, "rb") as src, os.fdopen(fd, "wb", closefd=False) as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        checked = _check(tmp, source, fmt, digest)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise NotImported(f"{source}: {target} appeared meanwhile: not overwritten") from None
+        files.fsync_dir(target.parent)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    return checked
+
+
+def _check(copy, source, fmt, digest):
+    if sha256_of(copy) != digest or os.stat(copy).st_size != os.stat(source).st_size:
+        raise NotImported(f"{source}: the copy differs from the source (size or sha256): not imported")
+    if fmt != "oao":
+        return "size and sha256"
+    from jobs import oao
+    try:
+        found = oao.verify_file(copy)
+    except oao.OAOError as exc:
+        raise NotImported(f"{source}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
+    return f"every frame ({sum(found['frames'].values())} frames) and sha256"
+
+
+def main(cfg, args):
+    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it did itself
+    logger = log.get(STAGE)
+    try:
+        entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
+    except ConfigError as exc:
+        print(f"motion-server: {exc}", file=sys.stderr)
+        return 2
+    person, failed = marks.who(), 0
+    for source in args.files:
+        try:
+            record, new = import_file(cfg, entries, source, args.entrant, args.day, args.start, person)
+        except (NotImported, OSError) as exc:
+            failed += 1
+            text = str(exc) if isinstance(exc, NotImported) else f"{source}: {exc.strerror or exc}"
+            print(f"motion-server: import: {text}", file=sys.stderr)
+            logger.error("not imported: %s", text)
+            continue
+        where = f"{record['folder']}/{record['name']}"
+        if new:
+            logger.info("%s imported for entrant %s as %s by %s (start from %s; checked: %s; sha256 %s)",
+                        record["source"], record["entrant"], where, person, record["start_from"],
+                        record["checked"], record["sha256"])
+            print(f"{source}: imported as {where} ({record['checked']} checked)")
+        else:
+            print(f"{source}: already imported as {where} (the same bytes)")
+    return 1 if failed else 0

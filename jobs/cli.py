@@ -29,6 +29,7 @@ COMMANDS = {
     "mark": ("jobs.marks", "say what the server cannot see: an entrant did not sail/start/finish, "
                            "or the device was faulty/lost"),
     "unmark": ("jobs.marks", "clear an entrant's mark of a day"),
+    "import": ("jobs.backup", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in

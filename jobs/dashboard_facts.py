@@ -12,7 +12,7 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 import datetime as dt
 from collections import Counter
 
-from jobs import boards, day_states, layout, spool, units
+from jobs import backup, boards, day_states, layout, spool, units
 from jobs.tracks import DAY
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
@@ -79,7 +79,7 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
         "not_seen": not_seen(roster, day, {d["device"]: d for d in docs}, midnight, cfg.tz),
         "warnings": warnings,
         "warning_count": sum(len(rows) for rows in warnings.values()),
-        "days": verified_by_day(ledgers),
+        "days": with_imports(verified_by_day(ledgers), backup.read_imports(cfg.paths.spool), cfg.tz),
         "names": {e.entrant: e.name for e in roster.entries},
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,
                        "storage_max": cfg.checks.storage_max_percent},
@@ -388,6 +388,25 @@ def _fix_clock(ms, tz):
     """14:02:05: the time of a fix (epoch ms), or '' when there is none."""
     when = _local(ms / 1000, tz) if _number(ms) is not None else None
     return f"{when:%H:%M:%S}" if when else ""
+
+
+def with_imports(days, imported, tz):
+    """`days` (verified_by_day's) with the backup files imported (`import`) listed too, by start."""
+    for records in imported.values():
+        for record in records:
+            day, start = record.get("folder"), _number(record.get("start"))
+            if not isinstance(day, str) or not DAY.fullmatch(day):
+                continue
+            local = _local(start / 1000, tz) if start is not None else None
+            days.setdefault(day, []).append({
+                "device": _number(record.get("motion_id")) or "–", "name": _text(record.get("name")), "day": day,
+                "start": start, "start_text": f"{local:%H:%M}" if local else "–", "duration_s": None,
+                "best500_kn": None, "size": _number(record.get("size")), "entrant": _text(record.get("entrant")),
+                "status": "imported", "summary": True, "unassigned": False, "sha256": _text(record.get("sha256")),
+                "source": _text(record.get("source"))})
+    for listed in days.values():
+        listed.sort(key=lambda t: (t["start"] or 0, str(t["device"])))
+    return days
 
 
 def _clock(t, tz, today):

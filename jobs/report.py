@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import boards, dashboard_facts, day_states, layout, roster, state, tracks, units
+from jobs import backup, boards, dashboard_facts, day_states, layout, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -52,8 +52,11 @@ def collect(cfg, day, entries):
     spool, key = cfg.paths.spool, day.strftime(layout.TRACK_DAY)
     rows, alarms = [], []
     sailing = entries.on(day)
+    imported = backup.read_imports(spool, day)
     for entry in sailing:
         who = {"Entrant": entry.entrant, "Name": entry.name}
+        # Backup files imported for the entrant (`import`), with their source's name: once per entrant.
+        rows += [_imported_row(cfg, who, record) for record in imported.pop(entry.entrant, [])]
         if entry.device <= 0:
             rows.append(_row(who, Outcome="no device"))
             continue
@@ -75,6 +78,14 @@ def collect(cfg, day, entries):
             who = {"Entrant": "-", "Name": "(no entrant this day)"}
             rows += [track_row(cfg, who, doc, t, alarms) for t in tracks_of_day(doc, key)]
     return rows, alarms
+
+
+def _imported_row(cfg, who, record):
+    start = record.get("start")
+    return _row(who, Device=str(record.get("motion_id") or "-"), Track=str(record.get("name")),
+                Start=tracks.local_start(start, cfg.tz).strftime("%H:%M:%S") if isinstance(start, int) else "?",
+                Duration="?", **{"500 m kn": "?"},
+                Outcome=f"backup: imported from {quoted(record.get('source'), 60)} ({record.get('checked')} checked)")
 
 
 def _device_text(entry):
@@ -203,6 +214,7 @@ def strays(cfg, day):
         return []
     known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)
              for t in tracks_of_day(doc, key) if t.get("status") in tracks.ON_DISK or t.get("partial")}
+    known |= {r.get("name") for records in backup.read_imports(cfg.paths.spool, day).values() for r in records}
     return sorted(names - known)
 
 
@@ -221,7 +233,8 @@ def summary(rows):
             f"on the device (kept as they are), {count('skipped')} skipped, {count('wanted', 'downloading')} still "
             f"wanted, {count('bad')} bad, {count('VERIFIED BUT', 'DAMAGED BUT')} not on disk, {unassigned} "
             f"unassigned; entrants: {count('not seen')} not seen, {count('no device')} without a device"
-            + _growing(count('still recording'), count('partial')))
+            + _growing(count('still recording'), count('partial'))
+            + (f"; backup files imported: {count('backup')}" if count('backup') else ""))
 
 
 def _growing(recording, partial):
