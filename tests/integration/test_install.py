@@ -70,14 +70,28 @@ def test_setup_from_a_wheel_folder_installs_the_locked_versions_with_no_network(
                           env=OFFLINE_ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "removing the .venv a failed set-up left" in done.stderr
-    frozen = subprocess.run([str(copy / ".venv/bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
-                            capture_output=True, text=True, env=OFFLINE_ENV).stdout.lower().split()
-    pins = [line.split()[0].lower() for line in (copy / "requirements.lock").read_text().splitlines()
-            if "==" in line and not line.startswith("#")]
-    assert sorted(p for p in pins if not p.startswith("setuptools")) == sorted(
-        p for p in frozen if not p.startswith("setuptools"))
+    runtime = pins(copy / "requirements.lock")
+    assert frozen(copy) == runtime                       # the runtime only: no pytest on the event laptop
     version = subprocess.run([str(copy / ".venv/bin/motion-server"), "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("motion-server ")
+    tested = subprocess.run(_no_network_prefix() + ["bin/test", "-q", "-p", "no:cacheprovider",
+                                                    "tests/unit/test_init.py"], cwd=copy,
+                            env={**OFFLINE_ENV, "MOTION_WHEELS": str(wheel_folder)}, capture_output=True, text=True,
+                            timeout=600)
+    assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]
+    assert frozen(copy) == sorted(runtime + pins(copy / "requirements-test.lock"))
+
+
+def pins(lock):
+    """name==version of each package a lock file pins (setuptools aside: the venv brings its own)."""
+    return sorted(line.split()[0].lower() for line in lock.read_text().splitlines()
+                  if "==" in line and not line.startswith(("#", " ", "setuptools")))
+
+
+def frozen(copy):
+    listed = subprocess.run([str(copy / ".venv/bin/python"), "-m", "pip", "freeze", "--exclude-editable"],
+                            capture_output=True, text=True, env=OFFLINE_ENV).stdout.lower().split()
+    return sorted(p for p in listed if not p.startswith("setuptools"))
 
 
 def test_a_python_without_venv_gets_one_line_naming_the_debian_package_and_no_venv(tmp_path):
