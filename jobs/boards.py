@@ -18,14 +18,15 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import day_states, layout, shapes, tracks, units
+from jobs import config, day_states, layout, shapes, tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
 TOP = 10
 # (key in the ledger, label): the devices' bests, mm/s.
 FIGURES = (("best500", "500 m"), ("best2s", "2 s"), ("best10s", "10 s"), ("best1852", "nautical mile"),
-           ("alpha500", "alpha 500"))
+           ("alpha500", "alpha 500"), ("best5x10", "5x10 s"), ("best1h", "1 hour"))
+WHOLE_LOGS = "ranks whole logs (no event.sessions): the drive home counts, not to be trusted for results"
 GROUPS = (("craft", "Craft Type"), ("status", "Status"), ("class_name", "Class"))
 LOGGED = ("verified", "damaged", "wanted", "bad", "recording", "partial")   # tracks that count as logged that day
 NEEDS_A_PERSON = ("not seen today", "failed", "still wanted", "bad", "damaged", "unassigned", "gap", "short",
@@ -132,10 +133,12 @@ def _span(track):
 
 
 def _session(cfg, day):
-    if not cfg.event.session:
+    """(start, end) epoch s the day's logs should cover: from the first session window's
+    start to the last one's end (event.sessions, else event.session); None when unset."""
+    windows = config.session_windows(cfg, day)
+    if not windows:
         return None
-    start, end = (dt.datetime.combine(day, dt.time.fromisoformat(t), cfg.tz).timestamp() for t in cfg.event.session)
-    return start, end
+    return windows[0][0], max(end for _, end in windows)
 
 
 def _clock(t, tz):
@@ -150,12 +153,21 @@ def _urgency(line):
 
 # --- fastest today --------------------------------------------------------------------
 
-def fastest(docs, roster, day):
-    """{figure: {"label", "boards": [{"group", "value", "rows": [top rows]}]}} of the day's tracks on disk.
+def fastest(docs, roster, day, cfg=None):
+    """{figure: {"label", "ranks", "trusted", "boards": [{"group", "value", "rows": [top rows]}]}}
+    of the day's tracks on disk.
 
-    The first board of each figure is everyone ("All"); then one per craft
-    type, fleet (Status) and class. A row: entrant, name, device, knots, track.
+    With session windows for the day (cfg: event.sessions or event.session)
+    a track ranks by the community's figure of its fixes inside them (and the
+    course), computed at verification; otherwise by the whole log's
+    (computed from its frames, else the device's), and "ranks" says it cannot
+    be trusted. The first board of each figure is everyone ("All"); then one
+    per craft type, fleet (Status) and class. A row: entrant, name, device,
+    knots, its window and time of day, the device's own figure beside (a
+    reference, never ranked inside the sessions), track.
     """
+    windows = config.session_windows(cfg, day) if cfg is not None else []
+    tz = cfg.tz if cfg is not None else None
     key = day.strftime(layout.TRACK_DAY)
     candidates = []
     for doc in docs:
@@ -166,11 +178,13 @@ def fastest(docs, roster, day):
                 continue
             if entry is not None:
                 candidates.append((entry, doc["device"], track))
-    return {figure: {"label": label, "boards": _boards(candidates, figure)} for figure, label in FIGURES}
+    ranks = "inside the sessions" if windows else WHOLE_LOGS
+    return {figure: {"label": label, "ranks": ranks, "trusted": bool(windows),
+                     "boards": _boards(candidates, figure, bool(windows), tz)} for figure, label in FIGURES}
 
 
-def _boards(candidates, figure):
-    rows = [_row(entry, device, track, figure) for entry, device, track in candidates]
+def _boards(candidates, figure, in_sessions=False, tz=None):
+    rows = [_row(entry, device, track, figure, in_sessions, tz) for entry, device, track in candidates]
     rows = [row for row in rows if row["knots"]]
     boards = [{"group": "All", "value": "", "rows": _top(rows)}]
     for attribute, group in GROUPS:
@@ -179,15 +193,48 @@ def _boards(candidates, figure):
     return boards
 
 
-def _row(entry, device, track, figure):
-    speed, computed = figure_of(track, figure)
+def _row(entry, device, track, figure, in_sessions=False, tz=None):
+    window = when = ""
+    if in_sessions:
+        found = (track.get("session") or {}).get(figure)
+        speed = found.get("speed") if isinstance(found, dict) else None
+        speed = speed if _speed_ok(speed) else None
+        computed = True
+        if speed is not None:
+            window = str(found.get("window") or "")
+            when = _time_of_day(found.get("start"), found.get("end"), tz)
+    else:
+        speed, computed = whole_log_figure(track, figure)
+    own = track.get(figure)
     known = speed is not None
     name = track.get("name") or ""
     clock = name[-10:-6] if len(name) > 10 else ""   # ..._HHMMSS.oao: the track's local start
     return {"entrant": entry.entrant, "name": entry.name, "device": device, "craft": entry.craft,
             "status": entry.status, "class_name": entry.class_name, "track": track.get("name"),
             "track_time": f"{clock[:2]}:{clock[2:]}" if clock.isdigit() else "",
-            "knots": round(units.knots(speed), 2) if known else None, "computed": computed}
+            "knots": round(units.knots(speed), 2) if known else None, "computed": computed,
+            "window": window, "time": when,
+            "device_knots": round(units.knots(own), 2) if _speed_ok(own) else None}
+
+
+def whole_log_figure(track, figure):
+    """(mm/s, computed?): the community's figure of the whole log, computed from its frames
+    at verification, else the device's own, else (None, False)."""
+    for speed, computed in (((track.get("computed") or {}).get(figure), True), (track.get(figure), False)):
+        if _speed_ok(speed):
+            return speed, computed
+    return None, False
+
+
+def _speed_ok(speed):
+    return isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6
+
+
+def _time_of_day(start, end, tz):
+    """'12:32:26–12:33:11' in event local time, from epoch ms; '' when unknown."""
+    if tz is None or not all(isinstance(t, int) and 0 < t < 4_102_444_800_000 for t in (start, end)):
+        return ""
+    return "–".join(dt.datetime.fromtimestamp(t / 1000, tz).strftime("%H:%M:%S") for t in (start, end))
 
 
 def figure_of(track, figure):

@@ -59,6 +59,15 @@ DEFAULTS = {
         # The day's sailing window, e.g. ["10:00", "16:00"]: the "accounted for" page
         # flags an entrant whose logs cover less of it or leave a gap over 15 min.
         "session": [],
+        # The day's session windows in event local time: the "fastest today" board
+        # ranks only figures from fixes inside them (and the accounted-for page
+        # checks the span from the first start to the last end). A default list
+        # and a list per date, e.g. {default: ["10:00-16:00"], 2025-10-11:
+        # ["11:00-12:30", "13:30-16:00"]}. Nothing: event.session is the default.
+        "sessions": None,
+        # The course area: a polygon of [lat, lon] points (degrees). Figures count
+        # only fixes inside it when given.
+        "course": None,
     },
     "paths": {
         "spool": "spool",  # queues, claims, state, cache, locks, trash
@@ -164,7 +173,7 @@ DEFAULTS = {
 }
 
 OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str,
-            "event.shared_devices": dict}
+            "event.shared_devices": dict, "event.sessions": dict, "event.course": list}
 SHARED_RULES = {"offset": 1, "factor": 2}   # event.shared_devices: each rule's smallest value
 # Settings the server can compare: settings.json's strings, and led_flash from custom_led.
 SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_unit", "distance_unit")
@@ -218,7 +227,7 @@ def _check_type(name, value, default, origin):
         kind = OPTIONAL[name]
         if isinstance(value, dt.date):  # YAML reads an unquoted 2026-07-12 as a date
             value = value.isoformat()
-        if not isinstance(value, kind) or isinstance(value, list) and not (
+        if not isinstance(value, kind) or isinstance(value, list) and name != "event.course" and not (
                 value and all(isinstance(v, str) for v in value)):
             words = {(str, list): "a file name, a list of file names, or nothing",
                      dict: "{offset: 1000}, {factor: 10} or nothing"}.get(kind, "a string or nothing")
@@ -291,6 +300,10 @@ def _check_values(cfg, origin):
                 bad(f"event.{key}", cfg["event"][key], "a date YYYY-MM-DD")
     cfg["event"]["extra_devices"] = _device_ids(cfg["event"]["extra_devices"], origin)
     _check_shared_rule(cfg["event"]["shared_devices"], bad)
+    if cfg["event"]["sessions"] is not None:
+        cfg["event"]["sessions"] = _sessions(cfg["event"]["sessions"], bad)
+    if cfg["event"]["course"] is not None and not _course_ok(cfg["event"]["course"]):
+        bad("event.course", cfg["event"]["course"], "at least 3 [lat, lon] points in degrees, such as [[50.57, -2.45], ...]")
     if cfg["event"]["session"] and not _session_ok(cfg["event"]["session"]):
         bad("event.session", cfg["event"]["session"], 'two times of day, start before end, such as ["10:00", "16:00"]')
     for key in cfg["checks"]["required_settings"]:
@@ -320,6 +333,50 @@ def _session_ok(session):
     return start < end
 
 
+def _sessions(given, bad):
+    """{"default" or "YYYY-MM-DD": ["HH:MM-HH:MM", ...]} from the YAML mapping, checked."""
+    windows = {}
+    for key, value in given.items():
+        day = key.isoformat() if isinstance(key, dt.date) else str(key)
+        if day != "default":
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError:
+                bad(f"event.sessions.{day}", key, '"default" or a date YYYY-MM-DD')
+        if not isinstance(value, list):
+            bad(f"event.sessions.{day}", value, 'a list of windows such as ["10:00-12:30", "13:30-16:00"]')
+        windows[day] = []
+        for window in value:
+            start, _, end = str(window).partition("-")
+            start, end = start.strip(), end.strip()
+            try:
+                times = (dt.time.fromisoformat(start), dt.time.fromisoformat(end)) if all(
+                    len(t) == 5 and t[2] == ":" for t in (start, end)) else None
+            except ValueError:
+                times = None
+            if times is None or times[0] >= times[1]:
+                bad(f"event.sessions.{day}", window, 'a window HH:MM-HH:MM, start before end, such as "10:00-16:00"')
+            windows[day].append(f"{start}-{end}")
+    return windows
+
+
+def _course_ok(points):
+    return len(points) >= 3 and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+        and -90 <= p[0] <= 90 and -180 <= p[1] <= 180 for p in points)
+
+
+def session_windows(cfg, day):
+    """[(start, end) epoch seconds] of `day`'s session windows: event.sessions' list for
+    the date, else its default, else event.session; [] when none is set."""
+    sessions = cfg.event.sessions or {}
+    times = sessions.get(day.isoformat(), sessions.get("default"))
+    if times is None:
+        times = ["-".join(cfg.event.session)] if cfg.event.session else []
+    return [tuple(dt.datetime.combine(day, dt.time.fromisoformat(t), cfg.tz).timestamp() for t in window.split("-"))
+            for window in times]
+
+
 def _device_ids(items, origin):
     """Sorted Motion IDs from numbers and "500-1100" ranges (inclusive)."""
     ids = set()
@@ -339,7 +396,7 @@ def _device_ids(items, origin):
 def _namespace(tree, where=""):
     # checks.settings stays a dict: it is compared key by key with the device's; so does
     # event.shared_devices, the rule jobs.roster applies.
-    if isinstance(tree, dict) and where not in ("checks.settings", "event.shared_devices"):
+    if isinstance(tree, dict) and where not in ("checks.settings", "event.shared_devices", "event.sessions"):
         return SimpleNamespace(**{k: _namespace(v, f"{where}.{k}".lstrip(".")) for k, v in tree.items()})
     return tree
 

@@ -66,7 +66,7 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
     failed = {}   # {part: why it could not be shown}: its pages say so, the others are written
     return {
         "accounted": guarded_part(failed, "accounted", lambda: boards.accounted(cfg, docs, roster, day), []),
-        "fastest": guarded_part(failed, "fastest", lambda: boards.fastest(docs, roster, day), {}),
+        "fastest": guarded_part(failed, "fastest", lambda: boards.fastest(docs, roster, day, cfg), {}),
         "failed": failed,
         "session": cfg.event.session,
         "tv": tv_layout([d for d in devices if d["seen_today"]]),

@@ -7,6 +7,7 @@ import), so it is a module of its own, imported only by a run that has a
 device to serve: an idle download run under cron does not pay for it.
 """
 
+import datetime as dt
 import errno
 import os
 import shutil
@@ -14,7 +15,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import client, device, files, layout, locks, oao, recording, runner, shapes, spool, state, tracks, units
+from jobs import (client, config, device, figures, files, layout, locks, oao, recording, runner, shapes, spool, state,
+                  tracks, units)
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
@@ -442,13 +444,51 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
     found = check.figures_result()
     if found is None:
         log.warning("%s: figures not computed from its frames: %s", file, check.figures_failed)
+    inside = _session_fields(ctx, device_id, file, check, log) if found is not None else {}
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is not None:
             entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
-                         **_figure_fields(found))
+                         **_figure_fields(found), **inside)
             entry.pop("partial", None)   # the whole track replaced what was kept of it (jobs.recording)
         doc["progress"] = None
+
+
+# (ledger field, jobs.figures category) of the figures ranked inside the sessions.
+SESSION_FIELDS = (("best2s", "2s"), ("best10s", "10s"), ("best5x10", "5x10s"), ("best500", "500m"),
+                  ("best1852", "1852m"), ("best1h", "1h"), ("alpha500", "alpha500"))
+
+
+def _session_fields(ctx, device_id, file, check, log):
+    """{"session": {field: {"speed", "start", "end", "window"}}, "session_windows": [labels]}: the
+    community's figures of the fixes inside the track's day's session windows (and the course),
+    from the fixes this pass gathered. {} when no window is set for that day."""
+    entry = (state.read(ctx.spool, device_id).get("tracks") or {}).get(file) or {}
+    try:
+        day = dt.datetime.strptime(str(entry.get("day")), layout.TRACK_DAY).date()
+    except ValueError:
+        return {}
+    cfg = ctx.cfg
+    windows = [(_window_label(start, end, cfg.tz), start, end) for start, end in config.session_windows(cfg, day)]
+    if not windows:
+        return {}
+    try:
+        best = figures.in_sessions(check.fixes(), windows, cfg.event.course, cfg.checks.max_speed_accuracy)
+    except Exception as exc:  # the frames are the device's: never a reason to lose its track
+        log.warning("%s: figures inside the sessions not computed: %s: %s", file, type(exc).__name__, exc)
+        return {}
+    shown = {}
+    for field, key in SESSION_FIELDS:
+        value = best.get(key)
+        speed = shapes.frame_speed(value["mm_s"]) if value else None
+        if speed:
+            shown[field] = {"speed": round(speed, 3), "start": shapes.frame_time(value["start_ms"]),
+                            "end": shapes.frame_time(value["end_ms"]), "window": value["window"]}
+    return {"session": shown, "session_windows": [label for label, _, _ in windows]}
+
+
+def _window_label(start, end, tz):
+    return "-".join(dt.datetime.fromtimestamp(t, tz).strftime("%H:%M") for t in (start, end))
 
 
 def _figure_fields(found):

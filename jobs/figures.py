@@ -391,3 +391,38 @@ def summary(found):
     shown["5x10s_best"] = round(found["5x10s"]["mm_s"]) if found.get("5x10s") else 0
     shown["distance"] = round(found["distance"]["m"] * 1000) if found.get("distance") else 0
     return shown
+
+
+# --- inside the day's sessions and the course ------------------------------------------
+
+def inside(fixes, polygon):
+    """Whether each fix lies inside the polygon of [lat, lon] points (even-odd rule)."""
+    lat = fixes["lat"].astype(np.float64) * 1e-7
+    lon = fixes["lon"].astype(np.float64) * 1e-7
+    found = np.zeros(len(fixes), bool)
+    for (lat1, lon1), (lat2, lon2) in zip(polygon, polygon[1:] + polygon[:1]):
+        if lat1 == lat2:
+            continue
+        crosses = (lat1 > lat) != (lat2 > lat)
+        found ^= crosses & (lon < lon1 + (lat - lat1) * (lon2 - lon1) / (lat2 - lat1))
+    return found
+
+
+def in_sessions(fixes, windows, course=None, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    """The best of each category over the session windows [(label, start s, end s)]: the
+    figures of the fixes inside each window (a fix outside the course counts as a
+    filtered one), each with "window", its label. {} without windows."""
+    best = {}
+    step = nominal_step(fixes["utc_ms"]) if len(fixes) else 1000
+    for label, start, end in windows:
+        chosen = between(fixes, int(start * 1000), int(end * 1000))
+        outside = ~inside(chosen, course) if course else None
+        for key, value in compute(chosen, max_speed_accuracy, step, outside).items():
+            if value is None:
+                continue
+            if key == "distance" and key in best:   # the sessions' distances add up
+                best[key] = {**best[key], "m": best[key]["m"] + value["m"], "end_ms": value["end_ms"],
+                             "window": best[key]["window"] + ", " + label}
+            elif key == "distance" or key not in best or value["mm_s"] > best[key]["mm_s"]:
+                best[key] = {**value, "window": label}
+    return best

@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import backup, boards, dashboard_facts, day_states, layout, roster, state, tracks, units
+from jobs import backup, boards, config, dashboard_facts, day_states, layout, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -35,7 +35,8 @@ def configure(parser):
     board.add_argument("--accounted", action="store_true",
                        help="one line per entrant sailing that day: seen, downloaded, hours logged, gaps")
     board.add_argument("--fastest", action="store_true",
-                       help="provisional top 10 per figure, craft, fleet and class: the devices' own figures")
+                       help="provisional top 10 per figure, craft, fleet and class: the community's figures "
+                            "inside event.sessions (whole logs without them)")
 
 
 def _date(text):
@@ -318,7 +319,8 @@ def _writable(path):
 
 ACCOUNTED_COLUMNS = ("Entrant", "Name", "Device", "State", "Seen", "Downloaded", "Verified", "Wanted", "Damaged",
                      "Unassigned", "Hours", "First", "Last", "Needs", "Note")
-FASTEST_COLUMNS = ("Figure", "Group", "Value", "Rank", "Entrant", "Name", "Device", "Knots", "Track")
+FASTEST_COLUMNS = ("Figure", "Group", "Value", "Rank", "Entrant", "Name", "Device", "Knots", "Window", "Time",
+                   "Device kn", "Track")
 
 
 def accounted_rows(cfg, day, entries):
@@ -347,19 +349,28 @@ def _marked_by(mark, tz):
     return f"marked by {mark.get('by')} at {when}"
 
 
+def _fastest_title(cfg, day):
+    if config.session_windows(cfg, day):
+        return "provisional fastest: the community's figures inside the sessions (device kn: a reference only)"
+    return f"provisional fastest: {boards.WHOLE_LOGS}"
+
+
 def fastest_rows(cfg, day, entries):
     rows = []
-    for figure in boards.fastest(state.all_devices(cfg.paths.spool), entries, day).values():
+    for figure in boards.fastest(state.all_devices(cfg.paths.spool), entries, day, cfg).values():
         for board in figure["boards"]:
             rows += [{"Figure": figure["label"], "Group": board["group"], "Value": board["value"],
                       "Rank": str(row["rank"]), "Entrant": row["entrant"], "Name": row["name"],
-                      "Device": str(row["device"]), "Knots": f"{row['knots']:.2f}", "Track": row["track"] or ""}
+                      "Device": str(row["device"]), "Knots": f"{row['knots']:.2f}", "Window": row["window"],
+                      "Time": row["time"],
+                      "Device kn": "" if row["device_knots"] is None else f"{row['device_knots']:.2f}",
+                      "Track": row["track"] or ""}
                      for row in board["rows"]]
     return rows
 
 
 def board_report(cfg, day, entries, args):
-    title = "accounted for" if args.accounted else "provisional fastest: the devices' own figures, not results"
+    title = "accounted for" if args.accounted else _fastest_title(cfg, day)
     try:
         if args.accounted:
             columns, rows = ACCOUNTED_COLUMNS, accounted_rows(cfg, day, entries)

@@ -138,3 +138,36 @@ def test_the_example_config_is_valid_and_complete(tmp_path):
         for key in keys:
             assert f"{key}:" in example, f"{section}.{key} is not documented in the example"
     assert cfg.network.port == 80
+
+
+def test_event_sessions_a_default_and_per_date_lists_and_the_old_session_as_the_default(tmp_path):
+    import datetime as dt
+
+    path = tmp_path / "m.yaml"
+    path.write_text("event:\n  timezone: Europe/London\n  session: ['09:00', '17:00']\n"
+                    "  sessions:\n    2025-10-11: ['11:00-12:30', '13:30-16:00']\n"
+                    "  course: [[50.5, -2.5], [50.6, -2.5], [50.6, -2.4]]\n")
+    cfg = config.load(path)
+    london = dt.timezone(dt.timedelta(hours=1))
+    assert config.session_windows(cfg, dt.date(2025, 10, 11)) == [
+        (dt.datetime(2025, 10, 11, 11, tzinfo=london).timestamp(), dt.datetime(2025, 10, 11, 12, 30, tzinfo=london).timestamp()),
+        (dt.datetime(2025, 10, 11, 13, 30, tzinfo=london).timestamp(), dt.datetime(2025, 10, 11, 16, tzinfo=london).timestamp())]
+    # No list for the date and no default: the old event.session is the day's one window.
+    assert config.session_windows(cfg, dt.date(2025, 10, 12)) == [
+        (dt.datetime(2025, 10, 12, 9, tzinfo=london).timestamp(), dt.datetime(2025, 10, 12, 17, tzinfo=london).timestamp())]
+    assert cfg.event.course == [[50.5, -2.5], [50.6, -2.5], [50.6, -2.4]]
+
+
+@pytest.mark.parametrize("text, key", [
+    ("  sessions:\n    default: ['16:00-10:00']\n", "event.sessions.default"),
+    ("  sessions:\n    default: ['10-16']\n", "event.sessions.default"),
+    ("  sessions:\n    monday: ['10:00-16:00']\n", "event.sessions.monday"),
+    ("  sessions:\n    default: '10:00-16:00'\n", "event.sessions.default"),
+    ("  course: [[50.5, -2.5], [50.6, -2.5]]\n", "event.course"),
+    ("  course: [[95, -2.5], [50.6, -2.5], [50.6, -2.4]]\n", "event.course"),
+])
+def test_a_bad_session_window_or_course_is_named(tmp_path, text, key):
+    path = tmp_path / "m.yaml"
+    path.write_text("event:\n" + text)
+    with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")):
+        config.load(path)

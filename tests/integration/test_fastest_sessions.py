@@ -1,0 +1,78 @@
+"""The fastest board on a simulated day whose devices drive home fast after the session:
+inside event.sessions it ranks the community's figures of the fixes inside the windows
+(the drive home never counts, the device's own figure is only shown beside); without
+sessions it ranks whole logs and says it cannot be trusted. Through the real stages."""
+
+import datetime as dt
+import threading
+
+import pytest
+
+from jobs import boards, config, roster, runner, state
+from jobs.sim import DeviceSpec, Fleet
+from jobs.stages import detect, download, inspect
+
+from test_boards import LONDON, sailed
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fastest")
+    specs = [DeviceSpec(id=301, tracks=[sailed((10, 30), (15, 30), 30.0), sailed((16, 10), (16, 40), 55.0)]),
+             DeviceSpec(id=302, tracks=[sailed((10, 30), (15, 30), 25.0), sailed((16, 10), (16, 40), 60.0)]),
+             DeviceSpec(id=303, tracks=[sailed((10, 30), (15, 30), 20.0)])]
+    with Fleet(specs, folder=folder, timezone="Europe/London") as fleet:
+        path = fleet.write_config(folder / "motion-server.yaml",
+                                  **{"event.sessions": {"default": ["10:00-16:00"]}})
+        cfg = config.load(path)
+        for stage, module in (("detect", detect), ("inspect", inspect), ("download", download)):
+            assert runner.run(cfg, stage, module.step, once=True, stop=threading.Event()) == 0
+        yield cfg, roster.load(cfg.event.roster), dt.datetime.now(LONDON).date()
+
+
+def test_inside_the_sessions_the_drive_home_never_ranks(day):
+    cfg, event_roster, today = day
+    board = boards.fastest(state.all_devices(cfg.paths.spool), event_roster, today, cfg)
+    for key, figure in board.items():
+        assert figure["trusted"] and figure["ranks"] == "inside the sessions", key
+    rows = board["best500"]["boards"][0]["rows"]
+    assert [(row["device"], row["knots"]) for row in rows] == [
+        (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (303, pytest.approx(20.0, rel=0.01))]
+    for row in rows:
+        assert row["window"] == "10:00-16:00"
+        start, end = row["time"].split("–")
+        assert "10:00:00" <= start < end <= "16:00:00"
+    # The device's own 500 m of the drive home is shown beside, never ranked.
+    assert {row["device"]: row["device_knots"] for row in rows}[302] == pytest.approx(25.0, rel=0.01) or any(
+        row["device_knots"] and row["device_knots"] > 50 for row in rows)
+
+
+def test_without_sessions_the_board_ranks_whole_logs_and_says_so(day):
+    cfg, event_roster, today = day
+    cfg.event.sessions = None       # as if the event set none: the board ranks what was computed of whole logs
+    try:
+        board = boards.fastest(state.all_devices(cfg.paths.spool), event_roster, today, cfg)
+    finally:
+        cfg.event.sessions = {"default": ["10:00-16:00"]}
+    assert not board["best500"]["trusted"] and "whole logs" in board["best500"]["ranks"]
+    rows = board["best500"]["boards"][0]["rows"]
+    assert [row["device"] for row in rows] == [302, 301, 303]
+    assert rows[0]["knots"] > 50
+
+
+def test_the_pages_and_status_json_show_the_window_and_time_and_the_device_beside(day):
+    import json
+    from pathlib import Path
+
+    from jobs import dashboard_pages
+    from jobs.stages import dashboard
+
+    cfg, event_roster, _ = day
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer())
+    html = Path(cfg.paths.html)
+    status = json.loads((html / "status.json").read_text())
+    best500 = status["fastest"]["best500"]
+    assert best500["trusted"] and best500["boards"][0]["rows"][0]["window"] == "10:00-16:00"
+    page = (html / "fastest.html").read_text()
+    assert "inside today's sessions" in page and "never ranked" in page and "10:00-16:00" in page
+    assert "not to be trusted" not in page
