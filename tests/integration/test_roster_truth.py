@@ -2,12 +2,17 @@
 
 Shared devices (event.shared_devices {offset: 1000}): the virtual row 1806 is
 never looked for, and device 806's track is fetched once, under the physical
-row's name, and shown for both rows. Through detect, inspect and download as
-cron runs them (each stage's --once, in this process).
+row's name, and shown for both rows. A roster edit after the download renames
+the file, with no new request to the device. `mark` and `import` change an
+entrant's day state. Through detect, inspect and download as cron runs them
+(each stage's --once, in this process), and the commands as a person runs them.
 """
 
 import csv
 import datetime as dt
+import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -135,3 +140,52 @@ def test_a_rename_onto_a_file_already_there_is_refused_and_warned_about(event):
     run_once(cfg, "download")
     assert in_the_way.exists() and not before.exists()
     assert state.read(cfg.paths.spool, 470)["warnings"] == []
+
+
+def motion_server(cfg_path, *argv):
+    done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), *map(str, argv)],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+def accounted_state(cfg_path, entrant):
+    code, out, err = motion_server(cfg_path, "report", "--accounted")
+    assert code == 0, err
+    return next(line for line in out.splitlines() if line.startswith(entrant + " ")).split()[4]
+
+
+def json_state(cfg_path, entrant):
+    code, out, err = motion_server(cfg_path, "status", "--json")
+    assert code == 0, err
+    return next(s["state"] for s in json.loads(out)["entrants"]["states"] if s["entrant"] == entrant)
+
+
+def test_as_the_issue_checks_it_from_the_command_line(event, tmp_path):
+    """offset 1000: 1806 never looked for nor not seen; an edit after the download renames with no
+    new request and report says verified for the new holder; mark and import change the state."""
+    fleet, cfg = event
+    cfg_path = tmp_path / "motion-server.yaml"
+    run_once(cfg, "detect", "inspect", "download")
+    assert json_state(cfg_path, "1101F") == "shared" and json_state(cfg_path, "1101") == "collected"
+    edit_roster(fleet, 470, **CAT)
+    run_once(cfg, "download")
+    code, out, _ = motion_server(cfg_path, "report")
+    day = f"{today_at(12):%Y%m%d}"
+    assert code == 0 and any(line.startswith("1103 ") and f"CAT470_470_{day}_120000.oao" in line
+                             and line.rstrip().endswith("verified") for line in out.splitlines()), out
+    assert len(track_requests(fleet, 470)) == 1
+    assert not state.path(cfg.paths.spool, 1806).exists()
+    # Bob lost his device 470 to Cat: missing until a person or a backup file says otherwise.
+    with open(fleet.roster_file, "a", encoding="utf-8") as f:
+        f.write(f"1102,2,0,{today_at(0).date()},{today_at(0).date()},BOB0,Bob,Beech,Sailboard,,Pro-Fleet,\n")
+    assert accounted_state(cfg_path, "1102") == "MISSING" and json_state(cfg_path, "1102") == "missing"
+    assert motion_server(cfg_path, "mark", today_at(0).date(), "1102", "dns")[0] == 0
+    assert accounted_state(cfg_path, "1102") == "did" and json_state(cfg_path, "1102") == "did not start"
+    assert motion_server(cfg_path, "unmark", today_at(0).date(), "1102")[0] == 0
+    (tmp_path / "watch.gpx").write_text(
+        '<gpx><trk><trkseg><trkpt lat="1" lon="2"><time>'
+        f'{today_at(14).astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}</time></trkpt></trkseg></trk></gpx>')
+    code, out, err = motion_server(cfg_path, "import", tmp_path / "watch.gpx", "--entrant", "1102")
+    assert code == 0, err
+    assert accounted_state(cfg_path, "1102") == "backup" and json_state(cfg_path, "1102") == "backup"
+    assert (Path(cfg.paths.tracks) / day / f"BOB0_0_{day}_140000.gpx").exists()
