@@ -10,6 +10,7 @@ Everything a device sent is cut to TEXT_MAX and every number checked
 """
 
 import datetime as dt
+import time
 from collections import Counter
 
 from jobs import backup, boards, day_states, layout, spool, units
@@ -29,9 +30,11 @@ TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
 def waiting(root):
     """{device: (queue, enqueued_at)} for devices waiting for a worker; download wins."""
     queued = {}
+    now = time.time()
     for queue in ("inspect", "download"):
         for device, enqueued in spool.pending(root, queue):
-            queued[device] = (queue, enqueued)
+            if enqueued <= now:   # one set ahead is not waiting: a log still growing, looked at later
+                queued[device] = (queue, enqueued)
     return queued
 
 

@@ -2,8 +2,9 @@
 `status --json`, `report` and the accounted-for board (never a failure; partial in amber)."""
 
 import json
+import time
 
-from jobs import boards, report, roster, state, status
+from jobs import boards, report, roster, spool, state, status
 from tests.unit import test_dashboard as dash
 from tests.unit.test_dashboard import crafted_dashboard_event, render, text  # noqa: F401
 from tests.unit.test_report import DAY, at, on_disk, report_day, rows_for, save, track  # noqa: F401
@@ -53,9 +54,11 @@ def test_the_dashboard_tile_says_stop_the_device_and_the_tracks_page_shows_the_p
         dash.at(9, 0), dash.at(12, 0))
     with state.update(cfg.paths.spool, 612) as doc:
         doc["tracks"] = {growing["file"]: growing, kept["file"]: kept}
+    spool.enqueue(cfg.paths.spool, "inspect", 612, enqueued=time.time() + 5)   # looked at again soon
     _, html = render(cfg, event_roster)
     tile = text(dash.device_blocks((html / "index.html").read_text())[612])
-    assert f"● {TILE}" in tile
+    assert f"● {TILE}" in tile and "waiting for inspection" not in tile    # not waiting: set ahead
+    assert "1 still recording · 1 partial" in text((html / "tv.html").read_text())
     assert "◐ partial: the device left while recording; kept up to the last complete frame (last fix 09:30:00)" in tile
     shown = json.loads((html / "status.json").read_text())
     assert shown["totals"]["tracks_recording"] == 1 and shown["totals"]["tracks_partial"] == 1
