@@ -7,6 +7,7 @@ tests/integration/test_shipped_files_run.py.
 """
 
 import re
+from pathlib import Path
 import shlex
 
 import pytest
@@ -71,3 +72,16 @@ def test_the_sysusers_file_creates_the_motion_user():
     [entry] = [line.split() for line in (REPO / "systemd/motion-server.sysusers").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     assert entry[:3] == ["u", "motion", "-"]
+
+
+def test_the_readme_and_docs_name_only_files_the_repository_has():
+    import subprocess
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    names = set(tracked) | {Path(t).name for t in tracked}
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        for target in re.findall(r"\]\(([^)#:]+)\)", text):                    # markdown links
+            assert (doc.parent / target).exists(), f"{doc.name} links to {target}, not in the repository"
+        for named in re.findall(r"`([\w./-]+\.md)`", text):                      # a document named
+            assert named in names or named.lstrip("./") in names, f"{doc.name} names {named}, not in the repository"
