@@ -46,8 +46,8 @@ def follow_roster(root, tracks_root, roster, tz, device, log):
     moved, refused = 0, []
     with state.update(root, device) as doc:
         for track in doc["tracks"].values():
-            if not isinstance(track, dict) or not _on_disk(track):
-                continue
+            if not isinstance(track, dict) or not _on_disk(track) or track.get("held"):
+                continue   # (held: kept unassigned until a person judges whose it is)
             outcome = _follow(tracks_root, roster, tz, device, track, log)
             moved += outcome is True
             if isinstance(outcome, str):

@@ -132,9 +132,10 @@ class DeviceFetch:
             try:
                 check, fetched = self._fetch(track, out)
                 sha256, damage = _verify_or_keep(self.ctx, self.device, out, check, track)
+                target = final if damage else _identity_place(self.ctx, self.device, track, check, final)
                 out.flush()
                 os.fsync(out.fileno())  # the bytes are on disk before the name says "done"
-                os.rename(part, final)
+                os.rename(part, target)
             except (BadData, OSError):
                 # Not the bytes, or our disk failed: thrown away. (After a network
                 # error, a FetchError, what arrived is kept for resume.)
@@ -332,6 +333,7 @@ def _in_place(ctx, device_id, track, final, log):
         with open(final, "rb") as f:
             check = oao.check_file(f, device_id=device_id, figures=ctx.cfg.checks.max_speed_accuracy)
             sha256 = _verify(f, check, track)
+        aside = _identity_place(ctx, device_id, track, check, final)
     except Damaged as exc:
         if exc.sha256 not in (current.get("suspects") or []):
             log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
@@ -342,6 +344,8 @@ def _in_place(ctx, device_id, track, final, log):
     except (BadData, OSError) as exc:
         log.warning("%s is in place but does not verify (%s); fetching it again", track["name"], exc)
         return False
+    if aside != final:
+        os.rename(final, aside)
     _record_verified(ctx, device_id, track["file"], sha256, check, log)
     log.info("%s was already in place and verifies; recorded without fetching", track["name"])
     return True
@@ -445,13 +449,47 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
     if found is None:
         log.warning("%s: figures not computed from its frames: %s", file, check.figures_failed)
     inside = _session_fields(ctx, device_id, file, check, log) if found is not None else {}
+    verdict, why = check.identity()
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is not None:
             entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
                          **_figure_fields(found), **inside)
             entry.pop("partial", None)   # the whole track replaced what was kept of it (jobs.recording)
+            if verdict == "aside":
+                entry.update(_aside(ctx, device_id, entry), identity=why, held=f"{why}: kept aside")
+                doc["warnings"] = [*doc["warnings"], identity_warning(entry)]
+            elif verdict == "not checked":
+                entry["identity"] = why
         doc["progress"] = None
+    if verdict == "aside":
+        log.warning("%s: %s: not taken as this device's, kept aside as %s/%s for a person to judge",
+                    quoted(file), why, layout.UNASSIGNED, (entry or {}).get("name"))
+    elif verdict == "not checked":
+        log.info("%s: %s (kept as the device's)", quoted(file), why)
+
+
+def identity_warning(track):
+    """The device's warning about a track kept aside: the dashboard lists it for a person."""
+    return {"kind": "identity", "text": f"{track.get('name')}: {track.get('identity')}: not taken as this "
+                                        f"device's, kept aside in {layout.UNASSIGNED}/ for a person to judge"}
+
+
+def _aside(ctx, device_id, track):
+    """Where a track whose identity was stepped round is kept: unassigned, under the device's own id."""
+    return {"unassigned": True, "entrant": None, "file_id": str(device_id),
+            "name": tracks.local_name(str(device_id), device_id, track["start"], ctx.cfg.tz)}
+
+
+def _identity_place(ctx, device_id, track, check, final):
+    """`final`, or the place aside when the track's frames do not show it is this device's."""
+    if check.identity()[0] != "aside":
+        return final
+    aside = tracks.final_path(ctx.cfg.paths.tracks, {**track, **_aside(ctx, device_id, track)})
+    if aside != final and aside.exists():
+        raise BadData(f"{check.identity()[1]}: to be kept aside as {aside.name}, but a file is already there")
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    return aside
 
 
 # (ledger field, jobs.figures category) of the figures ranked inside the sessions.

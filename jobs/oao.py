@@ -522,6 +522,7 @@ class TrackCheck:
         self.damage = None       # the first bad frame, once seen: the rest is only hashed
         self.device_id = device_id
         self._opening = b""      # the first bytes, until the header's device id is in them
+        self.first_mode = None   # the mode of the first frame: whose track it is starts there
         self._taken = bytearray()   # bytes taken and not yet checked (at most TAKE_BATCH)
 
     def take(self, block):
@@ -571,6 +572,7 @@ class TrackCheck:
         if len(self._opening) < HEADER_OPENING.size:
             return
         owner = header_device(self._opening)
+        self.first_mode = self._opening[0] | self._opening[1] << 8
         self._opening = None
         # The header holds the id's low 16 bits (real ids are 3 or 4 digits).
         if owner is not None and self.device_id is not None and owner != self.device_id & 0xFFFF:
@@ -604,6 +606,28 @@ class TrackCheck:
         if self.figures is None or not self.finished:
             return None
         return self.figures.array()
+
+    def identity(self):
+        """Whether the whole track shows it is this device's, once finish() returned:
+        ("checked", None) when it opens with a header frame naming it (one naming
+        another device was refused as it came); ("not checked", why) for a track
+        with no header frame at all (older firmware, other loggers): kept, marked;
+        ("aside", why) when the header check was stepped round (something before
+        the header, a header that is not first, no GNSS fix at all): never taken
+        as this device's, kept aside for a person to judge."""
+        headers = self.frames.frames[HEADER]
+        gnss = self.frames.frames[GNSS[0]] + self.frames.frames[GNSS[1]]
+        if gnss == 0:
+            return "aside", "no GNSS fix in it"
+        if self.first_mode == PADDING:
+            return "aside", "padding before its first frame"
+        if headers and self.first_mode != HEADER:
+            return "aside", "its header frame is not first"
+        if headers > 1:
+            return "aside", f"{headers} header frames"
+        if not headers:
+            return "not checked", "identity not checked: no header frame"
+        return "checked", None
 
     def figures_result(self):
         """What figures() gives for the file, from this pass; None without `figures`

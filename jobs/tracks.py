@@ -132,7 +132,7 @@ def most_recent(logs, limit):
     return [entry for _, entry in kept], len(logs) - limit
 
 
-def plan(logs, roster, device, min_knots, tz, ledger, days=None):
+def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
     """The device's new ledger: every track on the device, wanted or skipped with a reason.
 
     `days` is the event's (first, last) date (default: the roster's span).
@@ -141,6 +141,13 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None):
     fetch it. Those stay in the ledger as its history; a track that was only
     ever skipped and is no longer listed is dropped (a device listing new names
     at each reconnection would otherwise grow the ledger without end).
+
+    A track is what it holds, not where: a settled path listed again with
+    another size or start is another track, planned again (a track on disk
+    keeps its entry under another key, see `earlier_key`). `doubted` (why this
+    device's answers are in doubt: another address answered as it earlier
+    today) plans its new tracks as unassigned and held for a person: both
+    devices' tracks are kept, neither is given to the entrant unseen.
     """
     days = days or event_days(roster)
     new = {file: dict(track) for file, track in ledger.items()}
@@ -151,9 +158,23 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None):
     for entry in unique(logs)[0]:
         listed.add(entry["file"])
         old = ledger.get(entry["file"])
+        replaced = None
         if old is not None and old.get("status") in SETTLED:
-            continue
-        track = decide(entry, roster, device, min_knots, tz, old, taken, days)
+            if same_track(old, entry):
+                continue
+            if old.get("status") in ON_DISK:   # kept, under a key of its own; its file stays
+                key = earlier_key(entry["file"], new)
+                new[key] = old
+                replaced = _place(old)
+                taken[replaced] = key
+            old = None
+        track = decide(entry, roster, device, min_knots, tz, old, {k: v for k, v in taken.items() if k != replaced},
+                       days)
+        if track["status"] == "wanted" and (old is None or not old.get("held")) and \
+                (doubted or _place(track) == replaced):
+            # Where the earlier track's file is: both are kept, the new one aside.
+            why = doubted or f"the device lists {entry['file']} again with another size or start"
+            track = _held(track, device, tz, why, taken)
         if old is not None and old.get("status") in (recording.RECORDING, recording.PARTIAL):
             track = recording.follow(track, old)
         if track["status"] == "wanted":
@@ -171,6 +192,38 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None):
 
 def _place(track):
     return bool(track.get("unassigned")), track["name"]
+
+
+def same_track(old, entry):
+    """Whether a logs.json entry is the track a ledger entry holds: its size and start.
+
+    An entry the planner cannot use (a problem) changes nothing settled.
+    """
+    if entry.get("problem"):
+        return True
+    return old.get("size") == entry["size"] and old.get("start") == (entry["start"] or start_from_name(entry))
+
+
+def earlier_key(file, ledger):
+    """A ledger key for the settled track that was at `file` before another track took the path.
+
+    Never a path a device may list (jobs.device.track_path_problem refuses a
+    '#'), so it is never fetched again.
+    """
+    n = 1
+    while f"{file}#earlier-{n}" in ledger:
+        n += 1
+    return f"{file}#earlier-{n}"
+
+
+def _held(track, device, tz, why, taken):
+    """The planned track as unassigned and held for a person (jobs.assign leaves it there)."""
+    aside = dict(track, unassigned=True, entrant=None, file_id=str(device), held=why, identity=why,
+                 name=local_name(str(device), device, track["start"], tz))
+    if _place(aside) in taken:
+        return _skip(aside, f"same local name as {taken[_place(aside)]}")
+    taken[_place(aside)] = aside["file"]
+    return aside
 
 
 def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):

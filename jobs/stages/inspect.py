@@ -163,7 +163,8 @@ def hand_on(ctx, device, info, warnings, entries):
             return
         before = doc["tracks"]
         days = tracks.event_days(roster, cfg.event.first_day, cfg.event.last_day)
-        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days)
+        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days,
+                             doubted=_doubted(doc))
         # Detect's warnings (a device answering from a new address today) outlive an inspection.
         kept = [w for w in doc["warnings"] if isinstance(w, dict) and w.get("kind") in KEPT_WARNINGS]
         doc.update(info=summary(info), warnings=warnings + kept, tracks=ledger, last_seen=time.time())
@@ -180,6 +181,16 @@ def hand_on(ctx, device, info, warnings, entries):
     _log_outcome(log, ledger)
     if not wanted:
         recording.look_again(ctx, device, ("connected",), log)   # a log still growing: stays connected
+
+
+def _doubted(doc):
+    """Why the device's answers are in doubt today, or None: another address answered as it earlier
+    the same day (jobs.state.note_address). Two devices may take one name: keep both, judge later."""
+    seen = doc.get("addresses_today") if isinstance(doc.get("addresses_today"), dict) else {}
+    earlier = seen.get("previous") if isinstance(seen.get("previous"), dict) else None
+    if not earlier:
+        return None
+    return f"another device answered as this one today: from {earlier.get('address')}, now from {seen.get('address')}"
 
 
 def _log_outcome(log, ledger):
