@@ -14,12 +14,13 @@ import time
 import zoneinfo
 
 import pytest
+import requests
 import responses
 
 from jobs import oao, recording, roster, runner, spool, state, tracks, verify
 from tests.conftest import REPO
-from tests.unit.test_download import (DEVICE, FILE, NAME, cfg, download_once, final_path, ledger_entry,  # noqa: F401
-                                      part_path, queue_device, track, url)
+from tests.unit.test_download import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, cfg,  # noqa: F401
+                                      download_once, final_path, ledger_entry, part_path, queue_device, track, url)
 
 UTC = zoneinfo.ZoneInfo("UTC")
 
@@ -212,3 +213,21 @@ def test_a_log_whose_size_stood_still_is_asked_for_again_not_taken_from_the_part
     doc = download_once(cfg)
     assert doc["tracks"][FILE]["status"] == "recording" and not os.path.exists(final_path(cfg))
     assert len(responses.calls) == 1 and "Range" not in responses.calls[0].request.headers
+
+
+@responses.activate
+def test_a_device_lost_mid_download_keeps_what_it_was_still_writing_as_partial(cfg, track):
+    """The download round that notices the device gone (its next track cannot be fetched)
+    keeps the complete frames of the log it was still writing, as inspect does."""
+    listed = 250_003
+    responses.get(url(), body=track[:listed + 700])
+    responses.get(url(OTHER_FILE), body=requests.ConnectionError("the device left the WiFi"))
+    later = {**ledger_entry(OTHER_FILE, OTHER_NAME, 5000, "20220920", start=1663676976200)}
+    queue_device(cfg, DEVICE, [recording_entry(listed), later])
+    doc = download_once(cfg)
+    assert doc["status"] == "failed" and OTHER_NAME in doc["error"]
+    entry = doc["tracks"][FILE]
+    assert entry["status"] == "partial" and entry["failures"] == 0
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track[:entry["partial"]["bytes"]]
+    assert doc["tracks"][OTHER_FILE]["status"] == "wanted"

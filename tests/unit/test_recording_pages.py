@@ -18,7 +18,8 @@ def growing_tracks(make, partial_day_start, recording_start):
     growing.update(summary=False, reason=TILE, end=0, duration=0)
     kept = make(partial_day_start, "partial")
     last = kept["start"] + 1_800_000
-    kept.update(summary=False, end=0, duration=0, last_fix=last, partial={"bytes": 600, "last_fix": last, "first_fix": kept["start"]},
+    kept.update(summary=False, end=0, duration=0, last_fix=last,
+                partial={"bytes": 600, "last_fix": last, "first_fix": kept["start"]},
                 reason="the device left while recording: 600 bytes kept up to the last complete frame (last fix x)")
     return growing, kept
 
@@ -59,7 +60,8 @@ def test_the_dashboard_tile_says_stop_the_device_and_the_tracks_page_shows_the_p
     tile = text(dash.device_blocks((html / "index.html").read_text())[612])
     assert f"● {TILE}" in tile and "waiting for inspection" not in tile    # not waiting: set ahead
     assert "1 still recording · 1 partial" in text((html / "tv.html").read_text())
-    assert "◐ partial: the device left while recording; kept up to the last complete frame (last fix 09:30:00)" in tile
+    assert ("◐ partial: the device left while recording; kept up to the last complete frame (last fix 09:30:00)"
+            in tile)
     shown = json.loads((html / "status.json").read_text())
     assert shown["totals"]["tracks_recording"] == 1 and shown["totals"]["tracks_partial"] == 1
     assert [t["status"] for t in shown["devices"]["612"]["tracks"]] == ["partial", "recording"]
