@@ -33,6 +33,8 @@ from jobs.config import ConfigError
 STAGE = "import"
 FORMATS = ("oao", "sbp", "sbn", "gpy", "fit", "gpx", "ubx")
 CHUNK = 1024 * 1024
+# <File ID>_<Motion ID or 0>_<YYYYMMDD>_<HHMMSS>.<ext>: what an imported file is called.
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}_\d{1,9}_\d{8}_\d{6}\.(?:" + "|".join(FORMATS) + r")\Z", re.ASCII)
 FIT_EPOCH = 631065600          # 1989-12-31 00:00 UTC, where FIT times count from
 GPX_TIME = re.compile(rb"<(?:\w+:)?trkpt\b.*?<(?:\w+:)?time>\s*([^<\s]+)\s*</(?:\w+:)?time>", re.S)
 GPX_READ = 4 * 1024 * 1024     # a GPX file's first fix is near its top
@@ -188,6 +190,8 @@ def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
     row = _sailing(entries, entrant, when.date())
     motion = row.device if row.device > 0 else 0
     name = f"{row.file_id}_{motion}_{when:%Y%m%d_%H%M%S}.{fmt}"
+    if not NAME.fullmatch(name):   # the roster's File IDs are checked; this builds a path
+        raise NotImported(f"{source}: no safe local name from File ID {row.file_id!r}")
     key = when.strftime(layout.TRACK_DAY)
     target = layout.track_day_dir(cfg.paths.tracks, key) / name
     checked = _copy(source, target, fmt, digest)

@@ -15,7 +15,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from jobs import layout, log, state, tracks
+from jobs import backup, layout, log, state, tracks
 
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
@@ -50,6 +50,15 @@ def main(cfg, args):
                 problems += 1
                 print(f"{doc['device']} {file}: {problem}")
                 logger.error("%s: %s", log.quoted(file), problem, extra={"device": doc["device"]})
+    # Backup files imported (`import`): the same check against the sha256 recorded at import.
+    for records in backup.read_imports(cfg.paths.spool, args.date).values():
+        for record in records:
+            checked += 1
+            problem = check_imported(cfg.paths.tracks, record)
+            if problem:
+                problems += 1
+                print(f"import {record.get('source')!r}: {problem}")
+                logger.error("imported %s: %s", log.quoted(record.get("source")), problem)
     summary = f"{checked} track(s) checked{' of ' + args.date.isoformat() if day else ''}, {problems} problem(s)"
     print(summary)
     (logger.error if problems else logger.info)("%s", summary)
@@ -71,6 +80,24 @@ def check(tracks_root, track):
     recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == PARTIAL else track.get("sha256")
     if digest != recorded:
         return f"MISMATCH {path}: sha256 {digest}, ledger {recorded}"
+    return None
+
+
+def check_imported(tracks_root, record):
+    """What is wrong with an imported backup file, or None if it hashes as recorded."""
+    folder, name = record.get("folder"), record.get("name")
+    if not isinstance(folder, str) or not tracks.DAY.fullmatch(folder) or not isinstance(name, str) \
+            or not backup.NAME.fullmatch(name):
+        return f"import record has no safe local name (folder {folder!r}, name {name!r})"
+    path = layout.track_day_dir(tracks_root, folder) / name
+    try:
+        digest = _sha256(path)
+    except FileNotFoundError:
+        return f"MISSING {path}"
+    except OSError as exc:
+        return f"UNREADABLE {path}: {exc.strerror}"
+    if digest != record.get("sha256"):
+        return f"MISMATCH {path}: sha256 {digest}, recorded at import {record.get('sha256')}"
     return None
 
 

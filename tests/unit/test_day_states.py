@@ -128,3 +128,19 @@ def test_an_entrant_id_that_is_no_file_name_is_kept_apart(tmp_path):
     assert "/" not in key and key.startswith("x")
     marks.set_mark(tmp_path, TODAY, "../1 2", "did not sail", "", "tim")
     assert marks.read_marks(tmp_path, TODAY)["../1 2"]["state"] == "did not sail"
+
+
+def test_the_accounted_page_and_status_json_show_the_states_missing_first(event):
+    from pathlib import Path
+    from jobs import dashboard_pages
+    from jobs.stages import dashboard
+    cfg, _ = event
+    marks.set_mark(cfg.paths.spool, TODAY, "1105", "device faulty", "screen dead", "tim")
+    entries = roster.load(cfg.event.roster, cfg.event.shared_devices)
+    dashboard.write(cfg, Path(cfg.paths.spool), entries, dashboard_pages.Renderer())
+    page = Path(cfg.paths.html, "accounted.html").read_text()
+    shown = [row.split('data-state="')[1].split('"')[0] for row in page.split("<tr ")[1:]]
+    assert shown[:3] == ["missing"] * 3 and shown.count("missing") == 3 and "device faulty" in shown
+    assert "✘ 3 missing" in page and "screen dead" in page and "set by tim" in page
+    said = json.loads(Path(cfg.paths.html, "status.json").read_text())["accounted"]
+    assert [line["state"] for line in said][:3] == ["missing"] * 3

@@ -150,3 +150,17 @@ def test_a_wrong_entrant_day_or_format_says_which(event, capsys):
     assert run(path, "import", folder / "notes.txt", "--entrant", "1102") == 1
     assert "not a backup file this server takes" in capsys.readouterr().err
     assert not os.path.exists(cfg.paths.tracks)
+
+
+def test_verify_rehashes_imported_files_against_the_sha256_recorded(event, capsys):
+    cfg, path, folder = event
+    (folder / "a.ubx").write_bytes(b"u-blox session")
+    assert run(path, "import", folder / "a.ubx", "--entrant", "1102", "--start", "15:00") == 0
+    assert run(path, "verify") == 0
+    assert "1 track(s) checked, 0 problem(s)" in capsys.readouterr().out
+    kept = os.path.join(cfg.paths.tracks, f"{TODAY:%Y%m%d}", f"BOB470_470_{TODAY:%Y%m%d}_150000.ubx")
+    with open(kept, "ab") as f:
+        f.write(b"!")
+    assert run(path, "verify") == 1
+    out = capsys.readouterr().out
+    assert "import 'a.ubx': MISMATCH" in out and (folder / "a.ubx").read_bytes() == b"u-blox session"
