@@ -167,6 +167,8 @@ class DeviceFetch:
                 self._get(track["file"], {"Range": f"bytes={have}-"} if have else {}) as answer:
             guard.moved(time.monotonic())
             growing = recording.grows(track, answer, have)   # then only the listed bytes are taken
+            if growing:
+                recording.mark(self.ctx, self.device, track, self.log)
             have = (have if answer.status_code == 206 else 0) if growing else \
                 _start_at(answer, have, size, out, track["name"], self.log)
             out.truncate(have)

@@ -81,15 +81,21 @@ def follow(track, old):
 
 
 def mark(ctx, device_id, track, log):
-    """The device is still writing `track`: recording in the ledger, no failure counted."""
+    """The device is still writing `track`: recording in the ledger, no failure counted.
+
+    Said as soon as the answer's headers show it (the bytes up to the listed
+    size still come), so a device that leaves mid-body keeps them as partial.
+    """
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(track["file"])
-        if entry is not None:
+        new = entry is not None and entry.get("status") != RECORDING
+        if new:
             entry.update(status=RECORDING, reason=TILE)
             entry.setdefault("recording_since", time.time())
         doc["progress"] = None
-    log.info("%s is still being written on the device (it grew past the %d bytes logs.json gave): %s",
-             track["name"], track["size"], TILE)
+    if new:
+        log.info("%s is still being written on the device (it grew past the %d bytes logs.json gave): %s",
+                 track["name"], track["size"], TILE)
 
 
 def recording(ledger):

@@ -111,3 +111,18 @@ def test_a_device_leaving_while_recording_keeps_a_partial_file_replaced_when_it_
     assert final_file(cfg, entry).read_bytes() == whole and "partial" not in entry
     assert doc["status"] == "completed" and entry["failures"] == 0
     assert not any("marked bad" in line for line in log_lines(cfg))
+
+
+def test_a_device_leaving_mid_body_of_its_growing_log_keeps_what_arrived_as_partial(fleet, cfg):
+    fleet.device(DEVICE).faults = {"leave_after_bytes": 150_000}             # it leaves mid-transfer
+    rounds(cfg, status_is(cfg, "partial"), "what arrived kept as partial once the device left mid-body")
+    _, file, entry = the_track(cfg)
+    kept = final_file(cfg, entry).read_bytes()
+    assert len(kept) == entry["partial"]["bytes"] <= 150_000 and fleet.track_bytes(DEVICE, file).startswith(kept)
+    assert entry["failures"] == 0
+    fleet.device(DEVICE).faults = {}
+    fleet.stop_recording(DEVICE, file)
+    fleet.set_online(DEVICE, True)
+    rounds(cfg, status_is(cfg, "verified"), "the whole track verified once the device came back")
+    _, _, entry = the_track(cfg)
+    assert final_file(cfg, entry).read_bytes() == fleet.track_bytes(DEVICE, file) and entry["failures"] == 0

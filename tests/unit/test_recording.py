@@ -231,3 +231,22 @@ def test_a_device_lost_mid_download_keeps_what_it_was_still_writing_as_partial(c
     with open(final_path(cfg), "rb") as f:
         assert f.read() == track[:entry["partial"]["bytes"]]
     assert doc["tracks"][OTHER_FILE]["status"] == "wanted"
+
+
+@responses.activate
+def test_a_device_leaving_mid_body_of_a_log_it_is_still_writing_keeps_what_arrived_as_partial(cfg, track):
+    """The headers say it grows (Content-Length beyond the listing): recording at once, so
+    the bytes that arrived before the device left are kept, not only a later round's."""
+    listed = 400_009
+    cut = oao.HEADER_SIZE + 2000 * oao.GNSS_SIZE + 30                          # mid-frame, mid-body
+
+    def cut_short(request):
+        return 200, {"Content-Length": str(listed + 4000)}, track[:cut]       # the connection drops
+    responses.add_callback(responses.GET, url(), callback=cut_short)
+    queue_device(cfg, DEVICE, [recording_entry(listed)])
+    doc = download_once(cfg)
+    entry = doc["tracks"][FILE]
+    assert doc["status"] == "failed" and entry["status"] == "partial" and entry["failures"] == 0
+    assert entry["partial"]["bytes"] == cut - 30
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track[:cut - 30]
