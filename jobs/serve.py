@@ -21,7 +21,7 @@ import ipaddress
 import os
 import re
 import socket
-import subprocess
+import struct
 import threading
 import time
 from email.utils import formatdate
@@ -295,8 +295,16 @@ class DashboardServer(ThreadingHTTPServer):
         self.shutdown_request(request)
 
 
+SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
+
+
 def machine_addresses():
-    """Every IPv4 address of this machine, found without external services."""
+    """Every IPv4 address of this machine, found without external services or programs.
+
+    Each interface is asked for its address over an AF_INET socket: `ip` would
+    need a netlink socket, which the systemd unit's RestrictAddressFamilies
+    refuses (and a program to run).
+    """
     found = set()
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
@@ -304,13 +312,27 @@ def machine_addresses():
     except OSError:
         pass
     try:
-        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
-        found.update(re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)/", out))
-    except (OSError, subprocess.SubprocessError):
-        pass
+        interfaces = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        interfaces = []
+    for name in interfaces:
+        address = _interface_address(name)
+        if address:
+            found.add(address)
     # Only 127.0.0.1 stands for loopback; Debian's 127.0.1.1 hostname line is no use to a TV.
     lan = sorted((a for a in found if not ipaddress.ip_address(a).is_loopback), key=ipaddress.ip_address)
     return lan + ["127.0.0.1"]
+
+
+def _interface_address(name):
+    """The IPv4 address of the interface `name`, or None (none, down, or not Linux)."""
+    try:
+        import fcntl
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+    except (ImportError, OSError, UnicodeEncodeError):
+        return None
+    return socket.inet_ntoa(answer[20:24])
 
 
 def urls_for(host, port):

@@ -168,11 +168,23 @@ def test_methods_other_than_get_and_head_are_refused_with_405(server, method):
     assert body == b""
 
 
-def test_the_start_line_lists_every_address_and_loopback():
+def test_the_start_line_lists_every_address_and_loopback(monkeypatch):
+    def no_programs(*args, **kwargs):
+        raise AssertionError(f"serve ran a program: {args}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_programs)  # under systemd `ip` may not run
     urls = serve.urls_for("0.0.0.0", 8080)
     assert urls[-1] == "http://127.0.0.1:8080/"
     assert all(re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+:8080/", u) for u in urls)
     assert serve.urls_for("127.0.0.1", 9000) == ["http://127.0.0.1:9000/"]
+    monkeypatch.undo()
+    if shutil.which("ip"):        # each interface's (first) LAN address, as `ip` shows it, is listed
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "up"], capture_output=True, text=True).stdout
+        first = {}
+        for interface, address in re.findall(r"^\d+: (\S+)\s+inet (\d+\.\d+\.\d+\.\d+)/", shown, re.M):
+            first.setdefault(interface, address)
+        lan = {a for a in first.values() if not a.startswith("127.")}
+        assert lan <= {u.split("/")[2].split(":")[0] for u in urls}, (lan, urls)
 
 
 def _read_until(stream, pattern, seconds):
