@@ -55,7 +55,7 @@ def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
     """One entrant's line. `has_tracks`: the device's tracks that day are the entrant's (found
     through the roster as it is now); `shared`: "shared with <holder> on device 806", or ''."""
     line = {"entrant": entry.entrant, "name": entry.name, "device": entry.on_device if entry.device > 0 else None,
-            "motion_id": entry.device if entry.device > 0 else None, "shared": shared,
+            "motion_id": entry.device if entry.device > 0 else None, "shared": shared, "shared_row": entry.shared,
             "craft": entry.craft, "seen": False, "downloaded": False, "verified": 0, "wanted": 0, "damaged": 0,
             "bad": 0, "unassigned": 0, "hours": 0.0, "first": None, "last": None, "flags": []}
     if entry.device <= 0:
@@ -82,7 +82,7 @@ def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
 
 def _flags(line, doc, spans, session, tz):
     flags = []
-    if not line["seen"]:
+    if not line["seen"] and not line["shared_row"]:   # a virtual Motion ID is never "not seen": its device is
         flags.append("not seen today")
     if doc.get("status") == "failed":
         flags.append("failed")

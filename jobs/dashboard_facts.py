@@ -301,8 +301,8 @@ def not_seen(roster, day, docs, midnight, tz):
     """Today's entrants whose device has not connected today, and those with no device."""
     missing = []
     for entry in roster.on(day):
-        if day_states.shared_with(roster, entry, day) is not None:
-            continue   # a shared row: its device is listed under the row holding it
+        if entry.shared:
+            continue   # a virtual Motion ID: never looked for, never "not seen" (its device's row is)
         doc = docs.get(entry.on_device) if entry.device > 0 else None
         last = None
         if doc is not None:

@@ -129,6 +129,8 @@ def _why_missing(roster, entry, doc, counts, day, midnight):
         return f"{counts['wanted']} track(s) still wanted"
     if counts["bad"]:
         return f"{counts['bad']} bad track(s): see report"
+    if entry.shared:
+        return f"no track on device {entry.on_device} this day"
     seen = [t for t in ((doc or {}).get("history"), (doc or {}).get("last_seen")) if isinstance(t, (int, float))]
     if not seen or max(seen) < midnight:
         return f"device {entry.on_device} not seen this day"

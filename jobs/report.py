@@ -70,6 +70,8 @@ def collect(cfg, day, entries):
         if not mine:
             absence = _absence(cfg, doc, day) if day_states.has_tracks(entries, entry, day) else \
                 f"device {entry.on_device} is another entrant's this day (roster warning)"
+            if entry.shared:   # a virtual Motion ID is never "not seen": its device's row says so
+                absence = f"no track on device {entry.on_device} this day"
             rows.append(_row(who, Device=device, Outcome="; ".join(filter(None, (absence, shared)))))
         rows += [_shared(track_row(cfg, who, doc, t, alarms), device, shared) for t in mine]
     # Tracks of that day from devices nobody had on the roster: the roster may need a line.

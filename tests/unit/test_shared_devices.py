@@ -126,7 +126,8 @@ def test_report_shows_the_shared_row_with_the_same_file_counted_once(shared_day)
     assert ann["Outcome"] == "verified" and ann["Device"] == "806"
     assert foil["Outcome"] == "verified; shared with Ann Alder (1101) on device 806"
     assert foil["Device"] == "1806 (806)"
-    assert "1 verified" in report.summary(rows)
+    assert "1 verified" in report.summary(rows) and "entrants: 1 not seen" in report.summary(rows)
+    assert next(r for r in rows if r["Entrant"] == "1103")["Outcome"] == "no track on device 900 this day"
 
 
 def test_the_accounted_board_counts_the_shared_row_as_the_device(shared_day):
@@ -135,14 +136,16 @@ def test_the_accounted_board_counts_the_shared_row_as_the_device(shared_day):
     assert (lines["1101F"]["verified"], lines["1101F"]["seen"], lines["1101F"]["device"]) == (1, True, 806)
     assert lines["1101F"]["motion_id"] == 1806 and lines["1101F"]["shared"].startswith("shared with Ann Alder")
     assert "not seen today" not in lines["1101F"]["flags"]
-    assert lines["1103"]["device"] == 900 and "not seen today" in lines["1103"]["flags"]
+    # A virtual Motion ID is never "not seen", even holding a device nobody saw: it is missing.
+    assert lines["1103"]["device"] == 900 and lines["1103"]["flags"] == []
+    assert (lines["1103"]["state"], lines["1103"]["state_note"]) == ("missing", "no track on device 900 this day")
 
 
 def test_the_dashboard_lists_no_shared_row_as_not_seen_and_no_clash(shared_day):
     cfg, entries, docs = shared_day
     facts = dashboard_facts.gather(cfg, docs, entries, {}, dt.datetime.combine(DAY, dt.time(18), TZ).timestamp(),
                                    DAY)
-    assert [(e["entrant"], e["device"]) for e in facts["not_seen"]] == [("1102", 470), ("1103", 900)]
+    assert [(e["entrant"], e["device"]) for e in facts["not_seen"]] == [("1102", 470)]
     tile = next(d for d in facts["devices"] if d["id"] == 806)
     assert [(e["entrant"], e["clash"], bool(e["shared"])) for e in tile["entrants"]] == [
         ("1101", False, False), ("1101F", False, True)]
