@@ -224,6 +224,32 @@ def check_folders(cfg):
     return found
 
 
+def check_replica(cfg):
+    """⚠ when the replica (paths.replica) is missing, not writable, or on the tracks' own disk.
+
+    Only warnings: the replica never holds up a download, and the disk may be
+    plugged in after the check. A copy on the same filesystem dies with it.
+    """
+    if not cfg.paths.replica:
+        return []
+    folder, name = Path(cfg.paths.replica), "replica folder"
+    if not folder.is_dir():
+        return [result(name, WARN, f"{folder} does not exist (disk not mounted?): replicate waits for it",
+                       f"mount the replica's disk and create {folder} on it (a folder inside the disk, not its "
+                       "mount point), or unset paths.replica")]
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return [result(name, WARN, f"{folder} is not writable ({exc.strerror}): no second copy is made",
+                       "make it writable by the user that runs the jobs, or set paths.replica elsewhere")]
+    tracks = nearest_existing(cfg.paths.tracks)
+    if os.stat(folder).st_dev == os.stat(tracks).st_dev:
+        return [result(name, WARN, f"{folder} is on the same filesystem as the tracks ({tracks}): "
+                       "a failing disk takes both copies", "set paths.replica to a folder on another disk")]
+    return [result(name, OK, f"{folder}: writable, on another filesystem than the tracks")]
+
+
 def check_html_apart(cfg, cwd=None):
     """✘ when the html folder holds something else of ours, or sits among the tracks.
 
@@ -381,7 +407,7 @@ def scheduled_stages(crontab, timers, spool):
 def check_schedule(cfg):
     crontab, timers = cron_text(), systemd_timers()
     how = scheduled_stages(crontab, timers, cfg.paths.spool)
-    missing = [s for s in config.STAGES if s not in how]
+    missing = [s for s in config.STAGES if s not in how and (s != "replicate" or cfg.paths.replica)]
     ways = ", ".join(f"{s} by {h}" for s, h in how.items())
     if not missing:
         return result("scheduling", OK, ways)
@@ -429,6 +455,7 @@ def run_checks(cfg, config_path=None, resolve_bound=RESOLVE_BOUND_S):
     found += problems or check_roster(cfg, entries, today)
     found.append(check_clock(cfg))
     found += check_folders(cfg)
+    found += check_replica(cfg)
     found.append(check_html_apart(cfg))
     found.append(check_space(cfg))
     found.append(check_names(cfg, entries, resolve_bound))

@@ -24,6 +24,7 @@ STAGES = {
     "download": "fetch and verify every wanted track",
     "disconnect": "notice completed devices that left the WiFi",
     "dashboard": "render the HTML dashboards and status.json",
+    "replicate": "copy every file on disk to paths.replica, checked by sha256",
     "expire": "move expired cache, queue records and logs to the trash, then empty it",
 }
 
@@ -74,6 +75,9 @@ DEFAULTS = {
         "tracks": "spool/tracks",  # day folders YYYYMMDD/ of verified .oao files
         "html": "spool/html",  # index.html, status.json and the other pages
         "log": "spool/log/motion-server.log",  # one log file for every job
+        # A second copy of every track as it arrives (stage replicate): a folder on
+        # another disk, inside it rather than its mount point. Empty: no replica.
+        "replica": None,
     },
     "network": {
         "port": 80,  # the devices' HTTP port
@@ -100,6 +104,7 @@ DEFAULTS = {
         # Devices downloading at once, over all download runs (README: sizing).
         "download": 16,
         "disconnect": 8,
+        "replicate": 1,  # copies to paths.replica at once
     },
     "intervals": {  # seconds between passes of each stage
         # A device is found within 2 s of joining (median 1 s), at ~15 ms of CPU
@@ -111,6 +116,7 @@ DEFAULTS = {
         # A stat of the state and queue files each second; a render only on a change.
         "dashboard": 1.0,
         "expire": 3600.0,
+        "replicate": 2.0,
     },
     "spool": {
         # A claim whose owner is alive but silent this long is taken over (a hung
@@ -173,12 +179,13 @@ DEFAULTS = {
 }
 
 OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str,
-            "event.shared_devices": dict, "event.sessions": dict, "event.course": list}
+            "paths.replica": str, "event.shared_devices": dict, "event.sessions": dict, "event.course": list}
 SHARED_RULES = {"offset": 1, "factor": 2}   # event.shared_devices: each rule's smallest value
 # Settings the server can compare: settings.json's strings, and led_flash from custom_led.
 SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_unit", "distance_unit")
 EXTRA_DEVICES_MAX = 10_000
-PATH_KEYS = ("event.roster", "network.hosts_file", "paths.spool", "paths.tracks", "paths.html", "paths.log")
+PATH_KEYS = ("event.roster", "network.hosts_file", "paths.spool", "paths.tracks", "paths.html", "paths.log",
+             "paths.replica")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LEASE_MIN_S = 60.0
 

@@ -14,7 +14,8 @@ import time
 from collections import Counter
 
 from jobs import backup, boards, day_states, layout, spool, units
-from jobs.tracks import DAY
+from jobs.files import read_json
+from jobs.tracks import DAY, replicated
 
 TEXT_MAX = 120          # longest device string shown; the rest is cut with "…"
 # How each status looks beside its word and colour: readable without colour too.
@@ -41,7 +42,7 @@ def waiting(root):
 
 # ---- the facts: plain data, the same for the pages and status.json ----------------
 
-def gather(cfg, docs, roster, queued, now, day, memo=None):
+def gather(cfg, docs, roster, queued, now, day, memo=None, notes=None):
     """Every fact the pages show. `memo` (a TrackFactsMemo) spares working out again the
     facts of tracks unchanged since the previous gather; without one, nothing is remembered."""
     memo = TrackFactsMemo() if memo is None else memo
@@ -84,6 +85,7 @@ def gather(cfg, docs, roster, queued, now, day, memo=None):
         "warning_count": sum(len(rows) for rows in warnings.values()),
         "days": with_imports(verified_by_day(ledgers), backup.read_imports(cfg.paths.spool), cfg.tz),
         "names": {e.entrant: e.name for e in roster.entries},
+        "replica": (notes or {}).get("replica"),
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,
                        "storage_max": cfg.checks.storage_max_percent},
     }
@@ -256,6 +258,7 @@ def track_facts(device, track, tz, today=None):
         "reason": _text(track.get("reason")),
         "failures": _number(track.get("failures")) or 0,
         "sha256": _text(track.get("sha256")),
+        "replicated": replicated(track),
         "progress": None,
     }
 
@@ -295,6 +298,23 @@ def totals(devices, ledgers, today):
         "tracks_partial": tracks.get("partial", 0),
         "tracks_unassigned": sum(1 for t in todays if t["unassigned"] and t["status"] != "skipped"),
     }
+
+
+def read_notes(cfg, root, day):
+    """What the spool's notes say for the pages (gather's `notes`): the replica's health."""
+    return {"replica": replica_facts(cfg, root)}
+
+
+def replica_facts(cfg, root):
+    """None without paths.replica; else its folder and what replicate last found wrong with it (or None)."""
+    if not cfg.paths.replica:
+        return None
+    try:
+        health = read_json(layout.replica_health(root), {})
+    except (OSError, ValueError):
+        health = {}
+    problem = health.get("problem") if isinstance(health, dict) else None
+    return {"folder": _text(cfg.paths.replica), "problem": _text(problem) if problem else None}
 
 
 def not_seen(roster, day, docs, midnight, tz):

@@ -48,6 +48,7 @@ def inputs(cfg, root, roster, folder, day, scans=None):
     # A person's marks and the imported backup files change the entrants' day states.
     for sub, where in ((layout.MARKS, layout.marks_dir(root)), (layout.IMPORTS, layout.imports_dir(root))):
         seen.extend(_entries(sub, where, scans))
+    seen.extend(_entries(layout.NOTES, layout.notes_dir(root), scans))  # close records, the replica's health
     return (cfg, roster, str(root), str(folder), day, sorted(seen))
 
 
@@ -205,7 +206,7 @@ class Renderer:
     def _tracks_html(self, facts, day, days):
         listed = facts["days"].get(day, [])
         key = (listed, days, facts["event"], facts["today"], facts["day_text"], facts["warning_count"],
-               facts["names"])
+               facts["names"], facts["replica"])
         last = self.tracks_pages.get(day)
         if last is not None and last[0] == key:
             return last[1]
@@ -284,12 +285,13 @@ def status_json(facts):
         entry = {key: device[key] for key in keep}
         entry["tracks"] = [{key: t[key] for key in ("file", "name", "day", "start", "duration_s", "distance_km",
                                                      "best500_kn", "size", "entrant", "status", "reason",
-                                                     "progress", "summary", "unassigned", "first_bad", "disagrees")}
+                                                     "progress", "summary", "unassigned", "first_bad", "disagrees",
+                                                     "replicated")}
                            for t in device["tracks"]]
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
             "not_seen": facts["not_seen"], "roster_warnings": facts["warnings"]["roster"],
-            "accounted": facts["accounted"], "fastest": facts["fastest"]}
+            "accounted": facts["accounted"], "fastest": facts["fastest"], "replica": facts["replica"]}
 
 
 def publish(path, text):

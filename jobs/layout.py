@@ -12,9 +12,14 @@
     <spool>/trash/                                       expired, waiting to be deleted
     <spool>/marks/<YYYY-MM-DD>.<entrant>.json            a person's word on an entrant's day
     <spool>/imports/<sha256>.json                        a backup file imported (`import`)
+    <spool>/replicate/470.json                           devices with files to copy to paths.replica
+    <spool>/notes/replica.json                           the replica's health, as replicate last saw it
+    <spool>/notes/closed-<YYYYMMDD>.json                 a day's close record (motion-server close)
     <tracks>/<YYYYMMDD>/<name>.oao                       tracks of an event day
     <tracks>/unassigned/<YYYYMMDD>/                      tracks no entrant holds yet
     <tracks>/<YYYYMMDD>/.<name>.oao.part                 a download that can resume
+    <tracks>/<YYYYMMDD>/SHA256SUMS, entrants.csv         a closed day's package
+    <replica>/<YYYYMMDD>/<name>.oao                      the second copy (the tracks' own layout)
     <html>/                                              the dashboard's pages
 
 Modules ask here instead of joining names themselves, so that two of them
@@ -25,8 +30,9 @@ Nothing here touches the disk.
 import os
 from pathlib import Path
 
-QUEUES = ("inspect", "download")
+QUEUES = ("inspect", "download", "replicate")
 STATE, LOCKS, CLAIMED, DONE, CORRUPT, CACHE, TRASH = "state", "locks", "claimed", "done", "corrupt", "cache", "trash"
+NOTES = "notes"
 DONE_DAY = "%Y-%m-%d"      # done/<queue>/<day>/: date.isoformat() writes it, expire reads it back
 TRACK_DAY = "%Y%m%d"       # <tracks>/<day>/: an event day's tracks
 UNASSIGNED = "unassigned"  # <tracks>/unassigned/<day>/: tracks of event days no entrant holds yet
@@ -114,6 +120,18 @@ def imports_dir(spool):
 
 def import_file(spool, sha256):
     return imports_dir(spool) / f"{sha256}.json"
+def notes_dir(spool):
+    """Spool-wide facts that belong to no device: the replica's health, close records."""
+    return Path(spool) / NOTES
+
+
+def replica_health(spool):
+    return notes_dir(spool) / "replica.json"
+
+
+def close_record(spool, day):
+    """The close record of `day` (a TRACK_DAY string)."""
+    return notes_dir(spool) / f"closed-{day}.json"
 
 
 # --- locks (jobs.locks says which kind each is) ---------------------------------

@@ -304,7 +304,7 @@ def sweep_temporary(folder, max_age=0):
 
 def sweep(root, *more):
     """Sweep the spool's folders (and `more`, e.g. the dashboard's) of dead writers' temporary files."""
-    folders = [*layout.device_folders(root).values(),
+    folders = [*layout.device_folders(root).values(), layout.notes_dir(root),
                *(Path(entry.path) for entry in _scan(layout.cache_root(root)) if entry.is_dir()), *map(Path, more)]
     removed = sum(sweep_temporary(folder) for folder in folders)
     if removed:

@@ -13,6 +13,7 @@ ID from the checked roster.
 
 import datetime as dt
 import re
+from pathlib import PurePosixPath
 
 from jobs import layout, recording
 from jobs.device import track_path_problem
@@ -68,6 +69,23 @@ def final_path(tracks_root, track):
     if not isinstance(day, str) or not DAY.fullmatch(day) or not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"ledger track has no safe local name (day {day!r}, name {name!r})")
     return layout.track_day_dir(tracks_root, day, bool(track.get("unassigned"))) / name
+
+
+def place(track):
+    """A ledger track's path inside the track folder, the same in the replica: 20260716/<name>,
+    or unassigned/20260716/<name>; ValueError if not ours."""
+    return final_path(PurePosixPath(), track).as_posix()
+
+
+def replicated(track):
+    """Whether the replica holds this very file: the ledger's copy record has its place and sha256."""
+    copy = track.get("replica")
+    if not isinstance(copy, dict) or not track.get("sha256") or copy.get("sha256") != track["sha256"]:
+        return False
+    try:
+        return copy.get("path") == place(track)
+    except ValueError:
+        return False
 
 
 def event_days(roster, first_day=None, last_day=None):

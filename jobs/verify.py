@@ -7,6 +7,10 @@ written. One line per file that is missing or differs; exit status 1 if any.
 It only reads: a state file is replaced atomically and a track only ever
 appears under its final name by rename, so no lock is needed and no stage is
 held up while large files are hashed.
+
+With paths.replica set, each track's copy there is hashed too: a copy the
+ledger records that is missing or differs is a problem like the track's own;
+a track not copied yet (the replica disk away, replicate behind) is counted.
 """
 
 import argparse
@@ -39,14 +43,19 @@ def main(cfg, args):
     log.setup(cfg, console=False, errors_to_stderr=False, make_folder=False)
     logger = log.get(STAGE)
     day = args.date.strftime(layout.TRACK_DAY) if args.date else None
-    checked, problems = 0, 0
+    checked, problems, not_copied = 0, 0, 0
+    replica = cfg.paths.replica
     for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
         for file, track in sorted(doc["tracks"].items()):
             if track.get("status") not in (*KEPT, PARTIAL) or (day and track.get("day") != day):
                 continue
             checked += 1
-            problem = check(cfg.paths.tracks, track)
-            if problem:
+            found = [check(cfg.paths.tracks, track)]
+            if replica:
+                copied = check_replica(replica, track)
+                not_copied += copied == NOT_COPIED
+                found.append(None if copied == NOT_COPIED else copied)
+            for problem in filter(None, found):
                 problems += 1
                 print(f"{doc['device']} {file}: {problem}")
                 logger.error("%s: %s", log.quoted(file), problem, extra={"device": doc["device"]})
@@ -60,6 +69,8 @@ def main(cfg, args):
                 print(f"import {record.get('source')!r}: {problem}")
                 logger.error("imported %s: %s", log.quoted(record.get("source")), problem)
     summary = f"{checked} track(s) checked{' of ' + args.date.isoformat() if day else ''}, {problems} problem(s)"
+    if replica:
+        summary += f"; replica {replica}: {checked - not_copied} copies checked, {not_copied} not copied yet"
     print(summary)
     (logger.error if problems else logger.info)("%s", summary)
     return 1 if problems else 0
@@ -98,6 +109,25 @@ def check_imported(tracks_root, record):
         return f"UNREADABLE {path}: {exc.strerror}"
     if digest != record.get("sha256"):
         return f"MISMATCH {path}: sha256 {digest}, recorded at import {record.get('sha256')}"
+    return None
+
+
+NOT_COPIED = "not copied yet"
+
+
+def check_replica(replica, track):
+    """What is wrong with a track's copy in the replica, NOT_COPIED if the ledger records none, or None."""
+    if not tracks.replicated(track):
+        return NOT_COPIED
+    where = Path(replica) / tracks.place(track)
+    try:
+        digest = _sha256(where)
+    except FileNotFoundError:
+        return f"REPLICA MISSING {where}"
+    except OSError as exc:
+        return f"REPLICA UNREADABLE {where}: {exc.strerror}"
+    if digest != track.get("sha256"):
+        return f"REPLICA MISMATCH {where}: sha256 {digest}, ledger {track.get('sha256')}"
     return None
 
 

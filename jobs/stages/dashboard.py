@@ -64,7 +64,8 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     if renderer.still_current(inputs, folder, now):
         return []
     docs = [doc for doc in state.all_devices(root) if isinstance(doc.get("device"), int)]
-    facts = dashboard_facts.gather(cfg, docs, roster, dashboard_facts.waiting(root), now, day, renderer.memo)
+    facts = dashboard_facts.gather(cfg, docs, roster, dashboard_facts.waiting(root), now, day, renderer.memo,
+                                   dashboard_facts.read_notes(cfg, root, day))
     folder.mkdir(parents=True, exist_ok=True)
     pages = renderer.render(facts)
     written = [name for name, text in pages.items() if dashboard_pages.publish(folder / name, text)]

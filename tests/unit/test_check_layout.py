@@ -25,7 +25,7 @@ def test_the_shipped_crontab_schedules_every_stage():
     assert check.scheduled_stages(crontab, None, "/nonexistent") == {s: "cron" for s in config.STAGES}
     assert check.scheduled_stages("# * * * * motion-server detect --for 55\n", None, "/nonexistent") == {}
     timers = "\n".join(f"Mon 2026-07-16 13:03:00 BST 10s left - - motion-server@{s}.timer motion-server@{s}.service"
-                       for s in ("detect", "inspect", "download", "disconnect", "dashboard"))
+                       for s in ("detect", "inspect", "download", "disconnect", "dashboard", "replicate"))
     timers += "\nMon 2026-07-16 14:00:00 BST 57min left - - motion-server-expire.timer motion-server@expire.service"
     assert check.scheduled_stages("", timers, "/nonexistent") == {s: "systemd" for s in config.STAGES}
 

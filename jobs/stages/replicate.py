@@ -1,0 +1,172 @@
+"""Stage replicate: a second copy of every track on another disk, as it happens.
+
+With paths.replica set, every file a ledger holds under its final name in the
+track folder (verified or damaged, assigned or unassigned) is copied to the
+same place under paths.replica:
+
+    <tracks>/20260716/ALD470ANN_470_20260716_130240.oao
+    <replica>/20260716/ALD470ANN_470_20260716_130240.oao
+
+Each step reads the ledgers (no locks: state files are replaced atomically)
+and queues every device with a file the replica lacks; a worker claims the
+device, copies each such file (jobs.copying: temporary name, fsync, read back
+and compared with the ledger's sha256, rename) and records the copy in the
+ledger as `replica: {path, sha256, at}`. A track moved from unassigned to its
+entrant is copied under its new name and the old copy removed.
+
+Download never waits for this stage: it runs in its own processes, on its own
+queue. A replica folder that is missing (the disk unplugged) or full is a
+warning in <spool>/notes/replica.json, which the dashboard shows, and in the
+log once; the files wait in the ledgers until the disk is back.
+"""
+
+import errno
+import threading
+import time
+from pathlib import Path
+
+from jobs import copying, files, layout, runner, spool, state, tracks
+
+QUEUE = "replicate"
+# A file that could not be copied (not in the track folder, a bad copy), or a
+# replica disk that failed a copy (full, read-only), is tried again after this.
+RETRY_S = 60.0
+_health_lock = threading.Lock()
+
+
+def step(ctx):
+    replica = ctx.cfg.paths.replica
+    if not replica:
+        return False
+    if not Path(replica).is_dir():
+        note(ctx, f"replica folder {replica} is missing (disk not mounted?): files wait to be copied", kind="missing")
+        return False
+    if _last_problem(ctx.spool, "missing"):
+        note(ctx, None)  # the disk is back
+    if ctx.memory.get("disk_retry", 0) > time.time():
+        return False  # the replica's disk failed a copy: not hammered every step
+    queue_behind(ctx)
+    return runner.serve_queue(ctx, QUEUE, replicate_device)
+
+
+def behind(track):
+    """Whether a ledger track is on disk under a name of ours and the replica lacks this very file."""
+    if not isinstance(track, dict) or track.get("status") not in tracks.ON_DISK or not track.get("sha256"):
+        return False
+    try:
+        tracks.place(track)
+    except ValueError:
+        return False
+    return not tracks.replicated(track)
+
+
+def queue_behind(ctx):
+    """Queue every device with a file to copy that is neither queued, claimed nor waiting to be retried."""
+    retry = ctx.memory.setdefault("retry", {})
+    now = time.time()
+    taken = {d for d, _ in spool.pending(ctx.spool, QUEUE)} | {c["device"] for c in spool.claims(ctx.spool, QUEUE)}
+    for doc in state.all_devices(ctx.spool, shared=True):
+        device = doc["device"]
+        if device in taken or not isinstance(doc.get("tracks"), dict):
+            continue
+        if any(behind(t) and retry.get(_key(device, t), 0) <= now for t in doc["tracks"].values()):
+            spool.enqueue(ctx.spool, QUEUE, device)
+
+
+def _key(device, track):
+    return device, track.get("file"), track.get("sha256"), track.get("name"), bool(track.get("unassigned"))
+
+
+def replicate_device(ctx, claim):
+    """Copy each of the claimed device's files the replica lacks; stop at the first error of the replica's disk."""
+    doc = state.read(ctx.spool, claim.device)
+    for file, track in sorted(doc["tracks"].items()):
+        if ctx.stop.is_set():
+            raise runner.Stopping()
+        if behind(track) and not copy_track(ctx, claim.device, file, track):
+            return
+
+
+def copy_track(ctx, device, file, track):
+    """Copy one file and record it; False when the replica's disk failed (the device's other files wait)."""
+    log = ctx.device_log(device)
+    replica, where = Path(ctx.cfg.paths.replica), tracks.place(track)
+    source, target = Path(ctx.cfg.paths.tracks) / where, replica / where
+    try:
+        _make_folders(replica, Path(where).parent)
+        sha256 = copying.copy_checked(source, target, track["sha256"])
+    except copying.CopyMismatch as exc:
+        return _retry_later(ctx, device, track, log, f"{where} not replicated: {exc}")
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename) == source:
+            return _retry_later(ctx, device, track, log, f"{where} not replicated: {exc.strerror}: {source}")
+        problem = f"replica {replica}: {exc.strerror or exc}"
+        if exc.errno in runner.LOCAL_ERRORS and exc.errno != errno.ENOTDIR:
+            ctx.local_error = problem  # full or read-only: the run exits 1, cron tells someone
+        note(ctx, problem, log)
+        ctx.memory["disk_retry"] = time.time() + RETRY_S
+        return False
+    earlier = _record(ctx, device, file, track, where, sha256)
+    if earlier and earlier != where:
+        (replica / earlier).unlink(missing_ok=True)  # its unassigned name, now moved to its entrant
+    log.info("%s replicated to %s", where, replica)
+    if _last_problem(ctx.spool):
+        note(ctx, None, log)
+    return True
+
+
+def _make_folders(root, inside):
+    """Create the folders of `inside` under `root`, never `root` itself: a missing disk stays missing."""
+    folder = root
+    for part in inside.parts:
+        folder = folder / part
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+
+
+def _record(ctx, device, file, track, where, sha256):
+    """The copy in the ledger, if the track is still that file; the place of the copy it replaces."""
+    with state.update(ctx.spool, device) as doc:
+        entry = doc["tracks"].get(file)
+        if not isinstance(entry, dict) or entry.get("sha256") != track["sha256"] or tracks.place(entry) != where:
+            return None  # moved or replaced meanwhile: the next step copies what it is now
+        earlier = entry.get("replica") if isinstance(entry.get("replica"), dict) else {}
+        entry["replica"] = {"path": where, "sha256": sha256, "at": time.time()}
+    return earlier.get("path")
+
+
+def _retry_later(ctx, device, track, log, why):
+    log.error("%s; tried again in %.0f s", why, RETRY_S)
+    ctx.memory.setdefault("retry", {})[_key(device, track)] = time.time() + RETRY_S
+    return True
+
+
+def _last_problem(root, kind=None):
+    health = health_of(root)
+    return bool(health.get("problem")) and (kind is None or health.get("kind") == kind)
+
+
+def health_of(root):
+    """What replicate last saw of the replica: {problem: text or None, kind, since}."""
+    try:
+        found = files.read_json(layout.replica_health(root), {})
+    except ValueError:
+        found = {}
+    return found if isinstance(found, dict) else {}
+
+
+def note(ctx, problem, log=None, kind="error"):
+    """Record the replica's health when it changed, and say so once in the log."""
+    log = log or ctx.log
+    with _health_lock:
+        if health_of(ctx.spool).get("problem") == problem:
+            return
+        folder = layout.notes_dir(ctx.spool)
+        folder.mkdir(parents=True, exist_ok=True)
+        files.write_json(layout.replica_health(ctx.spool), {"problem": problem, "kind": kind if problem else None, "since": time.time()})
+    if problem is None:
+        log.info("replica %s usable again", ctx.cfg.paths.replica)
+    else:
+        log.warning("%s", problem)
