@@ -168,7 +168,7 @@ DEFAULTS = {
     },
     "dashboard": {
         "listen": "0.0.0.0:8080",  # motion-server serve
-        # Connections `serve` answers at once; more get a quick 503 (screens retry in 5 s).
+        # Connections one address may hold open in `serve` (its oldest beyond get a 503; screens retry in 5 s).
         "max_clients": 64,
     },
     "limits": {  # what a device may claim in logs.json

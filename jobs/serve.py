@@ -7,11 +7,13 @@ whatever the URL: the real path of every request (symlinks resolved) must lie
 inside the real folder. Every answer says `Cache-Control: no-store`, so a TV
 that has been on all week never shows an old page.
 
-Anyone on the event WiFi can connect, so a connection is bounded: at most
-dashboard.max_clients at once (more get a quick 503 and are closed, and a
-screen retries in 5 s), its request line and headers within HEADERS_WITHIN_S
-in total however they trickle, and a failing accept() (out of file
-descriptors) pauses the loop instead of spinning on it.
+Anyone on the event WiFi can connect, so a connection is bounded: one loop
+holds them all (an idle or slow one costs a socket, never a thread), each
+address at most dashboard.max_clients at once and all together OPEN_MAX (the
+oldest is closed with a 503 to make room, a screen retries in 5 s), its
+request line and headers within HEADERS_WITHIN_S in total however they
+trickle, its answer taken within WRITE_WITHIN_S, and a failing accept() (out
+of file descriptors) pauses accepting instead of spinning on it.
 """
 
 import base64
@@ -19,14 +21,17 @@ import hashlib
 import io
 import ipaddress
 import os
+import queue
 import re
+import selectors
 import socket
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote, unquote
 
 from jobs import log, runner, shipped
@@ -45,7 +50,14 @@ TYPES = {
 }
 ALLOWED = "GET, HEAD"
 HEADERS_WITHIN_S = 10.0  # a request line and its headers, in total: a byte every 20 s holds nothing
+WRITE_WITHIN_S = 30.0    # an answer not taken by then: a phone that went to sleep is let go
+HEAD_MAX = 64 * 1024     # a request line and headers longer than this are no screen's
+OPEN_MAX = 1000          # connections held at once, every address together (each a file descriptor)
+EVICT_AFTER_S = 1.0      # a connection this old may be closed to make room: a screen's own request is in by then
+WORKERS = 8              # requests answered at once: a page is a file read, a few ms
+SWEEP_S = 0.1            # how often deadlines and the limit per address are looked at
 ACCEPT_BACKOFF_S = 0.5   # after accept() fails (EMFILE): the listener stays readable, so no pause = 100 % CPU
+TOO_LARGE = (b"HTTP/1.0 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
         b"Retry-After: 5\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nBusy, retry.\n")
 FRESHNESS_SCRIPT = shipped.TEMPLATES / "_fresh.html"
@@ -230,69 +242,280 @@ class _Deadline(socket.SocketIO):
         return super().readinto(buffer)
 
 
-class DashboardServer(ThreadingHTTPServer):
-    daemon_threads = True   # a stuck client never delays the stop
-    request_queue_size = 128  # every screen in the tent reconnecting at once is not refused at the door
+class _BufferedHandler(DashboardHandler):
+    """The handler run on a request already read whole: nothing it does waits on the client.
+
+    The accept loop (DashboardServer) gathers the request line and headers from
+    every connection without a thread; a worker then answers into a buffer,
+    which the loop sends as the client takes it.
+    """
+
+    def setup(self):
+        self.connection = self.request
+        self.rfile = io.BytesIO(self.request.head)
+        self.wfile = io.BytesIO()
+
+    def parse_request(self):
+        return BaseHTTPRequestHandler.parse_request(self)
+
+    def finish(self):
+        self.request.answer = self.wfile.getvalue()
+
+
+class _Client:
+    """One connection as the accept loop holds it: what it sent, what it is sent, by when."""
+
+    def __init__(self, sock, address, now):
+        self.sock, self.address, self.opened = sock, address, now
+        self.deadline = now + HEADERS_WITHIN_S
+        self.head = bytearray()
+        self.answer = None
+        self.sent = 0
+        self.state = "reading"   # reading -> answering (a worker has it) -> writing
+
+
+class DashboardServer:
+    """Every connection is held by one loop (selectors), not by a thread: an idle or
+    slow client costs a socket, never a worker. A request read whole goes to one of
+    a few workers; its answer is sent by the loop as the client takes it.
+
+    Bounds: each address at most `max_clients` connections open for more than
+    EVICT_AFTER_S (its oldest beyond are closed with a 503: a screen retries in
+    5 s), every address together at most OPEN_MAX (the oldest such makes room,
+    else the new one gets the 503). A new connection is never the one let go:
+    so one address holding 70 idle connections, or 300 slow ones, cannot keep
+    any screen, its own included, from its page.
+    """
 
     def __init__(self, address, root, logger, max_clients=64):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.create_server(address, family=family, backlog=128)
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
         self.root = root
         self.log = logger
         self.max_clients = max_clients
-        self.clients = 0
-        self.clients_lock = threading.Lock()
+        # Below the process's file descriptors, with room for the log, the pages and the workers.
+        self.open_max = max(8, min(OPEN_MAX, _files_allowed() - 32))
         self.accept_failing = False
-        super().__init__(address, DashboardHandler)
+        self._clients = {}           # socket -> _Client
+        self._done = queue.SimpleQueue()   # clients a worker answered
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._workers = ThreadPoolExecutor(max_workers=min(max_clients, WORKERS), thread_name_prefix="serve")
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._next_sweep = 0.0
 
-    def get_request(self):
-        try:
-            request = super().get_request()
-        except OSError as exc:
-            if not self.accept_failing:  # one line per streak, not one per retry
-                self.log.warning("cannot accept connections (%s); retrying every %g s",
-                                 exc.strerror or exc, ACCEPT_BACKOFF_S)
-            self.accept_failing = True
-            time.sleep(ACCEPT_BACKOFF_S)
-            raise
-        if self.accept_failing:
-            self.log.info("accepting connections again")
-            self.accept_failing = False
-        return request
+    # ---- the loop ---------------------------------------------------------------
 
-    def process_request(self, request, client_address):
-        with self.clients_lock:
-            full = self.clients >= self.max_clients
-            if not full:
-                self.clients += 1
-        if full:
-            self._turn_away(request, client_address)
-            return
+    def serve_forever(self, poll_interval=0.2):
+        sel = self._selector
+        sel.register(self.socket, selectors.EVENT_READ, "accept")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        accept_again = None
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._client_done()
-            raise
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if accept_again is not None and now >= accept_again:
+                    sel.register(self.socket, selectors.EVENT_READ, "accept")
+                    accept_again = None
+                for key, events in sel.select(self._next_timeout(now, poll_interval, accept_again)):
+                    if key.data == "accept":
+                        if not self._accept():
+                            sel.unregister(self.socket)   # the listener stays readable: no pause = 100 % CPU
+                            accept_again = time.monotonic() + ACCEPT_BACKOFF_S
+                    elif key.data == "wake":
+                        self._answered()
+                    elif events & selectors.EVENT_READ and key.data.state == "reading":
+                        self._read(key.data)
+                    elif events & selectors.EVENT_WRITE:
+                        self._write(key.data)
+                self._expire(time.monotonic())
         finally:
-            self._client_done()
+            self._stopped.set()
 
-    def _client_done(self):
-        with self.clients_lock:
-            self.clients -= 1
+    def _next_timeout(self, now, poll_interval, accept_again):
+        soonest = min((c.deadline for c in self._clients.values() if c.state != "answering"),
+                      default=now + poll_interval)
+        if accept_again is not None:
+            soonest = min(soonest, accept_again)
+        return max(0.0, min(soonest - now, poll_interval))
 
-    def _turn_away(self, request, client_address):
-        """503 and close, from the accept loop: a few bytes that fit the socket's buffer, never waited on."""
-        self.log.debug("%s turned away: %d connections already", client_address[0], self.max_clients)
+    def _accept(self):
+        """Take every waiting connection; False when accept() fails (out of file descriptors)."""
+        while True:
+            try:
+                sock, address = self.socket.accept()
+            except BlockingIOError:
+                return True
+            except OSError as exc:
+                if not self.accept_failing:  # one line per streak, not one per retry
+                    self.log.warning("cannot accept connections (%s); retrying every %g s",
+                                     exc.strerror or exc, ACCEPT_BACKOFF_S)
+                self.accept_failing = True
+                return False
+            if self.accept_failing:
+                self.log.info("accepting connections again")
+                self.accept_failing = False
+            sock.setblocking(False)
+            now = time.monotonic()
+            if len(self._clients) >= self.open_max and not self._evict_oldest(self._clients.values(), now):
+                self._turn_away(sock, address[0], f"{len(self._clients)} connections already")
+                continue
+            client = _Client(sock, address, now)
+            self._clients[sock] = client
+            self._selector.register(sock, selectors.EVENT_READ, client)
+
+    def _limit_addresses(self, now):
+        """Each address keeps at most max_clients connections older than EVICT_AFTER_S: its oldest
+        beyond are closed with a 503. A new connection always gets EVICT_AFTER_S to send its
+        request: a screen's is in within milliseconds, an idle crowd's never."""
+        by_address = {}
+        for client in self._clients.values():
+            if client.state != "answering" and now - client.opened > EVICT_AFTER_S:
+                by_address.setdefault(client.address[0], []).append(client)
+        for host, old in by_address.items():
+            if len(old) > self.max_clients:
+                old.sort(key=lambda c: c.opened)
+                for client in old[:len(old) - self.max_clients]:
+                    self._close(client, BUSY if client.state == "reading" else None)
+                self.log.debug("%s: %d connections let go (dashboard.max_clients %d)", host,
+                               len(old) - self.max_clients, self.max_clients)
+
+    def _evict_oldest(self, crowd, now):
+        """Close the oldest connection of `crowd` open for over EVICT_AFTER_S and not being answered."""
+        waiting = [c for c in crowd if c.state != "answering" and now - c.opened > EVICT_AFTER_S]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c.opened)
+        self._close(oldest, BUSY if oldest.state == "reading" else None)
+        return True
+
+    def _read(self, client):
         try:
-            request.setblocking(False)
-            request.send(BUSY)
+            data = client.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(client)
+            return
+        client.head += data
+        if b"\r\n\r\n" in client.head or b"\n\n" in client.head:
+            client.head = bytes(client.head)
+            client.state = "answering"
+            self._selector.unregister(client.sock)
+            self._workers.submit(self._answer, client)
+        elif len(client.head) > HEAD_MAX:
+            self._close(client, TOO_LARGE)
+
+    def _answer(self, client):
+        """In a worker: the answer to a request read whole, into client.answer."""
+        try:
+            _BufferedHandler(client, client.address, self)
+        except Exception as exc:  # noqa: BLE001 - one request's failure, never the server's
+            self.log.warning("answering %s failed: %s", client.address[0], exc)
+            client.answer = b""
+        self._done.put(client)
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass   # the wake socket is full: the loop is being woken already
+
+    def _answered(self):
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        while True:
+            try:
+                client = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if client.sock not in self._clients:
+                continue
+            client.state, client.deadline = "writing", time.monotonic() + WRITE_WITHIN_S
+            client.answer = memoryview(client.answer or b"")
+            self._selector.register(client.sock, selectors.EVENT_WRITE, client)
+            self._write(client)
+
+    def _write(self, client):
+        try:
+            client.sent += client.sock.send(client.answer[client.sent:client.sent + 262144])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(client)
+            return
+        if client.sent >= len(client.answer):
+            self._close(client)
+
+    def _expire(self, now):
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_S
+        for client in [c for c in self._clients.values() if c.state != "answering" and now > c.deadline]:
+            self._close(client)   # the request not sent within HEADERS_WITHIN_S, or the answer not taken
+        self._limit_addresses(now)
+
+    def _close(self, client, last_words=None):
+        self._clients.pop(client.sock, None)
+        try:
+            self._selector.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        if last_words:
+            try:
+                client.sock.send(last_words)   # a few bytes that fit the socket's buffer, never waited on
+            except OSError:
+                pass
+        try:
+            client.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        self.shutdown_request(request)
+        client.sock.close()
+
+    def _turn_away(self, sock, host, why):
+        self.log.debug("%s turned away: %s", host, why)
+        try:
+            sock.send(BUSY)
+        except OSError:
+            pass
+        sock.close()
+
+    # ---- stopping ---------------------------------------------------------------------
+
+    def shutdown(self):
+        """Stop the loop and wait for it (from another thread)."""
+        self._stop.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._stopped.wait()
+
+    def server_close(self):
+        for client in list(self._clients.values()):
+            self._close(client)
+        self._workers.shutdown(wait=False)
+        for sock in (self.socket, self._wake_r, self._wake_w):
+            sock.close()
+        self._selector.close()
+
+
+def _files_allowed():
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return soft if soft != resource.RLIM_INFINITY else 1 << 20
+    except (ImportError, OSError, ValueError):
+        return 1024
 
 
 SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
