@@ -184,8 +184,10 @@ def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
     if isinstance(earlier, dict):
         if earlier.get("entrant") != entrant:
             raise NotImported(f"{source}: the same bytes were imported for entrant {earlier.get('entrant')} "
-                               f"as {earlier.get('name')}")
-        return earlier, False
+                              f"as {earlier.get('name')}")
+        if _in_place(cfg, earlier):
+            return earlier, False
+        # Recorded, but the file is gone from the day folder: imported again.
     when, start_from = _when(cfg, source, fmt, day, start)
     row = _sailing(entries, entrant, when.date())
     motion = row.device if row.device > 0 else 0
@@ -206,6 +208,14 @@ def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
     return record, True
 
 
+def _in_place(cfg, record):
+    folder, name = record.get("folder"), record.get("name")
+    if not isinstance(folder, str) or not isinstance(name, str) or not NAME.fullmatch(name) \
+            or not re.fullmatch(r"\d{8}", folder, re.ASCII):
+        return False
+    return (layout.track_day_dir(cfg.paths.tracks, folder) / name).is_file()
+
+
 def _when(cfg, source, fmt, day, start):
     """(local start datetime, where it came from)."""
     found = file_start(source, fmt)
@@ -213,11 +223,11 @@ def _when(cfg, source, fmt, day, start):
         local = found.astimezone(cfg.tz)
         if day is not None and local.date() != day:
             raise NotImported(f"{source}: the file starts on {local:%Y-%m-%d %H:%M} ({cfg.event.timezone}), "
-                               f"not on --day {day}")
+                              f"not on --day {day}")
         return local, "file"
     if start is None:
         raise NotImported(f"{source}: a .{fmt} file does not say when it starts here: give --start HH:MM "
-                           "(the session's local start)")
+                          "(the session's local start)")
     day = day or dt.datetime.now(cfg.tz).date()
     return dt.datetime.combine(day, start, cfg.tz), "--start"
 
@@ -229,7 +239,7 @@ def _sailing(entries, entrant, day):
     sailing = [e for e in rows if e.sails_on(day)]
     if not sailing:
         raise NotImported(f"entrant {entrant!r} does not sail on {day} "
-                           f"(roster: {', '.join(f'{e.start} to {e.end}' for e in rows)})")
+                          f"(roster: {', '.join(f'{e.start} to {e.end}' for e in rows)})")
     return sailing[0]
 
 

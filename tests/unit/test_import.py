@@ -91,6 +91,9 @@ def test_a_gpx_is_named_by_its_start_recorded_and_makes_the_entrant_backup(event
     assert run(path, "import", source, "--entrant", "1102") == 0                # the same bytes: one import
     assert "already imported" in capsys.readouterr().out
     assert len(os.listdir(os.path.join(cfg.paths.spool, "imports"))) == 1
+    os.unlink(copied)                                                            # lost from the day folder
+    assert run(path, "import", source, "--entrant", "1102") == 0                # imported again
+    assert "imported as" in capsys.readouterr().out and open(copied, "rb").read() == source.read_bytes()
     days = dashboard_facts.with_imports({}, backup.read_imports(cfg.paths.spool), TZ)
     assert [(t["name"], t["source"]) for t in days[f"{TODAY:%Y%m%d}"]] == [(name, "Bob watch.GPX")]
 
