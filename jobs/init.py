@@ -98,6 +98,8 @@ def _scalar(value):
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):     # inside a list: flow style
+        return "{" + ", ".join(f"{_scalar(k)}: {_scalar(v)}" for k, v in value.items()) + "}"
     return yaml.safe_dump(value, width=1000).removesuffix("...\n").strip()
 
 

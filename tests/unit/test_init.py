@@ -89,3 +89,10 @@ def test_init_writes_the_operation_files_for_this_folder(tmp_path):
     assert f"WorkingDirectory={folder}\n" in unit and f"--config {folder}/motion-server.yaml" in unit
     assert f"{folder}/spool/log/motion-server.log {{" in (folder / "logrotate.d/motion-server").read_text()
     assert not (folder / "motion-server.yaml").exists()
+
+
+def test_every_kind_of_default_is_written_as_yaml_that_reads_back_the_same():
+    values = [None, True, 3, 2.0, "5", "0.0.0.0:8080", "Speed event", [], ["10.10.10.10", 1203],
+              [{"start": "10:00", "end": "16:00"}], ["yes", "null", ""]]
+    for value in values:
+        assert yaml.safe_load(f"key: {init._scalar(value)}")["key"] == value, value
