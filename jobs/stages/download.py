@@ -15,13 +15,19 @@ device, threads.download devices at once across every download process):
         OAO frame to the last byte
         fsync, rename to <tracks>/<day>/<name>, fsync the folder, record its sha256
     all verified -> completed, "can be disconnected"
+    a log the device is still writing (longer than listed): recording, never a
+                failure; the device goes back to inspect, looked at again in
+                a few seconds (jobs.recording)
     an error -> failed, address forgotten: detect finds the device again, and
                 the .part lets the next round carry on where this one stopped
                 (our own disk failing is an error too, and the run exits 1)
 
 Why a dot-file beside the final name: a rename within one folder is atomic, so
 whoever reads the tracks folder sees a whole verified track or nothing, and a
-dot-name is what every sweep and reader treats as work in progress.
+dot-name is what every sweep and reader treats as work in progress. The one
+exception is explicit: a device that leaves while still writing a log gets its
+complete frames kept under the final name, and the ledger says `partial`
+(jobs.recording), until the whole track replaces it.
 
 This module is the stage: which device, which tracks, and the device's
 status before and after. Fetching a track (HTTP, verification, the rename,

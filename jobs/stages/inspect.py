@@ -8,7 +8,8 @@ For each device in the inspect queue (detect put it there when it joined):
   - plan its tracks (the limits.max_log_entries most recent of logs.json):
     wanted, skipped with a reason, or already verified;
   - wanted tracks left: status pending and into the download queue;
-    none: status completed, it can be disconnected.
+    none: status completed, it can be disconnected; none but a log the device
+    is still writing (jobs.recording): still connected, looked at again soon.
 Any failure: status failed and the address forgotten; detect finds it again.
 The claim is renewed before each document and before the plan: a slow device
 must not let the lease run out and a second worker start the same inspection.
