@@ -147,6 +147,11 @@ DEFAULTS = {
         # The community's figures computed from a track's frames filter a fix whose
         # Doppler speed accuracy (mm/s) is over this: 617 (1.2 kn) is their rule.
         "max_speed_accuracy": 617,
+        # A verified track is flagged on its tile and the accounted-for page when
+        # more than this share of its fixes is filtered (or it has a suspect stretch
+        # inside the session: over 30 kn with sAcc over 1.5 kn, fewer than 15
+        # satellites, hAcc over 2.5 m).
+        "max_filtered_share": 0.05,
     },
     "filters": {
         # Tracks whose 500 m best is slower are recorded as skipped. Light-wind

@@ -249,6 +249,7 @@ def track_facts(device, track, tz, today=None):
         "unassigned": track.get("unassigned") is True,
         "first_bad": _number(damage.get("first_bad")),
         "disagrees": [_text(text) for text in boards.disagreements(track)],
+        "suspect": _suspect(track, tz),
         "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),
@@ -261,6 +262,15 @@ def track_facts(device, track, tz, today=None):
         "replicated": replicated(track),
         "progress": None,
     }
+
+
+def _suspect(track, tz):
+    """'hAcc over 2.5 m 13:26:56–13:27:02; ...' when the verdict at verification flagged the
+    track's data (jobs.figures.verdict), else ''."""
+    found = track.get("verdict")
+    if not isinstance(found, dict) or not found.get("flagged"):
+        return ""
+    return _text(boards.verdict_text(found, tz))
 
 
 def _knots(figure):
@@ -379,10 +389,12 @@ def tv_layout(seen):
 
 
 def needs_attention(device):
-    """A device a person must look at: failed, warned about, unreadable, or with a bad or damaged track."""
+    """A device a person must look at: failed, warned about, unreadable, or with a bad, damaged
+    or suspect track."""
     counts = device["counts"]
     return (device["status"] == "failed" or bool(device["warnings"]) or bool(device["unreadable"])
-            or counts["bad"] > 0 or counts["damaged"] > 0 or any(counts.get(s, 0) for s in GROWING))
+            or counts["bad"] > 0 or counts["damaged"] > 0 or any(counts.get(s, 0) for s in GROWING)
+            or any(t.get("suspect") for t in device.get("tracks") or ()))
 
 
 def _most_telling(tracks, limit):

@@ -47,7 +47,8 @@ def configure(parser):
 def scenario(count, rate, tz, late=50.0):
     """Devices with today's tracks: late arrivals, an early leaver, a faulty one, warnings,
     and what real devices hold: last year's tracks, a log without a summary, a track
-    damaged on the device, a log still being written, a spare no roster row names."""
+    damaged on the device, a log still being written, a spare no roster row names, a
+    track with a minute of suspect data."""
     today = dt.datetime.now(tz).replace(hour=8, minute=0, second=0, microsecond=0)
     devices = []
     for n in range(count):
@@ -71,6 +72,7 @@ def scenario(count, rate, tz, late=50.0):
         devices[1].tracks[-1].recording_s = late * 0.6            # handed back still recording, stopped later
         devices[3].settings = {"gnss_rate": "10"}
         devices[3].tracks[0].damaged_at = 0.6                     # a half-written frame, kept as it is
+        devices[0].tracks[-1].suspect_at = 0.5                    # a minute of bad data: flagged at hand-in
         devices[4].tracks = devices[4].tracks[:1]
         devices[4].tracks[0].size = 300 * KB
         devices[4].leave = max(8.0, late / 2)                     # leaves early, after its track
@@ -95,6 +97,8 @@ def story(spec):
         notes.append("handed back still recording: its log grows until it is stopped")
     if any(t.damaged_at is not None for t in spec.tracks):
         notes.append("a track damaged on the device")
+    if any(t.suspect_at is not None for t in spec.tracks):
+        notes.append("a minute of suspect data (over 30 kn with sAcc 2 kn): flagged on its tile at hand-in")
     if not spec.in_roster:
         notes.append("a spare no roster row names (in event.extra_devices): kept as unassigned")
     return notes

@@ -15,8 +15,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import (client, config, device, figures, files, layout, locks, oao, recording, runner, shapes, spool, state,
-                  tracks, units)
+from jobs import (boards, client, config, device, figures, files, layout, locks, oao, recording, runner, shapes,
+                  spool, state, tracks, units)
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
 
@@ -500,23 +500,33 @@ SESSION_FIELDS = (("best2s", "2s"), ("best10s", "10s"), ("best5x10", "5x10s"), (
 
 
 def _session_fields(ctx, device_id, file, check, log):
-    """{"session": {field: {"speed", "start", "end", "window"}}, "session_windows": [labels]}: the
-    community's figures of the fixes inside the track's day's session windows (and the course),
-    from the fixes this pass gathered. {} when no window is set for that day."""
+    """{"verdict": the data's quality at hand-in (figures.verdict), "session": {field: {"speed",
+    "start", "end", "window"}}, "session_windows": [labels]}: the community's figures of the fixes
+    inside the track's day's session windows (and the course), from the fixes this pass
+    gathered; no "session" when no window is set for that day."""
     entry = (state.read(ctx.spool, device_id).get("tracks") or {}).get(file) or {}
     try:
         day = dt.datetime.strptime(str(entry.get("day")), layout.TRACK_DAY).date()
     except ValueError:
-        return {}
+        day = None
     cfg = ctx.cfg
-    windows = [(_window_label(start, end, cfg.tz), start, end) for start, end in config.session_windows(cfg, day)]
+    windows = [(_window_label(start, end, cfg.tz), start, end)
+               for start, end in (config.session_windows(cfg, day) if day else [])]
+    fields = {}
+    try:
+        fields["verdict"] = _verdict_fields(figures.verdict(check.fixes(), windows, cfg.checks.max_speed_accuracy,
+                                                            cfg.checks.max_filtered_share))
+        if fields["verdict"]["flagged"]:
+            log.warning("%s: worth a look before the sailor leaves: %s", file, boards.verdict_text(fields["verdict"], cfg.tz))
+    except Exception as exc:  # the frames are the device's: never a reason to lose its track
+        log.warning("%s: no verdict on its data: %s: %s", file, type(exc).__name__, exc)
     if not windows:
-        return {}
+        return fields
     try:
         best = figures.in_sessions(check.fixes(), windows, cfg.event.course, cfg.checks.max_speed_accuracy)
     except Exception as exc:  # the frames are the device's: never a reason to lose its track
         log.warning("%s: figures inside the sessions not computed: %s: %s", file, type(exc).__name__, exc)
-        return {}
+        return fields
     shown = {}
     for field, key in SESSION_FIELDS:
         value = best.get(key)
@@ -524,7 +534,19 @@ def _session_fields(ctx, device_id, file, check, log):
         if speed:
             shown[field] = {"speed": round(speed, 3), "start": shapes.frame_time(value["start_ms"]),
                             "end": shapes.frame_time(value["end_ms"]), "window": value["window"]}
-    return {"session": shown, "session_windows": [label for label, _, _ in windows]}
+    return {**fields, "session": shown, "session_windows": [label for label, _, _ in windows]}
+
+
+def _verdict_fields(found):
+    """The verdict for the ledger, its device numbers bounded (jobs.shapes)."""
+    gap = found["longest_gap"]
+    return {"fixes": found["fixes"], "filtered": found["filtered"], "reasons": found["reasons"],
+            "longest_gap": None if gap is None else {"s": gap["s"], "start": shapes.frame_time(gap["start_ms"]),
+                                                    "end": shapes.frame_time(gap["end_ms"])},
+            "median_satellites": found["median_satellites"], "median_speed_accuracy": found["median_speed_accuracy"],
+            "suspect": [{"why": s["why"], "start": shapes.frame_time(s["start_ms"]), "end": shapes.frame_time(s["end_ms"])}
+                        for s in found["suspect"]],
+            "suspect_count": found.get("suspect_count", len(found["suspect"])), "flagged": found["flagged"]}
 
 
 def _window_label(start, end, tz):

@@ -426,3 +426,71 @@ def in_sessions(fixes, windows, course=None, max_speed_accuracy=SPEED_ACCURACY_M
             elif key == "distance" or key not in best or value["mm_s"] > best[key]["mm_s"]:
                 best[key] = {**value, "window": label}
     return best
+
+
+# --- the verdict at hand-in ------------------------------------------------------------
+
+SUSPECT_SPEED = 30 * 1852 / 3.6          # mm/s: over 30 kn ...
+SUSPECT_SPEED_ACCURACY = 1.5 * 1852 / 3.6   # ... with sAcc over 1.5 kn (a device under an arm, a bad fix)
+SUSPECT_SATELLITES = 15                  # fewer
+SUSPECT_HORIZONTAL_ACCURACY = 2500       # mm: hAcc over 2.5 m
+SUSPECT_MIN_MS = 2000                    # a stretch shorter than this is noise, not a stretch
+SUSPECT_JOIN_MS = 1000                   # stretches this close (or a step and a half) are one
+SUSPECTS_SHOWN = 10
+
+
+def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filtered_share=0.05):
+    """What a results team asks of a track at hand-in, from its fixes:
+
+    {"fixes", "filtered": share of fixes filtered, "reasons": {why: count},
+     "longest_gap": {"s", "start_ms", "end_ms"} or None, "median_satellites",
+     "median_speed_accuracy" (mm/s), "suspect": [{"why", "start_ms", "end_ms"}]
+     inside the session windows [(label, start s, end s)] (the whole track
+     without windows), "flagged": suspect stretches, or a filtered share over
+     max_filtered_share}.
+    """
+    n = len(fixes)
+    if n == 0:
+        return {"fixes": 0, "filtered": 0.0, "reasons": {}, "longest_gap": None, "median_satellites": None,
+                "median_speed_accuracy": None, "suspect": [], "flagged": False}
+    times = fixes["utc_ms"]
+    step = nominal_step(times)
+    why = reasons(fixes, step, max_speed_accuracy)
+    any_reason = np.logical_or.reduce(list(why.values()))
+    gap = None
+    if n > 1:
+        steps = np.diff(times)
+        k = int(np.argmax(steps))
+        gap = {"s": round(int(steps[k]) / 1000, 1), "start_ms": int(times[k]), "end_ms": int(times[k + 1])}
+    if windows:
+        inside_windows = np.zeros(n, bool)
+        for _, start, end in windows:
+            inside_windows[np.searchsorted(times, int(start * 1000)):np.searchsorted(times, int(end * 1000))] = True
+    else:
+        inside_windows = np.ones(n, bool)
+    speed, sacc = fixes["speed"], fixes["speed_accuracy"]
+    checks = (("over 30 kn with sAcc over 1.5 kn", (speed > SUSPECT_SPEED) & (sacc > SUSPECT_SPEED_ACCURACY)),
+              (f"fewer than {SUSPECT_SATELLITES} satellites", fixes["satellites"] < SUSPECT_SATELLITES),
+              ("hAcc over 2.5 m", fixes["horizontal_accuracy"] > SUSPECT_HORIZONTAL_ACCURACY))
+    suspect = []
+    for label, hit in checks:
+        suspect += [{"why": label, "start_ms": a, "end_ms": b}
+                    for a, b in _stretches(times, hit & inside_windows, max(SUSPECT_JOIN_MS, 1.5 * step))]
+    suspect.sort(key=lambda s: s["start_ms"])
+    share = float(any_reason.mean())
+    return {"fixes": n, "filtered": round(share, 4),
+            "reasons": {key: int(hit.sum()) for key, hit in why.items() if hit.any()},
+            "longest_gap": gap, "median_satellites": int(np.median(fixes["satellites"])),
+            "median_speed_accuracy": int(np.median(sacc)), "suspect": suspect[:SUSPECTS_SHOWN],
+            "suspect_count": len(suspect), "flagged": bool(suspect) or share > max_filtered_share}
+
+
+def _stretches(times, hit, join_ms):
+    """[(first ms, last ms)] of the runs of fixes where `hit` holds, runs at most
+    join_ms apart joined, those shorter than SUSPECT_MIN_MS left out."""
+    at = np.flatnonzero(hit)
+    if not len(at):
+        return []
+    breaks = np.flatnonzero(np.diff(times[at]) > join_ms)
+    firsts, lasts = np.r_[at[0], at[breaks + 1]], np.r_[at[breaks], at[-1]]
+    return [(int(times[a]), int(times[b])) for a, b in zip(firsts, lasts) if times[b] - times[a] >= SUSPECT_MIN_MS]

@@ -36,6 +36,7 @@ The devices look like the real ones of four speed weeks (motion-device.md,
     TrackSpec(damaged_at=0.4)    the file holds a half-written frame 40 % in, then whole
                                  frames: served byte for byte, `size` its real length;
                                  fleet.damage_offset(id, file) is the byte where it fails
+    TrackSpec(suspect_at=0.5)    60 s of bad data half way (over 30 kn, sAcc 2 kn): flagged at hand-in
     TrackSpec(recording_s=60)    a log the device is still writing for 60 s after the fleet
                                  starts: each listing gives a larger size and no summary, the
                                  file served is longer than the last listing; then whole, with

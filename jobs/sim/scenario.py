@@ -31,6 +31,7 @@
             summary: false           # logs.json: real size and start, zeros for the rest
             damaged_at: 0.4          # a half-written frame 40 % into the file, served as the device holds it
             recording_s: 60          # still being written for 60 s: grows at each listing, no summary
+            suspect_at: 0.5          # 60 s of bad data half way: over 30 kn with sAcc 2 kn, 9 satellites
           - source: recorded/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
@@ -154,6 +155,11 @@ def _track(item, where, tz, base):
         raise ScenarioError(f"{where}: damaged_at: found {damaged!r}, expected a fraction from 0 to 1")
     if damaged is not None and fields.get("source"):
         raise ScenarioError(f"{where}: damaged_at is for synthetic tracks, not a source file")
+    suspect = fields.get("suspect_at")
+    if suspect is not None and (isinstance(suspect, bool) or not isinstance(suspect, (int, float))
+                                or not 0 <= suspect <= 1 or fields.get("source")):
+        raise ScenarioError(f"{where}: suspect_at: found {suspect!r}, expected a fraction from 0 to 1 "
+                            "(synthetic tracks only)")
     recording = fields.get("recording_s")
     if recording is not None and (isinstance(recording, bool) or not isinstance(recording, (int, float))
                                   or recording < 0):

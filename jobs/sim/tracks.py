@@ -31,6 +31,11 @@ HALF_FRAME = 20                   # bytes of the half-written frame in a damaged
 NAUTICAL_MILE_M = 1852.0
 
 
+SUSPECT_S = 60
+SUSPECT_SPEED = 18.0                       # m/s: 35 kn
+SUSPECT_QUALITY = (3, 9, 1030, 4000)       # fix, satellites, sAcc 2 kn, hAcc 4 m
+
+
 @dataclass
 class TrackSpec:
     """A track on a device. Synthetic unless `source` names a real .oao file.
@@ -57,6 +62,10 @@ class TrackSpec:
     sooner). Meanwhile each logs.json listing gives a larger size (see
     recording_sizes) and zeros for the summary, and the file served is longer
     than the last listing said; then the whole file, with its summary.
+    suspect_at: a fraction 0..1 of the track where SUSPECT_S seconds of bad data
+    begin (a device under an arm: over 30 kn with a speed accuracy of 2 kn, 9
+    satellites, hAcc 4 m): the community's filters leave it out of the figures,
+    and the verdict at hand-in flags it. Synthetic tracks only.
     """
     start: dt.datetime | None = None
     duration_s: float = 3600.0
@@ -69,6 +78,7 @@ class TrackSpec:
     damaged_at: float | None = None
     earlier_event: bool = False
     recording_s: float | None = None
+    suspect_at: float | None = None
 
 
 def recording_sizes(full, listings):
@@ -277,6 +287,7 @@ def synthetic_blocks(spec, device, username):
     yield oao.header_frame(device, username, start_ms, start_ms + duration_ms, round(base_lat), round(base_lon))
 
     span = max(frames - 1, 1)
+    suspect = None if spec.suspect_at is None else float(spec.suspect_at) * duration_ms / 1000
     previous_second = None
     for first in range(0, frames, BLOCK_FRAMES):
         records = []
@@ -291,9 +302,12 @@ def synthetic_blocks(spec, device, username):
             mode = 0x0AD4 if second != previous_second else 0x0AD5
             previous_second = second
             speed = profile.speed(t)
+            quality = (3, 20, 150, 800)          # fix, satellites, speed and horizontal accuracy (mm/s, mm)
+            if suspect is not None and suspect <= t < suspect + SUSPECT_S:
+                speed, quality = SUSPECT_SPEED, SUSPECT_QUALITY
             records.append((mode, round(base_lat + offset * north_e7), round(base_lon + offset * east_e7),
                             -3000 + (i % 50), round(speed * 1000), out_course if outward else back_course,
-                            utc, 3, 20, 150, 800, 1200, 450000, 54))
+                            utc, *quality, 1200, 450000, 54))
         block = oao.gnss_frames(records)
         if damaged is not None and first <= damaged < first + len(records):
             at = (damaged - first) * oao.GNSS_SIZE
@@ -321,7 +335,7 @@ class TrackStore:
         # left by an earlier run with other settings is never served by mistake.
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in file.strip("/"))[-80:]
         recipe = repr((device, username, _ms(spec.start), spec.duration_s, valid_size(spec.size),
-                       spec.best500_knots, damage_frame(spec), GENERATOR_VERSION))
+                       spec.best500_knots, damage_frame(spec), spec.suspect_at, GENERATOR_VERSION))
         digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
         return os.path.join(self.folder, str(device), f"{name}.{digest}")
 
@@ -424,8 +438,8 @@ _real_guard = threading.Lock()
 def real_logs(spec, file, timezone_minutes=60):
     """The logs.json entry of a real file: size, times and figures from its frames.
 
-    The longer bests are not computed from the fixes: they are set below the
-    500 m best in the proportions the synthetic profile gives.
+    Every best and the distance are the community's (jobs.figures, Doppler), as
+    the firmware writes them: a real track is never flagged against itself.
     """
     path = os.path.abspath(spec.source)
     stat = os.stat(path)
@@ -436,11 +450,12 @@ def real_logs(spec, file, timezone_minutes=60):
         stats = oao.file_stats(path)
         if stats is None:
             raise ValueError(f"{path}: no GNSS fixes, cannot describe it in logs.json")
+        # The bests and distance as the firmware writes them: Doppler, the community's rules.
+        stats.update(oao.figures(path))
         with _real_guard:
             _real_stats[key] = stats
     entry = {"file": file, "size": stats["size"], "start_date": stats["start_date"],
              "end_date": stats["end_date"], "duration": stats["duration"], "distance": stats["distance"],
-             "2s_best": stats["2s_best"], "10s_best": stats["10s_best"], "500m_best": stats["500m_best"],
-             "1852m_best": round(stats["500m_best"] * 0.9), "a500m_best": round(stats["500m_best"] * 0.85),
-             "1h_best": round(stats["500m_best"] * 0.6) if stats["duration"] >= 3600_000 else 0}
+             **{key: stats[key] for key in ("2s_best", "10s_best", "500m_best", "1852m_best", "a500m_best")},
+             "1h_best": stats["1h_best"] if stats["duration"] >= 3600_000 else 0}
     return _finish(entry, spec, timezone_minutes)

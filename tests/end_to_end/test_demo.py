@@ -4,6 +4,7 @@ The tests here need a whole demo run: fleet, every stage, to the last verified t
 the others are in tests/unit/test_demo_and_cron.py.
 """
 
+import json
 import re
 import socket
 import subprocess
@@ -27,6 +28,11 @@ def test_the_demo_ends_with_every_wanted_track_verified(tmp_path):
     assert re.search(r"^\s+106\s.*failed \d+x, last: .*connection closed", done.stdout, re.M)  # its story is told
     index = tmp_path / "demo" / "html" / "index.html"
     assert index.exists() and "106" in index.read_text()
+    # The one track with a minute of bad data (device 101) is flagged on its tile, and only it.
+    status = json.loads((tmp_path / "demo" / "html" / "status.json").read_text())
+    suspect = [device for device, entry in status["devices"].items() if any(t["suspect"] for t in entry["tracks"])]
+    assert suspect == ["101"], suspect
+    assert "suspect data" in index.read_text()
     assert f"--config {tmp_path / 'demo' / 'motion-server.yaml'} status" in done.stdout
     # a second demo starts afresh in the same folder
     (tmp_path / "demo" / "leftover").write_text("x")

@@ -20,7 +20,8 @@ def day(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fastest")
     specs = [DeviceSpec(id=301, tracks=[sailed((10, 30), (15, 30), 30.0), sailed((16, 10), (16, 40), 55.0)]),
              DeviceSpec(id=302, tracks=[sailed((10, 30), (15, 30), 25.0), sailed((16, 10), (16, 40), 60.0)]),
-             DeviceSpec(id=303, tracks=[sailed((10, 30), (15, 30), 20.0)])]
+             DeviceSpec(id=303, tracks=[sailed((10, 30), (15, 30), 20.0)]),
+             DeviceSpec(id=304, tracks=[sailed((11, 0), (12, 0), 18.0, suspect_at=0.5)])]   # bad data 11:30-11:31
     with Fleet(specs, folder=folder, timezone="Europe/London") as fleet:
         path = fleet.write_config(folder / "motion-server.yaml",
                                   **{"event.sessions": {"default": ["10:00-16:00"]}})
@@ -37,14 +38,14 @@ def test_inside_the_sessions_the_drive_home_never_ranks(day):
         assert figure["trusted"] and figure["ranks"] == "inside the sessions", key
     rows = board["best500"]["boards"][0]["rows"]
     assert [(row["device"], row["knots"]) for row in rows] == [
-        (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (303, pytest.approx(20.0, rel=0.01))]
+        (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (303, pytest.approx(20.0, rel=0.01)),
+        (304, pytest.approx(18.0, rel=0.01))]   # its 35 kn of bad data filtered out
     for row in rows:
         assert row["window"] == "10:00-16:00"
         start, end = row["time"].split("–")
         assert "10:00:00" <= start < end <= "16:00:00"
-    # The device's own 500 m of the drive home is shown beside, never ranked.
-    assert {row["device"]: row["device_knots"] for row in rows}[302] == pytest.approx(25.0, rel=0.01) or any(
-        row["device_knots"] and row["device_knots"] > 50 for row in rows)
+    # The device's own 500 m is the best track's, shown beside, never ranked.
+    assert all(row["device_knots"] == pytest.approx(row["knots"], rel=0.01) for row in rows)
 
 
 def test_without_sessions_the_board_ranks_whole_logs_and_says_so(day):
@@ -56,7 +57,7 @@ def test_without_sessions_the_board_ranks_whole_logs_and_says_so(day):
         cfg.event.sessions = {"default": ["10:00-16:00"]}
     assert not board["best500"]["trusted"] and "whole logs" in board["best500"]["ranks"]
     rows = board["best500"]["boards"][0]["rows"]
-    assert [row["device"] for row in rows] == [302, 301, 303]
+    assert [row["device"] for row in rows] == [302, 301, 303, 304]
     assert rows[0]["knots"] > 50
 
 
@@ -76,3 +77,34 @@ def test_the_pages_and_status_json_show_the_window_and_time_and_the_device_besid
     page = (html / "fastest.html").read_text()
     assert "inside today's sessions" in page and "never ranked" in page and "10:00-16:00" in page
     assert "not to be trusted" not in page
+
+
+def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounted_board(day):
+    import json
+    from pathlib import Path
+
+    from jobs import dashboard_pages
+    from jobs.stages import dashboard
+
+    cfg, event_roster, today = day
+    docs = state.all_devices(cfg.paths.spool)
+    verdicts = {doc["device"]: [t.get("verdict") for t in doc["tracks"].values()] for doc in docs}
+    flagged = verdicts[304][0]
+    assert flagged["flagged"] and flagged["median_satellites"] == 20
+    assert {s["why"] for s in flagged["suspect"]} == {
+        "over 30 kn with sAcc over 1.5 kn", "fewer than 15 satellites", "hAcc over 2.5 m"}
+    start = dt.datetime.fromtimestamp(flagged["suspect"][0]["start"] / 1000, LONDON)
+    assert (start.hour, start.minute) == (11, 30)
+    assert not any(v["flagged"] for device in (301, 302, 303) for v in verdicts[device])
+    lines = {line["device"]: line for line in boards.accounted(cfg, docs, event_roster, today)}
+    assert any(flag.startswith("suspect data: over 30 kn with sAcc over 1.5 kn 11:30:") for flag in lines[304]["flags"])
+    assert not any("suspect" in flag for device in (301, 302, 303) for flag in lines[device]["flags"])
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer())
+    html = Path(cfg.paths.html)
+    page = (html / "index.html").read_text()
+    tile = page[page.index('id="device-304"'):]
+    tile = tile[:tile.index("</article>")]
+    assert "suspect data" in tile and "ask the sailor now" in tile
+    assert "suspect data" not in page[page.index('id="device-301"'):][:3000].split("</article>")[0]
+    status = json.loads((html / "status.json").read_text())
+    assert status["devices"]["304"]["tracks"][0]["suspect"].startswith("over 30 kn with sAcc over 1.5 kn")
