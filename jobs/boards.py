@@ -48,6 +48,8 @@ def accounted(cfg, docs, roster, day):
     # Each entrant's one state of the day (and its note): missing ones first.
     for line, said in zip(lines, day_states.in_roster_order(cfg, docs, roster, day)):
         line.update(state=said["state"], state_note=said["note"], imported=said["imported"], mark=said["mark"])
+        if said["state"] in day_states.ACCOUNTED_BY_A_PERSON:   # a mark or a backup file says where they are
+            line["flags"] = [flag for flag in line["flags"] if flag != "not seen today"]
     return sorted(lines, key=_urgency)
 
 

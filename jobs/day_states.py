@@ -28,6 +28,7 @@ from jobs import backup, layout, marks, tracks
 
 STATES = ("missing", "recording", "partial", "collected", "shared", "backup", *marks.MARKABLE)
 UNSETTLED = ("missing", "recording", "partial")   # states a day cannot be closed with; shown first
+ACCOUNTED_BY_A_PERSON = ("backup", *marks.MARKABLE)   # a device not seen is no longer news
 
 
 def holds(roster, entry, day):

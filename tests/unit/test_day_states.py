@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from jobs import cli, config, day_states, marks, roster, state, tracks
+from jobs import boards, cli, config, day_states, marks, roster, state, tracks
 from jobs.files import write_json
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
@@ -88,6 +88,9 @@ def test_a_mark_wins_and_is_shown_with_its_note_and_who(event, monkeypatch, caps
     assert (by["1105"]["state"], by["1105"]["note"], by["1105"]["mark"]["by"]) == (
         "device lost", "left on the beach", "tim")
     assert by["1106"]["state"] == "did not start"
+    lines = {line["entrant"]: line for line in boards.accounted(
+        cfg, state.all_devices(cfg.paths.spool), roster.load(cfg.event.roster, cfg.event.shared_devices), TODAY)}
+    assert lines["1105"]["flags"] == [] and lines["1105"]["state"] == "device lost"   # no longer "not seen today"
     log = open(cfg.paths.log).read()
     assert "entrant 1105 on" in log and "marked 'device lost' by tim: left on the beach" in log
     capsys.readouterr()
