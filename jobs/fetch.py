@@ -195,7 +195,7 @@ class DeviceFetch:
         """Append the body to `out` chunk by chunk; the file's length when the body ends."""
         size, min_rate = track["size"], self.ctx.cfg.network.min_rate
         fetched_from = received
-        started = time.time()
+        started, started_mono = time.time(), time.monotonic()   # the record's, the rate's (no clock step in it)
         next_progress = next_lease = 0.0
         window = (time.monotonic(), received)  # the rate floor's window: its start and the length then
         gather = client.gather_limit(answer, GATHER)   # a pause must not outlast the socket's buffer
@@ -235,7 +235,7 @@ class DeviceFetch:
                 _record_progress(self.ctx, self.device, track, received, received - fetched_from, started)
                 next_progress = now + PROGRESS_EVERY_S
             if len(chunk) < gather and received < size:   # the last piece in: no wait for it to be checked
-                rate = (received - fetched_from) / max(time.time() - started, 1e-3)
+                rate = (received - fetched_from) / max(time.monotonic() - started_mono, 1e-3)
                 self.ctx.stop.wait(gather_pause(size - received, rate, gather))
         return received
 

@@ -154,9 +154,12 @@ def serve_queue(ctx, queue, work):
     """
     spool.take_over(ctx.spool, queue, ctx.cfg.spool.lease_s, ours=ctx.claims)
     now = time.time()
+    backoff = ctx.memory.setdefault("claim_backoff", {})
     for device, enqueued in spool.pending(ctx.spool, queue):
-        if ctx.stop.is_set() or enqueued > now:
+        if ctx.stop.is_set() or now < enqueued <= now + AHEAD_MAX_S:
             return False   # the rest are set ahead too (a device looked at again later: jobs.recording)
+        if backoff.get(device, (0.0, 0.0))[0] > time.monotonic():
+            continue       # its last claim could not be worked on: not before its pause is over
         slot = _take_slot(ctx)
         if slot is None:
             return True
@@ -175,12 +178,18 @@ def _run_claim(ctx, held, slot, work):
     try:
         work(ctx, held)
         spool.finish(held)
+        ctx.memory.get("claim_backoff", {}).pop(held.device, None)
     except Stopping:
         spool.release(held)
-        ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)
+        if ctx.stop.is_set():
+            ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)
+        else:   # another worker (stopped, or one whose claim was taken over) still holds its files
+            ctx.device_log(held.device).info("handed back to the %s queue; tried again in %.0f s",
+                                             held.queue, _back_off(ctx, held.device))
     except state.LockTimeout as exc:  # a stopped or hung holder: this device waits, the others go on
         spool.release(held)
-        ctx.device_log(held.device).error("gave up for now, back in the %s queue: %s", held.queue, exc)
+        ctx.device_log(held.device).error("gave up for now, back in the %s queue (tried again in %.0f s): %s",
+                                          held.queue, _back_off(ctx, held.device), exc)
     except Exception as exc:  # stages handle device faults: this is our disk, or a bug
         state.fail(ctx.spool, held.device, state.ACTIVE, _unexpected(ctx, held.device, exc), ctx.cfg.intervals.detect)
         spool.finish(held)
@@ -190,6 +199,26 @@ def _run_claim(ctx, held, slot, work):
         with ctx.inflight_lock:
             ctx.inflight -= 1
         ctx.wake.set()
+
+
+# An item set ahead (jobs.recording: seconds) and further than this was set before the clock went
+# back: it is due, not kept waiting for the jump.
+AHEAD_MAX_S = 300.0
+CLAIM_PAUSE_S = (1.0, 60.0)   # the first pause after a claim that could not be worked on, and the longest
+
+
+def _back_off(ctx, device):
+    """Pause the device's next claim in this run: 1 s, then twice as long each time, at most 60 s.
+
+    Without it a claim handed back at once (another worker, stopped with
+    Ctrl-Z, still holds the device's files) is taken again at once: a run
+    spinning at a core, writing thousands of log lines. Monotonic time: a
+    clock step neither shortens nor stretches it.
+    """
+    backoff = ctx.memory.setdefault("claim_backoff", {})
+    pause = min(CLAIM_PAUSE_S[1], backoff.get(device, (0.0, CLAIM_PAUSE_S[0] / 2))[1] * 2)
+    backoff[device] = (time.monotonic() + pause, pause)
+    return pause
 
 
 def _free_slot(ctx, slot):

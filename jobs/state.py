@@ -190,7 +190,23 @@ def mark_failed(doc, why, base_interval):
     failures = doc["retry"].get("failures", 0) + 1
     wait = min(RETRY_MAX_S, base_interval * 2 ** (failures - 1))
     set_status(doc, "failed", error=why, address=None, progress=None,
-               retry={"failures": failures, "next": time.time() + wait})
+               retry={"failures": failures, "next": time.time() + wait, "wait": wait})
+
+
+def retry_due(doc, now):
+    """Whether a failed device's backoff is over at `now` (time.time()).
+
+    The record is on the wall clock (it outlives the process), so the wait
+    left is never taken as longer than the backoff itself: after the clock is
+    set back an hour, the device is looked for after its backoff, not an hour
+    and its backoff.
+    """
+    retry = doc.get("retry") if isinstance(doc.get("retry"), dict) else {}
+    left = retry.get("next", 0) - now
+    wait = retry.get("wait", RETRY_MAX_S)
+    if not isinstance(left, (int, float)) or not isinstance(wait, (int, float)):
+        return True
+    return left <= 0 or left > max(wait, 0) + 1.0
 
 
 def note_address(doc, address, now, tz):

@@ -65,7 +65,7 @@ def devices_to_look_for(ctx, watched, absent=frozenset()):
         doc = _state(ctx, device_id)
         if doc is None or doc["status"] in state.ACTIVE:
             continue
-        if doc["status"] == "failed" and doc["retry"].get("next", 0) > now:
+        if doc["status"] == "failed" and not state.retry_due(doc, now):
             continue  # backing off: a broken device is not hammered every sweep
         yield doc
 

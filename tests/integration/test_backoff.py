@@ -1,0 +1,78 @@
+"""Backoff, never spin: a claim handed back at once is tried again after a pause that grows, and a
+failed device's retry backoff survives the clock being set back.
+
+A download stopped with Ctrl-Z keeps the flock on its track's .part: the next run's worker takes
+the device's claim (its lease ran out), cannot have the file, hands the claim back, and took it
+again at once: one 10 s run wrote 13,777 log lines at 76 % of a core.
+"""
+
+import datetime as dt
+import os
+import threading
+import time
+
+from jobs import config, layout, locks, log, runner, state, tracks
+from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from jobs.stages import detect, download, inspect
+from tests.conftest import close_motion_log, log_lines
+
+KB = 1000
+STAGES = {"detect": detect, "inspect": inspect, "download": download}
+
+
+def today(hour):
+    return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def test_a_device_whose_files_another_worker_holds_is_tried_again_after_growing_pauses(tmp_path):
+    with Fleet([DeviceSpec(id=641, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
+               timezone="UTC") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        log.setup(cfg, console=False)
+        try:
+            for name in ("detect", "inspect"):
+                runner.run(cfg, name, STAGES[name].step, once=True, stop=threading.Event())
+            [track] = state.read(cfg.paths.spool, 641)["tracks"].values()
+            part = layout.part_file(tracks.final_path(cfg.paths.tracks, track))
+            part.parent.mkdir(parents=True, exist_ok=True)
+            stopped_worker = locks.open_locked(part, os.O_RDWR | os.O_CREAT)   # as a download under Ctrl-Z
+            try:
+                status = runner.run(cfg, "download", download.step, for_seconds=3.5, stop=threading.Event())
+            finally:
+                os.close(stopped_worker)
+            tries = [line for line in log_lines(cfg, " 641 ") if "handed back to the download queue" in line]
+            runner.run(cfg, "download", download.step, once=True, stop=threading.Event())
+        finally:
+            close_motion_log()
+    assert status == 0
+    # Tried at 0, 1 and 3 s (pauses of 1 and 2 s): a spinning run tried thousands of times.
+    assert 2 <= len(tries) <= 4, tries
+    assert "tried again in 1 s" in tries[0] and "tried again in 2 s" in tries[1]
+    assert state.read(cfg.paths.spool, 641)["status"] == "completed"   # once the files are free, it comes in
+
+
+def test_after_the_clock_is_set_back_a_failed_device_waits_its_backoff_not_the_jump(tmp_path):
+    with Fleet([DeviceSpec(id=642, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
+               timezone="UTC") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        log.setup(cfg, console=False)
+        try:
+            with state.update(cfg.paths.spool, 642) as doc:
+                state.mark_failed(doc, "no answer", 2.0)
+                # As if it failed an hour "later" and the clock was then set back an hour.
+                doc["retry"]["next"] += 3600
+            runner.run(cfg, "detect", detect.step, once=True, stop=threading.Event())
+        finally:
+            close_motion_log()
+    assert state.read(cfg.paths.spool, 642)["status"] == "connected"
+
+
+def test_a_failed_device_is_not_looked_for_again_before_its_backoff():
+    now = time.time()
+    doc = state.new(643)
+    state.mark_failed(doc, "no answer", 2.0)
+    assert not state.retry_due(doc, now + 1)
+    assert state.retry_due(doc, now + 3)
+    assert state.retry_due(doc, now - 3600)          # the clock set back an hour: the backoff, not the jump
+    older = {"retry": {"failures": 1, "next": now + 5}}   # a record from before the wait was kept: 5 min at most
+    assert not state.retry_due(older, now) and state.retry_due({"retry": {"failures": 1, "next": now + 3600}}, now)
