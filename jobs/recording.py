@@ -130,7 +130,7 @@ def keep_partials(ctx, device_id, log):
             continue
         try:
             final = tracks.final_path(ctx.cfg.paths.tracks, track)
-            kept = _keep_frames(layout.part_file(final), final)
+            kept = _keep_frames(layout.part_file(final), final, device_id)
         except (OSError, ValueError) as exc:
             log.error("%s: nothing kept of a track still recording: %s", track.get("name"), exc)
             continue
@@ -155,12 +155,12 @@ def partial_reason(kept, tz):
     return f"the device left while recording: {kept['bytes']:,} bytes kept up to the last complete frame{when}"
 
 
-def _keep_frames(part, final):
+def _keep_frames(part, final, device_id):
     """Copy the .part's leading complete, intact frames under `final`: {bytes, last_fix, sha256, kept_at}.
 
-    None when there is no .part or not one whole fix in it. The .part is
-    locked while it is read (a download may be writing it) and stays for
-    resume.
+    None when there is no .part, not one whole fix in it, or its header names
+    another device. The .part is locked while it is read (a download may be
+    writing it) and stays for resume.
     """
     from jobs import oao   # numpy: only once a device has left with a log still growing
 
@@ -169,7 +169,10 @@ def _keep_frames(part, final):
         return None
     with os.fdopen(fd, "rb") as f:
         data = f.read()
-    length, found = intact_prefix(data, oao)
+    owner = oao.header_device(data)
+    if owner is not None and owner != device_id & 0xFFFF:   # the header holds the id's low 16 bits
+        return None
+    length, found = intact_prefix(data)
     if not found or found.get("last_ms") is None:
         return None
     files.atomic_write(final, data[:length])
@@ -177,8 +180,10 @@ def _keep_frames(part, final):
             "sha256": hashlib.sha256(data[:length]).hexdigest(), "kept_at": time.time()}
 
 
-def intact_prefix(data, oao):
+def intact_prefix(data):
     """(length, what oao.Verifier found in it) of the leading whole, intact frames of `data`."""
+    from jobs import oao
+
     verifier = oao.Verifier()
     try:
         verifier.feed(data)

@@ -99,17 +99,17 @@ def test_a_log_grows_when_the_device_announces_more_than_it_listed(answer, have,
 
 
 def test_the_intact_prefix_ends_at_the_last_complete_frame(track):
-    whole, found = recording.intact_prefix(track, oao)
+    whole, found = recording.intact_prefix(track)
     assert whole == len(track) and found["last_ms"]
     cut = oao.HEADER_SIZE + 10 * oao.GNSS_SIZE + 17                            # mid-frame
-    length, found = recording.intact_prefix(track[:cut], oao)
+    length, found = recording.intact_prefix(track[:cut])
     assert length == cut - 17
     intact(track[:length])
     spoiled = bytearray(track[:cut])
     spoiled[oao.HEADER_SIZE + 5 * oao.GNSS_SIZE + 30] ^= 0xFF                  # a frame that fails its checksum
-    length, _ = recording.intact_prefix(bytes(spoiled), oao)
+    length, _ = recording.intact_prefix(bytes(spoiled))
     assert length == oao.HEADER_SIZE + 5 * oao.GNSS_SIZE
-    assert recording.intact_prefix(track[:300], oao) == (0, None)
+    assert recording.intact_prefix(track[:300]) == (0, None)
 
 
 # --- the download: growing is never a failure ---
@@ -250,3 +250,16 @@ def test_a_device_leaving_mid_body_of_a_log_it_is_still_writing_keeps_what_arriv
     assert entry["partial"]["bytes"] == cut - 30
     with open(final_path(cfg), "rb") as f:
         assert f.read() == track[:cut - 30]
+
+
+def test_nothing_is_kept_of_a_part_whose_header_names_another_device(cfg, track):
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:200_000])                                               # the real file: device 470's
+    queue_device(cfg, 471, [recording_entry(1000, status="recording")])
+    recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), 471, logging.getLogger("test"))
+    assert state.read(cfg.paths.spool, 471)["tracks"][FILE]["status"] == "recording"
+    assert not os.path.exists(final_path(cfg))
+    queue_device(cfg, DEVICE, [recording_entry(1000, status="recording")])     # its own device: kept
+    recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), DEVICE, logging.getLogger("test"))
+    assert state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]["status"] == "partial"
