@@ -198,7 +198,7 @@ def _run(args, folder, fleet, devices):
         "intervals": {"detect": 2.0, "inspect": 0.5, "download": 0.5, "disconnect": 3.0, "dashboard": 2.0},
         "network": {"probe_timeout": 1.0, "json_read_timeout": 5.0, "track_read_timeout": 10.0},
         "disconnect": {"grace_s": 6.0},
-        "dashboard": {"listen": f"127.0.0.1:{8080 if args.dashboard_port is None else args.dashboard_port}"},
+        "dashboard": {"listen": "127.0.0.1:8080"},
     }
     spares = [d.id for d in devices if not d.in_roster]
     if spares:
@@ -208,7 +208,10 @@ def _run(args, folder, fleet, devices):
     log.setup(cfg)
     stop = threading.Event()
     # A port asked for is that port or none (the page is still on disk); the default gives way.
-    server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0" if args.dashboard_port is None else None)
+    if args.dashboard_port is None:
+        server, urls = foreground.start_server(cfg, fallback="127.0.0.1:0")
+    else:
+        server, urls = foreground.start_server(cfg, listen=f"127.0.0.1:{args.dashboard_port}")
     threads = foreground.start_stages(cfg, stop)
     index = layout.html_dir(cfg) / "index.html"
     rates = sorted(d.rate for d in devices if d.rate)

@@ -34,14 +34,15 @@ def start_stages(cfg, stop, for_seconds=None):
     return threads
 
 
-def start_server(cfg, fallback=None):
+def start_server(cfg, fallback=None, listen=None):
     """Serve the dashboard; (server, urls), or (None, []) when it cannot be bound.
 
-    `fallback` (host:port, port 0 = any free one) is tried when dashboard.listen
-    is taken, e.g. by a `motion-server serve` already running.
+    On `listen` (host:port) if given, else dashboard.listen; `fallback` (port 0 =
+    any free one) is tried when that is taken, e.g. by a `motion-server serve`
+    already running.
     """
     serve = importlib.import_module("jobs.serve")
-    for listen in filter(None, (cfg.dashboard.listen, fallback)):
+    for listen in filter(None, (listen or cfg.dashboard.listen, fallback)):
         try:
             server, _, urls = serve.start(cfg, listen)
             return server, urls

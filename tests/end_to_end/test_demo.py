@@ -18,9 +18,11 @@ pytestmark = pytest.mark.slow
 
 def test_the_demo_ends_with_every_wanted_track_verified(tmp_path):
     done = subprocess.run([sys.executable, "-m", "jobs", "demo", "--folder", str(tmp_path / "demo"),
-                           "--devices", "6", "--port", "0", "--rate", "2000000", "--late", "6", "--minutes", "2"],
+                           "--devices", "6", "--port", "0", "--rate", "2000000", "--late", "6", "--minutes", "2",
+                           "--dashboard-port", "0"],
                           capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert re.search(r"^Dashboard: http://127\.0\.0\.1:\d+/ ", done.stdout, re.M), done.stdout   # a free port
     verified = re.search(r"(\d+) of (\d+) wanted tracks verified", done.stdout)
     assert verified and verified.group(1) == verified.group(2) and int(verified.group(2)) >= 6
     for device in range(101, 107):
