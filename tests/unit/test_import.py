@@ -167,3 +167,17 @@ def test_verify_rehashes_imported_files_against_the_sha256_recorded(event, capsy
     assert run(path, "verify") == 1
     out = capsys.readouterr().out
     assert "import 'a.ubx': MISMATCH" in out and (folder / "a.ubx").read_bytes() == b"u-blox session"
+
+
+def test_the_tracks_page_lists_an_imported_file_with_its_source(event):
+    from pathlib import Path
+    from jobs import dashboard_pages
+    from jobs.stages import dashboard
+    cfg, path, folder = event
+    (folder / "GW60 Bob.sbn").write_bytes(b"GW-60 session")
+    assert run(path, "import", folder / "GW60 Bob.sbn", "--entrant", "1102", "--start", "10:20") == 0
+    dashboard.write(cfg, Path(cfg.paths.spool), roster.load(cfg.event.roster), dashboard_pages.Renderer())
+    page = Path(cfg.paths.html, "tracks.html").read_text()
+    assert f"BOB470_470_{TODAY:%Y%m%d}_102000.sbn" in page and "backup imported from GW60 Bob.sbn" in page
+    accounted = Path(cfg.paths.html, "accounted.html").read_text()
+    assert 'data-entrant="1102" data-state="backup"' in accounted
