@@ -130,7 +130,8 @@ def unreadable(doc, exc, serving):
             "firmware": None, "battery": None, "battery_low": False, "charging": False, "storage": None,
             "storage_full": False, "firmware_warning": False, "warnings": [], "error": None, "queue": None,
             "enqueued": None, "waiting_s": None, "absent_since": None, "absent_s": None, "tracks": [],
-            "more_tracks": 0, "counts": {status: 0 for status in TRACK_STATES}, "progress": None}
+            "more_tracks": 0, "counts": {status: 0 for status in TRACK_STATES}, "progress": None,
+            "gone_forgotten": 0}
 
 
 def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
@@ -179,6 +180,7 @@ def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
     # the ones that need a person and the latest, then "and N more" (the tracks page).
     facts["tracks"] = _most_telling(tracks, TRACKS_SHOWN)
     facts["more_tracks"] = len(tracks) - len(facts["tracks"])
+    facts["gone_forgotten"] = _number(doc.get("gone_forgotten")) or 0   # (jobs.tracks.bound_gone)
     return facts
 
 

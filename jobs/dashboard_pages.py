@@ -279,7 +279,7 @@ def status_json(facts):
     """The facts for programs: devices keyed by id, totals, not seen today."""
     keep = ("id", "status", "since", "history", "last_seen", "address", "entrants", "username", "firmware",
             "battery", "charging", "storage", "warnings", "error", "queue", "enqueued", "waiting_s",
-            "absent_since", "absent_s", "counts", "more_tracks", "unreadable")
+            "absent_since", "absent_s", "counts", "more_tracks", "unreadable", "gone_forgotten")
     devices = {}
     for device in facts["devices"]:
         entry = {key: device[key] for key in keep}

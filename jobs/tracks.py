@@ -29,6 +29,7 @@ DEVICE_NAME_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})(\d{2})\.oao", re
 NO_SUMMARY = "no summary on the device"
 BESTS = ("best2s", "best10s", "best1852", "alpha500", "best1h")
 GONE = "no longer on the device"   # the reason of a wanted track the device stopped listing
+GONE_KEPT = 100          # such tracks a device's ledger keeps (the latest): see bound_gone
 # A track in one of these states is settled: planning never touches it again.
 # verified: on disk under its final name, never fetched twice.
 # damaged: on disk under its final name as the device holds it, byte for byte,
@@ -210,6 +211,18 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
 
 def _place(track):
     return bool(track.get("unassigned")), track["name"]
+
+
+def bound_gone(ledger, most=GONE_KEPT):
+    """(the ledger, how many entries it lost): at most `most` tracks "no longer on the device",
+    those that started latest; the others are dropped. A device listing 1,000 new names at each
+    visit grew its ledger by 1,000 a visit, and every state update rewrites all of it."""
+    gone = [file for file, track in ledger.items() if track.get("status") == "skipped" and track.get("reason") == GONE]
+    if len(gone) <= most:
+        return ledger, 0
+    gone.sort(key=lambda file: (ledger[file].get("start") or 0, file))
+    dropped = set(gone[:len(gone) - most])
+    return {file: track for file, track in ledger.items() if file not in dropped}, len(dropped)
 
 
 def same_track(old, entry):

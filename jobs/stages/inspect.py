@@ -166,6 +166,11 @@ def hand_on(ctx, device, info, warnings, entries):
         days = tracks.event_days(roster, cfg.event.first_day, cfg.event.last_day)
         ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days,
                              doubted=_doubted(doc))
+        ledger, forgotten = tracks.bound_gone(ledger)
+        if forgotten:
+            doc["gone_forgotten"] = (doc.get("gone_forgotten") or 0) + forgotten
+            log.info("%d tracks no longer on the device forgotten (the ledger keeps the latest %d; %d so far)",
+                     forgotten, tracks.GONE_KEPT, doc["gone_forgotten"])
         # Detect's warnings (a device answering from a new address today) outlive an inspection.
         kept = [w for w in doc["warnings"] if isinstance(w, dict) and w.get("kind") in KEPT_WARNINGS]
         doc.update(info=summary(info), warnings=warnings + kept, tracks=ledger, last_seen=time.time())

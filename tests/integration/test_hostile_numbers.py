@@ -110,3 +110,24 @@ def test_a_file_name_dated_year_0001_with_start_date_0_skips_that_entry_and_fetc
     assert doc["status"] == "completed", doc["error"]
     statuses = {file: t["status"] for file, t in doc["tracks"].items()}
     assert statuses.pop(bad.file, "skipped") == "skipped" and list(statuses.values()) == ["verified"]
+
+
+def test_the_count_of_forgotten_gone_tracks_is_shown_on_the_devices_tile(tmp_path):
+    """inspect keeps the latest jobs.tracks.GONE_KEPT tracks "no longer on the device" and counts the rest."""
+    spec = TrackSpec(start=today(10), size=50 * KB)
+    with Fleet([DeviceSpec(id=614, tracks=[spec])], folder=tmp_path, timezone="UTC") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        log.setup(cfg, console=False)
+        try:
+            run(cfg, "detect")
+            with state.update(cfg.paths.spool, 614) as doc:   # what earlier visits left: thousands gone
+                doc["tracks"] = {f"/logs/old{n}.oao": {"file": f"/logs/old{n}.oao", "status": "wanted", "start": n,
+                                                      "name": None, "day": None, "size": 1, "reason": None}
+                                 for n in range(150)}
+            run(cfg, "inspect", "dashboard")
+        finally:
+            close_motion_log()
+    doc = state.read(cfg.paths.spool, 614)
+    gone = [t for t in doc["tracks"].values() if t.get("reason") == "no longer on the device"]
+    assert len(gone) == 100 and doc["gone_forgotten"] == 50
+    assert "50 tracks no longer on the device forgotten" in (Path(cfg.paths.html) / "index.html").read_text()
