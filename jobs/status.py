@@ -32,10 +32,11 @@ def collect(cfg):
     queues = {}
     for queue in spool.QUEUES:
         # An item set ahead (a device looked at again later: jobs.recording) waits 0 s so far.
-        items = [{"device": d, "waiting_s": round(max(now - t, 0.0), 1)} for d, t in spool.pending(root, queue)]
+        items = [{"device": d, "waiting_s": round(max(now - t, 0.0), 1),
+                  **({"due_in_s": round(t - now, 1)} if t > now else {})} for d, t in spool.pending(root, queue)]
         queues[queue] = items
         for item in items:
-            waiting_for[item["device"]] = (queue, item["waiting_s"])
+            waiting_for[item["device"]] = (queue, item["waiting_s"], item.get("due_in_s"))
     claims = {queue: [{"device": c["device"], "pid": c["pid"], "host": c["host"], "age_s": round(c["age"], 1)}
                       for c in spool.claims(root, queue)] for queue in spool.QUEUES}
     stages = {name: locks.holder(layout.stage_lock(root, name)) for name in STAGES}
@@ -58,7 +59,9 @@ def collect(cfg):
             "warnings": doc["warnings"],
         }
         if device in waiting_for:
-            entry["queue"], entry["waiting_s"] = waiting_for[device]
+            entry["queue"], entry["waiting_s"], due = waiting_for[device]
+            if due is not None:
+                entry["due_in_s"] = due
         devices[str(device)] = entry
     return {"time": now, "spool": str(root), "queues": queues, "claims": claims,
             "stages": {k: v for k, v in stages.items() if v}, "devices": devices,
@@ -99,6 +102,8 @@ def render(facts):
         note = ""
         if "queue" in entry:
             note = f"  waiting {age_text(entry['waiting_s'])} in {entry['queue']}"
+            if "due_in_s" in entry:   # a log still growing (jobs.recording)
+                note = f"  looked at again in {age_text(entry['due_in_s'])} ({entry['queue']})"
         elif entry["error"] and entry["status"] == "failed":
             note = f"  {entry['error']}"
         lines.append(f"  {entry['id']:>5}  {entry['status']:<12} {since:>8}  {entry['address'] or '-':<15} "

@@ -2,6 +2,7 @@
 `status --json`, `report` and the accounted-for board (never a failure; partial in amber)."""
 
 import json
+import re
 import time
 
 from jobs import boards, report, roster, spool, state, status
@@ -43,8 +44,12 @@ def test_the_report_and_the_board_say_still_recording_and_partial_never_failed(r
     assert "still recording" in line["flags"] and "partial" in line["flags"] and "failed" not in line["flags"]
     assert line["downloaded"] is False and line["bad"] == 0
     assert line["hours"] == 0.5                                  # the partial's first to last fix
-    devices = status.collect(cfg)["devices"]
-    assert devices["472"]["tracks"] == {"recording": 1, "partial": 1}
+    spool.enqueue(cfg.paths.spool, "inspect", 472, enqueued=time.time() + 60)   # looked at again later
+    facts = status.collect(cfg)
+    assert facts["devices"]["472"]["tracks"] == {"recording": 1, "partial": 1}
+    assert facts["devices"]["472"]["waiting_s"] == 0 and 0 < facts["devices"]["472"]["due_in_s"] <= 60
+    [line] = [line for line in status.render(facts).splitlines() if line.strip().startswith("472 ")]
+    assert re.search(r"1 partial 1 recording  looked at again in \d+ s \(inspect\)$", line), line
 
 
 def test_the_dashboard_tile_says_stop_the_device_and_the_tracks_page_shows_the_partial_amber(
