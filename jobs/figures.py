@@ -51,7 +51,7 @@ EARLIEST_MS = 946_684_800_000     # 2000-01-01
 LATEST_MS = 4_102_444_800_000     # 2100-01-01
 ALPHA_RADIUS = 50.0               # m
 ALPHA_MIN, ALPHA_MAX = 100.0, 500.0
-PIECE = 32                        # alpha 500 end fixes bounded together
+PIECE = 32                        # alpha 500: fixes in a block of ends or of starts
 
 CATEGORIES = ("2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance")
 LABELS = {"2s": "2 s", "10s": "10 s", "5x10s": "5x10 s", "500m": "500 m", "1852m": "nautical mile",
@@ -254,11 +254,13 @@ def hour(track):
 def alpha(track):
     """The best alpha 500: end and start fix at most 50 m apart, 100-500 m of distance between.
 
-    End fixes are taken PIECE at a time. A piece's ends j and a start i before
-    them make at most (distance[last end] - distance[i]) / (time[first end] -
-    time[i]); starts further than 50 m from every end of the piece are no
-    candidates. Pieces are computed whole, likeliest first, only while that
-    bound beats the best so far.
+    Fixes are taken in blocks of PIECE. A block of ends and a block of starts
+    before it can hold an alpha only if their boxes of positions come within 50
+    m, and then at most as fast as the fastest fix from the first start to the
+    last end, or (distance from the first start to the last end) / (time from
+    the last start to the first end). Block pairs are computed whole, a batch
+    at a time, likeliest first, only while that bound beats the best so far:
+    on a real track most pairs are never near (a run away) or never fast.
     """
     times, distance = track.times, track.distance
     n = len(times)
@@ -269,53 +271,76 @@ def alpha(track):
     beyond = np.searchsorted(distance, distance - ALPHA_MIN, side="right")   # starts end before this
     heads = np.arange(0, n, PIECE)
     tails = np.minimum(heads + PIECE, n) - 1
-    first, stop = lowest[heads], np.maximum(beyond[tails], lowest[heads])
-    sizes = stop - first
-    pieces = np.flatnonzero(sizes > 0)
-    if not len(pieces):
+    first = lowest[heads] // PIECE                                           # start blocks of each end block
+    last = (np.maximum(beyond[tails], 1) - 1) // PIECE
+    counts = np.where(beyond[tails] > lowest[heads], last - first + 1, 0)
+    ends = np.repeat(np.arange(len(heads)), counts)
+    starts = first[ends] + np.arange(len(ends)) - np.repeat(np.cumsum(counts) - counts, counts)
+    if not len(ends):
         return None
-    # Every (piece, start) pair, flat: the piece's box of ends grown by 50 m must hold the start.
-    owner = np.repeat(pieces, sizes[pieces])
-    offsets = np.cumsum(sizes[pieces]) - sizes[pieces]
-    starts = first[owner] + np.arange(len(owner)) - np.repeat(offsets, sizes[pieces])
     box = [reducer.reduceat(axis, heads) for reducer in (np.minimum, np.maximum) for axis in (east, north)]
-    inside = ((east[starts] >= box[0][owner] - ALPHA_RADIUS) & (east[starts] <= box[2][owner] + ALPHA_RADIUS)
-              & (north[starts] >= box[1][owner] - ALPHA_RADIUS) & (north[starts] <= box[3][owner] + ALPHA_RADIUS))
-    owner, starts = owner[inside], starts[inside]
-    if not len(owner):
+    apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
+    apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
+    near = apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
+    ends, starts = ends[near], starts[near]
+    if not len(ends):
         return None
-    reach = (distance[tails[owner]] - distance[starts]) / np.maximum(times[heads[owner]] - times[starts], 1) * 1e6
-    bound = np.zeros(len(heads))
-    np.maximum.at(bound, owner, reach)
+    speed = np.where(track.filtered, 0, track.fixes["speed"]).astype(np.float64)
+    fastest = _range_max(np.maximum.reduceat(speed, heads), starts, ends)
+    elapsed = times[heads[ends]] - times[tails[starts]]
+    reach = np.where(elapsed > 0, (distance[tails[ends]] - distance[heads[starts]]) / np.maximum(elapsed, 1) * 1e6,
+                     np.inf)
+    bound = np.minimum(fastest, reach)
+    order = np.argsort(-bound, kind="stable")
     best = None
-    for k in np.argsort(-bound, kind="stable"):
-        if not bound[k] > (best["mm_s"] if best else 0):
+    for at in range(0, len(order), ALPHA_BATCH):
+        batch = order[at:at + ALPHA_BATCH]
+        if not bound[batch[0]] > (best["mm_s"] if best else 0):
             break
-        found = _alpha_piece(track, east, north, lowest, beyond, heads[k], tails[k])
+        found = _alpha_pairs(track, east, north, lowest, beyond, heads[ends[batch]], heads[starts[batch]])
         if found and (best is None or found["mm_s"] > best["mm_s"]):
             best = found
     return best
 
 
-def _alpha_piece(track, east, north, lowest, beyond, head, tail):
-    ends = np.arange(head, tail + 1)
-    first, stop = int(lowest[head]), int(max(beyond[tail], lowest[head]))
-    starts = np.arange(first, stop)
-    if not len(starts):
+ALPHA_BATCH = 16   # block pairs computed at once
+
+
+def _range_max(values, lows, highs):
+    """max(values[low..high]) for each pair (inclusive), by a table of maxima over powers of two."""
+    table = [values]
+    while 2 ** len(table) <= len(values):
+        step = 2 ** (len(table) - 1)
+        table.append(np.maximum(table[-1][:-step], table[-1][step:]))
+    span = highs - lows + 1
+    level = np.floor(np.log2(np.maximum(span, 1))).astype(np.int64)
+    found = np.empty(len(lows))
+    for k in np.unique(level):
+        chosen = level == k
+        low, high = lows[chosen], highs[chosen]
+        found[chosen] = np.maximum(table[k][low], table[k][high - 2 ** k + 1])
+    return found
+
+
+def _alpha_pairs(track, east, north, lowest, beyond, end_heads, start_heads):
+    """The best alpha whose end lies in one of the blocks at end_heads and its start in the
+    block at start_heads beside it, or None."""
+    n = len(track.times)
+    offsets = np.arange(PIECE)
+    ends = np.minimum(end_heads[:, None] + offsets, n - 1)[:, :, None]        # pair, end, 1
+    starts = np.minimum(start_heads[:, None] + offsets, n - 1)[:, None, :]    # pair, 1, start
+    valid = (starts >= lowest[ends]) & (starts < beyond[ends])
+    valid &= (east[starts] - east[ends]) ** 2 + (north[starts] - north[ends]) ** 2 <= ALPHA_RADIUS ** 2
+    valid &= track.rejects[ends] == track.rejects[starts]
+    if not valid.any():
         return None
-    near = ((east[starts][None, :] - east[ends][:, None]) ** 2
-            + (north[starts][None, :] - north[ends][:, None]) ** 2) <= ALPHA_RADIUS ** 2
-    near &= (starts[None, :] >= lowest[ends][:, None]) & (starts[None, :] < beyond[ends][:, None])
-    near &= track.rejects[ends][:, None] == track.rejects[starts][None, :]
-    if not near.any():
-        return None
-    elapsed = np.maximum(track.times[ends][:, None] - track.times[starts][None, :], 1)
-    speeds = np.where(near, (track.distance[ends][:, None] - track.distance[starts][None, :]) / elapsed * 1e6, 0.0)
+    elapsed = np.maximum(track.times[ends] - track.times[starts], 1)
+    speeds = np.where(valid, (track.distance[ends] - track.distance[starts]) / elapsed * 1e6, 0.0)
     at = np.unravel_index(int(np.argmax(speeds)), speeds.shape)
     if not speeds[at] > 0:
         return None
-    return {"mm_s": float(speeds[at]), "start_ms": int(track.times[starts[at[1]]]),
-            "end_ms": int(track.times[ends[at[0]]])}
+    return {"mm_s": float(speeds[at]), "start_ms": int(track.times[starts[at[0], 0, at[2]]]),
+            "end_ms": int(track.times[ends[at[0], at[1], 0]])}
 
 
 WGS84_A = 6378137.0
