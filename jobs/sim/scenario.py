@@ -19,6 +19,7 @@
         roster: extra                # main (motions.csv, default) | extra (motions-extra.csv)
         class: Foil                  # the roster's Class column
         entrant: {File ID: ALD470ANN, First Name: Anna}
+        shared_rows: [{Motion ID: 1470, Entrant ID: "1001F", Craft Type: Foil}]   # more rows on this device
         timezone_minutes: 60         # the device's own offset (file names, logs.json, settings.json)
         hardware_code: 101           # 101 (M8), 105-108 (M10)
         firmware_name: 9010 (3232) Weymouth SW
@@ -105,6 +106,10 @@ def _devices(item, where, tz, base):
             fields[name] = fields.pop(alias)
     if fields.get("roster_file", "main") not in ROSTER_FILES:
         raise ScenarioError(f"{where}: roster: found {fields['roster_file']!r}, expected main or extra")
+    shared = fields.get("shared_rows", [])
+    if not isinstance(shared, list) or not all(isinstance(row, dict) for row in shared):
+        raise ScenarioError(f"{where}: shared_rows: expected a list of roster columns, "
+                            "e.g. [{Motion ID: 1470, Entrant ID: 1001F}]")
     if "craft_class" in fields:
         fields["craft_class"] = "" if fields["craft_class"] is None else str(fields["craft_class"])
     earlier = _old_tracks(fields.pop("old_tracks", None), where)

@@ -68,6 +68,15 @@ def event(tmp_path):
         yield fleet, config.load(path)
 
 
+def test_the_fleet_writes_a_shared_row_from_the_devices_own(event):
+    fleet, _ = event
+    with open(fleet.roster_file, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if row["Motion ID"] in ("806", "1806")]
+    assert [(r["Motion ID"], r["Entrant ID"], r["File ID"], r["Craft Type"]) for r in rows] == [
+        ("806", "1101", "ANN806", "Sailboard"), ("1806", "1101F", "ANN1806", "Foil")]
+    assert rows[0]["Start Date"] == rows[1]["Start Date"] and rows[1]["First Name"] == "Ann"
+
+
 def test_a_shared_row_is_never_looked_for_and_its_device_is_fetched_once(event):
     fleet, cfg = event
     run_once(cfg, "detect", "inspect", "download")

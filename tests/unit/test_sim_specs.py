@@ -84,3 +84,16 @@ devices:
         path.write_text(f"- id: 5\n  {bad}\n")
         with pytest.raises(ScenarioError, match=message):
             scenario.load(path)
+
+
+def test_a_scenario_gives_a_device_shared_rows_in_the_roster(tmp_path):
+    """A second entry under a virtual Motion ID (event.shared_devices); the fleet writing its row
+    is tested on loopback in tests/integration/test_roster_truth.py."""
+    path = tmp_path / "fleet.yaml"
+    path.write_text('- {id: 806, shared_rows: [{Motion ID: 1806, Entrant ID: "1001F", Craft Type: Foil}], '
+                    'arrive: null}\n')
+    specs, _ = scenario.load(path)
+    assert specs[0].shared_rows == [{"Motion ID": 1806, "Entrant ID": "1001F", "Craft Type": "Foil"}]
+    path.write_text("- {id: 5, shared_rows: 1806}\n")
+    with pytest.raises(ScenarioError, match="shared_rows: expected a list"):
+        scenario.load(path)
