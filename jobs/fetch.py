@@ -610,9 +610,9 @@ def _disk_cause(exc, where):
 
 
 def _summary(track, seconds, fetched):
-    """ALD470ANN_470_20220716_130240.oao 1.3 MiB 1.4 h 18.7 km 19.6 kn in 3.4 s (390 KB/s)"""
+    """ALD470ANN_470_20220716_130240.oao 1.3 MB 1.4 h 18.7 km 19.6 kn in 3.4 s (390 KB/s)"""
     seconds = max(seconds, 1e-3)
     knots = units.knots(track.get("best500") or 0)
-    return (f"{track['name']} {track['size'] / 2**20:.1f} MiB {(track.get('duration') or 0) / 3.6e6:.1f} h "
+    return (f"{track['name']} {units.size_text(track['size'])} {(track.get('duration') or 0) / 3.6e6:.1f} h "
             f"{(track.get('distance') or 0) / 1e6:.1f} km {knots:.1f} kn in {seconds:.1f} s "
             f"({fetched / seconds / 1000:.0f} KB/s)")

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 
-from jobs import files, layout, recording, runner, shapes, spool, state, tracks
+from jobs import files, layout, recording, runner, shapes, spool, state, tracks, units
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -29,7 +29,6 @@ from jobs.log import quoted
 
 # Read in this order: info.json first, so a wrong device is refused before the rest.
 READERS = ("info", "settings", "logs")
-MIB = 1024 * 1024
 LINES_MAX = 50           # lines about one device's tracks per inspection
 KEPT_WARNINGS = ("address", "rename")  # warnings other stages give, which an inspection keeps
 _local = threading.local()
@@ -203,9 +202,9 @@ def _log_outcome(log, ledger):
     wanted = [t for t in ledger.values() if t["status"] == "wanted"]
     others = _count(t for t in ledger.values() if t["status"] != "wanted")
     if wanted:
-        mib = sum(t["size"] for t in wanted) / MIB
+        size = units.size_text(sum(t["size"] for t in wanted))     # MB, as the dashboard says it
         plural = "" if len(wanted) == 1 else "s"
-        log.info("%d track%s to download (%.1f MiB)%s", len(wanted), plural, mib, f"; {others}" if others else "")
+        log.info("%d track%s to download (%s)%s", len(wanted), plural, size, f"; {others}" if others else "")
     elif recording.recording(ledger):
         log.debug("nothing to download yet (%s): looking again in %.0f s", others, recording.LOOK_S)
     else:

@@ -129,8 +129,8 @@ def test_detect_then_inspect_from_the_command_line_then_status_shows_the_downloa
     status = json.loads(shown.stdout)
     assert sorted(item["device"] for item in status["queues"]["download"]) == [101, 103, 104, 107, 108, 470]
     logged = Path(cfg.paths.log).read_text()
-    assert " INFO inspect 470 1 track to download (1.3 MiB); 2 skipped" in logged
-    assert " INFO inspect 101 3 tracks to download (5.7 MiB)\n" in logged
+    assert " INFO inspect 470 1 track to download (1.3 MB); 2 skipped" in logged
+    assert " INFO inspect 101 3 tracks to download (6.0 MB)\n" in logged
     assert " ERROR inspect 105 failed: info.json says identifier 999" in logged
     assert " WARNING inspect 107 battery 30 % (below 60 %)" in logged
 

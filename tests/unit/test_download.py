@@ -117,7 +117,7 @@ def test_a_track_arrives_byte_identical_under_its_name_and_is_recorded_verified(
     assert doc["status"] == "completed" and doc["progress"] is None
     assert files_in(Path(cfg.paths.tracks)) == [f"20220716/{NAME}"]
     lines = [r.getMessage() for r in motion_log.records if r.levelno == logging.INFO]
-    assert any(line.startswith(f"{NAME} 1.3 MiB 1.4 h 18.7 km 19.6 kn in ") and line.endswith("KB/s)")
+    assert any(line.startswith(f"{NAME} 1.3 MB 1.4 h 18.7 km 19.6 kn in ") and line.endswith("KB/s)")
                for line in lines), lines
     assert any("can be disconnected" in line for line in lines)
     request = responses.calls[0].request

@@ -113,7 +113,7 @@ def test_fixture_device_is_cached_planned_and_queued_for_download(cfg, documents
     cache = cfg.paths.spool + f"/cache/{DEVICE}"
     for name, body in documents.items():
         assert json.loads(open(f"{cache}/{name}.json").read()) == body
-    assert any("2 tracks to download (2.8 MiB); 1 skipped" in r.getMessage() for r in records(motion_log, logging.INFO))
+    assert any("2 tracks to download (2.9 MB); 1 skipped" in r.getMessage() for r in records(motion_log, logging.INFO))
 
 
 @responses.activate
