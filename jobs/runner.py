@@ -156,8 +156,12 @@ def serve_queue(ctx, queue, work):
     now = time.time()
     backoff = ctx.memory.setdefault("claim_backoff", {})
     for device, enqueued in spool.pending(ctx.spool, queue):
-        if ctx.stop.is_set() or now < enqueued <= now + AHEAD_MAX_S:
-            return False   # the rest are set ahead too (a device looked at again later: jobs.recording)
+        if ctx.stop.is_set():
+            return False
+        if now < enqueued <= now + AHEAD_MAX_S:
+            # Set ahead (a device looked at again later: jobs.recording): not yet. Skipped, not the
+            # end of the line: one set further ahead than AHEAD_MAX_S sorts after it and is due.
+            continue
         if backoff.get(device, (0.0, 0.0))[0] > time.monotonic():
             continue       # its last claim could not be worked on: not before its pause is over
         slot = _take_slot(ctx)

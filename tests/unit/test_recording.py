@@ -7,6 +7,7 @@ final name, said so in the ledger) when the device leaves first.
 The simulated fleet over loopback HTTP is in tests/integration/test_recording_fleet.py.
 """
 
+import concurrent.futures
 import logging
 import os
 import threading
@@ -263,3 +264,14 @@ def test_nothing_is_kept_of_a_part_whose_header_names_another_device(cfg, track)
     queue_device(cfg, DEVICE, [recording_entry(1000, status="recording")])     # its own device: kept
     recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), DEVICE, logging.getLogger("test"))
     assert state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]["status"] == "partial"
+
+
+def test_an_item_set_ahead_does_not_hold_back_one_set_before_the_clock_went_back(cfg):
+    spool.enqueue(cfg.paths.spool, "inspect", DEVICE, enqueued=time.time() + 60)
+    spool.enqueue(cfg.paths.spool, "inspect", 471, enqueued=time.time() + 10 * runner.AHEAD_MAX_S)
+    ctx = runner.Context(cfg=cfg, stage="inspect", stop=threading.Event())
+    ctx.pool = concurrent.futures.ThreadPoolExecutor(1)
+    taken = []
+    runner.serve_queue(ctx, "inspect", lambda ctx, claim: taken.append(claim.device))
+    ctx.pool.shutdown(wait=True)
+    assert taken == [471] and [d for d, _ in spool.pending(cfg.paths.spool, "inspect")] == [DEVICE]
