@@ -15,7 +15,7 @@ import time
 from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
-from jobs.units import cut
+from jobs.units import cut, printable
 
 FORMAT = "%(asctime)s %(levelname)s %(stage)s %(device)s %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -30,6 +30,14 @@ class _Fields(logging.Filter):
         if not hasattr(record, "device"):
             record.device = "-"
         return True
+
+
+class _Printable(logging.Formatter):
+    """Every control character a line holds shown escaped (a device's text reaches the log
+    in Content-Lengths and error messages): the log and the terminal stay the operator's."""
+
+    def format(self, record):
+        return printable(super().format(record))
 
 
 class AppendHandler(WatchedFileHandler):
@@ -57,7 +65,7 @@ def setup(cfg, console=True, errors_to_stderr=True, make_folder=True):
         root.removeHandler(handler)
         handler.close()
     root.propagate = False
-    formatter = logging.Formatter(FORMAT, DATEFMT)
+    formatter = _Printable(FORMAT, DATEFMT)
     handlers = []
     if make_folder:
         Path(cfg.paths.log).parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from jobs import backup, boards, config, dashboard_facts, day_states, layout, ro
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
+from jobs.units import csv_cell, printable
 
 COLUMNS = ("Entrant", "Name", "Device", "Track", "Start", "Duration", "500 m kn", "Outcome")
 # Terminal widths; the last column is never cut.
@@ -263,7 +264,7 @@ def write_csv(path, day, rows, columns=COLUMNS):
         out = csv.writer(f)
         out.writerow(("Date",) + columns)
         for row in rows:
-            out.writerow([day.isoformat()] + [row[c] for c in columns])
+            out.writerow([day.isoformat()] + [csv_cell(row[c]) for c in columns])
 
 
 def main(cfg, args):
@@ -280,7 +281,7 @@ def main(cfg, args):
     rows, alarms = collect(cfg, day, entries)
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), tracks in {cfg.paths.tracks}")
     print()
-    print(table(rows) if rows else "nobody on the roster this day")
+    print(printable(table(rows)) if rows else "nobody on the roster this day")
     print()
     print(summary(rows))
     extra = strays(cfg, day)
@@ -384,7 +385,7 @@ def board_report(cfg, day, entries, args):
         return 1
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), {title}")
     print()
-    print(table(rows, columns) if rows else "nothing to show for this day")
+    print(printable(table(rows, columns)) if rows else "nothing to show for this day")
     if args.csv:
         try:
             write_csv(args.csv, day, rows, columns)

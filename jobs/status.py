@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jobs import day_states, layout, locks, roster, spool, state
 from jobs.config import ConfigError, STAGES
-from jobs.units import age_text
+from jobs.units import age_text, printable
 
 
 def configure(parser):
@@ -126,5 +126,5 @@ def _entrant_lines(found, shown=20):
 
 def main(cfg, args):
     facts = collect(cfg)
-    print(json.dumps(facts, indent=1) if args.json else render(facts))
+    print(json.dumps(facts, indent=1) if args.json else printable(render(facts)))
     return 0

@@ -4,6 +4,8 @@ One home for each, used by the pages, the log lines, `status` and `report`,
 so a size reads the same everywhere.
 """
 
+import re
+
 KNOT_MM_S = 1852 / 3.6      # mm/s in one knot
 
 
@@ -55,3 +57,29 @@ def cut(text, limit, mark="…"):
     """`text` at most `limit` characters and the mark: device text shown or logged stays bounded."""
     text = str(text)
     return text if len(text) <= limit else text[:limit] + mark
+
+
+# C0 and C1 control characters but the newline: a device's ESC [ 2 J must not reach a terminal.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text):
+    """`text` with every control character (but newlines) shown escaped, as \\x1b: for the log
+    and the terminal, where a device's or a roster's text would otherwise move the cursor,
+    clear the screen or retitle the window."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", str(text))
+
+
+# What a spreadsheet takes as the start of a formula (and tab, CR: the same, in some).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?\Z")
+
+
+def csv_cell(value):
+    """A CSV cell safe for spreadsheets: text starting like a formula gets a leading ' (shown as
+    text, never run). Plain numbers (-3.5) and a lone '-' are left as they are."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and text != "-" and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
