@@ -106,6 +106,31 @@ def fixes_of(path, checksums=False):
     return found.array()
 
 
+def intact_fixes_of(path):
+    """(fixes, bad stretches) of the file at `path`, every checksum checked, skipping
+    what is damaged as the analysers do ("corrupt records"): after a bad or cut frame
+    the fixes go on where whole, intact frames start again (oao.survey's rule)."""
+    found = Fixes()
+    stretches = 0
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, end = 0, len(data)
+    while pos < end:
+        good_end = following = end
+        try:
+            verifier = oao.Verifier()
+            verifier.feed(memoryview(data)[pos:end])
+            verifier.finish()
+        except oao.OAOError as exc:
+            good_end = pos + (exc.offset or 0)
+            following = oao._next_intact_frame(data, good_end + 1)
+            stretches += 1
+        if good_end > pos:      # intact: its GNSS frames, in order
+            oao.Verifier().feed(memoryview(data)[pos:good_end], found.feed)
+        pos = following
+    return found.array(), stretches
+
+
 def between(fixes, start_ms, end_ms):
     """The fixes from start_ms up to (not including) end_ms."""
     times = fixes["utc_ms"]

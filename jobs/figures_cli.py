@@ -5,7 +5,9 @@ metres), each with where it lies. --json prints one JSON object per file and
 line: {"file", "2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500",
 "distance"}, each category {"mm_s" (distance: "m"), "start", "end"} in ISO
 UTC, or null when the track has none. --from/--to keep the fixes between two
-times of day (event.timezone) on the day the track starts.
+times of day (event.timezone) on the day the track starts. A damaged file (a
+half-written frame, a cut end) gives the figures of its intact frames, said
+on stderr, as the analysers skip "corrupt records".
 """
 
 import datetime as dt
@@ -39,11 +41,14 @@ def main(cfg, args):
     failed = 0
     for path in args.files:
         try:
-            fixes = figures.fixes_of(path, checksums=True)
-        except (OSError, oao.OAOError) as exc:
-            print(f"motion-server figures: {path}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+            fixes, damaged = figures.intact_fixes_of(path)
+        except OSError as exc:
+            print(f"motion-server figures: {path}: {exc.strerror or exc}", file=sys.stderr)
             failed = 1
             continue
+        if damaged:     # the device's only copy: its intact frames still give figures
+            print(f"motion-server figures: {path}: damaged ({damaged} bad stretch{'es' if damaged > 1 else ''}): "
+                  "figures from its intact frames", file=sys.stderr)
         if args.start is not None:
             fixes = figures.between(fixes, *_window(fixes, args.start, args.end, cfg.tz))
         found = figures.compute(fixes, cfg.checks.max_speed_accuracy)

@@ -57,9 +57,11 @@ def test_text_names_every_category_in_knots_and_a_bad_file_is_named(tmp_path, ca
     track.write_bytes(oao.gnss_frames(steady_records(random.Random(2), 3000)))
     broken = tmp_path / "broken.oao"
     broken.write_bytes(track.read_bytes()[:-7])
-    assert cli.main(["--config", config(tmp_path), "figures", str(broken), str(track)]) == 1
+    missing = tmp_path / "missing.oao"
+    assert cli.main(["--config", config(tmp_path), "figures", str(broken), str(missing), str(track)]) == 1
     out, err = capsys.readouterr()
-    assert "broken.oao" in err and "truncated" in err
+    assert "broken.oao: damaged (1 bad stretch): figures from its intact frames" in err
+    assert "missing.oao" in err and out.count("\n  2 s ") == 2
     for label in ("2 s", "10 s", "5x10 s", "500 m", "nautical mile", "1 hour", "alpha 500", "distance"):
         assert f"  {label} " in out
     assert " kn " in out and " m " in out
@@ -72,3 +74,19 @@ def test_the_command_gives_gps_speedreaders_figures_for_the_real_tracks(real_fix
     for key, expected in zip(KEYS, SPEEDREADER[name]):
         value = shown[key]["m" if key == "distance" else "mm_s"]
         assert value == pytest.approx(expected, rel=0.002 if key in ("alpha500", "5x10s") else 0.0005), key
+
+
+def test_a_damaged_file_gives_the_figures_of_its_intact_frames(tmp_path):
+    records = clean_records(5, 3000)
+    data = bytearray(oao.header_frame(470, "K1", 0, 1) + oao.gnss_frames(records) + oao.padding(2))
+    at = oao.HEADER_SIZE + 52 * 1500
+    damaged = bytes(data[:at] + data[at:at + 20] + data[at:])     # a half-written frame, then the frames again
+    flipped = bytearray(data)
+    flipped[at + 30] ^= 0x04                                      # one frame's checksum fails
+    for body, fixes in ((damaged, 3000), (bytes(flipped), 2999)):
+        path = tmp_path / "d.oao"
+        path.write_bytes(body)
+        found, stretches = figures.intact_fixes_of(path)
+        assert (len(found), stretches) == (fixes, 1)
+    path.write_bytes(bytes(data))
+    assert figures.intact_fixes_of(path)[1] == 0 and len(figures.intact_fixes_of(path)[0]) == 3000
