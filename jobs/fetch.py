@@ -150,9 +150,10 @@ class DeviceFetch:
         if have == size and not track.get("recording_since"):
             return self._check_file(out), 0  # complete before a stop or a kill: just verify it
         if have >= size:
-            # Longer, or a log that was still growing whose size stood still on two looks:
-            # the device must say the file is that long now (jobs.recording), so start over.
-            have = 0
+            # Longer: start over. A log that was still growing whose size stood still on two
+            # looks: the device must say the file is that long now (jobs.recording), so its
+            # last byte is asked for again: one byte, not the whole log, each time it pauses.
+            have = size - 1 if have == size else 0
         # The whole track's deadline: a device just above the window's floor, or
         # pausing and bursting, must not hold a worker for hours either.
         min_rate = self.ctx.cfg.network.min_rate

@@ -209,11 +209,22 @@ def test_a_log_whose_size_stood_still_is_asked_for_again_not_taken_from_the_part
     os.makedirs(os.path.dirname(part_path(cfg)))
     with open(part_path(cfg), "wb") as f:
         f.write(track[:listed])
-    responses.get(url(), body=track[:listed + 5200])                         # it went on writing
+    grown = listed + 5200                                                    # it went on writing
+    responses.get(url(), status=206, body=track[listed - 1:grown],
+                  headers={"Content-Range": f"bytes {listed - 1}-{grown - 1}/{grown}"})
     queue_device(cfg, DEVICE, [recording_entry(listed, recording_since=1.0)])
     doc = download_once(cfg)
     assert doc["tracks"][FILE]["status"] == "recording" and not os.path.exists(final_path(cfg))
-    assert len(responses.calls) == 1 and "Range" not in responses.calls[0].request.headers
+    assert [c.request.headers.get("Range") for c in responses.calls] == [f"bytes={listed - 1}-"]   # one byte
+    # It has stopped at that size after all: the device says so, and the .part is the whole track.
+    responses.replace(responses.GET, url(), status=206, body=track[listed - 1:listed],
+                      headers={"Content-Range": f"bytes {listed - 1}-{listed - 1}/{listed}"})
+    queue_device(cfg, DEVICE, [recording_entry(listed, recording_since=1.0)])
+    doc = download_once(cfg)
+    assert doc["tracks"][FILE]["status"] == "verified" and doc["tracks"][FILE]["failures"] == 0
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == track[:listed]
+    assert responses.calls[-1].request.headers.get("Range") == f"bytes={listed - 1}-"
 
 
 @responses.activate
