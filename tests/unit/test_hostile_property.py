@@ -1,0 +1,188 @@
+"""Property: whatever a device sends, no exception escapes. Random documents and random frame
+bytes go through inspect's checks and planning, download's checks and the dashboard; each may
+refuse what it got (DeviceError, BadData), never fail with anything else.
+
+The seed is fixed, so a failure reproduces; the run takes a few seconds.
+"""
+
+import datetime as dt
+import json
+import random
+import struct
+
+import yaml
+
+from jobs import config, dashboard_pages, oao, report, roster, shapes, state, tracks
+from jobs.device import DeviceError
+from jobs.stages import dashboard
+
+SEED = 31
+DEVICE = 470
+DAY = dt.date(2026, 7, 16)
+DAY_MS = int(dt.datetime(2026, 7, 16, 9, tzinfo=dt.timezone.utc).timestamp() * 1000)
+HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
+NASTY_NUMBERS = (0, -1, 1, 2 ** 31, 2 ** 32 + 1, 2 ** 62, 2 ** 63 - 1, 2 ** 64, 10 ** 19, 10 ** 400, -10 ** 400,
+                 1.5, -0.0, 1e308, float("inf"), float("nan"), DAY_MS, DAY_MS * 1000, True, False)
+NASTY_TEXT = ("", "/logs/0470_0001-01-01-0000.oao", "/logs/0470_9999-12-31-2359.oao", "/logs/a.oao#earlier-1",
+              "../../etc/passwd", "/logs/\x1b[2J.oao", "=cmd|' /C calc'!A0", "x" * 5000, "/logs/0470_2026-07-16-1000.oao",
+              "\u202e\u0000", "/logs/2026/07/0470_2026-07-16-0959.oao")
+KEYS = ("file", "size", "start_date", "end_date", "duration", "distance", "500m_best", "2s_best", "10s_best",
+        "1852m_best", "a500m_best", "1h_best", "timezone")
+
+
+def value(rng, depth=0):
+    pick = rng.random()
+    if pick < 0.4:
+        return rng.choice(NASTY_NUMBERS) if rng.random() < 0.6 else rng.randint(-10 ** 6, 10 ** 13)
+    if pick < 0.7:
+        return rng.choice(NASTY_TEXT)
+    if pick < 0.8 and depth < 3:
+        return [value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if pick < 0.9 and depth < 3:
+        return {rng.choice(KEYS): value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+    return None
+
+
+def log_entry(rng):
+    """Mostly a plausible entry, each field spoilt now and then."""
+    start = DAY_MS + rng.randint(0, 8) * 3_600_000
+    entry = {"file": f"/logs/2026/07/0470_2026-07-16-{rng.randint(9, 17):02d}{rng.randint(0, 59):02d}.oao",
+             "size": rng.randint(0, 3_000_000), "start_date": rng.choice([start, 0]),
+             "end_date": start + 3_600_000, "duration": 3_600_000, "distance": 10_000_000,
+             "500m_best": rng.randint(0, 15_000), "timezone": 60}
+    for key in rng.sample(KEYS, rng.randint(0, 4)):
+        if rng.random() < 0.2:
+            entry.pop(key, None)
+        else:
+            entry[key] = value(rng)
+    return entry if rng.random() < 0.95 else value(rng)
+
+
+def documents(rng):
+    info = {"motion": {"identifier": rng.choice([DEVICE, value(rng)]), "username": value(rng),
+                       "hardware": rng.choice([{"code": 106, "name": "M10"}, value(rng)]),
+                       "firmware": rng.choice([{"code": 3232, "name": "9008"}, 3129, value(rng)]),
+                       "filesystem": {"level": value(rng)}, "battery": {"level": value(rng), "charging": value(rng)}}}
+    settings = {"settings": {key: value(rng) for key in ("gnss_rate", "timezone", "username", "custom_led")}}
+    logs = {"logs": [log_entry(rng) for _ in range(rng.randint(0, 30))]} if rng.random() < 0.95 else value(rng)
+    # As they come over the wire: JSON text (json.loads takes NaN and Infinity too).
+    return [json.loads(json.dumps(doc)) for doc in (info, settings, logs)]
+
+
+def frames(rng):
+    """Bytes that are partly an OAO track: real frames with hostile fields, padding, garbage, cuts."""
+    parts = []
+    if rng.random() < 0.7:
+        parts.append(oao.header_frame(rng.choice([DEVICE, 471, 0, 65535]), "K888", DAY_MS, DAY_MS + 60_000))
+    for _ in range(rng.randint(0, 6)):
+        pick = rng.random()
+        if pick < 0.6:
+            count = rng.randint(1, 300)
+            utc = rng.choice([DAY_MS, 0, 2 ** 62, 2 ** 64 - 1, DAY_MS * 1000])
+            step = rng.choice([200, 0, -200, 10 ** 9])
+            records = [(rng.choice(oao.GNSS), rng.randint(-2 ** 31, 2 ** 31 - 1), rng.randint(-2 ** 31, 2 ** 31 - 1),
+                        rng.randint(-2 ** 31, 2 ** 31 - 1), rng.choice([5000, 0, 2 ** 32 - 1, rng.randint(0, 40_000)]),
+                        rng.randint(0, 2 ** 32 - 1), (utc + n * step) % 2 ** 64, rng.randint(0, 255),
+                        rng.randint(0, 255), rng.choice([100, 0, 2 ** 32 - 1]), rng.randint(0, 2 ** 32 - 1),
+                        rng.randint(0, 2 ** 32 - 1), rng.randint(0, 2 ** 32 - 1), rng.randint(0, 65535))
+                       for n in range(count)]
+            parts.append(oao.gnss_frames(records))
+        elif pick < 0.75:
+            parts.append(oao.padding(rng.randint(1, 50)))
+        elif pick < 0.85:
+            parts.append(oao.header_frame(rng.randint(0, 65535), "x", rng.randint(0, 2 ** 63), 0))
+        else:
+            parts.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 80))))
+    data = b"".join(parts)
+    if data and rng.random() < 0.2:
+        data = data[:rng.randint(0, len(data))]
+    return data
+
+
+def check_frames(data, rng):
+    """Download's checks on `data`, fed in random pieces: (identity, ledger figure fields) or None."""
+    from jobs import fetch
+
+    check = oao.TrackCheck(DEVICE, figures=1000)
+    try:
+        at = 0
+        while at < len(data):
+            piece = rng.randint(1, 70_000)
+            check.take(data[at:at + piece])
+            at += piece
+        check.finish(len(data))
+    except oao.BadData:
+        return None
+    fields = fetch._figure_fields(check.figures_result())
+    for name in ("first_fix", "last_fix"):
+        assert fields.get(name) is None or 0 < fields[name] <= shapes.EPOCH_MS_MAX
+    return check.identity(), fields
+
+
+def test_random_documents_and_frames_through_inspect_download_and_the_dashboard(tmp_path):
+    rng = random.Random(SEED)
+    (tmp_path / "motions.csv").write_text(
+        HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,=Ann,Alder,Windsurf,OK\n", encoding="utf-8")
+    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
+        "event": {"name": "Property week", "timezone": "Europe/London", "roster": "motions.csv",
+                  "session": ["09:00", "17:00"]},
+        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
+    cfg = config.load(tmp_path / "motion-server.yaml")
+    people = roster.load(cfg.event.roster)
+    days = (DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
+    renderer = dashboard_pages.Renderer()
+    ledger, planned, checked = {}, 0, 0
+    for round_ in range(150):
+        info, settings, logs = documents(rng)
+        for reader, doc in ((shapes.info, info), (shapes.settings, settings)):
+            try:
+                reader(doc)
+            except DeviceError:
+                pass
+        try:
+            entries = shapes.logs(logs)
+        except DeviceError:
+            continue
+        kept, _ = tracks.most_recent(entries, rng.choice([5, 50]))
+        usable, _ = tracks.unique([e for e in kept if e["file"] is not None])
+        ledger = tracks.plan(usable, people, DEVICE, 5.0, cfg.tz, ledger, days,
+                             doubted=rng.choice([None, "another device answered as this one today"]))
+        ledger, _ = tracks.bound_gone(ledger)
+        planned += len(ledger)
+        for file, track in list(ledger.items()):   # download's part: frames checked, the ledger recorded
+            if track["status"] != "wanted" or rng.random() < 0.5:
+                continue
+            found = check_frames(frames(rng), rng)
+            checked += 1
+            if found is not None:
+                track.update(status="verified", sha256="ab" * 32, **found[1])
+        if round_ % 30 == 29:   # the dashboard and the boards, from what the ledger now holds
+            with state.update(cfg.paths.spool, DEVICE) as doc:
+                doc["tracks"] = ledger
+                doc["warnings"] = [{"kind": "identity", "text": value(rng)}, {"kind": value(rng), "text": "x"}]
+            dashboard.write(cfg, cfg.paths.spool, people, renderer, now=DAY_MS / 1000 + 3600, day=DAY)
+            # Bounded where they entered, the numbers need no guard: every page shows its part.
+            hidden = [p.name for p in (tmp_path / "html").glob("*.html") if "could not show this" in p.read_text()]
+            assert hidden == [], hidden
+            for board in ({"accounted": True}, {"fastest": True}, {}):
+                args = {"date": DAY, "csv": str(tmp_path / "out.csv"), "accounted": False, "fastest": False, **board}
+                assert report.main(cfg, _namespace(args)) in (0, 1)
+    for _ in range(150):   # frames alone: every shape of hostile bytes
+        check_frames(frames(rng), rng)
+    assert planned and checked   # the run really went through planning and the checks
+    assert (tmp_path / "html" / "index.html").exists()
+
+
+def _namespace(fields):
+    import argparse
+
+    return argparse.Namespace(**fields)
+
+
+def test_a_fix_dated_beyond_any_clock_never_reaches_the_ledger():
+    records = [(0x0AD4, 0, 0, 0, 5000, 0, t, 3, 9, 100, 0, 0, 0, 90) for t in (DAY_MS, 2 ** 62)]
+    data = oao.header_frame(DEVICE, "K888", DAY_MS, DAY_MS) + oao.gnss_frames(records)
+    identity, fields = check_frames(data, random.Random(SEED))
+    assert identity == ("checked", None)
+    assert fields["first_fix"] == DAY_MS and fields["last_fix"] is None
+    assert struct.unpack_from("<Q", data, 512 + 52 + oao.UTC_OFFSET)[0] == 2 ** 62
