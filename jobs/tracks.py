@@ -78,10 +78,21 @@ def place(track):
     return final_path(PurePosixPath(), track).as_posix()
 
 
+def kept_sha256(track):
+    """The sha256 of the file a ledger track has under its final name, or None if it has none:
+    verified and damaged tracks have theirs, a partial one (the device left while recording) its kept part's."""
+    if track.get("status") in ON_DISK:
+        return track.get("sha256") or None
+    kept = track.get("partial")
+    if track.get("status") == "partial" and isinstance(kept, dict):
+        return kept.get("sha256") or None
+    return None
+
+
 def replicated(track):
     """Whether the replica holds this very file: the ledger's copy record has its place and sha256."""
-    copy = track.get("replica")
-    if not isinstance(copy, dict) or not track.get("sha256") or copy.get("sha256") != track["sha256"]:
+    copy, sha256 = track.get("replica"), kept_sha256(track)
+    if not isinstance(copy, dict) or not sha256 or copy.get("sha256") != sha256:
         return False
     try:
         return copy.get("path") == place(track)

@@ -126,8 +126,8 @@ def check_replica(replica, track):
         return f"REPLICA MISSING {where}"
     except OSError as exc:
         return f"REPLICA UNREADABLE {where}: {exc.strerror}"
-    if digest != track.get("sha256"):
-        return f"REPLICA MISMATCH {where}: sha256 {digest}, ledger {track.get('sha256')}"
+    if digest != tracks.kept_sha256(track):
+        return f"REPLICA MISMATCH {where}: sha256 {digest}, ledger {tracks.kept_sha256(track)}"
     return None
 
 

@@ -12,7 +12,10 @@ and queues every device with a file the replica lacks; a worker claims the
 device, copies each such file (jobs.copying: temporary name, fsync, read back
 and compared with the ledger's sha256, rename) and records the copy in the
 ledger as `replica: {path, sha256, at}`. A track moved from unassigned to its
-entrant is copied under its new name and the old copy removed.
+entrant is copied under its new name and the old copy removed. Backup files
+brought in by `import` are copied the same way, checked against the sha256
+recorded at import, by the queue item 0 (no device has that number), and
+listed in <spool>/notes/replica-imports.json.
 
 Download never waits for this stage: it runs in its own processes, on its own
 queue. A replica folder that is missing (the disk unplugged) or full is a
@@ -25,9 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from jobs import copying, files, layout, runner, spool, state, tracks
+from jobs import backup, copying, files, layout, runner, spool, state, tracks
 
 QUEUE = "replicate"
+IMPORTS = 0  # the queue item standing for the imported backup files
 # A file that could not be copied (not in the track folder, a bad copy), or a
 # replica disk that failed a copy (full, read-only), is tried again after this.
 RETRY_S = 60.0
@@ -51,7 +55,7 @@ def step(ctx):
 
 def behind(track):
     """Whether a ledger track is on disk under a name of ours and the replica lacks this very file."""
-    if not isinstance(track, dict) or track.get("status") not in tracks.ON_DISK or not track.get("sha256"):
+    if not isinstance(track, dict) or not tracks.kept_sha256(track):
         return False
     try:
         tracks.place(track)
@@ -71,14 +75,57 @@ def queue_behind(ctx):
             continue
         if any(behind(t) and retry.get(_key(device, t), 0) <= now for t in doc["tracks"].values()):
             spool.enqueue(ctx.spool, QUEUE, device)
+    if IMPORTS not in taken and any(retry.get(_import_key(r), 0) <= now for r in imports_behind(ctx.spool)):
+        spool.enqueue(ctx.spool, QUEUE, IMPORTS)
 
 
 def _key(device, track):
-    return device, track.get("file"), track.get("sha256"), track.get("name"), bool(track.get("unassigned"))
+    return device, track.get("file"), tracks.kept_sha256(track), track.get("name"), bool(track.get("unassigned"))
+
+
+def imports_behind(root):
+    """The import records whose file the replica lacks."""
+    copied = files.read_json(layout.replica_imports(root), {})
+    return [record for records in backup.read_imports(root).values() for record in records
+            if _import_place(record) and copied.get(_import_place(record)) != record.get("sha256")]
+
+
+def _import_place(record):
+    """<YYYYMMDD>/<name> of an imported file, or None if the record does not name one of ours."""
+    folder, name = record.get("folder"), record.get("name")
+    if isinstance(folder, str) and tracks.DAY.fullmatch(folder) and isinstance(name, str) and \
+            backup.NAME.fullmatch(name) and isinstance(record.get("sha256"), str):
+        return f"{folder}/{name}"
+    return None
+
+
+def _import_key(record):
+    return IMPORTS, _import_place(record), record.get("sha256")
+
+
+def replicate_imports(ctx):
+    log = ctx.device_log(IMPORTS)
+    for record in imports_behind(ctx.spool):
+        if ctx.stop.is_set():
+            raise runner.Stopping()
+        where = _import_place(record)
+        done = _copy(ctx, where, record["sha256"], _import_key(record), log)
+        if done is None:
+            return
+        if not done:
+            continue
+        copied = files.read_json(layout.replica_imports(ctx.spool), {})
+        layout.notes_dir(ctx.spool).mkdir(parents=True, exist_ok=True)
+        files.write_json(layout.replica_imports(ctx.spool), {**copied, where: record["sha256"]})
+        log.info("imported %s replicated to %s", where, ctx.cfg.paths.replica)
+        if _last_problem(ctx.spool):
+            note(ctx, None, log)
 
 
 def replicate_device(ctx, claim):
     """Copy each of the claimed device's files the replica lacks; stop at the first error of the replica's disk."""
+    if claim.device == IMPORTS:
+        return replicate_imports(ctx)
     doc = state.read(ctx.spool, claim.device)
     for file, track in sorted(doc["tracks"].items()):
         if ctx.stop.is_set():
@@ -90,22 +137,10 @@ def replicate_device(ctx, claim):
 def copy_track(ctx, device, file, track):
     """Copy one file and record it; False when the replica's disk failed (the device's other files wait)."""
     log = ctx.device_log(device)
-    replica, where = Path(ctx.cfg.paths.replica), tracks.place(track)
-    source, target = Path(ctx.cfg.paths.tracks) / where, replica / where
-    try:
-        _make_folders(replica, Path(where).parent)
-        sha256 = copying.copy_checked(source, target, track["sha256"])
-    except copying.CopyMismatch as exc:
-        return _retry_later(ctx, device, track, log, f"{where} not replicated: {exc}")
-    except OSError as exc:
-        if exc.filename is not None and Path(exc.filename) == source:
-            return _retry_later(ctx, device, track, log, f"{where} not replicated: {exc.strerror}: {source}")
-        problem = f"replica {replica}: {exc.strerror or exc}"
-        if exc.errno in runner.LOCAL_ERRORS and exc.errno != errno.ENOTDIR:
-            ctx.local_error = problem  # full or read-only: the run exits 1, cron tells someone
-        note(ctx, problem, log)
-        ctx.memory["disk_retry"] = time.time() + RETRY_S
-        return False
+    replica, where, sha256 = Path(ctx.cfg.paths.replica), tracks.place(track), tracks.kept_sha256(track)
+    done = _copy(ctx, where, sha256, _key(device, track), log)
+    if not done:
+        return done is not None
     earlier = _record(ctx, device, file, track, where, sha256)
     if earlier and earlier != where:
         (replica / earlier).unlink(missing_ok=True)  # its unassigned name, now moved to its entrant
@@ -113,6 +148,34 @@ def copy_track(ctx, device, file, track):
     if _last_problem(ctx.spool):
         note(ctx, None, log)
     return True
+
+
+def _copy(ctx, where, sha256, key, log):
+    """Copy <tracks>/<where> to <replica>/<where>, checked against `sha256`.
+
+    True when copied; False when this file failed and waits RETRY_S (the others
+    go on); None when the replica's disk failed (full, read-only, gone).
+    """
+    replica = Path(ctx.cfg.paths.replica)
+    source, target = Path(ctx.cfg.paths.tracks) / where, replica / where
+    try:
+        _make_folders(replica, Path(where).parent)
+        copying.copy_checked(source, target, sha256)
+        return True
+    except copying.CopyMismatch as exc:
+        why = str(exc)
+    except OSError as exc:
+        if exc.filename is None or Path(exc.filename) != source:
+            problem = f"replica {replica}: {exc.strerror or exc}"
+            if exc.errno in runner.LOCAL_ERRORS and exc.errno != errno.ENOTDIR:
+                ctx.local_error = problem  # full or read-only: the run exits 1, cron tells someone
+            note(ctx, problem, log)
+            ctx.memory["disk_retry"] = time.time() + RETRY_S
+            return None
+        why = f"{exc.strerror}: {source}"
+    log.error("%s not replicated: %s; tried again in %.0f s", where, why, RETRY_S)
+    ctx.memory.setdefault("retry", {})[key] = time.time() + RETRY_S
+    return False
 
 
 def _make_folders(root, inside):
@@ -130,17 +193,11 @@ def _record(ctx, device, file, track, where, sha256):
     """The copy in the ledger, if the track is still that file; the place of the copy it replaces."""
     with state.update(ctx.spool, device) as doc:
         entry = doc["tracks"].get(file)
-        if not isinstance(entry, dict) or entry.get("sha256") != track["sha256"] or tracks.place(entry) != where:
+        if not isinstance(entry, dict) or tracks.kept_sha256(entry) != sha256 or tracks.place(entry) != where:
             return None  # moved or replaced meanwhile: the next step copies what it is now
         earlier = entry.get("replica") if isinstance(entry.get("replica"), dict) else {}
         entry["replica"] = {"path": where, "sha256": sha256, "at": time.time()}
     return earlier.get("path")
-
-
-def _retry_later(ctx, device, track, log, why):
-    log.error("%s; tried again in %.0f s", why, RETRY_S)
-    ctx.memory.setdefault("retry", {})[_key(device, track)] = time.time() + RETRY_S
-    return True
 
 
 def _last_problem(root, kind=None):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, config, runner, spool, state, verify
+from jobs import check, config, files, layout, runner, spool, state, verify
 from jobs.stages import dashboard, replicate
 from jobs.roster import Roster
 
@@ -178,3 +178,33 @@ def test_without_a_replica_the_stage_does_nothing(tmp_path):
     assert run_once(cfg) == runner.DONE
     assert spool.pending(cfg.paths.spool, "replicate") == []
     assert "replica" not in state.read(cfg.paths.spool, 470)["tracks"]["/logs/ALD470ANN_470_20220716_130240.oao"]
+
+
+def test_a_partial_track_is_copied_and_replaced_by_the_whole_one(cfg):
+    name = "ALD470ANN_470_20220716_130240.oao"
+    file = put_track(cfg, 470, name, b"p" * 500)
+    with state.update(cfg.paths.spool, 470) as doc:  # what a device leaving while recording leaves
+        doc["tracks"][file].update(status="partial", sha256=None,
+                                   partial={"bytes": 500, "sha256": hashlib.sha256(b"p" * 500).hexdigest()})
+    run_once(cfg)
+    assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == b"p" * 500
+    whole = b"p" * 500 + b"q" * 500
+    (Path(cfg.paths.tracks) / DAY / name).write_bytes(whole)
+    with state.update(cfg.paths.spool, 470) as doc:
+        doc["tracks"][file].update(status="verified", sha256=hashlib.sha256(whole).hexdigest())
+    run_once(cfg)
+    assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == whole
+
+
+def test_imported_backup_files_are_copied_too(cfg):
+    name = "ALD470ANN_0_20220716_100000.sbp"
+    body = b"backup" * 100
+    (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
+    (Path(cfg.paths.tracks) / DAY / name).write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    layout.imports_dir(cfg.paths.spool).mkdir(parents=True)
+    files.write_json(layout.import_file(cfg.paths.spool, digest),  # the record `import` writes
+                     {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
+    assert run_once(cfg) == runner.DONE
+    assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
+    assert replicate.imports_behind(cfg.paths.spool) == []
