@@ -448,10 +448,12 @@ def _record_progress(ctx, device_id, track, received, fetched, started):
 
 def _record_verified(ctx, device_id, file, sha256, check, log):
     """The track is in place and verified; `check` (its TrackCheck) computed its figures in the same pass."""
-    found = check.figures_result()
+    windows = _windows(ctx, device_id, file)
+    # With session windows the whole log's figures only check the device's own: the rest rank inside.
+    found = check.figures_result(figures.CHECKED if windows else None)
     if found is None:
         log.warning("%s: figures not computed from its frames: %s", file, check.figures_failed)
-    inside = _session_fields(ctx, device_id, file, check, log) if found is not None else {}
+    inside = _session_fields(ctx, file, check, windows, log) if found is not None else {}
     verdict, why = check.identity()
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
@@ -500,19 +502,22 @@ SESSION_FIELDS = (("best2s", "2s"), ("best10s", "10s"), ("best5x10", "5x10s"), (
                   ("best1852", "1852m"), ("best1h", "1h"), ("alpha500", "alpha500"))
 
 
-def _session_fields(ctx, device_id, file, check, log):
-    """{"verdict": the data's quality at hand-in (figures.verdict), "session": {field: {"speed",
-    "start", "end", "window"}}, "session_windows": [labels]}: the community's figures of the fixes
-    inside the track's day's session windows (and the course), from the fixes this pass
-    gathered; no "session" when no window is set for that day."""
+def _windows(ctx, device_id, file):
+    """[(label, start s, end s)] of the session windows of the day the track belongs to."""
     entry = (state.read(ctx.spool, device_id).get("tracks") or {}).get(file) or {}
     try:
         day = dt.datetime.strptime(str(entry.get("day")), layout.TRACK_DAY).date()
     except ValueError:
-        day = None
+        return []
+    return [(_window_label(start, end, ctx.cfg.tz), start, end) for start, end in config.session_windows(ctx.cfg, day)]
+
+
+def _session_fields(ctx, file, check, windows, log):
+    """{"verdict": the data's quality at hand-in (figures.verdict), "session": {field: {"speed",
+    "start", "end", "window"}}, "session_windows": [labels]}: the community's figures of the fixes
+    inside the track's day's session windows (and the course), from the fixes this pass
+    gathered; no "session" when no window is set for that day."""
     cfg = ctx.cfg
-    windows = [(_window_label(start, end, cfg.tz), start, end)
-               for start, end in (config.session_windows(cfg, day) if day else [])]
     fields = {}
     try:
         fields["verdict"] = _verdict_fields(figures.verdict(check.fixes(), windows, cfg.checks.max_speed_accuracy,

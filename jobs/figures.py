@@ -227,30 +227,32 @@ def measured(track, metres, reject=True):
 def runs(track):
     """The run of every fix (0, 1, ...): a new one on a turn of more than 90 degrees
     from the run's first heading, or a drop below 8.1 kn."""
-    heading = track.fixes["course"].astype(np.float64) * 1e-5
+    heading = np.radians(track.fixes["course"].astype(np.float64) * 1e-5)
+    # Over 90 degrees from heading h: a negative dot product of the two directions.
+    across, up = np.cos(heading), np.sin(heading)
     slow = track.fixes["speed"] < RUN_SPEED
     drops = np.flatnonzero(slow[1:] & ~slow[:-1]) + 1
-    run = np.zeros(len(heading), np.int64)
-    first, count, n = 0, 0, len(heading)
+    n = len(heading)
+    starts = np.zeros(n, np.int64)
+    first = 0
     while first < n - 1:
-        # The next turn from this run's first heading, looked for in growing stretches.
-        turn, span = None, 256
-        while turn is None and first + 1 < n:
-            stretch = heading[first + 1:first + 1 + span]
-            away = np.abs((stretch - heading[first] + 180.0) % 360.0 - 180.0) > RUN_TURN
-            if away.any():
-                turn = first + 1 + int(away.argmax())
-            elif first + 1 + span >= n:
+        following = np.searchsorted(drops, first + 1)
+        stop = int(drops[following]) if following < len(drops) else n
+        # The next turn from this run's first heading before that drop, in growing stretches.
+        turn, at, span = stop, first + 1, 256
+        while at < stop:
+            part = slice(at, min(at + span, stop))
+            away = across[part] * across[first] + up[part] * up[first] < 0
+            k = int(away.argmax())
+            if away[k]:
+                turn = at + k
                 break
-            span *= 4
-        drop = drops[np.searchsorted(drops, first + 1)] if len(drops) and drops[-1] > first else None
-        nxt = min(x for x in (turn, drop, n) if x is not None)
-        if nxt >= n:
+            at, span = part.stop, span * 4
+        if turn >= n:
             break
-        count += 1
-        run[nxt:] = count
-        first = nxt
-    return run
+        starts[turn] = 1
+        first = turn
+    return np.cumsum(starts)
 
 
 def five_by_ten(track, windows):
@@ -259,9 +261,12 @@ def five_by_ten(track, windows):
     if not len(speeds) or not speeds.max() > 0:
         return None
     run = runs(track)
-    order = np.lexsort((-speeds, run))           # by run, fastest first within a run
-    firsts = order[np.r_[True, run[order][1:] != run[order][:-1]]]
-    best = firsts[np.argsort(-speeds[firsts], kind="stable")][:5]
+    # A run is a stretch of consecutive fixes: its best is a maximum over that stretch.
+    firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    bests = np.maximum.reduceat(speeds, firsts)
+    top = np.argsort(-bests, kind="stable")[:5]
+    stops = np.r_[firsts[1:], len(speeds)]
+    best = np.array([firsts[r] + int(np.argmax(speeds[firsts[r]:stops[r]])) for r in top], np.int64)
     best = best[speeds[best] > 0]
     picked = [{"mm_s": float(speeds[k]), "start_ms": int(track.times[starts[k]]),
                "end_ms": int(track.times[ends[k]])} for k in best]
@@ -384,20 +389,29 @@ def _metres(fixes):
     return np.radians(lon) * across * math.cos(middle), np.radians(lat) * along
 
 
-def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=None):
-    """{category: {"mm_s" (or "m"), "start_ms", "end_ms"} or None} of a stretch of fixes."""
+def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=None, only=CATEGORIES):
+    """{category: {"mm_s" (or "m"), "start_ms", "end_ms"} or None} of a stretch of fixes
+    (`only` those categories: the others None)."""
+    found = {key: None for key in CATEGORIES}
     if len(fixes) < 2:
-        return {key: None for key in CATEGORIES}
+        return found
     track = Track(fixes, step or nominal_step(fixes["utc_ms"]), max_speed_accuracy, outside)
-    ten = timed(track, 10_000)
-    found = {"2s": track.result(*timed(track, 2_000)), "10s": track.result(*ten),
-             "5x10s": five_by_ten(track, ten),
-             "500m": track.result(*measured(track, 500.0)),
-             "1852m": track.result(*measured(track, 1852.0, reject=False)),
-             "1h": hour(track), "alpha500": alpha(track)}
-    found["distance"] = {"m": float(track.distance[-1]), "start_ms": int(track.times[0]),
-                         "end_ms": int(track.times[-1])}
+    ten = timed(track, 10_000) if "10s" in only or "5x10s" in only else None
+    ways = {"2s": lambda: track.result(*timed(track, 2_000)), "10s": lambda: track.result(*ten),
+            "5x10s": lambda: five_by_ten(track, ten),
+            "500m": lambda: track.result(*measured(track, 500.0)),
+            "1852m": lambda: track.result(*measured(track, 1852.0, reject=False)),
+            "1h": lambda: hour(track), "alpha500": lambda: alpha(track),
+            "distance": lambda: {"m": float(track.distance[-1]), "start_ms": int(track.times[0]),
+                                 "end_ms": int(track.times[-1])}}
+    for key in only:
+        found[key] = ways[key]()
     return found
+
+
+# What the whole log's figures are for when the day has session windows: the device's own
+# checked against them (2 s, 10 s, 500 m), and the distance. The rest rank inside the sessions.
+CHECKED = ("2s", "10s", "500m", "distance")
 
 
 def of_file(path, max_speed_accuracy=SPEED_ACCURACY_MAX):

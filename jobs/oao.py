@@ -629,14 +629,16 @@ class TrackCheck:
             return "not checked", "identity not checked: no header frame"
         return "checked", None
 
-    def figures_result(self):
-        """What figures() gives for the file, from this pass; None without `figures`
-        or before finish() returned (a damaged track has no figures)."""
+    def figures_result(self, only=None):
+        """What figures() gives for the file, from this pass (`only` those categories of
+        jobs.figures, the others 0); None without `figures` or before finish() returned
+        (a damaged track has no figures)."""
         fixes = self.fixes()
         if fixes is None:
             return None
         try:
-            found = _figures().summary(_figures().compute(fixes, self.max_speed_accuracy))
+            found = _figures().summary(_figures().compute(fixes, self.max_speed_accuracy,
+                                                          only=only or _figures().CATEGORIES))
         except Exception as exc:  # a check on the device's own figures: never a reason to lose its track
             self.figures_failed = f"{type(exc).__name__}: {exc}"
             return None
