@@ -24,7 +24,7 @@ Each row sailing on a day is in exactly one state (STATES), first match wins:
 
 import datetime as dt
 
-from jobs import backup, layout, marks, tracks
+from jobs import backup, layout, marks
 
 STATES = ("missing", "recording", "partial", "collected", "shared", "backup", *marks.MARKABLE)
 UNSETTLED = ("missing", "recording", "partial")   # states a day cannot be closed with; shown first
