@@ -203,10 +203,28 @@ class Track:
 def timed(track, span_ms, reject=True):
     """(speeds, starts, ends) of every window of span_ms: from each end fix back to the
     fix span_ms earlier. On a clock that does not divide span_ms (a simulator's 28.6 ms
-    steps) the latest fix at least span_ms earlier, less than a step beyond it."""
-    ends = np.arange(len(track.times))
-    starts = np.searchsorted(track.times, track.times - span_ms, side="right") - 1
-    whole = (starts >= 0) & (track.times - track.times[np.maximum(starts, 0)] < span_ms + track.step)
+    steps) the latest fix at least span_ms earlier, less than a step beyond it.
+
+    Where the clock is regular that fix is k = span_ms / step fixes back: those windows
+    are shifted slices (no look-up); only the others are searched for."""
+    times, n = track.times, len(track.times)
+    k = span_ms // track.step
+    if k * track.step != span_ms or not 0 < k < n:
+        return _timed_at(track, np.arange(n), span_ms, reject)
+    speeds, starts = np.zeros(n), np.arange(n) - k
+    exact = times[k:] - times[:-k] == span_ms
+    whole = exact & (track.rejects[k:] == track.rejects[:-k]) if reject else exact
+    speeds[k:] = np.where(whole, (track.distance[k:] - track.distance[:-k]) * (1e6 / span_ms), 0.0)
+    others = np.r_[np.arange(k), np.flatnonzero(~exact) + k]
+    speeds[others], starts[others], _ = _timed_at(track, others, span_ms, reject)
+    return speeds, starts, np.arange(n)
+
+
+def _timed_at(track, ends, span_ms, reject):
+    """timed() for the end fixes `ends` only, each looked up."""
+    times = track.times
+    starts = np.searchsorted(times, times[ends] - span_ms, side="right") - 1
+    whole = (starts >= 0) & (times[ends] - times[np.maximum(starts, 0)] < span_ms + track.step)
     starts = np.maximum(starts, 0)
     if reject:
         whole &= track.clean(starts, ends)
