@@ -66,24 +66,26 @@ def gather(cfg, docs, roster, queued, now, day, memo=None, notes=None):
     devices = [unreadable(doc, "its tracks cannot be read", serving) if doc["device"] in unreadable_ledgers
                else guarded_device_facts(cfg, doc, ledgers[doc["device"]], serving, queued, now, today, midnight)
                for doc in shown]
-    warnings = warning_lists(devices, roster)
     failed = {}   # {part: why it could not be shown}: its pages say so, the others are written
+    warnings = guarded_part(failed, "warnings", lambda: warning_lists(devices, roster), {"roster": []})
     return {
         "accounted": guarded_part(failed, "accounted", lambda: boards.accounted(cfg, docs, roster, day), []),
         "fastest": guarded_part(failed, "fastest", lambda: boards.fastest(docs, roster, day, cfg), {}),
         "failed": failed,
         "session": cfg.event.session,
-        "tv": tv_layout([d for d in devices if d["seen_today"]]),
+        "tv": guarded_part(failed, "tv", lambda: tv_layout([d for d in devices if d["seen_today"]]), {}),
         "event": cfg.event.name,
         "day": day.isoformat(),
         "day_text": day.strftime("%A %-d %B %Y"),
         "today": today,
         "devices": devices,
-        "totals": totals(devices, ledgers, today),
-        "not_seen": not_seen(roster, day, {d["device"]: d for d in docs}, midnight, cfg.tz),
+        "totals": guarded_part(failed, "totals", lambda: totals(devices, ledgers, today), {}),
+        "not_seen": guarded_part(failed, "not_seen",
+                                 lambda: not_seen(roster, day, {d["device"]: d for d in docs}, midnight, cfg.tz), []),
         "warnings": warnings,
         "warning_count": sum(len(rows) for rows in warnings.values()),
-        "days": with_imports(verified_by_day(ledgers), backup.read_imports(cfg.paths.spool), cfg.tz),
+        "days": guarded_part(failed, "days", lambda: with_imports(verified_by_day(ledgers),
+                                                                  backup.read_imports(cfg.paths.spool), cfg.tz), {}),
         "names": {e.entrant: e.name for e in roster.entries},
         "replica": (notes or {}).get("replica"),
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,

@@ -177,7 +177,8 @@ class Renderer:
     def _guarded(self, facts, name, render):
         """render(), or the page saying "could not show this: <reason>" (the part it shows failed,
         or its template did): one page never keeps the others from being written."""
-        why = facts.get("failed", {}).get(PAGE_PARTS.get(name))
+        failed = facts.get("failed", {})
+        why = next((failed[part] for part in PAGE_PARTS.get(name, ()) if part in failed), None)
         if why is None:
             try:
                 return render()
@@ -265,7 +266,9 @@ def environment():
 
 
 # The part of the facts each page shows, whose failure the page reports in its place.
-PAGE_PARTS = {"accounted.html": "accounted", "fastest.html": "fastest", "tv-fastest.html": "fastest"}
+PAGE_PARTS = {"accounted.html": ("accounted",), "fastest.html": ("fastest",), "tv-fastest.html": ("fastest",),
+              "index.html": ("totals", "not_seen", "warnings"), "tv.html": ("tv", "not_seen", "totals"),
+              "warnings.html": ("warnings",), "tracks.html": ("days",)}
 COULD_NOT_SHOW = """{% extends "base.html" %}{% block main %}<p class="problem">{{ why }}</p>{% endblock %}"""
 
 
