@@ -254,6 +254,7 @@ def track_facts(device, track, tz, today=None):
         "first_bad": _number(damage.get("first_bad")),
         "disagrees": [_text(text) for text in boards.disagreements(track)],
         "suspect": _suspect(track, tz),
+        "identity": _text(track.get("identity")) if track.get("identity") else "",   # (jobs.fetch: not checked, aside)
         "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),

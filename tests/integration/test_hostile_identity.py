@@ -97,3 +97,24 @@ def test_another_devices_track_with_padding_in_front_is_kept_aside_for_a_person(
         f"{aside['name']}: padding before its first frame: not taken as this device's, "
         f"kept aside in {layout.UNASSIGNED}/ for a person to judge"]
     assert "padding before its first frame" in (Path(cfg.paths.html) / "warnings.html").read_text()
+    assert "⚠ padding before its first frame" in (Path(cfg.paths.html) / "index.html").read_text()   # on its track
+
+
+def test_a_real_file_with_no_header_at_all_is_kept_as_the_devices_and_marked_identity_not_checked(tmp_path):
+    """Older firmware and other loggers write no header frame: the track is the entrant's, marked."""
+    headless = tmp_path / "headless.oao"
+    headless.write_bytes(made_track(tmp_path / "gen", 651, TrackSpec(start=today(11), size=60 * KB))[512:])
+    with Fleet([DeviceSpec(id=651, tracks=[TrackSpec(source=str(headless))])], folder=tmp_path / "fleet",
+               timezone="UTC") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        log.setup(cfg, console=False)
+        try:
+            statuses = run(cfg, "detect", "inspect", "download", "dashboard")
+        finally:
+            close_motion_log()
+    [track] = state.read(cfg.paths.spool, 651)["tracks"].values()
+    assert statuses == [0, 0, 0, 0]
+    assert (track["status"], track["unassigned"], track["identity"]) == ("verified", False,
+                                                                        "identity not checked: no header frame")
+    assert (Path(cfg.paths.tracks) / track["day"] / track["name"]).read_bytes() == headless.read_bytes()
+    assert "⚠ identity not checked: no header frame" in (Path(cfg.paths.html) / "index.html").read_text()
