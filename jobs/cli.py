@@ -30,6 +30,8 @@ COMMANDS = {
                            "or the device was faulty/lost"),
     "unmark": ("jobs.marks", "clear an entrant's mark of a day"),
     "import": ("jobs.backup", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
+    "close": ("jobs.close", "the day is complete: write SHA256SUMS and entrants.csv in its folder"),
+    "handoff": ("jobs.handoff", "copy a closed day's folder to a disk or share, checked against SHA256SUMS"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in

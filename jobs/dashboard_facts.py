@@ -88,6 +88,7 @@ def gather(cfg, docs, roster, queued, now, day, memo=None, notes=None):
                                                                   backup.read_imports(cfg.paths.spool), cfg.tz), {}),
         "names": {e.entrant: e.name for e in roster.entries},
         "replica": (notes or {}).get("replica"),
+        "closed": (notes or {}).get("closed") or {},
         "thresholds": {"battery_min": cfg.checks.battery_min_percent,
                        "storage_max": cfg.checks.storage_max_percent},
     }
@@ -316,8 +317,11 @@ def totals(devices, ledgers, today):
 
 
 def read_notes(cfg, root, day):
-    """What the spool's notes say for the pages (gather's `notes`): the replica's health."""
-    return {"replica": replica_facts(cfg, root)}
+    """What the spool's notes say for the pages (gather's `notes`): the replica's health,
+    the closed days (jobs.closing: closed at, or reopened since)."""
+    from jobs import closing
+
+    return {"replica": replica_facts(cfg, root), "closed": closing.closed_days(cfg)}
 
 
 def replica_facts(cfg, root):

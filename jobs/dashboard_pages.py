@@ -207,7 +207,7 @@ class Renderer:
     def _tracks_html(self, facts, day, days):
         listed = facts["days"].get(day, [])
         key = (listed, days, facts["event"], facts["today"], facts["day_text"], facts["warning_count"],
-               facts["names"], facts["replica"])
+               facts["names"], facts["replica"], facts["closed"])
         last = self.tracks_pages.get(day)
         if last is not None and last[0] == key:
             return last[1]
@@ -294,7 +294,8 @@ def status_json(facts):
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],
             "not_seen": facts["not_seen"], "roster_warnings": facts["warnings"]["roster"],
-            "accounted": facts["accounted"], "fastest": facts["fastest"], "replica": facts["replica"]}
+            "accounted": facts["accounted"], "fastest": facts["fastest"], "replica": facts["replica"],
+            "days_closed": facts["closed"]}
 
 
 def publish(path, text):

@@ -214,6 +214,7 @@ def strays(cfg, day):
     folder = layout.track_day_dir(cfg.paths.tracks, key)
     try:
         names = {p.name for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)}
+        names -= {"SHA256SUMS", "entrants.csv"}   # a closed day's package (jobs.closing)
     except FileNotFoundError:
         return []
     known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)

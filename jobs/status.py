@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from jobs import day_states, layout, locks, roster, spool, state
+from jobs import closing, day_states, layout, locks, roster, spool, state
 from jobs.config import ConfigError, STAGES
 from jobs.units import age_text, printable
 
@@ -65,7 +65,8 @@ def collect(cfg):
         devices[str(device)] = entry
     return {"time": now, "spool": str(root), "queues": queues, "claims": claims,
             "stages": {k: v for k, v in stages.items() if v}, "devices": devices,
-            "entrants": entrants(cfg, list(docs.values()), entries, now)}
+            "entrants": entrants(cfg, list(docs.values()), entries, now),
+            "days": closing.closed_days(cfg)}
 
 
 def entrants(cfg, docs, entries, now):

@@ -69,6 +69,10 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     folder.mkdir(parents=True, exist_ok=True)
     pages = renderer.render(facts)
     written = [name for name, text in pages.items() if dashboard_pages.publish(folder / name, text)]
+    if facts["closed"]:
+        from jobs import closing, log
+
+        closing.log_reopened(cfg, facts["closed"], log.get("dashboard"))
     renderer.remember(inputs, facts, folder, pages, now)
     return written
 

@@ -1,0 +1,329 @@
+"""A closed day: its package in the day folder, its record in the spool, and whether it reopened.
+
+`motion-server close DAY` writes, in <tracks>/<YYYYMMDD>/:
+
+    entrants.csv   every roster row sailing that day: entrant, names, craft,
+                   class, state (jobs.day_states), note, its file names
+    SHA256SUMS     every file of the day, in the format `sha256sum -c` reads:
+                   downloaded, kept damaged or partial, imported, entrants.csv,
+                   and the day's unassigned tracks as ../unassigned/<day>/<name>
+
+and records the close in <spool>/notes/closed-<YYYYMMDD>.json: when, who,
+the counts, whether forced, and every file with its size, mtime and sha256.
+
+The package changes as a whole. Both files are written under temporary names
+and synced, then the record is written as pending (naming them and their
+sha256), then they are renamed into place, then the record is marked done.
+A close killed before the pending record leaves the old package (its
+temporaries are overwritten next time); after it, the next `close` or
+`handoff` finishes the renames first (`recover`): the new package. Nobody who
+goes through them sees SHA256SUMS of one close and entrants.csv of another.
+
+A closed day reopens when anything that makes the package changes after the
+close: a file of the day new, changed or gone (a late track, an import, a
+partial replaced by the whole), or a person's mark. `reopened` counts them
+with a stat per file, cheap enough for the dashboard every second.
+"""
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+from jobs import day_states, files, layout, marks, roster, state, tracks
+from jobs.files import is_temporary
+
+SUMS, ENTRANTS = "SHA256SUMS", "entrants.csv"
+PACKAGE = (SUMS, ENTRANTS)
+COLUMNS = ("Entrant", "First Name", "Family Name", "Craft Type", "Class", "Motion ID", "State", "Note", "Files")
+CHUNK = 1024 * 1024
+KILL_AT = "MOTION_TEST_KILL_AT"   # tests: SIGKILL this process at the named step
+
+
+def step_done(name):
+    """A step of close or handoff is done; a test may have this process killed right here."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _staged(folder, name):
+    """The fixed temporary name a package file waits under between its write and its rename."""
+    return folder / f".{name}.close.tmp"
+
+
+# --- the day's files ---------------------------------------------------------------
+
+def day_files(tracks_root, key):
+    """{path relative to the day folder: os.stat_result} of every file of the day, the package's own but."""
+    found = {}
+    for folder, prefix in ((layout.track_day_dir(tracks_root, key), ""),
+                           (layout.track_day_dir(tracks_root, key, unassigned=True), f"../{layout.UNASSIGNED}/{key}/")):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if is_temporary(entry.name) or (not prefix and entry.name in PACKAGE):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry.stat()
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def _identity(info):
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "ino": info.st_ino}
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hashed(day_folder, found, earlier):
+    """{relative path: {size, mtime_ns, ino, sha256}}; a file unchanged since `earlier` (the last
+    record's files) is not read again."""
+    result = {}
+    for rel, info in sorted(found.items()):
+        known = earlier.get(rel) if isinstance(earlier, dict) else None
+        identity = _identity(info)
+        if isinstance(known, dict) and all(known.get(k) == v for k, v in identity.items()) and known.get("sha256"):
+            result[rel] = {**identity, "sha256": known["sha256"]}
+        else:
+            result[rel] = {**identity, "sha256": sha256_of(day_folder / rel)}
+    return result
+
+
+def sums_text(listed):
+    """SHA256SUMS: `<sha256>  <path>` per file, as sha256sum writes and -c reads (names are ours: no escapes)."""
+    return "".join(f"{entry['sha256']}  {rel}\n" for rel, entry in sorted(listed.items()))
+
+
+def parse_sums(text):
+    """{path: sha256} from SHA256SUMS text."""
+    found = {}
+    for line in text.splitlines():
+        digest, sep, rel = line.partition("  ")
+        if sep and len(digest) == 64:
+            found[rel] = digest
+    return found
+
+
+# --- entrants.csv --------------------------------------------------------------------
+
+def entrant_rows(cfg, docs, entries, day):
+    """(rows for entrants.csv, the day-state lines) of every roster row sailing on `day`, in roster order."""
+    key = day.strftime(layout.TRACK_DAY)
+    lines = day_states.in_roster_order(cfg, docs, entries, day)
+    by_device = {doc["device"]: doc for doc in docs}
+    rows = []
+    for entry, line in zip(entries.on(day), lines):
+        held = day_states.tracks_of(entries, entry, by_device.get(entry.on_device), key, day)
+        names = [t["name"] for t in held if tracks.kept_sha256(t) and isinstance(t.get("name"), str)]
+        names += [r["name"] for r in line["imported"] if r.get("name")]
+        rows.append({"Entrant": entry.entrant, "First Name": entry.first_name, "Family Name": entry.family_name,
+                     "Craft Type": entry.craft, "Class": entry.class_name,
+                     "Motion ID": entry.device if entry.device > 0 else "", "State": line["state"],
+                     "Note": line["note"], "Files": " ".join(names)})
+    return rows, lines
+
+
+def csv_text(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # A cell a spreadsheet would run as a formula is quoted as text.
+        writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
+                         for k, v in row.items()})
+    return out.getvalue()
+
+
+def blockers(lines):
+    """The day-state lines a day cannot be closed with: missing, recording, partial, or a track still wanted."""
+    return [line for line in lines if line["state"] in day_states.UNSETTLED or line["counts"].get("wanted")]
+
+
+# --- the record ------------------------------------------------------------------------
+
+def read_record(spool, key):
+    try:
+        found = files.read_json(layout.close_record(spool, key))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def marks_digest(spool, day):
+    """The marks of `day` as one sha256: a mark set, changed or removed changes it."""
+    found = marks.read_marks(spool, day)
+    text = repr(sorted((entrant, mark.get("state"), mark.get("note")) for entrant, mark in found.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def recover(cfg, key):
+    """Finish a close killed after its pending record: rename the staged package files into place."""
+    record = read_record(cfg.paths.spool, key)
+    if not record or not record.get("pending"):
+        return record
+    folder = layout.track_day_dir(cfg.paths.tracks, key)
+    for name in PACKAGE:
+        staged = _staged(folder, name)
+        if staged.exists():
+            os.replace(staged, folder / name)
+    files.fsync_dir(folder)
+    record["pending"] = False
+    files.write_json(layout.close_record(cfg.paths.spool, key), record)
+    return record
+
+
+def close(cfg, day, force=False, by="?"):
+    """Close `day`: (the record, [blocking lines], changed). Not closed (None) while some
+    entrant blocks it, unless forced; `changed` False when the package was already this one."""
+    key = day.strftime(layout.TRACK_DAY)
+    spool = Path(cfg.paths.spool)
+    earlier = recover(cfg, key)
+    entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
+    docs = [doc for doc in state.all_devices(spool) if isinstance(doc.get("device"), int)]
+    rows, lines = entrant_rows(cfg, docs, entries, day)
+    stopping = blockers(lines)
+    if stopping and not force:
+        return None, stopping, False
+    folder = layout.track_day_dir(cfg.paths.tracks, key)
+    folder.mkdir(parents=True, exist_ok=True)
+    entrants = csv_text(rows).encode("utf-8")
+    listed = hashed(folder, day_files(cfg.paths.tracks, key), (earlier or {}).get("files") or {})
+    package = {**listed, ENTRANTS: {"sha256": hashlib.sha256(entrants).hexdigest(), "size": len(entrants)}}
+    sums = sums_text(package).encode("utf-8")
+    marks_now = marks_digest(spool, day)
+    if earlier and bool(earlier.get("forced")) == bool(stopping) and _same(folder, earlier, sums, entrants, marks_now):
+        return earlier, stopping, False
+    states = {}
+    for line in lines:
+        states[line["state"]] = states.get(line["state"], 0) + 1
+    record = {"day": day.isoformat(), "closed_at": time.time(), "by": by, "forced": bool(stopping),
+              "blockers": [f"{line['entrant']} {line['name']}: {line['state']}"
+                           + (f" ({line['note']})" if line["note"] else "") for line in stopping],
+              "counts": {"files": len(listed), "entrants": len(lines), "states": states},
+              "files": listed, "marks": marks_now, "package": {SUMS: hashlib.sha256(sums).hexdigest(),
+                                                              ENTRANTS: package[ENTRANTS]["sha256"]},
+              "pending": True}
+    _stage(folder, ENTRANTS, entrants)
+    step_done("staged-entrants")
+    _stage(folder, SUMS, sums)
+    step_done("staged-sums")
+    layout.notes_dir(spool).mkdir(parents=True, exist_ok=True)
+    files.write_json(layout.close_record(spool, key), record)
+    step_done("pending-record")
+    os.replace(_staged(folder, ENTRANTS), folder / ENTRANTS)
+    step_done("renamed-entrants")
+    os.replace(_staged(folder, SUMS), folder / SUMS)
+    files.fsync_dir(folder)
+    step_done("renamed-sums")
+    record["pending"] = False
+    files.write_json(layout.close_record(spool, key), record)
+    return record, stopping, True
+
+
+def _same(folder, earlier, sums, entrants, marks_now):
+    """Whether the package in place is byte for byte what this close would write."""
+    try:
+        return (earlier.get("marks") == marks_now and (folder / SUMS).read_bytes() == sums
+                and (folder / ENTRANTS).read_bytes() == entrants)
+    except FileNotFoundError:
+        return False
+
+
+def _stage(folder, name, data):
+    """Write a package file under its fixed temporary name, synced."""
+    path = _staged(folder, name)
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+# --- reopened? ---------------------------------------------------------------------------
+
+def reopened(cfg, day, record=None):
+    """What changed the closed `day` since its close: {files, marks, since}; None if nothing or not closed."""
+    key = day.strftime(layout.TRACK_DAY)
+    record = record or read_record(cfg.paths.spool, key)
+    if not record or not isinstance(record.get("files"), dict):
+        return None
+    before, now = record["files"], day_files(cfg.paths.tracks, key)
+    changed = sum(1 for rel, info in now.items()
+                  if not isinstance(before.get(rel), dict) or any(before[rel].get(k) != v
+                                                                 for k, v in _identity(info).items()))
+    changed += sum(1 for rel in before if rel not in now)
+    mark_changes = int(record.get("marks") != marks_digest(cfg.paths.spool, day))
+    if not changed and not mark_changes:
+        return None
+    return {"files": changed, "marks": mark_changes, "since": record.get("closed_at")}
+
+
+def day_status(cfg, day):
+    """For the pages and `status --json`: None if `day` was never closed, else
+    {closed_at, closed_text, forced, reopened, text} where text is what to show."""
+    key = day.strftime(layout.TRACK_DAY)
+    record = read_record(cfg.paths.spool, key)
+    if not record or not isinstance(record.get("closed_at"), (int, float)):
+        return None
+    clock = dt.datetime.fromtimestamp(record["closed_at"], cfg.tz).strftime("%H:%M")
+    changes = reopened(cfg, day, record)
+    if changes:
+        parts = []
+        if changes["files"]:
+            parts.append(f"{changes['files']} file{'s' if changes['files'] != 1 else ''}")
+        if changes["marks"]:
+            parts.append("a mark changed")
+        text = f"reopened: {' and '.join(parts)} since the close at {clock}"
+    else:
+        text = f"closed at {clock}" + (" (forced)" if record.get("forced") else "")
+    return {"closed_at": record["closed_at"], "closed_text": f"closed at {clock}", "forced": bool(record.get("forced")),
+            "reopened": changes, "text": text}
+
+
+
+def closed_days(cfg):
+    """{YYYY-MM-DD: day_status} of every day with a close record."""
+    found = {}
+    try:
+        names = sorted(os.listdir(layout.notes_dir(cfg.paths.spool)))
+    except FileNotFoundError:
+        return found
+    for name in names:
+        key = name[len("closed-"):-len(".json")] if name.startswith("closed-") and name.endswith(".json") else ""
+        if not tracks.DAY.fullmatch(key):
+            continue
+        day = dt.datetime.strptime(key, layout.TRACK_DAY).date()
+        status = day_status(cfg, day)
+        if status is not None:
+            found[day.isoformat()] = status
+    return found
+
+
+def log_reopened(cfg, closed, log):
+    """Say in the log, once, that a closed day reopened (`closed`: closed_days()); its text is kept in
+    notes/reopened-<YYYYMMDD>.json so the next run does not say it again."""
+    for iso, status in closed.items():
+        key = iso.replace("-", "")
+        path = layout.notes_dir(cfg.paths.spool) / f"reopened-{key}.json"
+        said = files.read_json(path, {}) if path.exists() else None
+        text = status["text"] if status.get("reopened") else None
+        if text is None:
+            if said is not None:
+                path.unlink(missing_ok=True)
+            continue
+        if not isinstance(said, dict) or said.get("text") != text:
+            files.write_json(path, {"text": text, "at": time.time()})
+            log.warning("%s %s", iso, text)
