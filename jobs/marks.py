@@ -55,8 +55,9 @@ def state_word(text):
 
 
 def entrant_key(entrant):
-    """A file name part for an Entrant ID: itself when plain, else its UTF-8 in hex."""
-    return entrant if SAFE.match(entrant) else "x" + entrant.encode("utf-8").hex()
+    """A file name part for an Entrant ID: itself when plain, else '=' and its UTF-8 in hex
+    (no plain ID has a '=', so the two never meet)."""
+    return entrant if SAFE.match(entrant) else "=" + entrant.encode("utf-8").hex()
 
 
 def read_marks(spool, day):
