@@ -8,6 +8,7 @@ the others are in tests/unit/test_shipped_files.py.
 
 import getpass
 import grp
+import json
 import os
 import re
 import shutil
@@ -150,25 +151,75 @@ def test_a_log_rotated_by_the_shipped_file_is_expired_after_retention_days_and_n
     assert f"expired {rotated}" in log.read_text()
 
 
-# The kernel's own MemoryDenyWriteExecute (PR_SET_MDWE, Linux 6.3), set before anything is imported.
-UNDER_MDWE = """
-import ctypes, sys
-if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:
+# The units' restrictions a Python program could trip over, set by the kernel itself before anything
+# is imported: NoNewPrivileges, MemoryDenyWriteExecute (PR_SET_MDWE, Linux 6.3) and the system-call
+# filter (@system-service without @privileged; any other call fails with EPERM, as SystemCallErrorNumber says).
+UNDER_THE_UNITS_SANDBOX = """
+import ctypes, json, sys
+allowed = json.loads(sys.argv.pop(1))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(65, 1, 0, 0, 0) != 0:
     sys.exit(77)
+try:
+    seccomp = ctypes.CDLL("libseccomp.so.2")
+except OSError:
+    sys.exit(76)
+seccomp.seccomp_init.restype = ctypes.c_void_p
+errno_eperm, allow = ctypes.c_uint32(0x00050000 | 1), ctypes.c_uint32(0x7FFF0000)
+context = ctypes.c_void_p(seccomp.seccomp_init(errno_eperm))
+for name in allowed:
+    number = seccomp.seccomp_syscall_resolve_name(name.encode())
+    if number >= 0:
+        seccomp.seccomp_rule_add(context, allow, ctypes.c_int(number), ctypes.c_uint(0))
+if seccomp.seccomp_load(context) != 0:
+    sys.exit(78)
+if sys.argv[1:] == ["--probe"]:   # ptrace of no process: ESRCH outside the filter, EPERM inside
+    sys.exit(0 if libc.syscall(101, 2, -1, 0, 0) == -1 and ctypes.get_errno() == 1 else 1)
 from jobs.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_every_stage_and_serve_work_under_the_units_memory_deny_write_execute(tmp_path):
-    """The hardening most likely to break a Python program (a JIT, libffi closures, numpy): with it,
-    every stage and the dashboard server still bring a fleet's tracks in and serve the page."""
+def syscall_group(name):
+    """The system calls of a systemd group such as @system-service, its groups expanded."""
+    shown = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True,
+                           check=True).stdout
+    found = set()
+    for word in (line.strip() for line in shown.splitlines()[1:]):
+        if word and not word.startswith("#"):
+            found |= syscall_group(word) if word.startswith("@") else {word}
+    return found
+
+
+def the_units_system_calls():
+    filters = [line.split("=", 1)[1] for line in (REPO / "systemd/motion-server@.service").read_text().splitlines()
+               if line.startswith("SystemCallFilter=")]
+    assert filters == ["@system-service", "~@privileged"], filters    # what the sandbox below reproduces
+    return sorted(syscall_group("@system-service") - syscall_group("@privileged"))
+
+
+def test_every_stage_and_serve_work_in_the_units_sandbox(tmp_path):
+    """With the units' system-call filter, no new privileges and no memory both writable and executable
+    (a JIT, libffi closures and numpy are what they could break), every stage and the dashboard server
+    still bring a fleet's tracks in and serve the page."""
     from jobs import state
     from jobs.sim.fleet import Fleet, synthetic_fleet
+    if not shutil.which("systemd-analyze"):
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is not installed (.ci/run installs it)")
+        pytest.skip("systemd-analyze not installed (Debian: systemd)")
+    allowed = json.dumps(the_units_system_calls())
+    probe = subprocess.run([sys.executable, "-c", UNDER_THE_UNITS_SANDBOX, allowed, "--probe"], timeout=60)
+    if probe.returncode == 76:
+        pytest.skip("no libseccomp.so.2 (Debian: libseccomp2, which systemd needs)")
+    if probe.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3 and later)")
+    assert probe.returncode == 0, "the sandbox does not filter system calls"
     with Fleet(synthetic_fleet(2, 2, 300_000), folder=tmp_path, timezone="Europe/London") as fleet:
         cfg_path = fleet.write_config(tmp_path / "motion-server.yaml",
                                       intervals={"detect": 0.3, "inspect": 0.2, "download": 0.2, "dashboard": 0.3})
-        done = subprocess.run([sys.executable, "-c", UNDER_MDWE, "--config", str(cfg_path), "run", "--for", "8"],
+        done = subprocess.run([sys.executable, "-c", UNDER_THE_UNITS_SANDBOX, allowed,
+                               "--config", str(cfg_path), "run", "--for", "8"],
                               capture_output=True, text=True, timeout=120)
     if done.returncode == 77:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3 and later)")
