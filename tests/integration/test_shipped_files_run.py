@@ -174,7 +174,8 @@ for name in allowed:
 if seccomp.seccomp_load(context) != 0:
     sys.exit(78)
 if sys.argv[1:] == ["--probe"]:   # ptrace of no process: ESRCH outside the filter, EPERM inside
-    sys.exit(0 if libc.syscall(101, 2, -1, 0, 0) == -1 and ctypes.get_errno() == 1 else 1)
+    ptrace = seccomp.seccomp_syscall_resolve_name(b"ptrace")
+    sys.exit(0 if libc.syscall(ptrace, 2, -1, 0, 0) == -1 and ctypes.get_errno() == 1 else 1)
 from jobs.cli import main
 sys.exit(main(sys.argv[1:]))
 """
