@@ -85,7 +85,8 @@ def gather(cfg, docs, roster, queued, now, day, memo=None, notes=None):
         "warnings": warnings,
         "warning_count": sum(len(rows) for rows in warnings.values()),
         "days": guarded_part(failed, "days", lambda: with_imports(verified_by_day(ledgers),
-                                                                  backup.read_imports(cfg.paths.spool), cfg.tz), {}),
+                                                                  backup.read_imports(cfg.paths.spool), cfg.tz,
+                                                                  (notes or {}).get("replica_imports")), {}),
         "names": {e.entrant: e.name for e in roster.entries},
         "replica": (notes or {}).get("replica"),
         "closed": (notes or {}).get("closed") or {},
@@ -321,7 +322,12 @@ def read_notes(cfg, root, day):
     the closed days (jobs.closing: closed at, or reopened since)."""
     from jobs import closing
 
-    return {"replica": replica_facts(cfg, root), "closed": closing.closed_days(cfg)}
+    try:
+        replica_imports = read_json(layout.replica_imports(root), {}) if cfg.paths.replica else {}
+    except (OSError, ValueError):
+        replica_imports = {}
+    return {"replica": replica_facts(cfg, root), "closed": closing.closed_days(cfg),
+            "replica_imports": replica_imports if isinstance(replica_imports, dict) else {}}
 
 
 def replica_facts(cfg, root):
@@ -434,8 +440,10 @@ def _fix_clock(ms, tz):
     return f"{when:%H:%M:%S}" if when else ""
 
 
-def with_imports(days, imported, tz):
-    """`days` (verified_by_day's) with the backup files imported (`import`) listed too, by start."""
+def with_imports(days, imported, tz, replicated_imports=None):
+    """`days` (verified_by_day's) with the backup files imported (`import`) listed too, by start.
+    `replicated_imports`: {<day>/<name>: sha256} of those copied to paths.replica."""
+    replicated_imports = replicated_imports or {}
     for records in imported.values():
         for record in records:
             day, start = record.get("folder"), _number(record.get("start"))
@@ -447,7 +455,8 @@ def with_imports(days, imported, tz):
                 "start": start, "start_text": f"{local:%H:%M}" if local else "–", "duration_s": None,
                 "best500_kn": None, "size": _number(record.get("size")), "entrant": _text(record.get("entrant")),
                 "status": "imported", "summary": True, "unassigned": False, "sha256": _text(record.get("sha256")),
-                "source": _text(record.get("source"))})
+                "source": _text(record.get("source")),
+                "replicated": replicated_imports.get(f"{day}/{record.get('name')}") == record.get("sha256")})
     for listed in days.values():
         listed.sort(key=lambda t: (t["start"] or 0, str(t["device"])))
     return days
