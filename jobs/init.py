@@ -72,6 +72,8 @@ def comments(source):
             key = ".".join([*stack, literal_eval(tok.string)])
             found[key] = (pending, None)
             pending, last = [], (key, tok.start[0])
+        elif tok.type != tokenize.OP:
+            continue
         elif tok.string == "{":
             depth += 1
             if depth > 1:
@@ -82,9 +84,9 @@ def comments(source):
             if depth == 0:
                 break
             stack.pop()
-        elif tok.string in "[(":
+        elif tok.string in ("[", "("):
             depth += 1
-        elif tok.string in "])":
+        elif tok.string in ("]", ")"):
             depth -= 1
     return found
 
@@ -122,7 +124,10 @@ def _render(tree, where, notes, lines):
 
 def example_config():
     """The commented motion-server.yaml `init` writes (and motion-server.example.yaml is)."""
-    notes = comments(Path(config.__file__).read_text(encoding="utf-8"))
+    try:
+        notes = comments(Path(config.__file__).read_text(encoding="utf-8"))
+    except OSError:   # installed without its sources (.pyc only): the keys and defaults, uncommented
+        notes = {}
     lines = []
     _render(config.DEFAULTS, "", notes, lines)
     return HEADER + "\n" + "\n".join(lines) + "\n"
