@@ -72,17 +72,48 @@ def scenario(count, rate, tz, late=50.0):
         devices[1].tracks[-1].recording_s = late * 0.6            # handed back still recording, stopped later
         devices[3].settings = {"gnss_rate": "10"}
         devices[3].tracks[0].damaged_at = 0.6                     # a half-written frame, kept as it is
-        devices[0].tracks[-1].suspect_at = 0.5                    # a minute of bad data: flagged at hand-in
         devices[4].tracks = devices[4].tracks[:1]
         devices[4].tracks[0].size = 300 * KB
         devices[4].leave = max(8.0, late / 2)                     # leaves early, after its track
         devices[5].faults = {"truncate": 200 * KB}                # cut off once, cleared below
+        _suspect_in_the_session(devices, today)                   # a minute of bad data: flagged at hand-in
+        _drive_home_after_the_session(devices, today)
         spare = 101 + count                                       # swapped in: no roster row names it
         devices.append(DeviceSpec(id=spare, in_roster=False, arrive=2.0, username="WSW",
                                   rate=spread_rate(spare, rate) if rate else None,
                                   tracks=[TrackSpec(start=today + dt.timedelta(hours=3), duration_s=2700,
                                                     size=900 * KB, best500_knots=21.0)]))
     return devices
+
+
+SESSION = ("09:00", "14:30")    # the demo day's one session window (event.sessions)
+
+
+def _session_times(today):
+    return [today.replace(hour=int(t[:2]), minute=int(t[3:])) for t in SESSION]
+
+
+def _suspect_in_the_session(devices, today):
+    """A minute of bad data half way through the first log that lies inside the session."""
+    start, end = _session_times(today)
+    for spec in devices:
+        track = spec.tracks[-1]
+        if start <= track.start and track.start + dt.timedelta(seconds=track.duration_s) <= end \
+                and track.summary and track.damaged_at is None and not track.recording_s:
+            track.suspect_at = 0.5
+            return
+
+
+def _drive_home_after_the_session(devices, today, count=2):
+    """The first `count` devices with a log going on 10 minutes past the session end
+    drive home at 52 kn in it: the devices' own bests count that, the board does not."""
+    end = _session_times(today)[1]
+    for spec in devices:
+        track = spec.tracks[-1]
+        past = (track.start + dt.timedelta(seconds=track.duration_s) - end).total_seconds()
+        if count and past >= 600 and not track.earlier_event:
+            track.drive_home_s, track.drive_home_knots = min(past, 900), 52.0
+            count -= 1
 
 
 def story(spec):
@@ -97,6 +128,8 @@ def story(spec):
         notes.append("handed back still recording: its log grows until it is stopped")
     if any(t.damaged_at is not None for t in spec.tracks):
         notes.append("a track damaged on the device")
+    if any(t.drive_home_s for t in spec.tracks):
+        notes.append("drives home at 52 kn after the session: its own 500 m says so, the fastest board does not")
     if any(t.suspect_at is not None for t in spec.tracks):
         notes.append("a minute of suspect data (over 30 kn with sAcc 2 kn): flagged on its tile at hand-in")
     if not spec.in_roster:
@@ -200,6 +233,7 @@ def _run(args, folder, fleet, devices):
         "disconnect": {"grace_s": 6.0},
         "dashboard": {"listen": "127.0.0.1:8080"},
     }
+    overrides["event.sessions"] = {"default": ["-".join(SESSION)]}
     spares = [d.id for d in devices if not d.in_roster]
     if spares:
         overrides["event.extra_devices"] = spares          # the teams' dummy rows, as configuration

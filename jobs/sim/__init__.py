@@ -37,6 +37,8 @@ The devices look like the real ones of four speed weeks (motion-device.md,
                                  frames: served byte for byte, `size` its real length;
                                  fleet.damage_offset(id, file) is the byte where it fails
     TrackSpec(suspect_at=0.5)    60 s of bad data half way (over 30 kn, sAcc 2 kn): flagged at hand-in
+    TrackSpec(drive_home_s=900)  the log's last 15 min are the drive home at 50 kn (drive_home_knots),
+                                 counted in logs.json's bests as a device counts it
     TrackSpec(recording_s=60)    a log the device is still writing for 60 s after the fleet
                                  starts: each listing gives a larger size and no summary, the
                                  file served is longer than the last listing; then whole, with

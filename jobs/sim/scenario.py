@@ -33,6 +33,7 @@
             damaged_at: 0.4          # a half-written frame 40 % into the file, served as the device holds it
             recording_s: 60          # still being written for 60 s: grows at each listing, no summary
             suspect_at: 0.5          # 60 s of bad data half way: over 30 kn with sAcc 2 kn, 9 satellites
+            drive_home_s: 900        # the last 15 min: the drive home at drive_home_knots (50), in logs.json's bests
           - source: recorded/0470_2022-07-16-1202.oao   # a real file, served as is
 """
 
@@ -165,6 +166,11 @@ def _track(item, where, tz, base):
                                 or not 0 <= suspect <= 1 or fields.get("source")):
         raise ScenarioError(f"{where}: suspect_at: found {suspect!r}, expected a fraction from 0 to 1 "
                             "(synthetic tracks only)")
+    for key in ("drive_home_s", "drive_home_knots"):
+        value = fields.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+                                  or fields.get("source")):
+            raise ScenarioError(f"{where}: {key}: found {value!r}, expected a number (0 or more; synthetic tracks only)")
     recording = fields.get("recording_s")
     if recording is not None and (isinstance(recording, bool) or not isinstance(recording, (int, float))
                                   or recording < 0):
