@@ -25,6 +25,7 @@ from jobs.sim import FIRMWARE_NAMES, MEDIAN_RATE, DeviceSpec, Fleet, TrackSpec, 
 MARKER = ".motion-server-demo"
 MB = 1e6   # sizes in MB, as the dashboard shows them (jobs.units)
 KB = 1000
+SHARED_OFFSET = 1000   # event.shared_devices: 1107 is device 107, as at the real events
 DONE = ("verified", "damaged")       # a track damaged on the device is kept as it is: settled too
 HARDWARE = (106, 101, 105, 107, 108)
 
@@ -78,6 +79,10 @@ def scenario(count, rate, tz, late=50.0):
         devices[5].faults = {"truncate": 200 * KB}                # cut off once, cleared below
         _suspect_in_the_session(devices, today)                   # a minute of bad data: flagged at hand-in
         _drive_home_after_the_session(devices, today)
+        if count >= 7 and 101 + count < SHARED_OFFSET:           # no real ID the rule would take
+            # Its entrant sails a foil too, on the same device: a second row, 1000 + its ID.
+            devices[6].shared_rows = [{"Motion ID": SHARED_OFFSET + devices[6].id, "Entrant ID": "2001",
+                                       "File ID": f"FOIL{devices[6].id}", "Craft Type": "Foil"}]
         spare = 101 + count                                       # swapped in: no roster row names it
         devices.append(DeviceSpec(id=spare, in_roster=False, arrive=2.0, username="WSW",
                                   rate=spread_rate(spare, rate) if rate else None,
@@ -134,6 +139,8 @@ def story(spec):
         notes.append("a minute of suspect data (over 30 kn with sAcc 2 kn): flagged on its tile at hand-in")
     if not spec.in_roster:
         notes.append("a spare no roster row names (in event.extra_devices): kept as unassigned")
+    for row in spec.shared_rows:
+        notes.append(f"a second roster row, {row['Motion ID']}, shares its tracks (event.shared_devices)")
     return notes
 
 
@@ -237,6 +244,8 @@ def _run(args, folder, fleet, devices):
     spares = [d.id for d in devices if not d.in_roster]
     if spares:
         overrides["event.extra_devices"] = spares          # the teams' dummy rows, as configuration
+    if any(d.shared_rows for d in devices):
+        overrides["event.shared_devices"] = {"offset": SHARED_OFFSET}
     cfg_path = fleet.write_config(folder / "motion-server.yaml", **overrides)
     cfg = config.load(cfg_path)
     log.setup(cfg)
