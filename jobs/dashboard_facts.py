@@ -256,6 +256,7 @@ def track_facts(device, track, tz, today=None):
         "first_bad": _number(damage.get("first_bad")),
         "disagrees": [_text(text) for text in boards.disagreements(track)],
         "suspect": _suspect(track, tz),
+        "verdict": _verdict(track),
         "identity": _text(track.get("identity")) if track.get("identity") else "",   # (jobs.fetch: not checked, aside)
         "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
@@ -278,6 +279,22 @@ def _suspect(track, tz):
     if not isinstance(found, dict) or not found.get("flagged"):
         return ""
     return _text(boards.verdict_text(found, tz))
+
+
+def _verdict(track):
+    """The verdict at verification for programs (status.json): numbers and short texts only."""
+    found = track.get("verdict")
+    if not isinstance(found, dict):
+        return None
+    gap = found.get("longest_gap") if isinstance(found.get("longest_gap"), dict) else {}
+    reasons = found.get("reasons") if isinstance(found.get("reasons"), dict) else {}
+    suspect = found.get("suspect") if isinstance(found.get("suspect"), list) else []
+    return {"flagged": found.get("flagged") is True, "filtered": _number(found.get("filtered")),
+            "reasons": {_text(k, 40): _number(v) for k, v in list(reasons.items())[:8]},
+            "longest_gap_s": _number(gap.get("s")), "median_satellites": _number(found.get("median_satellites")),
+            "median_speed_accuracy": _number(found.get("median_speed_accuracy")),
+            "suspect": [{"why": _text(s.get("why"), 60), "start": _number(s.get("start")), "end": _number(s.get("end"))}
+                        for s in suspect[:10] if isinstance(s, dict)]}
 
 
 def _knots(figure):

@@ -289,7 +289,7 @@ def status_json(facts):
         entry["tracks"] = [{key: t[key] for key in ("file", "name", "day", "start", "duration_s", "distance_km",
                                                      "best500_kn", "size", "entrant", "status", "reason",
                                                      "progress", "summary", "unassigned", "first_bad", "disagrees",
-                                                     "replicated", "suspect", "identity")}
+                                                     "replicated", "suspect", "verdict", "identity")}
                            for t in device["tracks"]]
         devices[str(device["id"])] = entry
     return {"event": facts["event"], "day": facts["day"], "devices": devices, "totals": facts["totals"],

@@ -128,9 +128,12 @@ def track_row(cfg, who, doc, track, alarms):
 def outcome(cfg, doc, track, alarms):
     """What became of the track, with what a results team must know beside it."""
     said = _outcome(cfg, doc, track, alarms)
+    verdict = track.get("verdict") if isinstance(track.get("verdict"), dict) else {}
     notes = [note for flag, note in ((track.get("unassigned") and track.get("status") != "skipped",
                                       "unassigned: no entrant holds the device that day"),
-                                     (track.get("summary") is False, tracks.NO_SUMMARY)) if flag]
+                                     (track.get("summary") is False, tracks.NO_SUMMARY),
+                                     (verdict.get("flagged"), f"suspect data: {boards.verdict_text(verdict, cfg.tz)}"))
+             if flag]
     return "; ".join([said, *notes])
 
 

@@ -111,4 +111,19 @@ def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounte
     assert "suspect data" in tile and "ask the sailor now" in tile
     assert "suspect data" not in page[page.index('id="device-301"'):][:3000].split("</article>")[0]
     status = json.loads((html / "status.json").read_text())
-    assert status["devices"]["304"]["tracks"][0]["suspect"].startswith("over 30 kn with sAcc over 1.5 kn")
+    shown = status["devices"]["304"]["tracks"][0]
+    assert shown["suspect"].startswith("over 30 kn with sAcc over 1.5 kn")
+    assert shown["verdict"]["flagged"] and shown["verdict"]["median_satellites"] == 20
+    assert shown["verdict"]["reasons"]["speed accuracy"] > 0 and len(shown["verdict"]["suspect"]) == 3
+    assert status["devices"]["301"]["tracks"][0]["verdict"]["flagged"] is False
+
+
+def test_report_names_the_suspect_track(day):
+    import subprocess
+    import sys
+
+    cfg, _, _ = day
+    done = subprocess.run([sys.executable, "-m", "jobs", "--config", cfg.origin, "report"], capture_output=True,
+                          text=True, timeout=60)
+    line = next(line for line in done.stdout.splitlines() if "_304_" in line)
+    assert "suspect data: over 30 kn with sAcc over 1.5 kn 11:30:" in line
