@@ -25,6 +25,7 @@ import requests
 
 from jobs import client, config, device, files, layout, locks, roster
 from jobs.config import ConfigError
+from jobs.units import printable
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘", "fix": "→"}
@@ -491,5 +492,6 @@ def _shows(text, encoding):
 def main(cfg, args):
     found = run_checks(cfg, getattr(args, "config", None))
     shows_all = _shows("".join(MARKS.values()), sys.stdout.encoding)
-    print(json.dumps(found, indent=1, ensure_ascii=not shows_all) if args.json else render(found, sys.stdout.encoding))
+    print(json.dumps(found, indent=1, ensure_ascii=not shows_all) if args.json
+          else printable(render(found, sys.stdout.encoding)))   # a device's text never raw on a terminal
     return 1 if any(r["result"] == FAIL for r in found) else 0

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from jobs import backup, layout, log, state, tracks
+from jobs.units import printable
 
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
@@ -57,7 +58,7 @@ def main(cfg, args):
                 found.append(None if copied == NOT_COPIED else copied)
             for problem in filter(None, found):
                 problems += 1
-                print(f"{doc['device']} {file}: {problem}")
+                print(printable(f"{doc['device']} {file}: {problem}"))
                 logger.error("%s: %s", log.quoted(file), problem, extra={"device": doc["device"]})
     # Backup files imported (`import`): the same check against the sha256 recorded at import.
     for records in backup.read_imports(cfg.paths.spool, args.date).values():
