@@ -76,7 +76,10 @@ def read_marks(spool, day):
         except (OSError, ValueError):
             continue
         if isinstance(mark, dict) and isinstance(mark.get("entrant"), str) and mark.get("state") in MARKABLE:
-            found[mark["entrant"]] = mark
+            # Written by set_mark; a file edited by hand still shows as text and a time.
+            found[mark["entrant"]] = {**mark, "note": str(mark.get("note") or "")[:NOTE_MAX],
+                                      "by": str(mark.get("by") or "?")[:64],
+                                      "at": mark.get("at") if isinstance(mark.get("at"), (int, float)) else None}
     return found
 
 

@@ -147,3 +147,14 @@ def test_the_accounted_page_and_status_json_show_the_states_missing_first(event)
     assert "✘ 3 missing" in page and "screen dead" in page and "set by tim" in page
     said = json.loads(Path(cfg.paths.html, "status.json").read_text())["accounted"]
     assert [line["state"] for line in said][:3] == ["missing"] * 3
+
+
+def test_a_mark_file_edited_by_hand_still_reads_as_text(tmp_path):
+    from jobs import layout
+    path = layout.mark_file(tmp_path, TODAY, "1105")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"entrant": "1105", "state": "device lost", "note": 42, "by": None, "at": "soon"}))
+    (path.parent / f"{TODAY}.1106.json").write_text("{not json")
+    (path.parent / f"{TODAY}.1107.json").write_text(json.dumps({"entrant": "1107", "state": "asleep"}))
+    assert marks.read_marks(tmp_path, TODAY) == {
+        "1105": {"entrant": "1105", "state": "device lost", "note": "42", "by": "?", "at": None}}
