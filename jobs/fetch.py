@@ -453,7 +453,7 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
     found = check.figures_result(figures.CHECKED if windows else None)
     if found is None:
         log.warning("%s: figures not computed from its frames: %s", file, check.figures_failed)
-    inside = _session_fields(ctx, file, check, windows, log) if found is not None else {}
+    inside = _session_fields(ctx, file, check.fixes(), windows, log) if found is not None else {}
     verdict, why = check.identity()
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
@@ -512,15 +512,15 @@ def _windows(ctx, device_id, file):
     return [(_window_label(start, end, ctx.cfg.tz), start, end) for start, end in config.session_windows(ctx.cfg, day)]
 
 
-def _session_fields(ctx, file, check, windows, log):
+def _session_fields(ctx, file, fixes, windows, log):
     """{"verdict": the data's quality at hand-in (figures.verdict), "session": {field: {"speed",
     "start", "end", "window"}}, "session_windows": [labels]}: the community's figures of the fixes
-    inside the track's day's session windows (and the course), from the fixes this pass
-    gathered; no "session" when no window is set for that day."""
+    inside the track's day's session windows (and the course), from its `fixes`; no
+    "session" when no window is set for that day."""
     cfg = ctx.cfg
     fields = {}
     try:
-        fields["verdict"] = _verdict_fields(figures.verdict(check.fixes(), windows, cfg.checks.max_speed_accuracy,
+        fields["verdict"] = _verdict_fields(figures.verdict(fixes, windows, cfg.checks.max_speed_accuracy,
                                                             cfg.checks.max_filtered_share))
         if fields["verdict"]["flagged"]:
             log.warning("%s: worth a look before the sailor leaves: %s", file, boards.verdict_text(fields["verdict"], cfg.tz))
@@ -529,7 +529,7 @@ def _session_fields(ctx, file, check, windows, log):
     if not windows:
         return fields
     try:
-        best = figures.in_sessions(check.fixes(), windows, cfg.event.course, cfg.checks.max_speed_accuracy)
+        best = figures.in_sessions(fixes, windows, cfg.event.course, cfg.checks.max_speed_accuracy)
     except Exception as exc:  # the frames are the device's: never a reason to lose its track
         log.warning("%s: figures inside the sessions not computed: %s: %s", file, type(exc).__name__, exc)
         return fields
@@ -588,13 +588,33 @@ def _record_damaged(ctx, device_id, track, final, sha256, why, log):
         log.warning("%s: cannot survey its damage: %s", track["name"], exc.strerror or exc)
     reason = (f"damaged on the device: first bad frame at byte {damage['first_bad']} "
               f"({damage['good_frames']} good frames, {damage['bad_frames']} bad)")
+    found = _damaged_figures(ctx, device_id, track["file"], final, log)
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(track["file"])
         if entry is not None:
             entry.update(status="damaged", sha256=sha256, verified_at=time.time(), reason=reason,
-                         damage=damage, failures=0)
+                         damage=damage, failures=0, **found)
         doc["progress"] = None
     log.warning("%s kept as the device holds it, byte for byte: %s (%s)", track["name"], reason, why)
+
+
+def _damaged_figures(ctx, device_id, file, final, log):
+    """The figures, verdict and session figures of a damaged track's intact frames, as the
+    analysers take them (the file is read again: the download's pass stopped at the damage).
+    {} when they cannot be had."""
+    try:
+        fixes, _ = figures.intact_fixes_of(final)
+        windows = _windows(ctx, device_id, file)
+        found = figures.summary(figures.compute(fixes, ctx.cfg.checks.max_speed_accuracy,
+                                                only=figures.CHECKED if windows else figures.CATEGORIES))
+    except Exception as exc:  # the frames are the device's: never a reason to lose its track
+        log.warning("%s: figures of its intact frames not computed: %s: %s", quoted(file), type(exc).__name__, exc)
+        return {}
+    if not len(fixes):
+        return {}
+    times = fixes["utc_ms"]
+    found.update(first_ms=int(times[0]), last_ms=int(times[-1]))
+    return {**_figure_fields(found), **_session_fields(ctx, file, fixes, windows, log)}
 
 
 def _record_failure(ctx, device_id, file, why, give_up=False):

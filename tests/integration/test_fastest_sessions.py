@@ -23,7 +23,9 @@ def day(tmp_path_factory):
              DeviceSpec(id=303, tracks=[sailed((10, 30), (15, 30), 20.0)]),
              DeviceSpec(id=304, tracks=[sailed((11, 0), (12, 0), 18.0, suspect_at=0.5)]),   # bad data 11:30-11:31
              # One log from the session into the drive home at 58 kn, 16:05-16:25.
-             DeviceSpec(id=305, tracks=[sailed((10, 30), (16, 25), 22.0, drive_home_s=1200, drive_home_knots=58.0)])]
+             DeviceSpec(id=305, tracks=[sailed((10, 30), (16, 25), 22.0, drive_home_s=1200, drive_home_knots=58.0)]),
+             # Damaged on the device: the only copy, its intact frames still rank.
+             DeviceSpec(id=306, tracks=[sailed((10, 30), (12, 30), 19.0, damaged_at=0.3)])]
     with Fleet(specs, folder=folder, timezone="Europe/London") as fleet:
         path = fleet.write_config(folder / "motion-server.yaml",
                                   **{"event.sessions": {"default": ["10:00-16:00"]}})
@@ -41,7 +43,8 @@ def test_inside_the_sessions_the_drive_home_never_ranks(day):
     rows = board["best500"]["boards"][0]["rows"]
     assert [(row["device"], row["knots"]) for row in rows] == [
         (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (305, pytest.approx(22.0, rel=0.01)),
-        (303, pytest.approx(20.0, rel=0.01)), (304, pytest.approx(18.0, rel=0.01))]   # 304's bad data filtered out
+        (303, pytest.approx(20.0, rel=0.01)), (306, pytest.approx(19.0, rel=0.01)),
+        (304, pytest.approx(18.0, rel=0.01))]   # 304's bad data filtered out
     for row in rows:
         assert row["window"] == "10:00-16:00"
         start, end = row["time"].split("–")
@@ -61,7 +64,7 @@ def test_without_sessions_the_board_ranks_whole_logs_and_says_so(day):
         cfg.event.sessions = {"default": ["10:00-16:00"]}
     assert not board["best500"]["trusted"] and "whole logs" in board["best500"]["ranks"]
     rows = board["best500"]["boards"][0]["rows"]
-    assert [row["device"] for row in rows] == [302, 305, 301, 303, 304]
+    assert [row["device"] for row in rows] == [302, 305, 301, 303, 306, 304]
     assert rows[0]["knots"] > 50
 
 
@@ -99,7 +102,9 @@ def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounte
         "over 30 kn with sAcc over 1.5 kn", "fewer than 15 satellites", "hAcc over 2.5 m"}
     start = dt.datetime.fromtimestamp(flagged["suspect"][0]["start"] / 1000, LONDON)
     assert (start.hour, start.minute) == (11, 30)
-    assert not any(v["flagged"] for device in (301, 302, 303, 305) for v in verdicts[device])
+    assert not any(v["flagged"] for device in (301, 302, 303, 305, 306) for v in verdicts[device])
+    damaged = next(iter(next(d for d in docs if d["device"] == 306)["tracks"].values()))
+    assert damaged["status"] == "damaged" and damaged["session"]["best500"]["window"] == "10:00-16:00"
     lines = {line["device"]: line for line in boards.accounted(cfg, docs, event_roster, today)}
     assert any(flag.startswith("suspect data: over 30 kn with sAcc over 1.5 kn 11:30:") for flag in lines[304]["flags"])
     assert not any("suspect" in flag for device in (301, 302, 303) for flag in lines[device]["flags"])
