@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from jobs import closing, copying, files, layout, log
+from jobs import closing, copying, files, layout, log, spool
 
 STAGE = "handoff"
 
@@ -96,6 +96,8 @@ def handoff(cfg, day, dest, force=False):
     if not dest.is_dir():
         raise Refused(f"{dest} is not a folder (is the disk mounted?)")
     listed = {rel: (_inside(rel, key), digest) for rel, digest in closing.parse_sums(sums_text).items()}
+    for left in {(dest / inside).parent for inside, _ in listed.values()}:
+        spool.sweep_temporary(left)   # copies of a handoff killed half-way
     todo = [rel for rel, (inside, digest) in sorted(listed.items()) if _digest_or_none(dest / inside) != digest]
     dest_sums = dest / key / closing.SUMS
     if any((dest / listed[rel][0]).exists() for rel in todo) and dest_sums.exists():

@@ -47,10 +47,24 @@ def step(ctx):
         return False
     if _last_problem(ctx.spool, "missing"):
         note(ctx, None)  # the disk is back
+    if not ctx.memory.get("swept"):
+        ctx.memory["swept"] = sweep_replica(Path(replica))
     if ctx.memory.get("disk_retry", 0) > time.time():
         return False  # the replica's disk failed a copy: not hammered every step
     queue_behind(ctx)
     return runner.serve_queue(ctx, QUEUE, replicate_device)
+
+
+def sweep_replica(replica):
+    """Delete the temporary files of copies killed half-way (jobs.spool.sweep_temporary: only
+    ours, only those whose writer is gone); True once done."""
+    folders = [p for p in replica.iterdir() if p.is_dir() and tracks.DAY.fullmatch(p.name)]
+    unassigned = replica / layout.UNASSIGNED
+    if unassigned.is_dir():
+        folders += [p for p in unassigned.iterdir() if p.is_dir() and tracks.DAY.fullmatch(p.name)]
+    for folder in folders:
+        spool.sweep_temporary(folder)
+    return True
 
 
 def behind(track):

@@ -212,3 +212,12 @@ def test_imported_backup_files_are_copied_too(cfg):
     dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
     page = (Path(cfg.paths.html) / f"tracks-{DAY}.html").read_text()
     assert page.count("✔ replicated") == 1 and page.count("◷ not yet") == 1
+
+
+def test_a_copy_killed_half_way_leaves_only_a_temporary_file_the_next_run_deletes(cfg):
+    put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 1000)
+    left = Path(cfg.paths.replica) / DAY / ".ALD470ANN_470_20220716_130240.oao.4242.0badc0de.motion.tmp"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"a" * 10)   # what a replicate killed mid-copy leaves: a temporary name nobody holds
+    assert run_once(cfg) == runner.DONE
+    assert sorted(p.name for p in (Path(cfg.paths.replica) / DAY).iterdir()) == ["ALD470ANN_470_20220716_130240.oao"]
