@@ -84,7 +84,7 @@ def test_retry_looks_for_a_failed_device_now_and_fetches_its_bad_track_again(col
     with state.update(cfg.paths.spool, 470) as doc:   # as download leaves it after three failed verifications
         doc["tracks"][file].update(status="bad", reason="frame checksum wrong (3 times)", failures=3)
         state.mark_failed(doc, "verification failed", 300.0)
-        doc["retry"]["next"] = time.time() + 3600     # a long backoff
+        doc["retry"].update(next=time.time() + 3600, wait=3600)     # a long backoff
     assert motion_server(cfg_path, "detect", "--once").returncode == 0
     assert state.read(cfg.paths.spool, 470)["status"] == "failed"   # backing off: not looked for
     done = motion_server(cfg_path, "retry", "470")
