@@ -73,8 +73,10 @@ class Roster:
         return sorted({e.on_device for e in self.entries if e.device > 0})
 
     def watched(self, extra=()):
-        """The devices to look for: the roster's and the event's extra ones (spares, buoys)."""
-        return sorted(set(self.devices()).union(extra))
+        """The devices to look for: the roster's and the event's extra ones (spares, buoys),
+        never a Motion ID the roster uses as a virtual one (event.shared_devices)."""
+        virtual = {e.device for e in self.shared_rows()}
+        return sorted(set(self.devices()).union(extra) - virtual)
 
     def entrant_for(self, device, day):
         """The entry that holds physical `device` on `day`, or None: its tracks are stored under

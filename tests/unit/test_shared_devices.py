@@ -42,6 +42,7 @@ def test_an_offset_names_the_physical_device_and_a_virtual_id_is_never_watched(t
     assert r.entrant_for(1806, DAY) is None
     assert [e.entrant for e in r.sharing(806, DAY)] == ["1101", "1101F"]
     assert r.warnings == []                               # 806 and 1806 on one day: no clash
+    assert r.watched(range(1800, 1810)) == [470, 806, 900, 1800, 1801, 1802, 1803, 1804, 1805, 1807, 1808, 1809]
 
 
 def test_without_a_rule_every_motion_id_is_a_device(tmp_path):
