@@ -97,3 +97,17 @@ def test_a_scenario_gives_a_device_shared_rows_in_the_roster(tmp_path):
     path.write_text("- {id: 5, shared_rows: 1806}\n")
     with pytest.raises(ScenarioError, match="shared_rows: expected a list"):
         scenario.load(path)
+
+
+def test_a_scenario_track_can_hold_suspect_data_and_a_drive_home(tmp_path):
+    path = tmp_path / "fleet.yaml"
+    path.write_text("- id: 5\n  tracks:\n    - {suspect_at: 0.5, drive_home_s: 600, drive_home_knots: 55}\n")
+    specs, _ = scenario.load(path)
+    track = specs[0].tracks[0]
+    assert (track.suspect_at, track.drive_home_s, track.drive_home_knots) == (0.5, 600, 55)
+    for bad, message in (("{suspect_at: 1.5}", "suspect_at"), ("{drive_home_s: -1}", "drive_home_s"),
+                         ("{drive_home_knots: fast}", "drive_home_knots"),
+                         ("{source: x.oao, suspect_at: 0.5}", "suspect_at")):
+        path.write_text(f"- id: 5\n  tracks:\n    - {bad}\n")
+        with pytest.raises(ScenarioError, match=message):
+            scenario.load(path)
