@@ -16,8 +16,11 @@ and synced, then the record is written as pending (naming them and their
 sha256), then they are renamed into place, then the record is marked done.
 A close killed before the pending record leaves the old package (its
 temporaries are overwritten next time); after it, the next `close` or
-`handoff` finishes the renames first (`recover`): the new package. Nobody who
-goes through them sees SHA256SUMS of one close and entrants.csv of another.
+`handoff`, or the dashboard's next look, finishes the renames first
+(`recover`): the new package. Until then (seconds, with the dashboard
+running) the day folder may hold the new entrants.csv beside the old
+SHA256SUMS, which `sha256sum -c` reports as a FAILED entrants.csv: never a
+mix that passes for a package.
 
 A closed day reopens when anything that makes the package changes after the
 close: a file of the day new, changed or gone (a late track, an import, a
@@ -290,7 +293,7 @@ def day_status(cfg, day):
     else:
         text = f"closed at {clock}" + (" (forced)" if record.get("forced") else "")
     return {"closed_at": record["closed_at"], "closed_text": f"closed at {clock}", "forced": bool(record.get("forced")),
-            "reopened": changes, "text": text}
+            "reopened": changes, "text": text, "pending": bool(record.get("pending"))}
 
 
 
@@ -310,6 +313,14 @@ def closed_days(cfg):
         if status is not None:
             found[day.isoformat()] = status
     return found
+
+
+def recover_killed(cfg, closed):
+    """recover() every day of `closed` (closed_days()) whose close was killed after its pending record:
+    the dashboard does it at its next look, so the package is whole again within seconds."""
+    for iso, status in closed.items():
+        if status.get("pending"):
+            recover(cfg, iso.replace("-", ""))
 
 
 def log_reopened(cfg, closed, log):

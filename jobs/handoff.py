@@ -13,7 +13,8 @@ such copy: DEST holds the old package, or one without SHA256SUMS (not
 finished: run handoff again), or the new one, never files and sums that
 disagree.
 
-Refused for a day that is not closed or has reopened since, unless --force.
+Refused for a day that is not closed, or has reopened since unless --force
+(the package as it was closed: a file changed in place since fails its check).
 """
 
 import argparse
@@ -30,7 +31,7 @@ STAGE = "handoff"
 def configure(parser):
     parser.add_argument("day", type=_date, metavar="DAY", help="the event day, YYYY-MM-DD")
     parser.add_argument("dest", metavar="DEST", help="the folder to copy the day into (DEST/YYYYMMDD/)")
-    parser.add_argument("--force", action="store_true", help="hand over a day not closed, or reopened since")
+    parser.add_argument("--force", action="store_true", help="hand over a day reopened since its close, as it was closed")
 
 
 def _date(text):
@@ -82,9 +83,10 @@ def handoff(cfg, day, dest, force=False):
     """Copy the day's package to `dest`; ([files copied], [files already there])."""
     key = day.strftime(layout.TRACK_DAY)
     record = closing.recover(cfg, key)
-    if not record and not force:
-        raise Refused(f"{day} is not closed: run `motion-server close {day}` first (or --force)")
-    changes = closing.reopened(cfg, day, record) if record else None
+    if not record:
+        raise Refused(f"{day} is not closed: run `motion-server close {day}` first (--force there closes "
+                      "it with whoever is still open)")
+    changes = closing.reopened(cfg, day, record)
     if changes and not force:
         status = closing.day_status(cfg, day)
         raise Refused(f"{day} {status['text']}: run `motion-server close {day}` again first (or --force)")

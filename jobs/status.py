@@ -110,6 +110,8 @@ def render(facts):
         lines.append(f"  {entry['id']:>5}  {entry['status']:<12} {since:>8}  {entry['address'] or '-':<15} "
                      f"{tracks}{note}")
     lines += _entrant_lines(facts["entrants"])
+    if facts.get("days"):
+        lines += ["", "Days closed"] + [f"  {day}  {found['text']}" for day, found in sorted(facts["days"].items())]
     return "\n".join(lines)
 
 

@@ -72,6 +72,7 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     if facts["closed"]:
         from jobs import closing, log
 
+        closing.recover_killed(cfg, facts["closed"])
         closing.log_reopened(cfg, facts["closed"], log.get("dashboard"))
     renderer.remember(inputs, facts, folder, pages, now)
     return written

@@ -254,3 +254,15 @@ def test_a_handoff_killed_at_any_step_leaves_the_old_package_or_none_and_the_nex
     assert _cli(path, "handoff", TODAY.isoformat(), str(dest)).returncode == 0
     assert sums.read_bytes() == (day_folder(cfg) / "SHA256SUMS").read_bytes()
     sha256sum_check(dest / KEY)
+
+
+def test_the_dashboard_finishes_a_close_killed_after_its_pending_record(event):
+    cfg, path = event
+    assert _cli(path, "close", TODAY.isoformat(), "--force").returncode == 0
+    add_track(cfg, 471, "CAT471", 14, b"cat" * 500)
+    assert _cli(path, "close", TODAY.isoformat(), "--force", kill_at="renamed-entrants").returncode == -9
+    with pytest.raises(AssertionError):
+        sha256sum_check(day_folder(cfg))   # new entrants.csv, old SHA256SUMS: flagged, never passed
+    render(cfg)
+    assert "CAT471_471" in sha256sum_check(day_folder(cfg))
+    assert closing.read_record(cfg.paths.spool, KEY)["pending"] is False
