@@ -26,8 +26,10 @@ between a start and an end fix at most 50 m apart on the WGS84 ellipsoid; a
 filtered fix rejects it) and the distance (m).
 
 A track's fixes are gathered as its frames verify (Fixes.feed, in the pass
-that checks a download), about 40 bytes a fix: a 50 MB track holds ~34 MB of
-columns while its figures are computed. Device numbers are untrusted: a fix
+that checks a download), 34 bytes a fix: a 50 MB track holds ~33 MB of
+columns while its figures are computed. The same fixes give the figures
+inside the day's session windows and the course (in_sessions) and the
+verdict at hand-in (verdict). Device numbers are untrusted: a fix
 time outside 2000-2100 or running backwards, a speed over MAX_SPEED or a
 position off the globe never reaches a figure (the fix is dropped or
 filtered).
