@@ -10,7 +10,7 @@ import argparse
 import datetime as dt
 import sys
 
-from jobs import closing, layout, log, marks
+from jobs import closing, layout, locks, log, marks
 from jobs.config import ConfigError
 
 STAGE = "close"
@@ -37,6 +37,9 @@ def main(cfg, args):
     except ConfigError as exc:
         print(f"motion-server: close: {exc}", file=sys.stderr)
         return 2
+    except locks.LockTimeout as exc:   # another close or handoff of the day
+        print(f"motion-server: close: {exc}", file=sys.stderr)
+        return 1
     folder = layout.track_day_dir(cfg.paths.tracks, args.day.strftime(layout.TRACK_DAY))
     if record is None:
         print(f"{args.day} not closed: {len(blocking)} entrant(s) not accounted for:")

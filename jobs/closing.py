@@ -37,7 +37,7 @@ import signal
 import time
 from pathlib import Path
 
-from jobs import day_states, files, layout, marks, roster, state, tracks
+from jobs import day_states, files, layout, locks, marks, roster, state, tracks
 from jobs.files import is_temporary
 
 SUMS, ENTRANTS = "SHA256SUMS", "entrants.csv"
@@ -189,9 +189,23 @@ def recover(cfg, key):
     return record
 
 
+DAY_LOCK_WAIT_S = 30.0
+
+
+def day_locked(cfg, key, what):
+    """The day's lock held for the body (LockTimeout after DAY_LOCK_WAIT_S): one close or handoff at a time."""
+    note = f"pid {os.getpid()} {what} since {time.strftime('%H:%M:%S')}"
+    return locks.holding(layout.day_lock(cfg.paths.spool, key), note, DAY_LOCK_WAIT_S, what=f"lock of day {key}")
+
+
 def close(cfg, day, force=False, by="?"):
     """Close `day`: (the record, [blocking lines], changed). Not closed (None) while some
     entrant blocks it, unless forced; `changed` False when the package was already this one."""
+    with day_locked(cfg, day.strftime(layout.TRACK_DAY), "close"):
+        return _close(cfg, day, force, by)
+
+
+def _close(cfg, day, force, by):
     key = day.strftime(layout.TRACK_DAY)
     spool = Path(cfg.paths.spool)
     earlier = recover(cfg, key)
@@ -319,8 +333,13 @@ def recover_killed(cfg, closed):
     """recover() every day of `closed` (closed_days()) whose close was killed after its pending record:
     the dashboard does it at its next look, so the package is whole again within seconds."""
     for iso, status in closed.items():
-        if status.get("pending"):
-            recover(cfg, iso.replace("-", ""))
+        key = iso.replace("-", "")
+        held = status.get("pending") and locks.take(layout.day_lock(cfg.paths.spool, key), f"pid {os.getpid()} recover")
+        if held:   # not held: the close or handoff holding it finishes the job itself
+            try:
+                recover(cfg, key)
+            finally:
+                locks.release(held)
 
 
 def log_reopened(cfg, closed, log):

@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from jobs import closing, copying, files, layout, log, spool
+from jobs import closing, copying, files, layout, locks, log, spool
 
 STAGE = "handoff"
 
@@ -50,7 +50,7 @@ def main(cfg, args):
     logger = log.get(STAGE)
     try:
         copied, kept = handoff(cfg, args.day, Path(args.dest), args.force)
-    except Refused as exc:
+    except (Refused, locks.LockTimeout) as exc:
         print(f"motion-server: handoff: {exc}", file=sys.stderr)
         return 1
     except (OSError, copying.CopyMismatch) as exc:
@@ -81,6 +81,11 @@ def _inside(rel, key):
 
 def handoff(cfg, day, dest, force=False):
     """Copy the day's package to `dest`; ([files copied], [files already there])."""
+    with closing.day_locked(cfg, day.strftime(layout.TRACK_DAY), f"handoff to {dest}"):
+        return _handoff(cfg, day, dest, force)
+
+
+def _handoff(cfg, day, dest, force):
     key = day.strftime(layout.TRACK_DAY)
     record = closing.recover(cfg, key)
     if not record:

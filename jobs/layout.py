@@ -9,6 +9,7 @@
     <spool>/locks/470.lock                               a device's state lock
     <spool>/locks/stage-<stage>.lock                     one run of a stage at a time
     <spool>/locks/<stage>.slot<n>.lock                   worker slots of a stage
+    <spool>/locks/day-<YYYYMMDD>.lock                    one close or handoff of a day at a time
     <spool>/trash/                                       expired, waiting to be deleted
     <spool>/marks/<YYYY-MM-DD>.<entrant>.json            a person's word on an entrant's day
     <spool>/imports/<sha256>.json                        a backup file imported (`import`)
@@ -152,6 +153,11 @@ def device_lock(spool, device):
 
 def stage_lock(spool, stage):
     return locks_dir(spool) / f"stage-{stage}.lock"
+
+
+def day_lock(spool, day):
+    """One close or handoff of a day (a TRACK_DAY string) at a time."""
+    return locks_dir(spool) / f"day-{day}.lock"
 
 
 def slot_lock(spool, stage, index):

@@ -266,3 +266,18 @@ def test_the_dashboard_finishes_a_close_killed_after_its_pending_record(event):
     render(cfg)
     assert "CAT471_471" in sha256sum_check(day_folder(cfg))
     assert closing.read_record(cfg.paths.spool, KEY)["pending"] is False
+
+
+def test_one_close_or_handoff_of_a_day_at_a_time(event, tmp_path, monkeypatch, capsys):
+    cfg, path = event
+    from jobs import layout, locks
+    monkeypatch.setattr(closing, "DAY_LOCK_WAIT_S", 0.2)
+    held = locks.take(layout.day_lock(cfg.paths.spool, KEY), "a handoff still copying")
+    try:
+        assert run(path, "close", TODAY.isoformat(), "--force") == 1
+        assert "still held" in capsys.readouterr().err
+        assert run(path, "handoff", TODAY.isoformat(), str(tmp_path)) == 1
+        assert "still held" in capsys.readouterr().err
+    finally:
+        locks.release(held)
+    assert run(path, "close", TODAY.isoformat(), "--force") == 0
