@@ -200,10 +200,10 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
             old = None
         track = decide(entry, roster, device, min_knots, tz, old, {k: v for k, v in taken.items() if k != replaced},
                        days)
-        if track["status"] == "wanted" and (old is None or not old.get("held")) and \
-                (doubted or _place(track) == replaced):
-            # Where the earlier track's file is: both are kept, the new one aside.
-            why = doubted or f"the device lists {entry['file']} again with another size or start"
+        # Held once, held until a person acts; where the earlier track's file is, the new one goes aside.
+        why = (old or {}).get("held") or doubted or (
+            f"the device lists {entry['file']} again with another size or start" if _place(track) == replaced else None)
+        if track["status"] == "wanted" and why:
             track = _held(track, device, tz, why, taken)
         if old is not None and old.get("status") in (recording.RECORDING, recording.PARTIAL):
             track = recording.follow(track, old)

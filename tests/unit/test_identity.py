@@ -130,3 +130,12 @@ def test_a_recording_track_is_not_a_new_track(tmp_path):
 def test_frame_numbers_beyond_a_motion_are_not_kept():
     assert shapes.frame_time(2 ** 62) is None and shapes.frame_time(START) == START
     assert shapes.frame_speed(10 ** 12) is None and shapes.frame_speed(5000) == 5000
+
+
+def test_a_held_track_stays_held_when_planned_again_without_the_doubt(tmp_path):
+    people = make_roster(tmp_path)
+    why = "another device answered as this one today: from 10.0.0.5, now from 10.0.0.9"
+    held = tracks.plan([entry()], people, 470, 5.0, LONDON, {}, doubted=why)
+    again = tracks.plan([entry()], people, 470, 5.0, LONDON, held)
+    assert (again["/logs/a.oao"]["status"], again["/logs/a.oao"]["unassigned"], again["/logs/a.oao"]["held"]) == (
+        "wanted", True, why)
