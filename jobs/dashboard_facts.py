@@ -340,7 +340,7 @@ def read_notes(cfg, root, day):
     from jobs import closing
 
     try:
-        replica_imports = read_json(layout.replica_imports(root), {}) if cfg.paths.replica else {}
+        replica_imports = read_json(layout.replica_files(root), {}) if cfg.paths.replica else {}
     except (OSError, ValueError):
         replica_imports = {}
     return {"replica": replica_facts(cfg, root), "closed": closing.closed_days(cfg),

@@ -15,7 +15,7 @@
     <spool>/imports/<sha256>.json                        a backup file imported (`import`)
     <spool>/replicate/470.json                           devices with files to copy to paths.replica
     <spool>/notes/replica.json                           the replica's health, as replicate last saw it
-    <spool>/notes/replica-imports.json                   imported backup files copied to the replica
+    <spool>/notes/replica-files.json                     imports and day packages copied to the replica
     <spool>/notes/closed-<YYYYMMDD>.json                 a day's close record (motion-server close)
     <tracks>/<YYYYMMDD>/<name>.oao                       tracks of an event day
     <tracks>/unassigned/<YYYYMMDD>/                      tracks no entrant holds yet
@@ -131,9 +131,9 @@ def replica_health(spool):
     return notes_dir(spool) / "replica.json"
 
 
-def replica_imports(spool):
-    """{place: sha256} of the imported backup files copied to the replica."""
-    return notes_dir(spool) / "replica-imports.json"
+def replica_files(spool):
+    """{place: sha256} of the files no ledger holds (imports, closed days' packages) copied to the replica."""
+    return notes_dir(spool) / "replica-files.json"
 
 
 def close_record(spool, day):

@@ -12,10 +12,12 @@ and queues every device with a file the replica lacks; a worker claims the
 device, copies each such file (jobs.copying: temporary name, fsync, read back
 and compared with the ledger's sha256, rename) and records the copy in the
 ledger as `replica: {path, sha256, at}`. A track moved from unassigned to its
-entrant is copied under its new name and the old copy removed. Backup files
-brought in by `import` are copied the same way, checked against the sha256
-recorded at import, by the queue item 0 (no device has that number), and
-listed in <spool>/notes/replica-imports.json.
+entrant is copied under its new name and the old copy removed. The files no
+ledger holds are copied the same way by the queue item 0 (no device has that
+number) and listed in <spool>/notes/replica-files.json: backup files brought
+in by `import` (checked against the sha256 recorded at import) and each closed
+day's SHA256SUMS and entrants.csv (against the close record's), so that
+`sha256sum -c SHA256SUMS` runs in the replica's day folder too.
 
 Download never waits for this stage: it runs in its own processes, on its own
 queue. A replica folder that is missing (the disk unplugged) or full is a
@@ -24,6 +26,8 @@ log once; the files wait in the ledgers until the disk is back.
 """
 
 import errno
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -31,7 +35,7 @@ from pathlib import Path
 from jobs import backup, copying, files, layout, runner, spool, state, tracks
 
 QUEUE = "replicate"
-IMPORTS = 0  # the queue item standing for the imported backup files
+OTHERS = 0  # the queue item standing for the files no ledger holds: imports, closed days' packages
 # A file that could not be copied (not in the track folder, a bad copy), or a
 # replica disk that failed a copy (full, read-only), is tried again after this.
 RETRY_S = 60.0
@@ -89,57 +93,63 @@ def queue_behind(ctx):
             continue
         if any(behind(t) and retry.get(_key(device, t), 0) <= now for t in doc["tracks"].values()):
             spool.enqueue(ctx.spool, QUEUE, device)
-    if IMPORTS not in taken and any(retry.get(_import_key(r), 0) <= now for r in imports_behind(ctx.spool)):
-        spool.enqueue(ctx.spool, QUEUE, IMPORTS)
+    if OTHERS not in taken and any(retry.get((OTHERS, *found), 0) <= now for found in others_behind(ctx.spool)):
+        spool.enqueue(ctx.spool, QUEUE, OTHERS)
 
 
 def _key(device, track):
     return device, track.get("file"), tracks.kept_sha256(track), track.get("name"), bool(track.get("unassigned"))
 
 
-def imports_behind(root):
-    """The import records whose file the replica lacks."""
-    copied = files.read_json(layout.replica_imports(root), {})
-    return [record for records in backup.read_imports(root).values() for record in records
-            if _import_place(record) and copied.get(_import_place(record)) != record.get("sha256")]
+def others_behind(root):
+    """[(place, sha256)] of the files no ledger holds that the replica lacks: imported backup
+    files, and each closed day's package (entrants.csv before SHA256SUMS, which names it)."""
+    copied = files.read_json(layout.replica_files(root), {})
+    wanted = [_import_place(record) for records in backup.read_imports(root).values() for record in records]
+    for name in sorted(os.listdir(layout.notes_dir(root))) if layout.notes_dir(root).is_dir() else []:
+        record = files.read_json(layout.notes_dir(root) / name, {}) if CLOSED.fullmatch(name) else None
+        package = record.get("package") if isinstance(record, dict) and not record.get("pending") else None
+        if isinstance(package, dict):
+            key = name[len("closed-"):-len(".json")]
+            wanted += [(f"{key}/{file}", package.get(file)) for file in ("entrants.csv", "SHA256SUMS")]
+    return [(place, sha256) for place, sha256 in filter(None, wanted)
+            if isinstance(sha256, str) and copied.get(place) != sha256]
+
+
+CLOSED = re.compile(r"closed-\d{8}\.json\Z", re.ASCII)
 
 
 def _import_place(record):
-    """<YYYYMMDD>/<name> of an imported file, or None if the record does not name one of ours."""
+    """(<YYYYMMDD>/<name>, sha256) of an imported file, or None if the record does not name one of ours."""
     folder, name = record.get("folder"), record.get("name")
     if isinstance(folder, str) and tracks.DAY.fullmatch(folder) and isinstance(name, str) and \
             backup.NAME.fullmatch(name) and isinstance(record.get("sha256"), str):
-        return f"{folder}/{name}"
+        return f"{folder}/{name}", record["sha256"]
     return None
 
 
-def _import_key(record):
-    return IMPORTS, _import_place(record), record.get("sha256")
-
-
-def replicate_imports(ctx):
-    log = ctx.device_log(IMPORTS)
-    for record in imports_behind(ctx.spool):
+def replicate_others(ctx):
+    log = ctx.device_log(OTHERS)
+    for where, sha256 in others_behind(ctx.spool):
         if ctx.stop.is_set():
             raise runner.Stopping()
-        where = _import_place(record)
-        done = _copy(ctx, where, record["sha256"], _import_key(record), log)
+        done = _copy(ctx, where, sha256, (OTHERS, where, sha256), log)
         if done is None:
             return
         if not done:
             continue
-        copied = files.read_json(layout.replica_imports(ctx.spool), {})
+        copied = files.read_json(layout.replica_files(ctx.spool), {})
         layout.notes_dir(ctx.spool).mkdir(parents=True, exist_ok=True)
-        files.write_json(layout.replica_imports(ctx.spool), {**copied, where: record["sha256"]})
-        log.info("imported %s replicated to %s", where, ctx.cfg.paths.replica)
+        files.write_json(layout.replica_files(ctx.spool), {**copied, where: sha256})
+        log.info("%s replicated to %s", where, ctx.cfg.paths.replica)
         if _last_problem(ctx.spool):
             note(ctx, None, log)
 
 
 def replicate_device(ctx, claim):
     """Copy each of the claimed device's files the replica lacks; stop at the first error of the replica's disk."""
-    if claim.device == IMPORTS:
-        return replicate_imports(ctx)
+    if claim.device == OTHERS:
+        return replicate_others(ctx)
     doc = state.read(ctx.spool, claim.device)
     for file, track in sorted(doc["tracks"].items()):
         if ctx.stop.is_set():

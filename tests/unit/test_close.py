@@ -281,3 +281,19 @@ def test_one_close_or_handoff_of_a_day_at_a_time(event, tmp_path, monkeypatch, c
     finally:
         locks.release(held)
     assert run(path, "close", TODAY.isoformat(), "--force") == 0
+
+
+def test_the_replica_gets_the_package_too_and_checks_in_its_day_folder(event, tmp_path):
+    cfg, path = event
+    settings = yaml.safe_load(path.read_text())
+    settings["paths"]["replica"] = "replica"
+    path.write_text(yaml.safe_dump(settings))
+    (tmp_path / "replica").mkdir()
+    cfg = config.load(path)
+    assert run(path, "close", TODAY.isoformat(), "--force") == 0
+    from jobs import runner
+    from jobs.stages import replicate
+    assert runner.run(cfg, "replicate", replicate.step, once=True) == runner.DONE
+    checked = sha256sum_check(tmp_path / "replica" / KEY)
+    assert "entrants.csv: OK" in checked and f"../unassigned/{KEY}/" in checked and checked.count(": OK") == 4
+    assert replicate.others_behind(cfg.paths.spool) == []

@@ -207,7 +207,7 @@ def test_imported_backup_files_are_copied_too(cfg):
                      {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
     assert run_once(cfg) == runner.DONE
     assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
-    assert replicate.imports_behind(cfg.paths.spool) == []
+    assert replicate.others_behind(cfg.paths.spool) == []
     put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 1000)  # on disk, not copied yet
     dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
     page = (Path(cfg.paths.html) / f"tracks-{DAY}.html").read_text()
