@@ -39,6 +39,7 @@ from pathlib import Path
 
 from jobs import day_states, files, layout, locks, marks, roster, state, tracks
 from jobs.files import is_temporary
+from jobs.units import csv_cell
 
 SUMS, ENTRANTS = "SHA256SUMS", "entrants.csv"
 PACKAGE = (SUMS, ENTRANTS)
@@ -145,9 +146,8 @@ def csv_text(rows):
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        # A cell a spreadsheet would run as a formula is quoted as text.
-        writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
-                         for k, v in row.items()})
+        # A cell a spreadsheet would run as a formula (tab and CR too) is quoted as text: jobs.units.csv_cell.
+        writer.writerow({k: csv_cell(v) if isinstance(v, str) else v for k, v in row.items()})
     return out.getvalue()
 
 
