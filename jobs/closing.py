@@ -33,6 +33,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -108,17 +109,30 @@ def hashed(day_folder, found, earlier):
 
 
 def sums_text(listed):
-    """SHA256SUMS: `<sha256>  <path>` per file, as sha256sum writes and -c reads (names are ours: no escapes)."""
-    return "".join(f"{entry['sha256']}  {rel}\n" for rel, entry in sorted(listed.items()))
+    """SHA256SUMS: `<sha256>  <path>` per file, as sha256sum writes and -c reads. A name with a
+    backslash or a line break (a file copied in by hand) is escaped the way sha256sum does it:
+    a backslash before the line, and \\ \n \r in the name."""
+    lines = []
+    for rel, entry in sorted(listed.items()):
+        if any(c in rel for c in "\\\n\r"):
+            escaped = rel.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+            lines.append(f"\\{entry['sha256']}  {escaped}\n")
+        else:
+            lines.append(f"{entry['sha256']}  {rel}\n")
+    return "".join(lines)
 
 
 def parse_sums(text):
-    """{path: sha256} from SHA256SUMS text."""
+    """{path: sha256} from SHA256SUMS text (sums_text's escapes undone)."""
     found = {}
-    for line in text.splitlines():
-        digest, sep, rel = line.partition("  ")
-        if sep and len(digest) == 64:
-            found[rel] = digest
+    for line in text.split("\n"):
+        escaped = line.startswith("\\")
+        digest, sep, rel = line[escaped:].partition("  ")
+        if not sep or len(digest) != 64:
+            continue
+        if escaped:
+            rel = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), rel)
+        found[rel] = digest
     return found
 
 

@@ -19,7 +19,6 @@ Refused for a day that is not closed, or has reopened since unless --force
 
 import argparse
 import datetime as dt
-import re
 import sys
 from pathlib import Path
 
@@ -65,16 +64,18 @@ def main(cfg, args):
     return 0
 
 
-SAFE = re.compile(r"[A-Za-z0-9_.-]+\Z", re.ASCII)
+def _plain(name):
+    """A file name that stays inside its folder and is no temporary (any other character is fine:
+    a file copied in by hand may be called `Ann's track (2).oao`)."""
+    return bool(name) and "/" not in name and "\0" not in name and not name.startswith(".")
 
 
 def _inside(rel, key):
     """DEST-relative path of a SHA256SUMS entry: a plain name, or ../unassigned/<day>/<name>."""
     parts = rel.split("/")
-    if len(parts) == 1 and SAFE.match(rel) and not rel.startswith("."):
+    if len(parts) == 1 and _plain(rel):
         return Path(key) / rel
-    if len(parts) == 4 and parts[:3] == ["..", layout.UNASSIGNED, key] and SAFE.match(parts[3]) \
-            and not parts[3].startswith("."):
+    if len(parts) == 4 and parts[:3] == ["..", layout.UNASSIGNED, key] and _plain(parts[3]):
         return Path(layout.UNASSIGNED) / key / parts[3]
     raise Refused(f"SHA256SUMS names {rel!r}, not a file of the day")
 

@@ -297,3 +297,17 @@ def test_the_replica_gets_the_package_too_and_checks_in_its_day_folder(event, tm
     checked = sha256sum_check(tmp_path / "replica" / KEY)
     assert "entrants.csv: OK" in checked and f"../unassigned/{KEY}/" in checked and checked.count(": OK") == 4
     assert replicate.others_behind(cfg.paths.spool) == []
+
+
+def test_files_copied_in_by_hand_with_any_name_are_in_the_package_and_handed_over(event, tmp_path, capsys):
+    cfg, path = event
+    names = ["Ann's track (2).oao", "back\\slash.gpx", "two\nlines.fit"]
+    for n, name in enumerate(names):
+        (day_folder(cfg) / name).write_bytes(b"by hand %d" % n)
+    assert run(path, "close", TODAY.isoformat(), "--force") == 0
+    assert sha256sum_check(day_folder(cfg)).count(": OK") == 7
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    assert run(path, "handoff", TODAY.isoformat(), str(dest)) == 0
+    assert sha256sum_check(dest / KEY).count(": OK") == 7
+    assert sorted(p.name for p in (dest / KEY).iterdir() if p.name in names) == sorted(names)
