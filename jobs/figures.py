@@ -338,7 +338,8 @@ def alpha(track):
     speed = np.where(track.filtered, 0, track.fixes["speed"]).astype(np.float64)
     fastest = _range_max(np.maximum.reduceat(speed, heads), starts, ends)
     elapsed = times[heads[ends]] - times[tails[starts]]
-    reach = np.where(elapsed > 0, (distance[tails[ends]] - distance[heads[starts]]) / np.maximum(elapsed, 1) * 1e6,
+    reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
+                     / np.maximum(elapsed, 1) * 1e6,
                      np.inf)
     bound = np.minimum(fastest, reach)
     order = np.argsort(-bound, kind="stable")
