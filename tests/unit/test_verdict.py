@@ -4,6 +4,8 @@ windows with their times; flagged on a suspect stretch or too large a filtered s
 
 import datetime as dt
 
+import pytest
+
 from jobs import figures, oao
 
 START = int(dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc).timestamp() * 1000)
@@ -94,3 +96,30 @@ def test_the_simulator_writes_a_real_tracks_figures_the_firmware_way_so_it_is_ne
                   "computed": computed}
         assert boards.disagreements(ledger) == [], name
         assert listed["500m_best"] == computed["best500"] and listed["distance"] == computed["distance"]
+
+
+def test_inside_the_course_only_fixes_within_the_polygon_count():
+    # Due north at 10 m/s, then 20 m/s from fix 1500 on; the course ends at fix 1200's latitude.
+    def bad(n):
+        return (20_000, 20, 150, 800) if n >= 1500 else None
+    fixes = track(count=3000, bad=bad)
+    lats = fixes["lat"] * 1e-7
+    edge = float(lats[1200])
+    course = [[50.0, -3.0], [edge, -3.0], [edge, -2.0], [50.0, -2.0]]
+    assert figures.inside(fixes, course).tolist() == (lats < edge).tolist()
+    window = [("10:00-11:00", START / 1000, START / 1000 + 3600)]
+    everywhere = figures.in_sessions(fixes, window)
+    on_course = figures.in_sessions(fixes, window, course)
+    assert everywhere["500m"]["mm_s"] > 19_000 and everywhere["500m"]["window"] == "10:00-11:00"
+    assert on_course["500m"]["mm_s"] < 10_500 and on_course["500m"]["end_ms"] <= at(1200)
+    assert on_course["distance"]["m"] < everywhere["distance"]["m"] / 2
+
+
+def test_fixes_outside_every_session_window_give_no_figure():
+    fixes = track(count=3000)
+    early = [("08:00-09:00", START / 1000 - 7200, START / 1000 - 3600)]
+    assert figures.in_sessions(fixes, early) == {}
+    two = [("10:00-10:02", START / 1000, START / 1000 + 120), ("10:05-10:08", START / 1000 + 300, START / 1000 + 480)]
+    found = figures.in_sessions(fixes, two)
+    assert found["distance"]["window"] == "10:00-10:02, 10:05-10:08"
+    assert found["distance"]["m"] == pytest.approx(10 * (120 + 180), rel=0.01)
