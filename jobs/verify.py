@@ -19,7 +19,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from jobs import backup, layout, log, state, tracks
+from jobs import backup, files, layout, log, state, tracks
 from jobs.units import printable
 
 STAGE = "verify"
@@ -44,8 +44,9 @@ def main(cfg, args):
     log.setup(cfg, console=False, errors_to_stderr=False, make_folder=False)
     logger = log.get(STAGE)
     day = args.date.strftime(layout.TRACK_DAY) if args.date else None
-    checked, problems, not_copied = 0, 0, 0
+    checked, problems, copies, not_copied = 0, 0, 0, 0
     replica = cfg.paths.replica
+    copied_files = files.read_json(layout.replica_files(cfg.paths.spool), {}) if replica else {}
     for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
         for file, track in sorted(doc["tracks"].items()):
             if track.get("status") not in (*KEPT, PARTIAL) or (day and track.get("day") != day):
@@ -55,6 +56,7 @@ def main(cfg, args):
             if replica:
                 copied = check_replica(replica, track)
                 not_copied += copied == NOT_COPIED
+                copies += copied != NOT_COPIED
                 found.append(None if copied == NOT_COPIED else copied)
             for problem in filter(None, found):
                 problems += 1
@@ -64,14 +66,21 @@ def main(cfg, args):
     for records in backup.read_imports(cfg.paths.spool, args.date).values():
         for record in records:
             checked += 1
-            problem = check_imported(cfg.paths.tracks, record)
-            if problem:
+            found = [check_imported(cfg.paths.tracks, record)]
+            if replica:
+                place = f"{record.get('folder')}/{record.get('name')}"
+                copied = NOT_COPIED if copied_files.get(place) != record.get("sha256") else \
+                    _copy_problem(Path(replica) / place, record.get("sha256"))
+                not_copied += copied == NOT_COPIED
+                copies += copied != NOT_COPIED
+                found.append(None if copied == NOT_COPIED else copied)
+            for problem in filter(None, found):
                 problems += 1
                 print(f"import {record.get('source')!r}: {problem}")
                 logger.error("imported %s: %s", log.quoted(record.get("source")), problem)
     summary = f"{checked} track(s) checked{' of ' + args.date.isoformat() if day else ''}, {problems} problem(s)"
     if replica:
-        summary += f"; replica {replica}: {checked - not_copied} copies checked, {not_copied} not copied yet"
+        summary += f"; replica {replica}: {copies} copies checked, {not_copied} not copied yet"
     print(summary)
     (logger.error if problems else logger.info)("%s", summary)
     return 1 if problems else 0
@@ -120,15 +129,19 @@ def check_replica(replica, track):
     """What is wrong with a track's copy in the replica, NOT_COPIED if the ledger records none, or None."""
     if not tracks.replicated(track):
         return NOT_COPIED
-    where = Path(replica) / tracks.place(track)
+    return _copy_problem(Path(replica) / tracks.place(track), tracks.kept_sha256(track))
+
+
+def _copy_problem(where, sha256):
+    """What is wrong with a copy in the replica that should hash as `sha256`, or None."""
     try:
         digest = _sha256(where)
     except FileNotFoundError:
         return f"REPLICA MISSING {where}"
     except OSError as exc:
         return f"REPLICA UNREADABLE {where}: {exc.strerror}"
-    if digest != tracks.kept_sha256(track):
-        return f"REPLICA MISMATCH {where}: sha256 {digest}, ledger {tracks.kept_sha256(track)}"
+    if digest != sha256:
+        return f"REPLICA MISMATCH {where}: sha256 {digest}, recorded {sha256}"
     return None
 
 

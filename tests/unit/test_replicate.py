@@ -196,7 +196,7 @@ def test_a_partial_track_is_copied_and_replaced_by_the_whole_one(cfg):
     assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == whole
 
 
-def test_imported_backup_files_are_copied_too(cfg):
+def test_imported_backup_files_are_copied_too(cfg, capsys):
     name = "ALD470ANN_0_20220716_100000.sbp"
     body = b"backup" * 100
     (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
@@ -212,6 +212,11 @@ def test_imported_backup_files_are_copied_too(cfg):
     dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
     page = (Path(cfg.paths.html) / f"tracks-{DAY}.html").read_text()
     assert page.count("✔ replicated") == 1 and page.count("◷ not yet") == 1
+    (Path(cfg.paths.replica) / DAY / name).write_bytes(b"changed on the replica disk")
+    args = type("Args", (), {"date": None})()
+    assert verify.main(cfg, args) == 1
+    out = capsys.readouterr().out
+    assert "REPLICA MISMATCH" in out and "1 copies checked, 1 not copied yet" in out
 
 
 def test_a_copy_killed_half_way_leaves_only_a_temporary_file_the_next_run_deletes(cfg):
