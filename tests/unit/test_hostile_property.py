@@ -186,3 +186,113 @@ def test_a_fix_dated_beyond_any_clock_never_reaches_the_ledger():
     assert identity == ("checked", None)
     assert fields["first_fix"] == DAY_MS and fields["last_fix"] is None
     assert struct.unpack_from("<Q", data, 512 + 52 + oao.UTC_OFFSET)[0] == 2 ** 62
+
+
+# --- the same, through the stages themselves, over HTTP -------------------------------------
+
+class RandomDevice:
+    """A loopback HTTP server answering as device 470 with whatever `documents` and `tracks` hold
+    (bytes), so inspect and download run as they do against a real device."""
+
+    def __init__(self):
+        import http.server
+
+        device = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = device.answers.get(self.path.split("?")[0])
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.answers = {}
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def served(rng, device):
+    """Random documents, and for each track they list, random frames; the listed size mostly right."""
+    info, settings, logs = documents(rng)
+    if rng.random() < 0.7:   # mostly a device that says who it is: its listing and tracks are the test
+        info = {"motion": {"identifier": DEVICE, "username": "K888", "filesystem": {"level": 3},
+                           "battery": {"level": 62}, "firmware": {"code": 3232, "name": "9008"}}}
+        settings = {"settings": {"gnss_rate": "5", "timezone": rng.choice(["60", value(rng)])}}
+    device.answers = {"/info.json": _wire(rng, info), "/settings.json": _wire(rng, settings)}
+    for entry in logs.get("logs", []) if isinstance(logs, dict) and isinstance(logs.get("logs"), list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str) and entry["file"].startswith("/"):
+            data = frames(rng)
+            device.answers[entry["file"]] = data
+            if rng.random() < 0.8:
+                entry["size"] = len(data)
+    device.answers["/logs.json"] = _wire(rng, logs)
+
+
+def _wire(rng, document):
+    text = json.dumps(document).encode()
+    pick = rng.random()
+    if pick < 0.03:
+        return bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
+    if pick < 0.06:
+        return text[:rng.randint(0, len(text))]
+    return text
+
+
+def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_unexpected(tmp_path):
+    from jobs import fetch, runner, spool
+    from jobs.stages import download, inspect
+
+    rng = random.Random(SEED)
+    device = RandomDevice()
+    (tmp_path / "motions.csv").write_text(
+        HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,Ann,Alder,Windsurf,OK\n", encoding="utf-8")
+    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
+        "event": {"name": "Property week", "timezone": "Europe/London", "roster": "motions.csv",
+                  "first_day": "2026-07-15", "last_day": "2026-07-17"},
+        "network": {"port": device.port, "json_read_timeout": 2.0, "track_read_timeout": 2.0},
+        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
+    cfg = config.load(tmp_path / "motion-server.yaml")
+    ctx = runner.Context(cfg, "inspect")
+    outcomes = {}
+    try:
+        for _ in range(60):
+            served(rng, device)
+            with state.update(cfg.paths.spool, DEVICE) as doc:
+                state.set_status(doc, "connected", address="127.0.0.1")
+            for queue, work in (("inspect", inspect.inspect_device), ("download", download.download_device)):
+                ctx.stage = queue
+                spool.enqueue(cfg.paths.spool, queue, DEVICE)
+                claim = spool.claim(cfg.paths.spool, queue, DEVICE)
+                try:
+                    work(ctx, claim)   # a device's fault is its state's; nothing else may escape
+                except (fetch.FetchError, fetch.NoRoom):
+                    pass
+                finally:
+                    spool.finish(claim)
+            status = state.read(cfg.paths.spool, DEVICE)["status"]
+            outcomes[status] = outcomes.get(status, 0) + 1
+        ledger = state.read(cfg.paths.spool, DEVICE)["tracks"]
+    finally:
+        device.close()
+    assert not ctx.internal_error
+    # The rounds ended every way a device can: failed by its documents, completed with tracks in.
+    assert {"failed", "completed"} <= set(outcomes), outcomes
+    assert any(t["status"] == "verified" for t in ledger.values())
+    dashboard.write(cfg, cfg.paths.spool, roster.load(cfg.event.roster), dashboard_pages.Renderer(),
+                    now=DAY_MS / 1000 + 3600, day=DAY)
+    hidden = [p.name for p in (tmp_path / "html").glob("*.html") if "could not show this" in p.read_text()]
+    assert hidden == []
