@@ -205,8 +205,16 @@ def fastest(docs, roster, day, cfg=None):
             if entry is not None:
                 candidates.append((entry, doc["device"], track))
     ranks = "inside the sessions" if windows else WHOLE_LOGS
-    return {figure: {"label": label, "ranks": ranks, "trusted": bool(windows),
+    labels = [_window_text(start, end, tz) for start, end in windows]
+    # Tracks verified under other windows (or before any was set) keep those figures: said, not hidden.
+    other = sum(track.get("session_windows") != labels for _, _, track in candidates) if windows else 0
+    return {figure: {"label": label, "ranks": ranks, "trusted": bool(windows), "other_windows": other,
                      "boards": _boards(candidates, figure, bool(windows), tz)} for figure, label in FIGURES}
+
+
+def _window_text(start, end, tz):
+    """'10:00-16:00' of a window in epoch seconds, as the download labels it."""
+    return "-".join(dt.datetime.fromtimestamp(t, tz).strftime("%H:%M") for t in (start, end))
 
 
 def _boards(candidates, figure, in_sessions=False, tz=None):

@@ -40,6 +40,13 @@ def test_inside_the_sessions_the_drive_home_never_ranks(day):
     board = boards.fastest(state.all_devices(cfg.paths.spool), event_roster, today, cfg)
     for key, figure in board.items():
         assert figure["trusted"] and figure["ranks"] == "inside the sessions", key
+        assert figure["other_windows"] == 0, key
+    cfg.event.sessions = {"default": ["10:00-15:00"]}     # changed after the tracks were verified: said
+    try:
+        changed = boards.fastest(state.all_devices(cfg.paths.spool), event_roster, today, cfg)
+    finally:
+        cfg.event.sessions = {"default": ["10:00-16:00"]}
+    assert changed["best500"]["other_windows"] == 8      # every track of the day
     rows = board["best500"]["boards"][0]["rows"]
     assert [(row["device"], row["knots"]) for row in rows] == [
         (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (305, pytest.approx(22.0, rel=0.01)),
