@@ -237,6 +237,9 @@ def _close(cfg, day, force, by):
     sums = sums_text(package).encode("utf-8")
     marks_now = marks_digest(spool, day)
     if earlier and bool(earlier.get("forced")) == bool(stopping) and _same(folder, earlier, sums, entrants, marks_now):
+        if earlier.get("files") != listed:   # touched, same bytes: the package stands, the reopen check follows
+            earlier["files"] = listed
+            files.write_json(layout.close_record(spool, key), earlier)
         return earlier, stopping, False
     states = {}
     for line in lines:

@@ -52,7 +52,11 @@ def step(ctx):
     if _last_problem(ctx.spool, "missing"):
         note(ctx, None)  # the disk is back
     if not ctx.memory.get("swept"):
-        ctx.memory["swept"] = sweep_replica(Path(replica))
+        try:
+            ctx.memory["swept"] = sweep_replica(Path(replica))
+        except OSError as exc:   # not readable: the copies will say so too
+            ctx.log.warning("replica %s not swept of temporary files: %s", replica, exc.strerror or exc)
+            ctx.memory["swept"] = True
     if ctx.memory.get("disk_retry", 0) > time.time():
         return False  # the replica's disk failed a copy: not hammered every step
     queue_behind(ctx)

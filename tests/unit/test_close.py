@@ -311,3 +311,17 @@ def test_files_copied_in_by_hand_with_any_name_are_in_the_package_and_handed_ove
     assert run(path, "handoff", TODAY.isoformat(), str(dest)) == 0
     assert sha256sum_check(dest / KEY).count(": OK") == 7
     assert sorted(p.name for p in (dest / KEY).iterdir() if p.name in names) == sorted(names)
+
+
+def test_a_file_touched_but_unchanged_reopens_the_day_until_close_finds_the_same_bytes(event, capsys):
+    cfg, path = event
+    run(path, "close", TODAY.isoformat(), "--force")
+    sums = (day_folder(cfg) / "SHA256SUMS").stat()
+    touched = next(day_folder(cfg).glob("ANN806_*.oao"))
+    os.utime(touched, (1, 1))
+    assert closing.day_status(cfg, TODAY)["reopened"]["files"] == 1
+    capsys.readouterr()
+    assert run(path, "close", TODAY.isoformat(), "--force") == 0
+    assert "nothing new since" in capsys.readouterr().out
+    assert (day_folder(cfg) / "SHA256SUMS").stat().st_ino == sums.st_ino
+    assert closing.day_status(cfg, TODAY)["reopened"] is None
