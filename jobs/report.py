@@ -282,7 +282,11 @@ def main(cfg, args):
         return 2
     if args.accounted or args.fastest:
         return max(board_report(cfg, day, entries, args), _no_roster(cfg))
-    rows, alarms = collect(cfg, day, entries)
+    try:
+        rows, alarms = collect(cfg, day, entries)
+    except Exception as exc:  # noqa: BLE001 - the devices' records, not the operator: say what, and stop
+        print(f"motion-server: {dashboard_facts.could_not_show(exc)}", file=sys.stderr)
+        return 1
     print(f"{cfg.event.name}: {day} ({cfg.event.timezone}), tracks in {cfg.paths.tracks}")
     print()
     print(printable(table(rows)) if rows else "nobody on the roster this day")

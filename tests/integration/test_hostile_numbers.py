@@ -69,7 +69,7 @@ def test_a_fix_dated_2_to_the_62_leaves_every_page_written_and_the_reports_whole
     assert "  611  " in capsys.readouterr().out
 
 
-def test_a_record_no_board_can_read_is_shown_as_could_not_show_and_the_other_pages_are_written(tmp_path):
+def test_a_record_no_board_can_read_is_shown_as_could_not_show_and_the_other_pages_are_written(tmp_path, capsys):
     """A record no board can read (its ledger a list, as a hand edit or another version could
     leave it): the boards that read it say "could not show this" on their page, the device's tile
     says its record is unreadable, every other page is written."""
@@ -91,6 +91,10 @@ def test_a_record_no_board_can_read_is_shown_as_could_not_show_and_the_other_pag
                                                             "tracks.html", "tv.html", "warnings.html"}
     assert "could not show this: " in (html / "accounted.html").read_text()
     assert "could not show this" not in (html / "warnings.html").read_text()
+    for board in (False, True):   # report says so too, and exits 1, instead of a traceback
+        args = argparse.Namespace(date=None, csv=None, accounted=board, fastest=False)
+        assert report.main(cfg, args) == 1
+        assert "could not show this: " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("most_entries", [50, 1])   # planned, or first bounded by limits.max_log_entries
