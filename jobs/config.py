@@ -315,7 +315,8 @@ def _check_values(cfg, origin):
     if cfg["event"]["sessions"] is not None:
         cfg["event"]["sessions"] = _sessions(cfg["event"]["sessions"], bad)
     if cfg["event"]["course"] is not None and not _course_ok(cfg["event"]["course"]):
-        bad("event.course", cfg["event"]["course"], "at least 3 [lat, lon] points in degrees, such as [[50.57, -2.45], ...]")
+        bad("event.course", cfg["event"]["course"],
+            "at least 3 [lat, lon] points in degrees, such as [[50.57, -2.45], ...]")
     if cfg["event"]["session"] and not _session_ok(cfg["event"]["session"]):
         bad("event.session", cfg["event"]["session"], 'two times of day, start before end, such as ["10:00", "16:00"]')
     for key in cfg["checks"]["required_settings"]:

@@ -523,7 +523,8 @@ def _session_fields(ctx, file, fixes, windows, log):
         fields["verdict"] = _verdict_fields(figures.verdict(fixes, windows, cfg.checks.max_speed_accuracy,
                                                             cfg.checks.max_filtered_share))
         if fields["verdict"]["flagged"]:
-            log.warning("%s: worth a look before the sailor leaves: %s", file, boards.verdict_text(fields["verdict"], cfg.tz))
+            log.warning("%s: worth a look before the sailor leaves: %s", file,
+                        boards.verdict_text(fields["verdict"], cfg.tz))
     except Exception as exc:  # the frames are the device's: never a reason to lose its track
         log.warning("%s: no verdict on its data: %s: %s", file, type(exc).__name__, exc)
     if not windows:
@@ -550,8 +551,8 @@ def _verdict_fields(found):
             "longest_gap": None if gap is None else {"s": gap["s"], "start": shapes.frame_time(gap["start_ms"]),
                                                     "end": shapes.frame_time(gap["end_ms"])},
             "median_satellites": found["median_satellites"], "median_speed_accuracy": found["median_speed_accuracy"],
-            "suspect": [{"why": s["why"], "start": shapes.frame_time(s["start_ms"]), "end": shapes.frame_time(s["end_ms"])}
-                        for s in found["suspect"]],
+            "suspect": [{"why": s["why"], "start": shapes.frame_time(s["start_ms"]),
+                         "end": shapes.frame_time(s["end_ms"])} for s in found["suspect"]],
             "suspect_count": found.get("suspect_count", len(found["suspect"])), "flagged": found["flagged"]}
 
 

@@ -10,11 +10,12 @@ half-written frame, a cut end) gives the figures of its intact frames, said
 on stderr, as the analysers skip "corrupt records".
 """
 
+import argparse
 import datetime as dt
 import json
 import sys
 
-from jobs import figures, oao, units
+from jobs import figures, units
 
 
 def configure(parser):
@@ -26,8 +27,6 @@ def configure(parser):
 
 
 def _clock(text):
-    import argparse
-
     try:
         return dt.time.fromisoformat(text)
     except ValueError:

@@ -49,7 +49,8 @@ def test_inside_the_sessions_the_drive_home_never_ranks(day):
     assert changed["best500"]["other_windows"] == 8      # every track of the day
     rows = board["best500"]["boards"][0]["rows"]
     assert [(row["device"], row["knots"]) for row in rows] == [
-        (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)), (305, pytest.approx(22.0, rel=0.01)),
+        (301, pytest.approx(30.0, rel=0.01)), (302, pytest.approx(25.0, rel=0.01)),
+        (305, pytest.approx(22.0, rel=0.01)),
         (303, pytest.approx(20.0, rel=0.01)), (306, pytest.approx(19.0, rel=0.01)),
         (304, pytest.approx(18.0, rel=0.01))]   # 304's bad data filtered out
     for row in rows:
