@@ -34,11 +34,10 @@ import hashlib
 import io
 import os
 import re
-import signal
 import time
 from pathlib import Path
 
-from jobs import day_states, files, layout, locks, marks, roster, state, tracks
+from jobs import copying, day_states, files, layout, locks, marks, roster, state, tracks
 from jobs.files import is_temporary
 from jobs.units import csv_cell
 
@@ -46,13 +45,8 @@ SUMS, ENTRANTS = "SHA256SUMS", "entrants.csv"
 PACKAGE = (SUMS, ENTRANTS)
 COLUMNS = ("Entrant", "First Name", "Family Name", "Craft Type", "Class", "Motion ID", "State", "Note", "Files")
 CHUNK = 1024 * 1024
-KILL_AT = "MOTION_TEST_KILL_AT"   # tests: SIGKILL this process at the named step
-
-
-def step_done(name):
-    """A step of close or handoff is done; a test may have this process killed right here."""
-    if os.environ.get(KILL_AT) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+KILL_AT = copying.KILL_AT
+step_done = copying.step_done
 
 
 def _staged(folder, name):

@@ -9,11 +9,21 @@ checked file or none, never a half-copied one under the final name.
 
 import hashlib
 import os
+import signal
 from pathlib import Path
 
 from jobs.files import create_temporary, fsync_dir, locked_temporary
 
 CHUNK = 1024 * 1024
+
+
+KILL_AT = "MOTION_TEST_KILL_AT"   # tests: SIGKILL this process at the named step
+
+
+def step_done(name):
+    """A step of a copy, close or handoff is done; a test may have this process killed right here."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class CopyMismatch(Exception):
@@ -48,6 +58,7 @@ def copy_checked(source, target, expected=None):
         written = _read_back(fd, tmp)
         if written != want:
             raise CopyMismatch(f"{target.name}: the copy hashes {written}, expected {want}")
+        step_done("copy-checked")
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -226,3 +226,20 @@ def test_a_copy_killed_half_way_leaves_only_a_temporary_file_the_next_run_delete
     left.write_bytes(b"a" * 10)   # what a replicate killed mid-copy leaves: a temporary name nobody holds
     assert run_once(cfg) == runner.DONE
     assert sorted(p.name for p in (Path(cfg.paths.replica) / DAY).iterdir()) == ["ALD470ANN_470_20220716_130240.oao"]
+
+
+def test_a_replicate_killed_before_its_rename_leaves_no_file_under_the_final_name(cfg):
+    import os
+    import subprocess
+    import sys
+    put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 300_000)
+    config_file = Path(cfg.origin)
+    env = {**os.environ, "MOTION_TEST_KILL_AT": "copy-checked"}
+    killed = subprocess.run([sys.executable, "-m", "jobs", "--config", str(config_file), "replicate", "--once"],
+                            env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert killed.returncode == -9, killed.stderr
+    left = [p.name for p in (Path(cfg.paths.replica) / DAY).iterdir()]
+    assert len(left) == 1 and left[0].startswith(".ALD470ANN_470_20220716_130240.oao.") and left[0].endswith(".tmp")
+    assert "replica" not in state.read(cfg.paths.spool, 470)["tracks"]["/logs/ALD470ANN_470_20220716_130240.oao"]
+    assert run_once(cfg) == runner.DONE   # the next run: the leftover swept, the file copied
+    assert [p.name for p in (Path(cfg.paths.replica) / DAY).iterdir()] == ["ALD470ANN_470_20220716_130240.oao"]
