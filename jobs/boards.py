@@ -185,9 +185,9 @@ def fastest(docs, roster, day, cfg=None):
 
     With session windows for the day (cfg: event.sessions or event.session)
     a track ranks by the community's figure of its fixes inside them (and the
-    course), computed at verification; otherwise by the whole log's
-    (computed from its frames, else the device's), and "ranks" says it cannot
-    be trusted. The first board of each figure is everyone ("All"); then one
+    course), computed at verification; otherwise by the whole log's, computed
+    from its frames, and "ranks" says it cannot be trusted. A device's own
+    figure is never ranked. The first board of each figure is everyone ("All"); then one
     per craft type, fleet (Status) and class. A row: entrant, name, device,
     knots, its window and time of day, the device's own figure beside (a
     reference, never ranked inside the sessions), track.
@@ -252,12 +252,10 @@ def _row(entry, device, track, figure, in_sessions=False, tz=None):
 
 
 def whole_log_figure(track, figure):
-    """(mm/s, computed?): the community's figure of the whole log, computed from its frames
-    at verification, else the device's own, else (None, False)."""
-    for speed, computed in (((track.get("computed") or {}).get(figure), True), (track.get(figure), False)):
-        if _speed_ok(speed):
-            return speed, computed
-    return None, False
+    """(mm/s, True): the community's figure of the whole log, computed from its frames at
+    verification; (None, False) without one. A device's own figure is never ranked."""
+    speed = (track.get("computed") or {}).get(figure)
+    return (speed, True) if _speed_ok(speed) else (None, False)
 
 
 def _speed_ok(speed):
