@@ -166,6 +166,9 @@ def serve_queue(ctx, queue, work):
             continue       # its last claim could not be worked on: not before its pause is over
         slot = _take_slot(ctx)
         if slot is None:
+            # Every slot another run's (one stopped with Ctrl-Z, one past its --for): a --once
+            # run leaves the queue to them rather than wait for ever (see `run`).
+            ctx.memory["slots_elsewhere"] = not ctx.slots
             return True
         held = spool.claim(ctx.spool, queue, device)
         if held is None:
@@ -333,7 +336,9 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     try:
         while not ctx.stop.is_set():
             more = _step(ctx, step)
-            if once and not more and ctx.inflight == 0:
+            if once and ctx.inflight == 0 and (not more or ctx.memory.pop("slots_elsewhere", False)):
+                if more:
+                    ctx.log.info("every worker slot is held by another %s run; leaving the queue to it", stage)
                 break
             pause = 0.1 if once else interval
             if deadline is not None:

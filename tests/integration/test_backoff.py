@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from jobs import config, layout, locks, log, runner, state, tracks
+from jobs import config, layout, locks, log, runner, spool, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import detect, download, inspect
 from tests.conftest import close_motion_log, log_lines
@@ -76,3 +76,30 @@ def test_a_failed_device_is_not_looked_for_again_before_its_backoff():
     assert state.retry_due(doc, now - 3600)          # the clock set back an hour: the backoff, not the jump
     older = {"retry": {"failures": 1, "next": now + 5}}   # a record from before the wait was kept: 5 min at most
     assert not state.retry_due(older, now) and state.retry_due({"retry": {"failures": 1, "next": now + 3600}}, now)
+
+
+def test_a_once_run_beside_a_run_holding_every_worker_slot_ends_and_leaves_the_queue_to_it(tmp_path):
+    """A download stopped with Ctrl-Z past its --for holds its worker slots: the next cron --once
+    run found no slot free and looked again every 0.1 s, for ever."""
+    with Fleet([DeviceSpec(id=644, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
+               timezone="UTC") as fleet:
+        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.download": 1}))
+        log.setup(cfg, console=False)
+        try:
+            for name in ("detect", "inspect"):
+                runner.run(cfg, name, STAGES[name].step, once=True, stop=threading.Event())
+            other_run = locks.take(layout.slot_lock(cfg.paths.spool, "download", 0), "99999 download")
+            stop = threading.Event()
+            watchdog = threading.Timer(20, stop.set)   # only a run that never ends meets it
+            watchdog.start()
+            try:
+                status = runner.run(cfg, "download", download.step, once=True, stop=stop)
+            finally:
+                watchdog.cancel()
+                locks.release(other_run)
+            queued = [device for device, _ in spool.pending(cfg.paths.spool, "download")]
+        finally:
+            close_motion_log()
+    assert status == 0 and not stop.is_set()
+    assert queued == [644]      # left for the run that holds the slots
+    assert any("every worker slot is held by another download run" in line for line in log_lines(cfg, "download"))
