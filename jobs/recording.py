@@ -25,7 +25,7 @@ import hashlib
 import os
 import time
 
-from jobs import files, layout, locks, spool, state
+from jobs import files, layout, locks, shapes, spool, state
 
 RECORDING, PARTIAL = "recording", "partial"
 LOOK_S = 5.0    # how soon a device with a log still growing is looked at again
@@ -176,7 +176,9 @@ def _keep_frames(part, final, device_id):
     if not found or found.get("last_ms") is None:
         return None
     files.atomic_write(final, data[:length])
-    return {"bytes": length, "last_fix": found["last_ms"], "first_fix": found["first_ms"],
+    # The frames' times bounded where they enter (jobs.shapes): a fix dated 2**62 ms is no time at all.
+    return {"bytes": length, "last_fix": shapes.frame_time(found["last_ms"]),
+            "first_fix": shapes.frame_time(found["first_ms"]),
             "sha256": hashlib.sha256(data[:length]).hexdigest(), "kept_at": time.time()}
 
 

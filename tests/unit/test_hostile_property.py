@@ -296,3 +296,15 @@ def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_un
                     now=DAY_MS / 1000 + 3600, day=DAY)
     hidden = [p.name for p in (tmp_path / "html").glob("*.html") if "could not show this" in p.read_text()]
     assert hidden == []
+
+
+def test_a_partial_track_keeps_no_fix_time_beyond_a_clock(tmp_path):
+    """What a device left while recording is kept up to its last whole frame: its times are bounded too."""
+    from jobs import recording
+
+    records = [(0x0AD4, 0, 0, 0, 5000, 0, t, 3, 9, 100, 0, 0, 0, 90) for t in (DAY_MS, DAY_MS + 200, 2 ** 62)]
+    part = tmp_path / ".track.oao.part"
+    part.write_bytes(oao.header_frame(DEVICE, "K888", DAY_MS, DAY_MS) + oao.gnss_frames(records) + b"\x0a")
+    kept = recording._keep_frames(part, tmp_path / "track.oao", DEVICE)
+    assert (kept["first_fix"], kept["last_fix"]) == (DAY_MS, None)
+    assert "last fix" not in recording.partial_reason(kept, dt.timezone.utc)
