@@ -123,6 +123,9 @@ def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounte
     tile = tile[:tile.index("</article>")]
     assert "suspect data" in tile and "ask the sailor now" in tile
     assert "suspect data" not in page[page.index('id="device-301"'):][:3000].split("</article>")[0]
+    tv = (html / "tv.html").read_text()              # the TV tile too, for the person across the tent
+    tv_tiles = {tile.split('"')[0]: tile for tile in tv.split('data-device="')[1:]}
+    assert "suspect data: ask the sailor" in tv_tiles["304"] and "suspect" not in tv_tiles["301"]
     status = json.loads((html / "status.json").read_text())
     shown = status["devices"]["304"]["tracks"][0]
     assert shown["suspect"].startswith("over 30 kn with sAcc over 1.5 kn")
