@@ -121,7 +121,8 @@ def test_a_faulty_transfer_leaves_no_final_file_fails_the_device_and_the_next_ro
         assert temporary_files(cfg.paths.tracks) == []
         answers = fetches(fleet, entry["file"])
         if "http500" not in fault:             # what arrived before the fault was kept and resumed
-            assert answers[-1]["status"] == 206 and answers[-1]["range"] > 0, answers
+            # (any answer, not the last: a stalled request is logged when its stall ends, which may be after the resume)
+            assert any(a["status"] == 206 and a["range"] > 0 for a in answers), answers
 
 
 def test_a_body_longer_than_logs_json_said_is_refused_and_the_next_round_completes(tmp_path):
