@@ -38,7 +38,7 @@ filtered).
 import datetime as dt
 import math
 
-from jobs import oao
+from jobs import oao, shapes
 
 np = oao.np   # numpy, started by jobs.oao with its thread settings
 
@@ -441,8 +441,13 @@ def of_file(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
 
 # --- showing them ----------------------------------------------------------------------
 
+NO_TIME = "????-??-??T??:??:??.???Z"   # a fix time no clock shows (the frames are the device's): same shape
+
+
 def iso(ms):
-    """ISO 8601 UTC of a fix time (ms), to the tenth of a second."""
+    """ISO 8601 UTC of a fix time (ms), to the tenth of a second; NO_TIME beyond year 2100."""
+    if shapes.frame_time(int(ms)) is None:
+        return NO_TIME
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
 

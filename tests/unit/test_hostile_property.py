@@ -308,3 +308,10 @@ def test_a_partial_track_keeps_no_fix_time_beyond_a_clock(tmp_path):
     kept = recording._keep_frames(part, tmp_path / "track.oao", DEVICE)
     assert (kept["first_fix"], kept["last_fix"]) == (DAY_MS, None)
     assert "last fix" not in recording.partial_reason(kept, dt.timezone.utc)
+
+
+def test_the_figures_of_a_fix_dated_beyond_a_clock_print_no_time_rather_than_fail():
+    from jobs import figures
+
+    assert figures.iso(2 ** 62) == figures.NO_TIME and figures.iso(DAY_MS).startswith("2026-07-16T09:00:00")
+    assert len(figures.NO_TIME) == len(figures.iso(DAY_MS))   # sliced the same by the text output
