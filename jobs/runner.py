@@ -59,7 +59,7 @@ class Context:
         self.inflight = 0
         self.sweeping = set()   # devices whose piece of a sweep is still running
         self.slots = set()      # the worker slots this process holds: no need to try their locks
-        self.claims = set()     # names of the claims its workers hold and renew: alive within their lease
+        self.claims = {}        # {name: Claim} its workers hold and renew: alive within their lease
         self.memory = {}        # what a stage keeps from one step to the next in this run
         self.wake = threading.Event()  # a worker is free: look again now
         self.watched = []       # the folders whose change wakes this stage (WAKE_ON)
@@ -176,7 +176,7 @@ def serve_queue(ctx, queue, work):
             continue
         with ctx.inflight_lock:
             ctx.inflight += 1
-        ctx.claims.add(held.path.name)
+        ctx.claims[held.path.name] = held
         ctx.pool.submit(_run_claim, ctx, held, slot, work)
     return False
 
@@ -201,7 +201,7 @@ def _run_claim(ctx, held, slot, work):
         state.fail(ctx.spool, held.device, state.ACTIVE, _unexpected(ctx, held.device, exc), ctx.cfg.intervals.detect)
         spool.finish(held)
     finally:
-        ctx.claims.discard(held.path.name)
+        ctx.claims.pop(held.path.name, None)
         _free_slot(ctx, slot)
         with ctx.inflight_lock:
             ctx.inflight -= 1

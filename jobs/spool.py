@@ -45,6 +45,7 @@ class Claim:
     def __init__(self, queue, device, path, fd, item=None):
         self.queue, self.device, self.path, self.fd = queue, device, path, fd
         self.item = {} if item is None else item
+        self.renewed = time.monotonic()   # the last renewal by its holder, on a clock no one sets
 
     def __repr__(self):
         return f"Claim({self.queue!r}, {self.device}, {str(self.path)!r})"
@@ -171,6 +172,7 @@ def touch(claim):
     """Renew the lease; False if the claim was taken over meanwhile."""
     try:
         os.utime(claim.path)
+        claim.renewed = time.monotonic()
         return True
     except FileNotFoundError:
         return False
@@ -220,12 +222,15 @@ def take_over(root, queue, lease_s, ours=()):
 
     `ours`: names of claims the caller holds and renews itself: within their
     lease they are alive by definition, and a busy download's 16 of them would
-    otherwise cost an open, a lock and a stat each, every step.
+    otherwise cost an open, a lock and a stat each, every step. Given as
+    {name: Claim}, their age is the holder's own, on the monotonic clock: a
+    wall clock stepped forward an hour made each look an hour old, and the run
+    took its own live claims from under its workers.
     """
     returned = []
     for held in claims(root, queue):
         path = held["path"]
-        if path.name in ours and held["age"] <= lease_s:
+        if path.name in ours and _own_age(ours, path.name, held["age"]) <= lease_s:
             continue
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -258,6 +263,13 @@ def take_over(root, queue, lease_s, ours=()):
         finally:
             os.close(fd)
     return returned
+
+
+def _own_age(ours, name, wall_age):
+    """Seconds since the caller last renewed its claim `name`: monotonic when it says, else the file's."""
+    claim = ours.get(name) if isinstance(ours, dict) else None
+    renewed = getattr(claim, "renewed", None)
+    return wall_age if renewed is None else time.monotonic() - renewed
 
 
 def _read_item(fd):
