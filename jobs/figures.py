@@ -53,7 +53,6 @@ EARLIEST_MS = 946_684_800_000     # 2000-01-01
 LATEST_MS = 4_102_444_800_000     # 2100-01-01
 ALPHA_RADIUS = 50.0               # m
 ALPHA_MIN, ALPHA_MAX = 100.0, 500.0
-PIECE = 32                        # alpha 500: fixes in a block of ends or of starts
 
 CATEGORIES = ("2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance")
 LABELS = {"2s": "2 s", "10s": "10 s", "5x10s": "5x10 s", "500m": "500 m", "1852m": "nautical mile",
@@ -314,110 +313,211 @@ def hour(track):
 def alpha(track):
     """The best alpha 500: end and start fix at most 50 m apart, 100-500 m of distance between.
 
-    Fixes are taken in blocks of PIECE. A block of ends and a block of starts
-    before it can hold an alpha only if their boxes of positions come within 50
-    m, and then at most as fast as the fastest fix from the first start to the
-    last end, or (distance from the first start to the last end) / (time from
-    the last start to the first end). Block pairs are computed whole, a batch
-    at a time, likeliest first, only while that bound beats the best so far:
-    on a real track most pairs are never near (a run away) or never fast.
+    A branch and bound over pairs of blocks of fixes (an end block, a start block
+    before it): a pair can hold an alpha only if the boxes of their positions come
+    within 50 m, and then at most as fast as its bounds (_Pieces.bounds). Pairs of
+    COARSE blocks, likeliest first, are split into pairs of PIECE blocks, and those
+    computed fix by fix, a batch at a time, only while a bound can still reach the
+    best so far: on a real track most pairs are never near (a run away) or never
+    fast. Of equally fast alphas the one that ends first (then starts first) is taken.
     """
-    times, distance = track.times, track.distance
-    n = len(times)
-    if n < 2:
+    times = track.times
+    if len(times) < 2:
         return None
-    east, north = _metres(track.fixes)
-    lowest = np.searchsorted(distance, distance - ALPHA_MAX)                 # first start of each end
-    beyond = np.searchsorted(distance, distance - ALPHA_MIN, side="right")   # starts end before this
-    heads = np.arange(0, n, PIECE)
-    tails = np.minimum(heads + PIECE, n) - 1
-    first = lowest[heads] // PIECE                                           # start blocks of each end block
-    last = (np.maximum(beyond[tails], 1) - 1) // PIECE
-    counts = np.where(beyond[tails] > lowest[heads], last - first + 1, 0)
-    ends = np.repeat(np.arange(len(heads)), counts)
-    starts = first[ends] + np.arange(len(ends)) - np.repeat(np.cumsum(counts) - counts, counts)
-    if not len(ends):
-        return None
-    box = [reducer.reduceat(axis, heads) for reducer in (np.minimum, np.maximum) for axis in (east, north)]
-    apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
-    apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
-    near = apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
-    ends, starts = ends[near], starts[near]
-    if not len(ends):
-        return None
+    lat, lon = np.ascontiguousarray(track.fixes["lat"]), np.ascontiguousarray(track.fixes["lon"])
+    projection = _projection(lat)
     speed = np.where(track.filtered, 0, track.fixes["speed"]).astype(np.float64)
-    fastest = _range_max(np.maximum.reduceat(speed, heads), starts, ends)
-    elapsed = times[heads[ends]] - times[tails[starts]]
-    reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
-                     / np.maximum(elapsed, 1) * 1e6,
-                     np.inf)
-    bound = np.minimum(fastest, reach)
+    coarse = _Pieces(track, lat, lon, projection, speed, COARSE)
+    fine = _Pieces(track, lat, lon, projection, speed, PIECE)
+    ends, starts = coarse.pairs()
+    bound = coarse.bounds(ends, starts)
     order = np.argsort(-bound, kind="stable")
-    best = None
-    for at in range(0, len(order), ALPHA_BATCH):
-        batch = order[at:at + ALPHA_BATCH]
-        if not bound[batch[0]] > (best["mm_s"] if best else 0):
+    rows, best = None, None
+    split = np.arange(COARSE // PIECE)
+    for at in range(0, len(order), COARSE_BATCH):
+        chosen = order[at:at + COARSE_BATCH]
+        chosen = chosen[bound[chosen] >= (best[0] if best else np.nextafter(0.0, 1.0))]
+        if not len(chosen):
             break
-        found = _alpha_pairs(track, east, north, lowest, beyond, heads[ends[batch]], heads[starts[batch]])
-        if found and (best is None or found["mm_s"] > best["mm_s"]):
-            best = found
-    return best
+        fine_ends = (ends[chosen, None, None] * len(split) + split[None, :, None]).repeat(len(split), 2).ravel()
+        fine_starts = (starts[chosen, None, None] * len(split) + split[None, None, :]).repeat(len(split), 1).ravel()
+        real = (fine_ends < len(fine.heads)) & (fine_starts <= fine_ends)
+        fine_ends, fine_starts = fine_ends[real], fine_starts[real]
+        fine_bound = fine.bounds(fine_ends, fine_starts)
+        hopeful = np.flatnonzero(fine_bound >= (best[0] if best else np.nextafter(0.0, 1.0)))
+        hopeful = hopeful[np.argsort(-fine_bound[hopeful], kind="stable")]
+        rows = rows or _Rows(track, lat, lon, projection)
+        for first in range(0, len(hopeful), ALPHA_BATCH):
+            batch = hopeful[first:first + ALPHA_BATCH]
+            if best and not fine_bound[batch[0]] >= best[0]:
+                break
+            found = rows.best(fine_ends[batch], fine_starts[batch])
+            if found and (best is None or found > best):
+                best = found
+    if best is None:
+        return None
+    return {"mm_s": best[0], "start_ms": int(times[-best[2]]), "end_ms": int(times[-best[1]])}
 
 
-ALPHA_BATCH = 16   # block pairs computed at once
+COARSE = 64         # alpha 500: fixes in a block of the first pairs ...
+PIECE = 16          # ... split into blocks of this many
+COARSE_BATCH = 256   # coarse pairs split at once
+ALPHA_BATCH = 64    # fine pairs computed fix by fix at once
 
 
-def _range_max(values, lows, highs):
-    """max(values[low..high]) for each pair (inclusive), by a table of maxima over powers of two."""
+class _Pieces:
+    """A track cut in blocks of `piece` fixes: each block's first and last fix, box of
+    positions, fastest fix (filtered ones 0) and the starts its ends may have."""
+
+    def __init__(self, track, lat, lon, projection, speed, piece):
+        times, distance, n = track.times, track.distance, len(track.times)
+        self.track = track
+        self.heads = np.arange(0, n, piece)
+        self.tails = np.minimum(self.heads + piece, n) - 1
+        # East and north rise with longitude and latitude: a box's edges are its extreme fixes'.
+        self.box = [metres(reducer.reduceat(axis, self.heads), projection) for reducer in (np.minimum, np.maximum)
+                    for metres, axis in ((_east, lon), (_north, lat))]
+        self.fastest = np.maximum.reduceat(speed, self.heads)
+        self.maxima = _maxima(self.fastest)
+        self.lowest = np.searchsorted(distance, distance[self.heads] - ALPHA_MAX)     # first start of its ends
+        self.beyond = np.searchsorted(distance, distance[self.tails] - ALPHA_MIN, side="right")   # starts before
+        self.piece = piece
+
+    def pairs(self):
+        """(end blocks, start blocks): every block pair whose distances allow an alpha."""
+        first = self.lowest // self.piece
+        last = (np.maximum(self.beyond, 1) - 1) // self.piece
+        counts = np.where(self.beyond > self.lowest, last - first + 1, 0)
+        ends = np.repeat(np.arange(len(self.heads)), counts)
+        starts = first[ends] + np.arange(len(ends)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return ends, starts
+
+    def bounds(self, ends, starts):
+        """For each block pair, at most the speed of an alpha in it: 0 when its distances
+        or boxes allow none; else the fastest fix from the first start to the last end,
+        (distance from the first start to the last end) / (time from the last start to
+        the first end), and _through's bound."""
+        heads, tails, box = self.heads, self.tails, self.box
+        times, distance = self.track.times, self.track.distance
+        possible = (self.beyond[ends] > heads[starts]) & (self.lowest[ends] <= tails[starts])
+        apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
+        apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
+        possible &= apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
+        found = np.zeros(len(ends))
+        ends, starts = ends[possible], starts[possible]
+        fastest = _range_max(self.maxima, starts, ends)
+        elapsed = times[heads[ends]] - times[tails[starts]]
+        reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
+                         / np.maximum(elapsed, 1) * 1e6, np.inf)
+        found[possible] = np.minimum(np.minimum(fastest, reach), self._through(ends, starts))
+        return found
+
+    def _through(self, ends, starts):
+        """A bound on the alphas of an end block after its start block (inf where the two
+        are one block): each holds the stretch between the two blocks (its distance M
+        over time T), and adds to it at most tx of the end block at that block's fastest
+        fix's speed and ty of the start block at its own. (M + vx tx + vy ty) / (T + tx
+        + ty) is largest with tx and ty each 0 or its block's whole time. The fastest fix
+        of a stretch (before a gybe) is far above an alpha through it; this is not.
+        Raised by 1e-9 so that rounding never takes it below a reachable alpha."""
+        heads, tails, times, distance = self.heads, self.tails, self.track.times, self.track.distance
+        apart = ends > starts
+        ends, starts = np.where(apart, ends, 1), np.where(apart, starts, 0)
+        middle = (distance[heads[ends]] - distance[tails[starts]]) * 1e6
+        elapsed = (times[heads[ends]] - times[tails[starts]]).astype(np.float64)
+        tx = (times[tails[ends]] - times[heads[ends]]).astype(np.float64)
+        ty = (times[tails[starts]] - times[heads[starts]]).astype(np.float64)
+        vx, vy = self.fastest[ends] * tx, self.fastest[starts] * ty
+        bound = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
+                           np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
+        return np.where(apart, bound * (1 + 1e-9), np.inf)
+
+
+class _Rows:
+    """A track's columns for alpha 500 as rows of PIECE fixes (the last row filled with
+    the last fix), so that a block pair's fixes are two rows."""
+
+    def __init__(self, track, lat, lon, projection):
+        n = len(track.times)
+        self.track, self.projection = track, projection
+        rows = [_as_rows(column) for column in (np.arange(n), lat, lon, track.distance, track.times, track.rejects)]
+        self.index, self.lat, self.lon, self.distance, self.times, self.rejects = rows
+
+    def best(self, end_blocks, start_blocks):
+        """(mm/s, -end, -start) of the best alpha ending in one of end_blocks and starting in
+        the start block beside it, or None."""
+        end_distance = self.distance[end_blocks][:, :, None]                          # pair, end, 1
+        start_distance = self.distance[start_blocks][:, None, :]                      # pair, 1, start
+        valid = (start_distance >= end_distance - ALPHA_MAX) & (start_distance <= end_distance - ALPHA_MIN)
+        east = _east(self.lon[np.r_[start_blocks, end_blocks]], self.projection)
+        north = _north(self.lat[np.r_[start_blocks, end_blocks]], self.projection)
+        pairs = len(start_blocks)
+        valid &= ((east[:pairs, None, :] - east[pairs:, :, None]) ** 2
+                  + (north[:pairs, None, :] - north[pairs:, :, None]) ** 2 <= ALPHA_RADIUS ** 2)
+        valid &= self.rejects[start_blocks][:, None, :] == self.rejects[end_blocks][:, :, None]
+        elapsed = np.maximum(self.times[end_blocks][:, :, None] - self.times[start_blocks][:, None, :], 1)
+        speeds = np.where(valid, (end_distance - start_distance) / elapsed * 1e6, 0.0)
+        top = speeds.max()
+        if not top > 0:
+            return None
+        pair, end, start = np.nonzero(speeds == top)
+        ends, starts = self.index[end_blocks[pair], end], self.index[start_blocks[pair], start]
+        k = np.lexsort((starts, ends))[0]
+        return float(top), -int(ends[k]), -int(starts[k])
+
+
+def _maxima(values):
+    """A table of maxima over powers of two for _range_max: row k holds max(values[i..i+2**k-1])."""
     table = [values]
     while 2 ** len(table) <= len(values):
         step = 2 ** (len(table) - 1)
-        table.append(np.maximum(table[-1][:-step], table[-1][step:]))
-    span = highs - lows + 1
-    level = np.floor(np.log2(np.maximum(span, 1))).astype(np.int64)
-    found = np.empty(len(lows))
-    for k in np.unique(level):
-        chosen = level == k
-        low, high = lows[chosen], highs[chosen]
-        found[chosen] = np.maximum(table[k][low], table[k][high - 2 ** k + 1])
-    return found
+        table.append(np.r_[np.maximum(table[-1][:-step], table[-1][step:]), np.zeros(step)])
+    return np.array(table)
 
 
-def _alpha_pairs(track, east, north, lowest, beyond, end_heads, start_heads):
-    """The best alpha whose end lies in one of the blocks at end_heads and its start in the
-    block at start_heads beside it, or None."""
-    n = len(track.times)
-    offsets = np.arange(PIECE)
-    ends = np.minimum(end_heads[:, None] + offsets, n - 1)[:, :, None]        # pair, end, 1
-    starts = np.minimum(start_heads[:, None] + offsets, n - 1)[:, None, :]    # pair, 1, start
-    valid = (starts >= lowest[ends]) & (starts < beyond[ends])
-    valid &= (east[starts] - east[ends]) ** 2 + (north[starts] - north[ends]) ** 2 <= ALPHA_RADIUS ** 2
-    valid &= track.rejects[ends] == track.rejects[starts]
-    if not valid.any():
-        return None
-    elapsed = np.maximum(track.times[ends] - track.times[starts], 1)
-    speeds = np.where(valid, (track.distance[ends] - track.distance[starts]) / elapsed * 1e6, 0.0)
-    at = np.unravel_index(int(np.argmax(speeds)), speeds.shape)
-    if not speeds[at] > 0:
-        return None
-    return {"mm_s": float(speeds[at]), "start_ms": int(track.times[starts[at[0], 0, at[2]]]),
-            "end_ms": int(track.times[ends[at[0], at[1], 0]])}
+def _range_max(table, lows, highs):
+    """max(values[low..high]) for each pair (inclusive), from _maxima(values)."""
+    level = np.log2(np.maximum(highs - lows + 1, 1)).astype(np.int64)   # whole powers of two are exact
+    return np.maximum(table[level, lows], table[level, highs - (1 << level) + 1])
+
+
+
+def _as_rows(column):
+    """The column as rows of PIECE, the last row filled up with its last value."""
+    return np.concatenate((column, np.repeat(column[-1:], -len(column) % PIECE))).reshape(-1, PIECE)
 
 
 WGS84_A = 6378137.0
 WGS84_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
 
 
-def _metres(fixes):
-    """East and north metres of each fix on the WGS84 ellipsoid, near the track's middle
-    latitude (the radii of curvature there: exact to centimetres over 50 m)."""
-    lat = fixes["lat"].astype(np.float64) * 1e-7
-    lon = fixes["lon"].astype(np.float64) * 1e-7
-    middle = math.radians(float(np.median(np.clip(lat, -89.0, 89.0))))
+def _projection(lat):
+    """(metres east per radian of longitude, metres north per radian of latitude) on the
+    WGS84 ellipsoid at the track's middle latitude (the radii of curvature there: exact
+    to centimetres over 50 m); `lat` the fixes' latitudes (1e-7 degrees)."""
+    middle = math.radians(_median_degrees(lat))
     s = math.sin(middle)
     across = WGS84_A / math.sqrt(1 - WGS84_E2 * s * s)
     along = WGS84_A * (1 - WGS84_E2) / (1 - WGS84_E2 * s * s) ** 1.5
-    return np.radians(lon) * across * math.cos(middle), np.radians(lat) * along
+    return across, math.cos(middle), along
+
+
+def _median_degrees(lat):
+    """np.median of the latitudes in degrees (within +-89), from the order of the whole
+    numbers: the degrees are a rising function of them, so the middle ones are the same."""
+    n = len(lat)
+    middle = np.partition(lat, [(n - 1) // 2, n // 2])[[(n - 1) // 2, n // 2]]
+    degrees = np.clip(middle.astype(np.float64) * 1e-7, -89.0, 89.0)
+    return float(degrees[0]) if n % 2 else float((degrees[0] + degrees[1]) / 2)
+
+
+def _east(lon, projection):
+    across, cos_middle, _ = projection
+    return np.radians(lon.astype(np.float64) * 1e-7) * across * cos_middle
+
+
+def _north(lat, projection):
+    return np.radians(lat.astype(np.float64) * 1e-7) * projection[2]
 
 
 def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=None, only=CATEGORIES):

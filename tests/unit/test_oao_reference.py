@@ -8,6 +8,7 @@ import io
 import math
 import random
 
+import numpy as np
 import pytest
 
 from jobs import figures, oao
@@ -348,3 +349,79 @@ def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
     assert check.figures_result()["first_ms"] == START_MS + 200
 
 
+
+
+# --- the fast searches against the plain definitions, start and end included ---------------
+
+def plain_best(speeds, starts, ends, times):
+    """The fastest window, the first of equally fast ones, as {mm_s, start_ms, end_ms}."""
+    speeds = [(s, -k) for k, s in enumerate(speeds)]
+    top, k = max(speeds, default=(0.0, 0))
+    return None if not top > 0 else {"mm_s": float(top), "start_ms": int(times[starts[-k]]),
+                                     "end_ms": int(times[ends[-k]])}
+
+
+def plain_timed(track, span_ms, reject=True):
+    times, n = track.times, len(track.times)
+    speeds, starts = [], []
+    for j in range(n):
+        i = int(np.flatnonzero(times <= times[j] - span_ms)[-1]) if times[j] - times[0] >= span_ms else -1
+        whole = i >= 0 and times[j] - times[i] < span_ms + track.step and (not reject or track.clean(i, j))
+        speeds.append(float(track.speeds(np.array([max(i, 0)]), np.array([j]))[0]) if whole else 0.0)
+        starts.append(max(i, 0))
+    return plain_best(speeds, starts, list(range(n)), times)
+
+
+def plain_measured(track, metres, reject=True):
+    distance, n = track.distance, len(track.times)
+    speeds, ends = [], []
+    for i in range(n):
+        further = np.flatnonzero(distance >= distance[i] + metres)
+        j = int(further[0]) if len(further) else n - 1
+        whole = len(further) > 0 and (not reject or track.clean(i, j))
+        speeds.append(float(track.speeds(np.array([i]), np.array([j]))[0]) if whole else 0.0)
+        ends.append(j)
+    return plain_best(speeds, list(range(n)), ends, track.times)
+
+
+def plain_alpha(track):
+    """Every end fix against every start before it: the fastest, then the first to end,
+    then the first to start."""
+    projection = figures._projection(np.ascontiguousarray(track.fixes["lat"]))
+    east, north = figures._east(track.fixes["lon"], projection), figures._north(track.fixes["lat"], projection)
+    times, distance, best = track.times, track.distance, None
+    for j in range(1, len(times)):
+        i = np.arange(j)
+        valid = ((distance[i] >= distance[j] - figures.ALPHA_MAX) & (distance[i] <= distance[j] - figures.ALPHA_MIN)
+                 & ((east[i] - east[j]) ** 2 + (north[i] - north[j]) ** 2 <= figures.ALPHA_RADIUS ** 2)
+                 & (track.rejects[i] == track.rejects[j]))
+        speeds = np.where(valid, (distance[j] - distance[i]) / np.maximum(times[j] - times[i], 1) * 1e6, 0.0)
+        k = int(np.argmax(speeds))
+        if speeds[k] > 0 and (best is None or speeds[k] > best["mm_s"]):
+            best = {"mm_s": float(speeds[k]), "start_ms": int(times[k]), "end_ms": int(times[j])}
+    return best
+
+
+@pytest.mark.parametrize("seed, step_ms, count, gaps", [(11, 200, 3000, True), (12, 100, 4000, True),
+                                                        (13, 1000, 4000, True), (14, 200, 3000, False)])
+@pytest.mark.parametrize("batches", ["shipped", "one pair at a time"])
+def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, count, gaps, batches, monkeypatch):
+    # Bounds prune what the searches compute: the figure, its start and its end must still be
+    # exactly those of trying every window (on a clock without gaps, equal speeds are common).
+    # One block pair at a time, every bound decides what is computed.
+    if batches != "shipped":
+        monkeypatch.setattr(figures, "COARSE_BATCH", 1)
+        monkeypatch.setattr(figures, "ALPHA_BATCH", 1)
+    records = steady_records(random.Random(seed), count, step_ms, gaps)
+    fixes = figures.Fixes()
+    fixes.feed(oao.gnss_frames(records))
+    fixes = fixes.array()
+    track = figures.Track(fixes, figures.nominal_step(fixes["utc_ms"]))
+    found = figures.compute(fixes)
+    assert found["2s"] == plain_timed(track, 2000)
+    assert found["10s"] == plain_timed(track, 10_000)
+    assert found["500m"] == plain_measured(track, 500.0)
+    assert found["1852m"] == plain_measured(track, 1852.0, reject=False)
+    if track.times[-1] - track.times[0] >= 3_600_000:
+        assert found["1h"] == plain_timed(track, 3_600_000, reject=False)
+    assert found["alpha500"] == plain_alpha(track) is not None
