@@ -189,6 +189,9 @@ class Track:
         steps[steps > 1.5 * step] = step        # across a gap: one step, never the gap
         self.distance = np.cumsum(np.where(adds, steps * speed, 0.0)) / 1e6   # metres
         self.rejects = np.cumsum(self.filtered)   # filtered fixes up to and including each
+        # A fix adds at most its speed x the time since the one before: no stretch is faster than its fastest.
+        self.adding = np.where(adds, speed, 0.0)
+        self._maxima = None
 
     def clean(self, starts, ends):
         """Whether no fix after each start up to its end is filtered."""
@@ -206,6 +209,64 @@ class Track:
     def speeds(self, starts, ends):
         elapsed = np.maximum(self.times[ends] - self.times[starts], 1)
         return (self.distance[ends] - self.distance[starts]) / elapsed * 1e6
+
+    def fastest(self, firsts, lasts):
+        """At least the speed of any window whose distance comes from the fixes firsts..lasts
+        (the fastest fix adding distance in their blocks of BOUND_PIECE; raised by 1e-6 so
+        that the rounding of the distance never takes it below a window's speed)."""
+        if self._maxima is None:
+            self._maxima = _maxima(np.maximum.reduceat(self.adding, np.arange(0, len(self.times), BOUND_PIECE)))
+        return _range_max(self._maxima, firsts // BOUND_PIECE, lasts // BOUND_PIECE) * (1 + 1e-6)
+
+    def bounded_result(self, bounds, exact):
+        """result() of exact(units) -> (speeds, starts, ends) over every fix as a unit (an
+        end, or a start), computed only in the blocks of BOUND_PIECE units whose bound (at
+        least any of their speeds) reaches the best so far, likeliest first. Of equally
+        fast windows the first unit's, as result() takes."""
+        order = np.argsort(-bounds, kind="stable")
+        best, n = None, len(self.times)      # (speed, -unit, start, end)
+        at, batch = 0, BOUND_BATCH
+        while at < len(order):
+            # Batches grow: where bounds cannot choose (a steady speed) the overhead stays small.
+            chosen, at, batch = order[at:at + batch], at + batch, batch * 2
+            chosen = chosen[bounds[chosen] >= (best[0] if best else np.nextafter(0.0, 1.0))]
+            if not len(chosen):
+                break
+            units = (chosen[:, None] * BOUND_PIECE + np.arange(BOUND_PIECE)).ravel()
+            units = units[units < n]
+            speeds, starts, ends = exact(units)
+            top = speeds.max()
+            if top > 0:
+                k = np.flatnonzero(speeds == top)[np.argmin(units[speeds == top])]
+                found = (float(top), -int(units[k]), int(starts[k]), int(ends[k]))
+                best = max(best, found) if best else found
+        if best is None:
+            return None
+        return {"mm_s": best[0], "start_ms": int(self.times[best[2]]), "end_ms": int(self.times[best[3]])}
+
+
+    def through(self, starts, ends):
+        """At least the speed of any window from a start fix in starts[0]..starts[1] to an
+        end fix in ends[0]..ends[1] (inf where they overlap): it holds the stretch between
+        them (distance M in time T) and adds at most tx of the starts at their fastest
+        fix's speed and ty of the ends at theirs. (M + vx tx + vy ty) / (T + tx + ty) is
+        largest with tx and ty each 0 or all of the starts' (ends') time."""
+        times, distance = self.times, self.distance
+        (first_start, last_start), (first_end, last_end) = starts, ends
+        apart = first_end > last_start
+        middle = (distance[first_end] - distance[last_start]) * 1e6
+        elapsed = np.where(apart, times[first_end] - times[last_start], 1).astype(np.float64)
+        tx = (times[last_start] - times[first_start]).astype(np.float64)
+        ty = (times[last_end] - times[first_end]).astype(np.float64)
+        vx = self.fastest(first_start, last_start) * tx
+        vy = self.fastest(first_end, last_end) * ty
+        bound = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
+                           np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
+        return np.where(apart, bound * (1 + 1e-6), np.inf)
+
+
+BOUND_PIECE = 32    # fixes in a block of measured() starts
+BOUND_BATCH = 32    # blocks computed at once (then twice as many, ...)
 
 
 # --- the categories --------------------------------------------------------------------
@@ -242,12 +303,25 @@ def _timed_at(track, ends, span_ms, reject):
     return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
 
 
-def measured(track, metres, reject=True):
-    """(speeds, starts, ends): from each start fix to the first end fix `metres` on."""
-    starts = np.arange(len(track.times))
-    ends = np.searchsorted(track.distance, track.distance + metres)
-    whole = ends < len(starts)
-    ends = np.minimum(ends, len(starts) - 1)
+def best_measured(track, metres, reject=True):
+    """The fastest `metres`: from a start fix to the first end fix `metres` on, computing
+    only the starts that may be fastest (track.result(*measured(...)))."""
+    n = len(track.times)
+    heads = np.arange(0, n, BOUND_PIECE)
+    tails = np.minimum(heads + BOUND_PIECE, n) - 1
+    firsts, lasts = np.minimum(np.searchsorted(track.distance, track.distance[np.r_[heads, tails]] + metres),
+                               n - 1).reshape(2, -1)
+    bounds = np.minimum(track.fastest(heads, lasts), track.through((heads, tails), (firsts, lasts)))
+    return track.bounded_result(bounds, lambda starts: measured(track, metres, reject, starts))
+
+
+def measured(track, metres, reject=True, starts=None):
+    """(speeds, starts, ends): from each start fix (all, or `starts`) to the first end fix `metres` on."""
+    n = len(track.times)
+    starts = np.arange(n) if starts is None else starts
+    ends = np.searchsorted(track.distance, track.distance[starts] + metres)
+    whole = ends < n
+    ends = np.minimum(ends, n - 1)
     if reject:
         whole &= track.clean(starts, ends)
     return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
@@ -530,8 +604,8 @@ def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=Non
     ten = timed(track, 10_000) if "10s" in only or "5x10s" in only else None
     ways = {"2s": lambda: track.result(*timed(track, 2_000)), "10s": lambda: track.result(*ten),
             "5x10s": lambda: five_by_ten(track, ten),
-            "500m": lambda: track.result(*measured(track, 500.0)),
-            "1852m": lambda: track.result(*measured(track, 1852.0, reject=False)),
+            "500m": lambda: best_measured(track, 500.0),
+            "1852m": lambda: best_measured(track, 1852.0, reject=False),
             "1h": lambda: hour(track), "alpha500": lambda: alpha(track),
             "distance": lambda: {"m": float(track.distance[-1]), "start_ms": int(track.times[0]),
                                  "end_ms": int(track.times[-1])}}

@@ -412,6 +412,7 @@ def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, cou
     if batches != "shipped":
         monkeypatch.setattr(figures, "COARSE_BATCH", 1)
         monkeypatch.setattr(figures, "ALPHA_BATCH", 1)
+        monkeypatch.setattr(figures, "BOUND_BATCH", 1)
     records = steady_records(random.Random(seed), count, step_ms, gaps)
     fixes = figures.Fixes()
     fixes.feed(oao.gnss_frames(records))
