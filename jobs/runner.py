@@ -166,9 +166,10 @@ def serve_queue(ctx, queue, work):
             continue       # its last claim could not be worked on: not before its pause is over
         slot = _take_slot(ctx)
         if slot is None:
-            # Every slot another run's (one stopped with Ctrl-Z, one past its --for): a --once
-            # run leaves the queue to them rather than wait for ever (see `run`).
-            ctx.memory["slots_elsewhere"] = not ctx.slots
+            # Every slot another run's, and none of its claims renewed lately (a run stopped
+            # with Ctrl-Z): a --once run leaves the queue to it rather than wait for ever (see
+            # `run`). A live run beside it renews its claims: the --once run waits its turn.
+            ctx.memory["slots_stuck_elsewhere"] = not ctx.slots and _holders_stuck(ctx, queue)
             return True
         held = spool.claim(ctx.spool, queue, device)
         if held is None:
@@ -179,6 +180,14 @@ def serve_queue(ctx, queue, work):
         ctx.claims[held.path.name] = held
         ctx.pool.submit(_run_claim, ctx, held, slot, work)
     return False
+
+
+HOLDERS_STUCK_S = 20.0   # a worker renews its claim every few seconds while it works (jobs.fetch: 5 s)
+
+
+def _holders_stuck(ctx, queue):
+    """Whether no claim of `queue` has been renewed for HOLDERS_STUCK_S: its holders are stopped."""
+    return all(held["age"] > HOLDERS_STUCK_S for held in spool.claims(ctx.spool, queue))
 
 
 def _run_claim(ctx, held, slot, work):
@@ -336,9 +345,10 @@ def run(cfg, stage, step, once=False, for_seconds=None, stop=None, interval=None
     try:
         while not ctx.stop.is_set():
             more = _step(ctx, step)
-            if once and ctx.inflight == 0 and (not more or ctx.memory.pop("slots_elsewhere", False)):
+            if once and ctx.inflight == 0 and (not more or ctx.memory.pop("slots_stuck_elsewhere", False)):
                 if more:
-                    ctx.log.info("every worker slot is held by another %s run; leaving the queue to it", stage)
+                    ctx.log.info("every worker slot is held by another %s run that does not renew its claims "
+                                 "(stopped?); leaving the queue to it", stage)
                 break
             pause = 0.1 if once else interval
             if deadline is not None:
