@@ -153,7 +153,14 @@ def nominal_step(times):
     """The logging interval (ms): the median step between fixes, 1000 if unknown."""
     if len(times) < 2:
         return 1000
-    return max(int(np.median(np.diff(times[:20001]))), 1)
+    return max(_median_int(np.diff(times[:20001])), 1)
+
+
+def _median_int(values):
+    """int(np.median(values)) of whole numbers, by a partition of them (4x quicker)."""
+    n = len(values)
+    a, b = np.partition(values, [(n - 1) // 2, n // 2])[[(n - 1) // 2, n // 2]]
+    return int((float(a) + float(b)) / 2)
 
 
 def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX):
@@ -327,35 +334,49 @@ def measured(track, metres, reject=True, starts=None):
     return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
 
 
-def runs(track):
+def runs(track, speeds=None):
     """The run of every fix (0, 1, ...): a new one on a turn of more than 90 degrees
-    from the run's first heading, or a drop below 8.1 kn."""
+    from the run's first heading, or a drop below 8.1 kn.
+
+    With `speeds` (the 10 s windows by end fix), only as much as the five best runs
+    need: a stretch between drops below 8.1 kn whose best is below the fifth best
+    stretch's is one run here (every run in it is slower than five others, whatever
+    its turns), and only the other stretches are followed turn by turn."""
     heading = np.radians(track.fixes["course"].astype(np.float64) * 1e-5)
     # Over 90 degrees from heading h: a negative dot product of the two directions.
     across, up = np.cos(heading), np.sin(heading)
     slow = track.fixes["speed"] < RUN_SPEED
-    drops = np.flatnonzero(slow[1:] & ~slow[:-1]) + 1
     n = len(heading)
+    firsts = np.r_[0, np.flatnonzero(slow[1:] & ~slow[:-1]) + 1]
+    stops = np.r_[firsts[1:], n]
+    followed = np.ones(len(firsts), bool)
+    if speeds is not None and len(firsts) > 5:
+        bests = np.maximum.reduceat(speeds, firsts)
+        followed = bests >= np.partition(bests, len(bests) - 5)[len(bests) - 5]
     starts = np.zeros(n, np.int64)
-    first = 0
-    while first < n - 1:
-        following = np.searchsorted(drops, first + 1)
-        stop = int(drops[following]) if following < len(drops) else n
-        # The next turn from this run's first heading before that drop, in growing stretches.
-        turn, at, span = stop, first + 1, 256
-        while at < stop:
-            part = slice(at, min(at + span, stop))
-            away = across[part] * across[first] + up[part] * up[first] < 0
-            k = int(away.argmax())
-            if away[k]:
-                turn = at + k
+    starts[firsts[1:]] = 1
+    for first, stop in zip(firsts[followed].tolist(), stops[followed].tolist()):
+        while first < stop - 1:
+            turn = _turn(across, up, first, stop)
+            if turn >= stop:
                 break
-            at, span = part.stop, span * 4
-        if turn >= n:
-            break
-        starts[turn] = 1
-        first = turn
+            starts[turn] = 1
+            first = turn
     return np.cumsum(starts)
+
+
+def _turn(across, up, first, stop):
+    """The first fix after `first` and before `stop` heading more than 90 degrees away
+    from it, or stop: looked for in growing stretches."""
+    at, span = first + 1, 256
+    while at < stop:
+        part = slice(at, min(at + span, stop))
+        away = across[part] * across[first] + up[part] * up[first] < 0
+        k = int(away.argmax())
+        if away[k]:
+            return at + k
+        at, span = part.stop, span * 4
+    return stop
 
 
 def five_by_ten(track, windows):
@@ -363,7 +384,7 @@ def five_by_ten(track, windows):
     speeds, starts, ends = windows
     if not len(speeds) or not speeds.max() > 0:
         return None
-    run = runs(track)
+    run = runs(track, speeds)
     # A run is a stretch of consecutive fixes: its best is a maximum over that stretch.
     firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     bests = np.maximum.reduceat(speeds, firsts)
@@ -754,8 +775,8 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
     share = float(any_reason.mean())
     return {"fixes": n, "filtered": round(share, 4),
             "reasons": {key: int(hit.sum()) for key, hit in why.items() if hit.any()},
-            "longest_gap": gap, "median_satellites": int(np.median(fixes["satellites"])),
-            "median_speed_accuracy": int(np.median(sacc)), "suspect": suspect[:SUSPECTS_SHOWN],
+            "longest_gap": gap, "median_satellites": _median_int(fixes["satellites"]),
+            "median_speed_accuracy": _median_int(sacc), "suspect": suspect[:SUSPECTS_SHOWN],
             "suspect_count": len(suspect), "flagged": bool(suspect) or share > max_filtered_share}
 
 

@@ -402,18 +402,61 @@ def plain_alpha(track):
     return best
 
 
-@pytest.mark.parametrize("seed, step_ms, count, gaps", [(11, 200, 3000, True), (12, 100, 4000, True),
-                                                        (13, 1000, 4000, True), (14, 200, 3000, False)])
+def legs_records(rng, count, step_ms):
+    """Legs of 10-60 s at their own speed, some ending in a slow gybe (a drop below 8.1
+    kn), others in a turn at speed, of 30-180 degrees (a new run, or not)."""
+    records, lat, lon, t, heading = [], 505_725_000.0, -24_575_000.0, START_MS, 45.0
+    leg_end, fast, slow_until = 0, 9000, -1
+    for n in range(count):
+        if n >= leg_end:
+            heading = (heading + rng.choice((-1, 1)) * rng.randrange(30, 181)) % 360
+            leg_end, fast = n + rng.randrange(10_000, 60_000) // step_ms, rng.randrange(5000, 13_000)
+            slow_until = n + 4000 // step_ms if rng.random() < 0.25 else -1
+        speed = (2000 if n < slow_until else fast) + rng.randrange(-300, 300)
+        metres = speed * step_ms / 1e6
+        lat += metres * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
+        lon += metres * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
+        t += step_ms
+        records.append((0x0AD4, round(lat), round(lon), 0, speed, round(heading * 1e5) + rng.randrange(-500_000, 500_001)
+                        % 36_000_000, t, 3, 12, 150, 800, 1200, 0, 54))
+    return records
+
+
+def plain_five_by_ten(track):
+    """Every run followed turn by turn; the first best 10 s of each; the five best runs
+    (of equal ones the first); their mean."""
+    speeds, starts, ends = figures.timed(track, 10_000)
+    run = figures.runs(track).tolist()
+    best = {}
+    for k, value in enumerate(speeds.tolist()):
+        if run[k] not in best or value > speeds[best[run[k]]]:
+            best[run[k]] = k
+    top = sorted(best, key=lambda r: (-speeds[best[r]], r))[:5]
+    picked = [best[r] for r in top if speeds[best[r]] > 0]
+    windows = [{"mm_s": float(speeds[k]), "start_ms": int(track.times[starts[k]]), "end_ms": int(track.times[ends[k]])}
+               for k in picked]
+    return {"mm_s": float(speeds[np.array(picked)].sum() / 5), "start_ms": min(w["start_ms"] for w in windows),
+            "end_ms": max(w["end_ms"] for w in windows), "runs": windows}
+
+
+@pytest.mark.parametrize("seed, step_ms, count, shape", [(11, 200, 3000, "back and forth"), (12, 100, 4000, "legs"),
+                                                         (13, 1000, 4000, "back and forth"),
+                                                         (14, 200, 3000, "back and forth, no gaps"), (15, 200, 6000, "legs")])
 @pytest.mark.parametrize("batches", ["shipped", "one pair at a time"])
-def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, count, gaps, batches, monkeypatch):
+def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, count, shape, batches, monkeypatch):
     # Bounds prune what the searches compute: the figure, its start and its end must still be
-    # exactly those of trying every window (on a clock without gaps, equal speeds are common).
+    # exactly those of trying every window (on a clock without gaps, equal speeds are common),
+    # and the five runs those of following every turn.
     # One block pair at a time, every bound decides what is computed.
     if batches != "shipped":
         monkeypatch.setattr(figures, "COARSE_BATCH", 1)
         monkeypatch.setattr(figures, "ALPHA_BATCH", 1)
         monkeypatch.setattr(figures, "BOUND_BATCH", 1)
-    records = steady_records(random.Random(seed), count, step_ms, gaps)
+    rng = random.Random(seed)
+    if shape == "legs":
+        records = legs_records(rng, count, step_ms)
+    else:
+        records = steady_records(rng, count, step_ms, gaps=shape == "back and forth")
     fixes = figures.Fixes()
     fixes.feed(oao.gnss_frames(records))
     fixes = fixes.array()
@@ -422,7 +465,9 @@ def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, cou
     assert found["2s"] == plain_timed(track, 2000)
     assert found["10s"] == plain_timed(track, 10_000)
     assert found["500m"] == plain_measured(track, 500.0)
+    assert found["5x10s"] == plain_five_by_ten(track)
     assert found["1852m"] == plain_measured(track, 1852.0, reject=False)
     if track.times[-1] - track.times[0] >= 3_600_000:
         assert found["1h"] == plain_timed(track, 3_600_000, reject=False)
-    assert found["alpha500"] == plain_alpha(track) is not None
+    assert found["alpha500"] == plain_alpha(track)
+    assert found["alpha500"] or shape == "legs"
