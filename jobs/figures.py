@@ -422,8 +422,13 @@ def alpha(track):
     lat, lon = np.ascontiguousarray(track.fixes["lat"]), np.ascontiguousarray(track.fixes["lon"])
     projection = _projection(lat)
     speed = np.where(track.filtered, 0, track.fixes["speed"]).astype(np.float64)
-    coarse = _Pieces(track, lat, lon, projection, speed, COARSE)
-    fine = _Pieces(track, lat, lon, projection, speed, PIECE)
+    reducers = (np.minimum, np.minimum, np.maximum, np.maximum, np.maximum)
+    fine_parts = [reducer.reduceat(column, np.arange(0, len(times), PIECE))
+                  for reducer, column in zip(reducers, (lon, lat, lon, lat, speed))]
+    groups = np.arange(0, len(fine_parts[0]), COARSE // PIECE)     # a coarse block's extremes are its fine ones'
+    coarse_parts = [reducer.reduceat(part, groups) for reducer, part in zip(reducers, fine_parts)]
+    coarse = _Pieces(track, coarse_parts, projection, COARSE)
+    fine = _Pieces(track, fine_parts, projection, PIECE)
     ends, starts = coarse.pairs()
     bound = coarse.bounds(ends, starts)
     order = np.argsort(-bound, kind="stable")
@@ -462,17 +467,17 @@ ALPHA_BATCH = 64    # fine pairs computed fix by fix at once
 
 class _Pieces:
     """A track cut in blocks of `piece` fixes: each block's first and last fix, box of
-    positions, fastest fix (filtered ones 0) and the starts its ends may have."""
+    positions, fastest fix (filtered ones 0) and the starts its ends may have; `parts`
+    its blocks' least longitude and latitude, greatest ones and fastest fix."""
 
-    def __init__(self, track, lat, lon, projection, speed, piece):
+    def __init__(self, track, parts, projection, piece):
         times, distance, n = track.times, track.distance, len(track.times)
         self.track = track
         self.heads = np.arange(0, n, piece)
         self.tails = np.minimum(self.heads + piece, n) - 1
         # East and north rise with longitude and latitude: a box's edges are its extreme fixes'.
-        self.box = [metres(reducer.reduceat(axis, self.heads), projection) for reducer in (np.minimum, np.maximum)
-                    for metres, axis in ((_east, lon), (_north, lat))]
-        self.fastest = np.maximum.reduceat(speed, self.heads)
+        self.box = [metres(part, projection) for metres, part in zip((_east, _north, _east, _north), parts)]
+        self.fastest = parts[4]
         self.maxima = _maxima(self.fastest)
         self.lowest = np.searchsorted(distance, distance[self.heads] - ALPHA_MAX)     # first start of its ends
         self.beyond = np.searchsorted(distance, distance[self.tails] - ALPHA_MIN, side="right")   # starts before
@@ -529,34 +534,34 @@ class _Pieces:
 
 
 class _Rows:
-    """A track's columns for alpha 500 as rows of PIECE fixes (the last row filled with
-    the last fix), so that a block pair's fixes are two rows."""
+    """A track's columns for alpha 500 in rows of PIECE fixes, a block's (the last one
+    filled up with the last fix), so that a block pair's fixes are two rows."""
 
     def __init__(self, track, lat, lon, projection):
-        n = len(track.times)
         self.track, self.projection = track, projection
-        rows = [_as_rows(column) for column in (np.arange(n), lat, lon, track.distance, track.times, track.rejects)]
-        self.index, self.lat, self.lon, self.distance, self.times, self.rejects = rows
+        self.columns = (lat, lon, track.distance, track.times, track.rejects)
 
     def best(self, end_blocks, start_blocks):
         """(mm/s, -end, -start) of the best alpha ending in one of end_blocks and starting in
         the start block beside it, or None."""
-        end_distance = self.distance[end_blocks][:, :, None]                          # pair, end, 1
-        start_distance = self.distance[start_blocks][:, None, :]                      # pair, 1, start
-        valid = (start_distance >= end_distance - ALPHA_MAX) & (start_distance <= end_distance - ALPHA_MIN)
-        east = _east(self.lon[np.r_[start_blocks, end_blocks]], self.projection)
-        north = _north(self.lat[np.r_[start_blocks, end_blocks]], self.projection)
+        blocks = np.r_[start_blocks, end_blocks]
+        index = np.minimum(blocks[:, None] * PIECE + np.arange(PIECE), len(self.track.times) - 1)
+        lat, lon, distance, times, rejects = (column[index] for column in self.columns)
         pairs = len(start_blocks)
+        end_distance = distance[pairs:, :, None]                                      # pair, end, 1
+        start_distance = distance[:pairs, None, :]                                    # pair, 1, start
+        valid = (start_distance >= end_distance - ALPHA_MAX) & (start_distance <= end_distance - ALPHA_MIN)
+        east, north = _east(lon, self.projection), _north(lat, self.projection)
         valid &= ((east[:pairs, None, :] - east[pairs:, :, None]) ** 2
                   + (north[:pairs, None, :] - north[pairs:, :, None]) ** 2 <= ALPHA_RADIUS ** 2)
-        valid &= self.rejects[start_blocks][:, None, :] == self.rejects[end_blocks][:, :, None]
-        elapsed = np.maximum(self.times[end_blocks][:, :, None] - self.times[start_blocks][:, None, :], 1)
+        valid &= rejects[:pairs, None, :] == rejects[pairs:, :, None]
+        elapsed = np.maximum(times[pairs:, :, None] - times[:pairs, None, :], 1)
         speeds = np.where(valid, (end_distance - start_distance) / elapsed * 1e6, 0.0)
         top = speeds.max()
         if not top > 0:
             return None
         pair, end, start = np.nonzero(speeds == top)
-        ends, starts = self.index[end_blocks[pair], end], self.index[start_blocks[pair], start]
+        ends, starts = index[pairs + pair, end], index[pair, start]
         k = np.lexsort((starts, ends))[0]
         return float(top), -int(ends[k]), -int(starts[k])
 
@@ -575,11 +580,6 @@ def _range_max(table, lows, highs):
     level = np.log2(np.maximum(highs - lows + 1, 1)).astype(np.int64)   # whole powers of two are exact
     return np.maximum(table[level, lows], table[level, highs - (1 << level) + 1])
 
-
-
-def _as_rows(column):
-    """The column as rows of PIECE, the last row filled up with its last value."""
-    return np.concatenate((column, np.repeat(column[-1:], -len(column) % PIECE))).reshape(-1, PIECE)
 
 
 WGS84_A = 6378137.0
