@@ -163,18 +163,20 @@ def _median_int(values):
     return int((float(a) + float(b)) / 2)
 
 
-def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX):
-    """{reason: bool array}: why each fix is filtered."""
-    speed = fixes["speed"].astype(np.float64)
+def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, speed=None, times=None):
+    """{reason: bool array}: why each fix is filtered (`speed` and `times`: the fixes' as
+    float and as a whole array, when the caller has them)."""
+    speed = fixes["speed"].astype(np.float64) if speed is None else speed
+    times = fixes["utc_ms"] if times is None else times
     limit = next(a for most, a in ACCELERATION_MAX if most is None or step <= most)
     change = np.zeros(len(fixes))
     if len(fixes) > 1:
-        change[1:] = np.abs(np.diff(speed)) / np.diff(fixes["utc_ms"])   # mm/s per ms = m/s2
+        change[1:] = np.abs(np.diff(speed)) / np.diff(times)   # mm/s per ms = m/s2
     return {"no 3D fix": fixes["fix"] != 3,
             "satellites": fixes["satellites"] < SATELLITES_MIN,
             "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
             "acceleration": change > limit,
-            "impossible": ((fixes["speed"] > MAX_SPEED) | (np.abs(fixes["lat"]) > 900_000_000)
+            "impossible": ((speed > MAX_SPEED) | (np.abs(fixes["lat"]) > 900_000_000)
                            | (np.abs(fixes["lon"]) > 1_800_000_000))}
 
 
@@ -183,14 +185,14 @@ class Track:
 
     def __init__(self, fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, outside=None):
         self.fixes = fixes
-        self.times = fixes["utc_ms"]
+        self.times = np.ascontiguousarray(fixes["utc_ms"])   # read often: one copy, not a stride of 34 bytes
         self.step = step
-        why = reasons(fixes, step, max_speed_accuracy)
+        speed = fixes["speed"].astype(np.float64)
+        why = reasons(fixes, step, max_speed_accuracy, speed, self.times)
         no_3d = why.pop("no 3D fix")
         self.filtered = np.logical_or.reduce(list(why.values())) if len(fixes) else np.zeros(0, bool)
         if outside is not None:      # outside the course: as a filtered fix
             self.filtered = self.filtered | outside
-        speed = fixes["speed"].astype(np.float64)
         adds = ~(self.filtered | no_3d) & (speed >= SLOW)
         steps = np.diff(self.times, prepend=self.times[:1]).astype(np.float64)
         steps[steps > 1.5 * step] = step        # across a gap: one step, never the gap
@@ -748,9 +750,9 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
     if n == 0:
         return {"fixes": 0, "filtered": 0.0, "reasons": {}, "longest_gap": None, "median_satellites": None,
                 "median_speed_accuracy": None, "suspect": [], "flagged": False}
-    times = fixes["utc_ms"]
+    times = np.ascontiguousarray(fixes["utc_ms"])
     step = nominal_step(times)
-    why = reasons(fixes, step, max_speed_accuracy)
+    why = reasons(fixes, step, max_speed_accuracy, times=times)
     any_reason = np.logical_or.reduce(list(why.values()))
     gap = None
     if n > 1:
