@@ -296,7 +296,7 @@ def timed(track, span_ms, reject=True):
     whole = exact & (track.rejects[k:] == track.rejects[:-k]) if reject else exact
     speeds[k:] = np.where(whole, (track.distance[k:] - track.distance[:-k]) * (1e6 / span_ms), 0.0)
     # An end earlier than the first fix + span_ms has no window (speed 0): not looked up.
-    others = np.r_[np.arange(np.searchsorted(times, times[0] + span_ms), k), np.flatnonzero(~exact) + k]
+    others = np.concatenate((np.arange(np.searchsorted(times, times[0] + span_ms), k), np.flatnonzero(~exact) + k))
     speeds[others], starts[others], _ = _timed_at(track, others, span_ms, reject)
     return speeds, starts, np.arange(n)
 
@@ -318,7 +318,7 @@ def best_measured(track, metres, reject=True):
     n = len(track.times)
     heads = np.arange(0, n, BOUND_PIECE)
     tails = np.minimum(heads + BOUND_PIECE, n) - 1
-    firsts, lasts = np.minimum(np.searchsorted(track.distance, track.distance[np.r_[heads, tails]] + metres),
+    firsts, lasts = np.minimum(np.searchsorted(track.distance, track.distance[np.concatenate((heads, tails))] + metres),
                                n - 1).reshape(2, -1)
     bounds = np.minimum(track.fastest(heads, lasts), track.through((heads, tails), (firsts, lasts)))
     return track.bounded_result(bounds, lambda starts: measured(track, metres, reject, starts))
@@ -349,8 +349,8 @@ def runs(track, speeds=None):
     across, up = np.cos(heading), np.sin(heading)
     slow = track.fixes["speed"] < RUN_SPEED
     n = len(heading)
-    firsts = np.r_[0, np.flatnonzero(slow[1:] & ~slow[:-1]) + 1]
-    stops = np.r_[firsts[1:], n]
+    firsts = np.concatenate(([0], np.flatnonzero(slow[1:] & ~slow[:-1]) + 1))
+    stops = np.append(firsts[1:], n)
     followed = np.ones(len(firsts), bool)
     if speeds is not None and len(firsts) > 5:
         bests = np.maximum.reduceat(speeds, firsts)
@@ -546,7 +546,7 @@ class _Rows:
     def best(self, end_blocks, start_blocks):
         """(mm/s, -end, -start) of the best alpha ending in one of end_blocks and starting in
         the start block beside it, or None."""
-        blocks = np.r_[start_blocks, end_blocks]
+        blocks = np.concatenate((start_blocks, end_blocks))
         index = np.minimum(blocks[:, None] * PIECE + np.arange(PIECE), len(self.track.times) - 1)
         lat, lon, distance, times, rejects = (column[index] for column in self.columns)
         pairs = len(start_blocks)
@@ -570,11 +570,13 @@ class _Rows:
 
 def _maxima(values):
     """A table of maxima over powers of two for _range_max: row k holds max(values[i..i+2**k-1])."""
-    table = [values]
-    while 2 ** len(table) <= len(values):
-        step = 2 ** (len(table) - 1)
-        table.append(np.r_[np.maximum(table[-1][:-step], table[-1][step:]), np.zeros(step)])
-    return np.array(table)
+    m = len(values)
+    table = np.zeros((max(m, 1).bit_length(), m))
+    table[0] = values
+    for k in range(1, len(table)):
+        step = 1 << (k - 1)
+        np.maximum(table[k - 1, :m - step], table[k - 1, step:], out=table[k, :m - step])
+    return table
 
 
 def _range_max(table, lows, highs):
