@@ -10,7 +10,11 @@ The download stage pays for the frame check (Verifier), the sha256 beside it
 
 Each figure is the median (min–max) of RUNS process_time measurements; the
 baseline and this checkout run alternately, so a change in the machine's load
-hits both. The baseline is jobs/oao.py at a git revision, loaded as a module.
+hits both. The baseline is jobs/oao.py at a git revision, loaded as a module,
+with that revision's jobs/figures.py where it has one (before, the baseline's
+figures were this checkout's own, so a change to jobs/figures.py measured
+nothing). A revision before jobs/figures.py computed other figures (the
+firmware's 2 s, 10 s and 500 m): its figures rows say DIFFERENT by design.
 
     .venv/bin/python bench/bench_oao.py [--baseline-rev a8318e3] [--runs 5]
 """
@@ -35,10 +39,22 @@ SYNTHETIC = (("1 MB at 5 Hz", 1_000_000, 3840), ("5 MB at 27 Hz", 5_000_000, 360
 def baseline_module(rev, folder):
     source = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:jobs/oao.py"],
                             check=True, capture_output=True, text=True).stdout
-    path = Path(folder) / "oao_baseline.py"
+    module = load_module(source, "oao_baseline", folder)
+    shown = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:jobs/figures.py"],
+                           capture_output=True, text=True)
+    if shown.returncode == 0 and hasattr(module, "_figures"):
+        figures = load_module(shown.stdout.replace("from jobs import oao\n", ""), "figures_baseline", folder,
+                              oao=module)
+        module._figures = lambda: figures
+    return module
+
+
+def load_module(source, name, folder, **given):
+    path = Path(folder) / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("oao_baseline", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(given)
     spec.loader.exec_module(module)
     return module
 

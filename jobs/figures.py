@@ -495,16 +495,19 @@ class _Pieces:
         return ends, starts
 
     def bounds(self, ends, starts):
-        """For each block pair, at most the speed of an alpha in it: 0 when its distances
-        or boxes allow none; else the fastest fix from the first start to the last end,
-        (distance from the first start to the last end) / (time from the last start to
-        the first end), and _through's bound."""
+        """For each block pair, at most the speed of an alpha in it: 0 when its distances,
+        boxes or filtered fixes allow none; else the least of the fastest fix from the
+        first start to the last end, (distance from the first start to the last end) /
+        (time from the last start to the first end), and _through's bound."""
         heads, tails, box = self.heads, self.tails, self.box
         times, distance = self.track.times, self.track.distance
         possible = (self.beyond[ends] > heads[starts]) & (self.lowest[ends] <= tails[starts])
         apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
         apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
         possible &= apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
+        # A filtered fix between the two blocks rejects every alpha from one to the other.
+        rejects = self.track.rejects
+        possible &= (ends == starts) | (rejects[heads[ends]] == rejects[tails[starts]])
         found = np.zeros(len(ends))
         ends, starts = ends[possible], starts[possible]
         fastest = _range_max(self.maxima, starts, ends)

@@ -417,8 +417,8 @@ def legs_records(rng, count, step_ms):
         lat += metres * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
         lon += metres * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
         t += step_ms
-        records.append((0x0AD4, round(lat), round(lon), 0, speed, round(heading * 1e5) + rng.randrange(-500_000, 500_001)
-                        % 36_000_000, t, 3, 12, 150, 800, 1200, 0, 54))
+        course = (round(heading * 1e5) + rng.randrange(-500_000, 500_001)) % 36_000_000   # +-5 degrees
+        records.append((0x0AD4, round(lat), round(lon), 0, speed, course, t, 3, 12, 150, 800, 1200, 0, 54))
     return records
 
 
@@ -439,9 +439,9 @@ def plain_five_by_ten(track):
             "end_ms": max(w["end_ms"] for w in windows), "runs": windows}
 
 
-@pytest.mark.parametrize("seed, step_ms, count, shape", [(11, 200, 3000, "back and forth"), (12, 100, 4000, "legs"),
-                                                         (13, 1000, 4000, "back and forth"),
-                                                         (14, 200, 3000, "back and forth, no gaps"), (15, 200, 6000, "legs")])
+@pytest.mark.parametrize("seed, step_ms, count, shape", [
+    (11, 200, 3000, "back and forth"), (12, 100, 4000, "legs"), (13, 1000, 4000, "back and forth"),
+    (14, 200, 3000, "back and forth, no gaps"), (15, 200, 6000, "legs")])
 @pytest.mark.parametrize("batches", ["shipped", "one pair at a time"])
 def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, count, shape, batches, monkeypatch):
     # Bounds prune what the searches compute: the figure, its start and its end must still be
