@@ -423,7 +423,7 @@ def alpha(track):
         return None
     lat, lon = np.ascontiguousarray(track.fixes["lat"]), np.ascontiguousarray(track.fixes["lon"])
     projection = _projection(lat)
-    speed = np.where(track.filtered, 0, track.fixes["speed"]).astype(np.float64)
+    speed = track.adding
     reducers = (np.minimum, np.minimum, np.maximum, np.maximum, np.maximum)
     fine_parts = [reducer.reduceat(column, np.arange(0, len(times), PIECE))
                   for reducer, column in zip(reducers, (lon, lat, lon, lat, speed))]
