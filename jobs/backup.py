@@ -19,7 +19,6 @@ state becomes `backup` (jobs.day_states).
 
 import argparse
 import datetime as dt
-import hashlib
 import os
 import re
 import struct
@@ -163,13 +162,6 @@ def read_imports(spool, day=None):
     return found
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
     """Import one backup file: (the record, whether it was new). NotImported says why not."""
@@ -179,7 +171,7 @@ def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
         raise NotImported(f"{source}: not a backup file this server takes ({', '.join('.' + f for f in FORMATS)})")
     if not source.is_file():
         raise NotImported(f"{source}: no such file")
-    digest = sha256_of(source)
+    digest = files.sha256_of(source)
     earlier = files.read_json(layout.import_file(cfg.paths.spool, digest))
     if isinstance(earlier, dict):
         if earlier.get("entrant") != entrant:
@@ -248,7 +240,7 @@ def _copy(source, target, fmt, digest):
     file). What was checked, in words. A target already holding the same bytes is that import."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        if sha256_of(target) == digest:
+        if files.sha256_of(target) == digest:
             return "already in place with the same sha256"
         raise NotImported(f"{source}: {target} is already there with other bytes: not overwritten")
     fd, tmp = files.locked_temporary(lambda: files.create_temporary(target))
@@ -275,7 +267,7 @@ def _copy(source, target, fmt, digest):
 
 
 def _check(copy, source, fmt, digest):
-    if sha256_of(copy) != digest or os.stat(copy).st_size != os.stat(source).st_size:
+    if files.sha256_of(copy) != digest or os.stat(copy).st_size != os.stat(source).st_size:
         raise NotImported(f"{source}: the copy differs from the source (size or sha256): not imported")
     if fmt != "oao":
         return "size and sha256"

@@ -44,7 +44,6 @@ from jobs.units import csv_cell
 SUMS, ENTRANTS = "SHA256SUMS", "entrants.csv"
 PACKAGE = (SUMS, ENTRANTS)
 COLUMNS = ("Entrant", "First Name", "Family Name", "Craft Type", "Class", "Motion ID", "State", "Note", "Files")
-CHUNK = 1024 * 1024
 KILL_AT = copying.KILL_AT
 step_done = copying.step_done
 
@@ -80,13 +79,6 @@ def _identity(info):
     return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "ino": info.st_ino}
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def hashed(day_folder, found, earlier):
     """{relative path: {size, mtime_ns, ino, sha256}}; a file unchanged since `earlier` (the last
@@ -98,7 +90,7 @@ def hashed(day_folder, found, earlier):
         if isinstance(known, dict) and all(known.get(k) == v for k, v in identity.items()) and known.get("sha256"):
             result[rel] = {**identity, "sha256": known["sha256"]}
         else:
-            result[rel] = {**identity, "sha256": sha256_of(day_folder / rel)}
+            result[rel] = {**identity, "sha256": files.sha256_of(day_folder / rel)}
     return result
 
 

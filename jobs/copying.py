@@ -12,7 +12,7 @@ import os
 import signal
 from pathlib import Path
 
-from jobs.files import create_temporary, fsync_dir, locked_temporary
+from jobs.files import create_temporary, fsync_dir, locked_temporary, sha256_of
 
 CHUNK = 1024 * 1024
 
@@ -29,13 +29,6 @@ def step_done(name):
 class CopyMismatch(Exception):
     """The copy read back does not hash as expected: nothing was renamed into place."""
 
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def copy_checked(source, target, expected=None):

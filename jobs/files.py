@@ -10,6 +10,7 @@ loss): jobs.spool.sweep_temporary deletes those, the way Maildir sweeps tmp/,
 without trusting ages or pids.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -107,6 +108,12 @@ def read_json(path, default=None):
             return json.load(f)
     except FileNotFoundError:
         return default
+
+
+def sha256_of(path):
+    """The hex sha256 of a whole file, read in pieces (hashlib.file_digest)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def is_temporary(name):

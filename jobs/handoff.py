@@ -120,7 +120,7 @@ def _handoff(cfg, day, dest, force):
         copying.copy_checked(source, target, digest)
         closing.step_done("copied-file")
     (dest / key).mkdir(parents=True, exist_ok=True)
-    if _digest_or_none(dest_sums) != closing.sha256_of(folder / closing.SUMS):
+    if _digest_or_none(dest_sums) != files.sha256_of(folder / closing.SUMS):
         copying.copy_checked(folder / closing.SUMS, dest_sums)
         todo.append(closing.SUMS)
     wrong = [rel for rel, (inside, digest) in listed.items() if _digest_or_none(dest / inside) != digest]
@@ -131,6 +131,6 @@ def _handoff(cfg, day, dest, force):
 
 def _digest_or_none(path):
     try:
-        return closing.sha256_of(path)
+        return files.sha256_of(path)
     except FileNotFoundError:
         return None

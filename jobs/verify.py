@@ -15,8 +15,6 @@ a track not copied yet (the replica disk away, replicate behind) is counted.
 
 import argparse
 import datetime as dt
-import hashlib
-import sys
 from pathlib import Path
 
 from jobs import backup, files, layout, log, state, tracks
@@ -25,7 +23,6 @@ from jobs.units import printable
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
 PARTIAL = "partial"                # what was kept of a log still recording: its sha256 is in `partial`
-CHUNK = 1024 * 1024
 
 
 def configure(parser):
@@ -93,7 +90,7 @@ def check(tracks_root, track):
     except ValueError as exc:
         return str(exc)
     try:
-        digest = _sha256(path)
+        digest = files.sha256_of(path)
     except FileNotFoundError:
         return f"MISSING {path}"
     except OSError as exc:
@@ -112,7 +109,7 @@ def check_imported(tracks_root, record):
         return f"import record has no safe local name (folder {folder!r}, name {name!r})"
     path = layout.track_day_dir(tracks_root, folder) / name
     try:
-        digest = _sha256(path)
+        digest = files.sha256_of(path)
     except FileNotFoundError:
         return f"MISSING {path}"
     except OSError as exc:
@@ -135,7 +132,7 @@ def check_replica(replica, track):
 def _copy_problem(where, sha256):
     """What is wrong with a copy in the replica that should hash as `sha256`, or None."""
     try:
-        digest = _sha256(where)
+        digest = files.sha256_of(where)
     except FileNotFoundError:
         return f"REPLICA MISSING {where}"
     except OSError as exc:
@@ -145,9 +142,3 @@ def _copy_problem(where, sha256):
     return None
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
