@@ -514,7 +514,8 @@ class _Pieces:
         elapsed = times[heads[ends]] - times[tails[starts]]
         reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
                          / np.maximum(elapsed, 1) * 1e6, np.inf)
-        found[possible] = np.minimum(np.minimum(fastest, reach), self._through(ends, starts))
+        # Raised by 1e-9: the rounding of a distance never takes a bound below an alpha it holds.
+        found[possible] = np.minimum(np.minimum(fastest, reach), self._through(ends, starts)) * (1 + 1e-9)
         return found
 
     def _through(self, ends, starts):
@@ -523,19 +524,19 @@ class _Pieces:
         over time T), and adds to it at most tx of the end block at that block's fastest
         fix's speed and ty of the start block at its own. (M + vx tx + vy ty) / (T + tx
         + ty) is largest with tx and ty each 0 or its block's whole time. The fastest fix
-        of a stretch (before a gybe) is far above an alpha through it; this is not.
-        Raised by 1e-9 so that rounding never takes it below a reachable alpha."""
+        of a stretch (before a gybe) is far above an alpha through it; this is not."""
         heads, tails, times, distance = self.heads, self.tails, self.track.times, self.track.distance
+        bound = np.full(len(ends), np.inf)
         apart = ends > starts
-        ends, starts = np.where(apart, ends, 1), np.where(apart, starts, 0)
+        ends, starts = ends[apart], starts[apart]
         middle = (distance[heads[ends]] - distance[tails[starts]]) * 1e6
         elapsed = (times[heads[ends]] - times[tails[starts]]).astype(np.float64)
         tx = (times[tails[ends]] - times[heads[ends]]).astype(np.float64)
         ty = (times[tails[starts]] - times[heads[starts]]).astype(np.float64)
         vx, vy = self.fastest[ends] * tx, self.fastest[starts] * ty
-        bound = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
-                           np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
-        return np.where(apart, bound * (1 + 1e-9), np.inf)
+        bound[apart] = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
+                                  np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
+        return bound
 
 
 class _Rows:

@@ -471,3 +471,17 @@ def test_the_fast_searches_find_the_plain_definitions_windows(seed, step_ms, cou
         assert found["1h"] == plain_timed(track, 3_600_000, reject=False)
     assert found["alpha500"] == plain_alpha(track)
     assert found["alpha500"] or shape == "legs"
+
+
+def test_a_track_shorter_than_a_block_has_its_alpha():
+    # 12 fixes at 1 Hz, 12 m/s out and back: the alpha starts and ends inside one block of fixes.
+    records, lat = [], 505_725_000
+    for n in range(12):
+        lat += (1 if n < 6 else -1) * round(12 / 0.011132)
+        records.append((0x0AD4, lat, -24_575_000, 0, 12_000, 0 if n < 6 else 18_000_000, START_MS + 1000 * n, 3, 12,
+                        150, 800, 1200, 0, 54))
+    fixes = figures.Fixes()
+    fixes.feed(oao.gnss_frames(records))
+    fixes = fixes.array()
+    found = figures.compute(fixes)["alpha500"]
+    assert found and found == plain_alpha(figures.Track(fixes, figures.nominal_step(fixes["utc_ms"])))
