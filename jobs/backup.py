@@ -17,7 +17,6 @@ source's name: the same bytes imported twice are one import. The entrant's day
 state becomes `backup` (jobs.day_states).
 """
 
-import argparse
 import datetime as dt
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from jobs import files, layout, log, marks, roster
 from jobs.config import ConfigError
+from jobs.units import date_argument, clock_argument
 
 STAGE = "import"
 FORMATS = ("oao", "sbp", "sbn", "gpy", "fit", "gpx", "ubx")
@@ -46,24 +46,10 @@ class NotImported(Exception):
 def configure(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="backup files: " + ", ".join(f".{f}" for f in FORMATS))
     parser.add_argument("--entrant", required=True, metavar="ID", help="the roster's Entrant ID")
-    parser.add_argument("--day", type=_date, metavar="YYYY-MM-DD",
+    parser.add_argument("--day", type=date_argument, metavar="YYYY-MM-DD",
                         help="the event day (default: the file's start day, else today in event.timezone)")
-    parser.add_argument("--start", type=_clock, metavar="HH:MM",
+    parser.add_argument("--start", type=clock_argument, metavar="HH:MM",
                         help="the session's local start, for formats that do not give it (.sbp .sbn .gpy .ubx)")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
-
-
-def _clock(text):
-    try:
-        return dt.time.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a time HH:MM") from None
 
 
 # --- the start a file gives ------------------------------------------------------------
@@ -160,7 +146,6 @@ def read_imports(spool, day=None):
                 key is None or record.get("day") == key):
             found.setdefault(record["entrant"], []).append(record)
     return found
-
 
 
 def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):

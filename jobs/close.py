@@ -6,27 +6,20 @@ the record says so. Run again after anything new (the dashboard says
 "reopened"): the package is rewritten; with nothing new, nothing changes.
 """
 
-import argparse
 import datetime as dt
 import sys
 
 from jobs import closing, layout, locks, log, marks
 from jobs.config import ConfigError
+from jobs.units import date_argument
 
 STAGE = "close"
 
 
 def configure(parser):
-    parser.add_argument("day", type=_date, metavar="DAY", help="the event day, YYYY-MM-DD")
+    parser.add_argument("day", type=date_argument, metavar="DAY", help="the event day, YYYY-MM-DD")
     parser.add_argument("--force", action="store_true",
                         help="close although some entrant is missing, recording or has a track still wanted")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
 
 
 def main(cfg, args):

@@ -10,27 +10,20 @@ half-written frame, a cut end) gives the figures of its intact frames, said
 on stderr, as the analysers skip "corrupt records".
 """
 
-import argparse
 import datetime as dt
 import json
 import sys
 
 from jobs import figures, units
+from jobs.units import clock_argument
 
 
 def configure(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="OAO track files")
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
-    parser.add_argument("--from", dest="start", type=_clock, metavar="HH:MM",
+    parser.add_argument("--from", dest="start", type=clock_argument, metavar="HH:MM",
                         help="only fixes from this time of day (event.timezone) on the track's first day")
-    parser.add_argument("--to", dest="end", type=_clock, metavar="HH:MM", help="only fixes before this time of day")
-
-
-def _clock(text):
-    try:
-        return dt.time.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a time of day HH:MM") from None
+    parser.add_argument("--to", dest="end", type=clock_argument, metavar="HH:MM", help="only fixes before this time of day")
 
 
 def main(cfg, args):

@@ -17,27 +17,19 @@ Refused for a day that is not closed, or has reopened since unless --force
 (the package as it was closed: a file changed in place since fails its check).
 """
 
-import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 
 from jobs import closing, copying, files, layout, locks, log, spool
+from jobs.units import date_argument
 
 STAGE = "handoff"
 
 
 def configure(parser):
-    parser.add_argument("day", type=_date, metavar="DAY", help="the event day, YYYY-MM-DD")
+    parser.add_argument("day", type=date_argument, metavar="DAY", help="the event day, YYYY-MM-DD")
     parser.add_argument("dest", metavar="DEST", help="the folder to copy the day into (DEST/YYYYMMDD/)")
     parser.add_argument("--force", action="store_true", help="hand over a day reopened since its close, as it was closed")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
 
 
 class Refused(Exception):

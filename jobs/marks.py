@@ -9,7 +9,6 @@ states (jobs.day_states.day_states) show it with its note.
 """
 
 import argparse
-import datetime as dt
 import getpass
 import os
 import re
@@ -18,6 +17,7 @@ import time
 
 from jobs import files, layout, log, roster
 from jobs.config import ConfigError
+from jobs.units import date_argument
 
 STAGE = "mark"
 # The states a person sets; the others the server finds itself.
@@ -30,19 +30,12 @@ NOTE_MAX = 500
 
 
 def configure(parser):
-    parser.add_argument("day", type=_date, metavar="DAY", help="the event day, YYYY-MM-DD")
+    parser.add_argument("day", type=date_argument, metavar="DAY", help="the event day, YYYY-MM-DD")
     parser.add_argument("entrant", metavar="ENTRANT", help="the roster's Entrant ID")
     if parser.prog.split()[-1] == "mark":
         parser.add_argument("state", type=state_word, metavar="STATE",
                             help="; ".join(MARKABLE) + " (or dnc, dns, dnf, faulty, lost; quote the words)")
         parser.add_argument("--note", default="", help="what a person should know (required for device faulty/lost)")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
 
 
 def state_word(text):

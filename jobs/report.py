@@ -11,7 +11,6 @@ folder; nothing is changed. Exit status 1 when a track the ledger calls
 verified is not on disk as recorded, so a script notices.
 """
 
-import argparse
 import csv
 import datetime as dt
 import sys
@@ -20,7 +19,7 @@ from jobs import backup, boards, config, dashboard_facts, day_states, layout, ro
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
-from jobs.units import csv_cell, printable
+from jobs.units import csv_cell, printable, date_argument
 
 COLUMNS = ("Entrant", "Name", "Device", "Track", "Start", "Duration", "500 m kn", "Outcome")
 # Terminal widths; the last column is never cut.
@@ -28,7 +27,7 @@ WIDTHS = {"Name": 24, "Track": 40}
 
 
 def configure(parser):
-    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+    parser.add_argument("--date", type=date_argument, metavar="YYYY-MM-DD",
                         help="the event day to report (default: today in event.timezone)")
     parser.add_argument("--csv", metavar="FILE",
                         help="also write the rows to FILE (CSV, UTF-8, header row) for a spreadsheet")
@@ -38,13 +37,6 @@ def configure(parser):
     board.add_argument("--fastest", action="store_true",
                        help="provisional top 10 per figure, craft, fleet and class: the community's figures "
                             "inside event.sessions (whole logs without them)")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
 
 
 # --- what happened that day -------------------------------------------------

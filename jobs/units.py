@@ -4,6 +4,8 @@ One home for each, used by the pages, the log lines, `status` and `report`,
 so a size reads the same everywhere.
 """
 
+import argparse
+import datetime as dt
 import re
 
 KNOT_MM_S = 1852 / 3.6      # mm/s in one knot
@@ -83,3 +85,19 @@ def csv_cell(value):
         return "'" + text
     return text
 
+
+
+def date_argument(text):
+    """A command's YYYY-MM-DD argument (argparse type): its error names what was given."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+
+
+def clock_argument(text):
+    """A command's HH:MM argument (argparse type)."""
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a time of day HH:MM") from None

@@ -13,12 +13,10 @@ ledger records that is missing or differs is a problem like the track's own;
 a track not copied yet (the replica disk away, replicate behind) is counted.
 """
 
-import argparse
-import datetime as dt
 from pathlib import Path
 
 from jobs import backup, files, layout, log, state, tracks
-from jobs.units import printable
+from jobs.units import printable, date_argument
 
 STAGE = "verify"
 KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
@@ -26,14 +24,7 @@ PARTIAL = "partial"                # what was kept of a log still recording: its
 
 
 def configure(parser):
-    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="only the tracks of this local day")
-
-
-def _date(text):
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a date YYYY-MM-DD") from None
+    parser.add_argument("--date", type=date_argument, metavar="YYYY-MM-DD", help="only the tracks of this local day")
 
 
 def main(cfg, args):
