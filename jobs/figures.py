@@ -163,6 +163,17 @@ def _median_int(values):
     return int((float(a) + float(b)) / 2)
 
 
+def _median_counted(values):
+    """_median_int of unsigned numbers, counted out when they are small (an accuracy in
+    mm/s: 2-3x quicker than the partition)."""
+    values = np.ascontiguousarray(values)
+    if not len(values) or values.max() >= 1 << 16:
+        return _median_int(values)
+    n = len(values)
+    a, b = np.searchsorted(np.cumsum(np.bincount(values)), [(n - 1) // 2, n // 2], side="right")
+    return int((float(a) + float(b)) / 2)
+
+
 def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, speed=None, times=None):
     """{reason: bool array}: why each fix is filtered (`speed` and `times`: the fixes' as
     float and as a whole array, when the caller has them)."""
@@ -784,7 +795,7 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
     return {"fixes": n, "filtered": round(share, 4),
             "reasons": {key: int(hit.sum()) for key, hit in why.items() if hit.any()},
             "longest_gap": gap, "median_satellites": _median_int(fixes["satellites"]),
-            "median_speed_accuracy": _median_int(sacc), "suspect": suspect[:SUSPECTS_SHOWN],
+            "median_speed_accuracy": _median_counted(sacc), "suspect": suspect[:SUSPECTS_SHOWN],
             "suspect_count": len(suspect), "flagged": bool(suspect) or share > max_filtered_share}
 
 
