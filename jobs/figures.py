@@ -188,8 +188,13 @@ def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, speed=None, time
             "satellites": fixes["satellites"] < SATELLITES_MIN,
             "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
             "acceleration": change > limit,
-            "impossible": ((speed > MAX_SPEED) | (np.abs(fixes["lat"]) > 900_000_000)
-                           | (np.abs(fixes["lon"]) > 1_800_000_000))}
+            # compared both ways, not through np.abs: abs(-2**31) overflows int32 back to -2**31
+            "impossible": ((speed > MAX_SPEED) | _outside(fixes["lat"], 900_000_000)
+                           | _outside(fixes["lon"], 1_800_000_000))}
+
+
+def _outside(column, limit):
+    return (column > limit) | (column < -limit)
 
 
 class Track:

@@ -11,14 +11,14 @@ from jobs import figures, oao
 START = int(dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
-def track(count=3000, step=200, bad=lambda n: None, gap_at=None):
+def track(count=3000, step=200, bad=lambda n: None, gap_at=None, lon=lambda n: -24_575_000):
     """5 Hz fixes at 10 m/s, 20 satellites, sAcc 150 mm/s, hAcc 0.8 m; bad(n) may give
     (speed, satellites, sAcc, hAcc) for fix n; a 30 s gap before fix gap_at."""
     records, t = [], START
     for n in range(count):
         t += step + (30_000 if n == gap_at else 0)
         speed, satellites, sacc, hacc = bad(n) or (10_000, 20, 150, 800)
-        records.append((0x0AD4, 505_725_000 + 9 * n, -24_575_000, 0, speed, 0, t, 3, satellites, sacc, hacc,
+        records.append((0x0AD4, 505_725_000 + 9 * n, lon(n), 0, speed, 0, t, 3, satellites, sacc, hacc,
                         1200, 0, 54))
     fixes = figures.Fixes()
     fixes.feed(oao.gnss_frames(records))
@@ -123,3 +123,10 @@ def test_fixes_outside_every_session_window_give_no_figure():
     found = figures.in_sessions(fixes, two)
     assert found["distance"]["window"] == "10:00-10:02, 10:05-10:08"
     assert found["distance"]["m"] == pytest.approx(10 * (120 + 180), rel=0.01)
+
+
+@pytest.mark.parametrize("longitude", [-2**31, 2**31 - 1, -1_800_000_001])
+def test_a_position_off_the_globe_is_filtered_as_impossible_at_the_ends_of_int32_too(longitude):
+    fixes = track(count=50, lon=lambda n: longitude if n == 20 else -24_575_000)
+    found = figures.reasons(fixes, 200)["impossible"]
+    assert list(found.nonzero()[0]) == [20]
