@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import files, layout, log, marks, roster
+from jobs import files, layout, log, marks, roster, shapes
 from jobs.config import ConfigError
 from jobs.units import date_argument, clock_argument
 
@@ -62,6 +62,7 @@ def file_start(path, fmt):
             first = oao.verify_file(path)["first_ms"]
         except oao.OAOError as exc:
             raise NotImported(f"{path}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
+        first = shapes.frame_time(first)   # the file's own clock: 2**62 ms is no date
         return dt.datetime.fromtimestamp(first / 1000, dt.timezone.utc) if first else None
     if fmt == "gpx":
         with open(path, "rb") as f:
@@ -75,6 +76,10 @@ def file_start(path, fmt):
                 seconds = None
         return dt.datetime.fromtimestamp(FIT_EPOCH + seconds, dt.timezone.utc) if seconds else None
     return None
+
+
+EARLIEST_START = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_START = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _iso(text):
@@ -196,6 +201,11 @@ def _in_place(cfg, record):
 def _when(cfg, source, fmt, day, start):
     """(local start datetime, where it came from)."""
     found = file_start(source, fmt)
+    if found is not None and not EARLIEST_START <= found < LATEST_START:
+        if start is None:   # year 1 or 9999 in a GPX: no day to file it under, and beyond what a zone converts
+            raise NotImported(f"{source}: the file says it starts on {found:%Y-%m-%d}, which no device records: "
+                              "give --start HH:MM (the session's local start)")
+        found = None
     if found is not None:
         local = found.astimezone(cfg.tz)
         if day is not None and local.date() != day:

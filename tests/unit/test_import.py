@@ -181,3 +181,25 @@ def test_the_tracks_page_lists_an_imported_file_with_its_source(event):
     assert f"BOB470_470_{TODAY:%Y%m%d}_102000.sbn" in page and "backup imported from GW60 Bob.sbn" in page
     accounted = Path(cfg.paths.html, "accounted.html").read_text()
     assert 'data-entrant="1102" data-state="backup"' in accounted
+
+
+@pytest.mark.parametrize("name, data", [
+    ("year-9999.gpx", gpx(dt.datetime(9999, 12, 31, 12, tzinfo=dt.timezone.utc))),
+    ("year-1.gpx", gpx(dt.datetime(1, 1, 1, 12, tzinfo=dt.timezone.utc)).replace(b"1-01-01T", b"0001-01-01T")),
+])
+def test_a_start_no_device_records_needs_start_and_never_crashes(event, capsys, name, data):
+    cfg, path, folder = event
+    (folder / name).write_bytes(data)
+    assert run(path, "import", folder / name, "--entrant", "1102") == 1
+    assert "which no device records: give --start HH:MM" in capsys.readouterr().err
+    assert run(path, "import", folder / name, "--entrant", "1102", "--start", "14:05") == 0
+
+
+def test_an_oao_whose_first_fix_is_dated_beyond_any_clock_needs_start(event, capsys):
+    cfg, path, folder = event
+    t = 2 ** 62
+    fixes = [(oao.GNSS[0], 501000000, -12000000, 1000, 5000, 0, t + i * 200, 3, 20, 300, 1000, 1500, 100, 80)
+             for i in range(30)]
+    (folder / "far.oao").write_bytes(oao.header_frame(470, "K1", 0, 0) + oao.gnss_frames(fixes))
+    assert run(path, "import", folder / "far.oao", "--entrant", "1102") == 1
+    assert "does not say when it starts here: give --start HH:MM" in capsys.readouterr().err
