@@ -130,7 +130,7 @@ def keep_partials(ctx, device_id, log):
             continue
         try:
             final = tracks.final_path(ctx.cfg.paths.tracks, track)
-            kept = _keep_frames(layout.part_file(final), final, device_id)
+            kept = _keep_frames(layout.part_file(final), final, device_id, _kept_bytes(track))
         except (OSError, ValueError) as exc:
             log.error("%s: nothing kept of a track still recording: %s", track.get("name"), exc)
             continue
@@ -155,12 +155,19 @@ def partial_reason(kept, tz):
     return f"the device left while recording: {kept['bytes']:,} bytes kept up to the last complete frame{when}"
 
 
-def _keep_frames(part, final, device_id):
+def _kept_bytes(track):
+    kept = track.get("partial")
+    return kept.get("bytes", 0) if isinstance(kept, dict) and isinstance(kept.get("bytes"), int) else 0
+
+
+def _keep_frames(part, final, device_id, kept_before=0):
     """Copy the .part's leading complete, intact frames under `final`: {bytes, last_fix, sha256, kept_at}.
 
-    None when there is no .part, not one whole fix in it, or its header names
-    another device. The .part is locked while it is read (a download may be
-    writing it) and stays for resume.
+    None when there is no .part, not one whole fix in it, its header names
+    another device, or it holds no more than the `kept_before` bytes already
+    kept (a download that started again from 0 must not shrink what is
+    kept). The .part is locked while it is read (a download may be writing
+    it) and stays for resume.
     """
     from jobs import oao   # numpy: only once a device has left with a log still growing
 
@@ -173,7 +180,7 @@ def _keep_frames(part, final, device_id):
     if owner is not None and owner != device_id & 0xFFFF:   # the header holds the id's low 16 bits
         return None
     length, found = intact_prefix(data)
-    if not found or found.get("last_ms") is None:
+    if not found or found.get("last_ms") is None or length <= kept_before:
         return None
     files.atomic_write(final, data[:length])
     # The frames' times bounded where they enter (jobs.shapes): a fix dated 2**62 ms is no time at all.

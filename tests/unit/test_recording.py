@@ -286,3 +286,30 @@ def test_an_item_set_ahead_does_not_hold_back_one_set_before_the_clock_went_back
     runner.serve_queue(ctx, "inspect", lambda ctx, claim: taken.append(claim.device))
     ctx.pool.shutdown(wait=True)
     assert taken == [471] and [d for d, _ in spool.pending(cfg.paths.spool, "inspect")] == [DEVICE]
+
+
+def test_a_shorter_part_never_replaces_a_longer_partial_kept_before(cfg, track):
+    """A download that started again from 0 (an answer of 200, not 206) leaves with fewer bytes
+    than an earlier round kept: the earlier, longer partial stays as it was."""
+    os.makedirs(os.path.dirname(part_path(cfg)))
+    longer = intact_prefix_of(track, 300_000)
+    with open(final_path(cfg), "wb") as f:
+        f.write(longer)
+    with open(part_path(cfg), "wb") as f:
+        f.write(track[:100_000])
+    earlier = {"bytes": len(longer), "last_fix": 1657972960000, "sha256": "x", "kept_at": 0}
+    queue_device(cfg, DEVICE, [recording_entry(1000, status="recording", partial=earlier)])
+    recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), DEVICE, logging.getLogger("test"))
+    entry = state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]
+    assert entry["status"] == "recording" and entry["partial"] == earlier
+    with open(final_path(cfg), "rb") as f:
+        assert f.read() == longer
+    with open(part_path(cfg), "wb") as f:                                      # a longer .part is kept
+        f.write(track[:400_000])
+    recording.keep_partials(runner.Context(cfg=cfg, stage="inspect"), DEVICE, logging.getLogger("test"))
+    entry = state.read(cfg.paths.spool, DEVICE)["tracks"][FILE]
+    assert entry["status"] == "partial" and entry["partial"]["bytes"] > len(longer)
+
+
+def intact_prefix_of(data, size):
+    return data[:recording.intact_prefix(data[:size])[0]]
