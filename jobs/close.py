@@ -33,6 +33,10 @@ def main(cfg, args):
     except locks.LockTimeout as exc:   # another close or handoff of the day
         print(f"motion-server: close: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:   # our disk: full, read-only, a folder where a file goes
+        print(f"motion-server: close: {args.day} not closed: {exc}", file=sys.stderr)
+        logger.error("%s not closed: %s", args.day, exc)
+        return 1
     folder = layout.track_day_dir(cfg.paths.tracks, args.day.strftime(layout.TRACK_DAY))
     if record is None:
         print(f"{args.day} not closed: {len(blocking)} entrant(s) not accounted for:")

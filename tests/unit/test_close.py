@@ -325,3 +325,12 @@ def test_a_file_touched_but_unchanged_reopens_the_day_until_close_finds_the_same
     assert "nothing new since" in capsys.readouterr().out
     assert (day_folder(cfg) / "SHA256SUMS").stat().st_ino == sums.st_ino
     assert closing.day_status(cfg, TODAY)["reopened"] is None
+
+
+def test_a_disk_error_while_closing_is_one_clear_line_and_exit_1(event, capsys):
+    cfg, path = event
+    assert run(path, "mark", TODAY.isoformat(), "1103", "did not sail") == 0
+    (day_folder(cfg) / "entrants.csv").mkdir()          # a folder where the package's file goes
+    assert run(path, "close", TODAY.isoformat()) == 1
+    err = capsys.readouterr().err
+    assert f"motion-server: close: {TODAY} not closed: " in err and "Traceback" not in err
