@@ -14,7 +14,11 @@ device, threads.download devices at once across every download process):
         verify: that byte count, the device id in its header frame, and every
         OAO frame to the last byte
         fsync, rename to <tracks>/<day>/<name>, fsync the folder, record its sha256
-    all verified -> completed, "can be disconnected"
+    all verified -> logs.json read once more: the listing inspect planned from
+                -> completed, "can be disconnected"; another listing (the
+                device left and came back with a new track while it waited in
+                the queue, unseen: disconnect only watches completed devices)
+                -> connected, queued for inspect, which plans the new track
     a log the device is still writing (longer than listed): recording, never a
                 failure; the device goes back to inspect, looked at again in
                 a few seconds (jobs.recording)
@@ -34,7 +38,9 @@ status before and after. Fetching a track (HTTP, verification, the rename,
 the ledger) is jobs.fetch, imported when a run first has a device to serve.
 """
 
-from jobs import assign, recording, runner, state
+import json
+
+from jobs import assign, layout, recording, runner, spool, state
 
 
 def step(ctx):
@@ -97,6 +103,7 @@ def _download_device(ctx, claim):
             except fetching.NoRoom as exc:
                 waiting.append(str(exc))
                 log.warning("%s", exc)
+        relisted = not waiting and listing_changed(ctx, claim.device, doc["address"], fetch.session)
     except fetching.ClaimLost:
         log.warning("claim taken over by another worker; leaving the device to it")
         raise
@@ -115,6 +122,9 @@ def _download_device(ctx, claim):
         return
     if recording.look_again(ctx, claim.device, ("downloading",), log):
         return   # a log still growing: inspect looks again in a few seconds; never "can be disconnected"
+    if relisted:
+        inspect_again(ctx, claim.device, log)
+        return
     with state.update(ctx.spool, claim.device) as doc:
         if doc["status"] != "downloading":
             return  # another stage moved it on meanwhile; its word stands
@@ -123,6 +133,44 @@ def _download_device(ctx, claim):
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
     others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
     log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
+
+
+def listing_changed(ctx, device_id, address, session):
+    """Whether logs.json now says something else than the listing inspect planned from (its cache).
+
+    A device waits in the download queue while the workers serve others; if it
+    leaves and comes back meanwhile with a new track, no stage sees it leave
+    (disconnect watches completed devices only), and once "completed" it is
+    never inspected again while it stays. A device that does not answer now
+    is left to disconnect and detect, like any completed device that leaves.
+    """
+    from jobs.client import get_json
+    from jobs.device import DeviceError
+
+    try:
+        planned = json.loads((layout.cache_dir(ctx.spool, device_id) / "logs.json").read_bytes())
+    except FileNotFoundError:
+        return False  # no listing kept (a ledger from before the cache): nothing to compare with
+    except (OSError, ValueError):
+        planned = None  # unreadable: another listing, as far as we can tell; inspect reads it and decides
+    try:
+        listed = get_json(session, address, ctx.cfg.network.port, "/logs.json", ctx.cfg)
+    except DeviceError:
+        return False
+    return listed != planned
+
+
+def inspect_again(ctx, device_id, log):
+    """Its tracks are in but its listing changed: connected and queued for inspect (as detect does)."""
+    with state.update(ctx.spool, device_id) as doc:
+        if doc["status"] != "downloading":
+            return  # another stage moved it on meanwhile; its word stands
+        # The download succeeded: the failure streak ends, as it does when completed.
+        state.set_status(doc, "connected", error=None, progress=None, retry={"failures": 0, "next": 0})
+    # Queued once its state says connected; a crash in between is healed by detect's stranded requeue.
+    spool.enqueue(ctx.spool, "inspect", device_id)
+    log.info("wanted tracks in, but logs.json lists something new since it was inspected "
+             "(it left and came back while it waited?): inspected again")
 
 
 def _wait_for_room(ctx, device_id, waiting, log):

@@ -290,3 +290,30 @@ def test_sigterm_mid_track_keeps_the_partial_file_and_hands_the_device_back(tmp_
         run_stage(cfg)
         assert fetches(fleet, entry["file"])[-1]["range"] == kept
         assert state.read(cfg.paths.spool, 470)["tracks"][entry["file"]]["status"] == "verified"
+
+
+def test_a_device_back_with_a_new_track_while_it_waited_to_download_gets_it_too(tmp_path):
+    """Planned, then queued behind other devices: meanwhile it leaves and comes back with a new
+    track, seen by no stage (disconnect watches completed devices only). Once its planned tracks
+    are in, its listing is read again, and the new track is planned and fetched as well."""
+    from jobs.stages import detect, inspect
+
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=9, minute=0, second=0, microsecond=0)
+    spec = DeviceSpec(id=470, tracks=[TrackSpec(start=today, duration_s=1200, size=300_000, best500_knots=20.0)])
+    with Fleet([spec], folder=tmp_path, timezone="UTC") as fleet:
+        cfg = sim_config(fleet, tmp_path)
+        for name, module in (("detect", detect), ("inspect", inspect)):
+            runner.run(cfg, name, module.step, once=True, stop=threading.Event())
+        assert state.read(cfg.paths.spool, 470)["status"] == "pending"
+        fleet.set_online(470, False)
+        new = fleet.add_track(470, TrackSpec(start=today.replace(hour=19), duration_s=1200, size=300_000,
+                                             best500_knots=20.0))
+        fleet.set_online(470, True)
+        for _ in range(3):    # as cron runs them: each stage once, a few times over
+            for name, module in (("detect", detect), ("inspect", inspect), ("download", download)):
+                runner.run(cfg, name, module.step, once=True, stop=threading.Event())
+        doc = state.read(cfg.paths.spool, 470)
+        assert {file: t["status"] for file, t in doc["tracks"].items()} == {
+            log["file"]: "verified" for log in fleet.logs(470)}
+        assert new["file"] in doc["tracks"] and doc["status"] == "completed"
+        assert len(fetches(fleet, new["file"])) == 1
