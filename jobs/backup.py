@@ -162,7 +162,7 @@ def import_file(cfg, entries, source, entrant, day=None, start=None, by="?"):
     if not source.is_file():
         raise NotImported(f"{source}: no such file")
     digest = files.sha256_of(source)
-    earlier = files.read_json(layout.import_file(cfg.paths.spool, digest))
+    earlier = files.read_note(layout.import_file(cfg.paths.spool, digest))
     if isinstance(earlier, dict):
         if earlier.get("entrant") != entrant:
             raise NotImported(f"{source}: the same bytes were imported for entrant {earlier.get('entrant')} "

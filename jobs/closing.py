@@ -351,7 +351,7 @@ def log_reopened(cfg, closed, log):
     for iso, status in closed.items():
         key = iso.replace("-", "")
         path = layout.notes_dir(cfg.paths.spool) / f"reopened-{key}.json"
-        said = files.read_json(path, {}) if path.exists() else None
+        said = files.read_note(path, {}) if path.exists() else None
         text = status["text"] if status.get("reopened") else None
         if text is None:
             if said is not None:

@@ -110,6 +110,15 @@ def read_json(path, default=None):
         return default
 
 
+def read_note(path, default=None):
+    """A small JSON note of the spool, or `default` when it is missing or damaged (not JSON:
+    a disk full mid-edit, a hand edit): a note only saves work, so a bad one counts as none."""
+    try:
+        return read_json(path, default)
+    except ValueError:
+        return default
+
+
 def sha256_of(path):
     """The hex sha256 of a whole file, read in pieces (hashlib.file_digest)."""
     with open(path, "rb") as f:

@@ -88,7 +88,10 @@ def set_mark(spool, day, entrant, word, note, by):
 def clear_mark(spool, day, entrant):
     """Remove the entrant's mark of `day`; the mark removed, or None when there was none."""
     path = layout.mark_file(spool, day, entrant_key(entrant))
-    mark = files.read_json(path)
+    try:
+        mark = files.read_json(path)
+    except ValueError:   # damaged: shown nowhere already, and removed all the same
+        mark = {}
     if mark is None:
         return None
     os.unlink(path)

@@ -108,10 +108,10 @@ def _key(device, track):
 def others_behind(root):
     """[(place, sha256)] of the files no ledger holds that the replica lacks: imported backup
     files, and each closed day's package (entrants.csv before SHA256SUMS, which names it)."""
-    copied = files.read_json(layout.replica_files(root), {})
+    copied = files.read_note(layout.replica_files(root), {})
     wanted = [_import_place(record) for records in backup.read_imports(root).values() for record in records]
     for name in sorted(os.listdir(layout.notes_dir(root))) if layout.notes_dir(root).is_dir() else []:
-        record = files.read_json(layout.notes_dir(root) / name, {}) if CLOSED.fullmatch(name) else None
+        record = files.read_note(layout.notes_dir(root) / name, {}) if CLOSED.fullmatch(name) else None
         package = record.get("package") if isinstance(record, dict) and not record.get("pending") else None
         if isinstance(package, dict):
             key = name[len("closed-"):-len(".json")]
@@ -142,7 +142,7 @@ def replicate_others(ctx):
             return
         if not done:
             continue
-        copied = files.read_json(layout.replica_files(ctx.spool), {})
+        copied = files.read_note(layout.replica_files(ctx.spool), {})
         layout.notes_dir(ctx.spool).mkdir(parents=True, exist_ok=True)
         files.write_json(layout.replica_files(ctx.spool), {**copied, where: sha256})
         log.info("%s replicated to %s", where, ctx.cfg.paths.replica)

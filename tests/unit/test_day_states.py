@@ -158,3 +158,13 @@ def test_a_mark_file_edited_by_hand_still_reads_as_text(tmp_path):
     (path.parent / f"{TODAY}.1107.json").write_text(json.dumps({"entrant": "1107", "state": "asleep"}))
     assert marks.read_marks(tmp_path, TODAY) == {
         "1105": {"entrant": "1105", "state": "device lost", "note": "42", "by": "?", "at": None}}
+
+
+def test_a_damaged_mark_file_is_removed_by_unmark_not_a_crash(event, capsys):
+    from jobs import layout
+    cfg, path = event
+    damaged = layout.mark_file(cfg.paths.spool, TODAY, "1105")
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_text('{"entrant": "1105", "sta')                     # a disk full mid-write, a hand edit
+    assert cli.main(["--config", str(path), "unmark", TODAY.isoformat(), "1105"]) == 0
+    assert not damaged.exists()

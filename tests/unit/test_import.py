@@ -203,3 +203,14 @@ def test_an_oao_whose_first_fix_is_dated_beyond_any_clock_needs_start(event, cap
     (folder / "far.oao").write_bytes(oao.header_frame(470, "K1", 0, 0) + oao.gnss_frames(fixes))
     assert run(path, "import", folder / "far.oao", "--entrant", "1102") == 1
     assert "does not say when it starts here: give --start HH:MM" in capsys.readouterr().err
+
+
+def test_a_damaged_import_record_counts_as_none_and_is_written_again(event):
+    from jobs import files, layout
+    cfg, path, folder = event
+    (folder / "a.gpy").write_bytes(b"one session")
+    record = layout.import_file(cfg.paths.spool, files.sha256_of(folder / "a.gpy"))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text('{"entrant": "11')
+    assert run(path, "import", folder / "a.gpy", "--entrant", "1102", "--start", "12:00") == 0
+    assert files.read_json(record)["entrant"] == "1102"

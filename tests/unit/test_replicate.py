@@ -243,3 +243,20 @@ def test_a_replicate_killed_before_its_rename_leaves_no_file_under_the_final_nam
     assert "replica" not in state.read(cfg.paths.spool, 470)["tracks"]["/logs/ALD470ANN_470_20220716_130240.oao"]
     assert run_once(cfg) == runner.DONE   # the next run: the leftover swept, the file copied
     assert [p.name for p in (Path(cfg.paths.replica) / DAY).iterdir()] == ["ALD470ANN_470_20220716_130240.oao"]
+
+
+def test_a_damaged_note_of_what_was_copied_counts_as_nothing_copied(cfg):
+    name = "ALD470ANN_0_20220716_100000.sbp"
+    body = b"backup" * 100
+    (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
+    (Path(cfg.paths.tracks) / DAY / name).write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    layout.imports_dir(cfg.paths.spool).mkdir(parents=True)
+    files.write_json(layout.import_file(cfg.paths.spool, digest),
+                     {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
+    layout.notes_dir(cfg.paths.spool).mkdir(parents=True, exist_ok=True)
+    layout.replica_files(cfg.paths.spool).write_text('{"2022')           # cut short: a full disk, a hand edit
+    assert replicate.others_behind(cfg.paths.spool) == [(f"{DAY}/{name}", digest)]
+    assert run_once(cfg) == runner.DONE
+    assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
+    assert replicate.others_behind(cfg.paths.spool) == []
