@@ -79,7 +79,7 @@ def _follow(tracks_root, roster, tz, device, track, log):
         return None
     where = f"{layout.UNASSIGNED}/{track['day']}" if named["unassigned"] else track["day"]
     try:
-        moved = _move(source, target)
+        moved = _move(source, target, tracks.kept_sha256(track))
     except FileNotFoundError:
         log.warning("%s not renamed to %s/%s: it is not on disk (verify says more)", source, where, target.name)
         return None
@@ -92,6 +92,10 @@ def _follow(tracks_root, roster, tz, device, track, log):
              source.name, where, target.name, device, day, holder)
     track.update({key: named[key] for key in ("unassigned", "entrant", "file_id", "name")})
     return True
+
+
+def _holds(path, sha256):
+    return sha256 is None or files.sha256_of(path) == sha256
 
 
 def _place(holder, device, track, tz):
@@ -115,8 +119,12 @@ def _place_of(track):
     return bool(track.get("unassigned")), track.get("file_id"), track.get("entrant")
 
 
-def _move(source, target):
-    """Give the file at `source` the name `target`, never overwriting; False when a file is in the way."""
+def _move(source, target, sha256=None):
+    """Give the file at `source` the name `target`, never overwriting; False when a file is in the way.
+
+    With nothing at the old name, a file already at the new one is taken as this track's
+    (an earlier run moved it and was killed before the ledger) only when it hashes as the
+    ledger's `sha256`: a file removed by hand must not hand the ledger someone else's."""
     if source == target:
         return True
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,11 +133,11 @@ def _move(source, target):
     except FileExistsError:
         if not (source.exists() and os.path.samefile(source, target)):
             # Nothing at the old name: an earlier run moved it and was killed before the ledger.
-            return not source.exists()
+            return not source.exists() and _holds(target, sha256)
     except FileNotFoundError:
         if not target.exists():
             raise
-        return True      # moved by an earlier run killed before the ledger update
+        return _holds(target, sha256)      # moved by an earlier run killed before the ledger update
     os.unlink(source)
     files.fsync_dir(target.parent)
     files.fsync_dir(source.parent)

@@ -83,3 +83,19 @@ def test_a_file_missing_from_disk_is_left_to_verify(tmp_path, spool, caplog):
     assert assign.follow_roster(root, tracks_root, cat, TZ, 470, LOG) == 0
     assert "not on disk" in caplog.text
     assert state.read(root, 470)["tracks"]["/a.oao"]["name"] == path.name
+
+
+def test_another_file_at_the_new_name_is_never_taken_for_a_track_removed_by_hand(tmp_path, spool, caplog):
+    import hashlib
+    root, tracks_root, path = spool
+    with state.update(root, 470) as doc:
+        doc["tracks"]["/a.oao"]["sha256"] = hashlib.sha256(b"track").hexdigest()
+    cat = roster_of(tmp_path, ["1103,3,470,2026-07-15,2026-07-17,CAT470,Cat,Cedar,Kite,OK"])
+    target = path.with_name("CAT470_470_20260716_120000.oao")
+    path.unlink()                                              # removed by hand
+    target.write_bytes(b"someone else's")                      # and another file has the new name
+    assert assign.follow_roster(root, tracks_root, cat, TZ, 470, LOG) == 0
+    assert state.read(root, 470)["tracks"]["/a.oao"]["name"] == path.name and "already there" in caplog.text
+    target.write_bytes(b"track")                               # the track itself, moved by a killed run
+    assert assign.follow_roster(root, tracks_root, cat, TZ, 470, LOG) == 1
+    assert state.read(root, 470)["tracks"]["/a.oao"]["name"] == target.name
