@@ -58,7 +58,7 @@ def main(cfg, args):
             if replica:
                 place = f"{record.get('folder')}/{record.get('name')}"
                 copied = NOT_COPIED if copied_files.get(place) != record.get("sha256") else \
-                    _copy_problem(Path(replica) / place, record.get("sha256"))
+                    _hash_problem(Path(replica) / place, record.get("sha256"), "recorded", "REPLICA ")
                 not_copied += copied == NOT_COPIED
                 copies += copied != NOT_COPIED
                 found.append(None if copied == NOT_COPIED else copied)
@@ -80,16 +80,8 @@ def check(tracks_root, track):
         path = tracks.final_path(tracks_root, track)
     except ValueError as exc:
         return str(exc)
-    try:
-        digest = files.sha256_of(path)
-    except FileNotFoundError:
-        return f"MISSING {path}"
-    except OSError as exc:
-        return f"UNREADABLE {path}: {exc.strerror}"
     recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == PARTIAL else track.get("sha256")
-    if digest != recorded:
-        return f"MISMATCH {path}: sha256 {digest}, ledger {recorded}"
-    return None
+    return _hash_problem(path, recorded, "ledger")
 
 
 def check_imported(tracks_root, record):
@@ -99,15 +91,7 @@ def check_imported(tracks_root, record):
             or not backup.NAME.fullmatch(name):
         return f"import record has no safe local name (folder {folder!r}, name {name!r})"
     path = layout.track_day_dir(tracks_root, folder) / name
-    try:
-        digest = files.sha256_of(path)
-    except FileNotFoundError:
-        return f"MISSING {path}"
-    except OSError as exc:
-        return f"UNREADABLE {path}: {exc.strerror}"
-    if digest != record.get("sha256"):
-        return f"MISMATCH {path}: sha256 {digest}, recorded at import {record.get('sha256')}"
-    return None
+    return _hash_problem(path, record.get("sha256"), "recorded at import")
 
 
 NOT_COPIED = "not copied yet"
@@ -117,19 +101,20 @@ def check_replica(replica, track):
     """What is wrong with a track's copy in the replica, NOT_COPIED if the ledger records none, or None."""
     if not tracks.replicated(track):
         return NOT_COPIED
-    return _copy_problem(Path(replica) / tracks.place(track), tracks.kept_sha256(track))
+    return _hash_problem(Path(replica) / tracks.place(track), tracks.kept_sha256(track), "recorded", "REPLICA ")
 
 
-def _copy_problem(where, sha256):
-    """What is wrong with a copy in the replica that should hash as `sha256`, or None."""
+def _hash_problem(path, sha256, recorded_as, which=""):
+    """What is wrong with the file at `path` that should hash as `sha256` (MISSING, UNREADABLE,
+    MISMATCH, each after `which`), or None."""
     try:
-        digest = files.sha256_of(where)
+        digest = files.sha256_of(path)
     except FileNotFoundError:
-        return f"REPLICA MISSING {where}"
+        return f"{which}MISSING {path}"
     except OSError as exc:
-        return f"REPLICA UNREADABLE {where}: {exc.strerror}"
+        return f"{which}UNREADABLE {path}: {exc.strerror}"
     if digest != sha256:
-        return f"REPLICA MISMATCH {where}: sha256 {digest}, recorded {sha256}"
+        return f"{which}MISMATCH {path}: sha256 {digest}, {recorded_as} {sha256}"
     return None
 
 
