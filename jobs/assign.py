@@ -19,7 +19,7 @@ file: seen here as already moved, and recorded.
 import datetime as dt
 import os
 
-from jobs import files, layout, state, tracks
+from jobs import files, layout, ledger, state, tracks
 
 RENAME = "rename"   # the kind of a device warning about a rename refused
 
@@ -63,7 +63,7 @@ assign = follow_roster
 
 def _on_disk(track):
     # A partial track's kept frames are under its final name too (jobs.recording).
-    return track.get("status") in (*tracks.ON_DISK, "partial")
+    return track.get("status") in ledger.WITH_FILE
 
 
 def _follow(tracks_root, roster, tz, device, track, log):

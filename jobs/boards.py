@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import config, day_states, layout, shapes, tracks, units
+from jobs import config, day_states, layout, ledger, shapes, tracks, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -28,7 +28,6 @@ FIGURES = (("best500", "500 m"), ("best2s", "2 s"), ("best10s", "10 s"), ("best1
            ("alpha500", "alpha 500"), ("best5x10", "5x10 s"), ("best1h", "1 hour"))
 WHOLE_LOGS = "ranks whole logs (no event.sessions): the drive home counts, not to be trusted for results"
 GROUPS = (("craft", "Craft Type"), ("status", "Status"), ("class_name", "Class"))
-LOGGED = ("verified", "damaged", "wanted", "bad", "recording", "partial")   # tracks that count as logged that day
 NEEDS_A_PERSON = ("not seen today", "failed", "still wanted", "bad", "damaged", "suspect data", "unassigned", "gap",
                   "short", "still recording", "partial")
 
@@ -67,9 +66,9 @@ def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
     seen = [t for t in (doc.get("history"), doc.get("last_seen")) if isinstance(t, (int, float))]
     line["seen"] = bool(seen) and max(seen) >= midnight
     todays = [t for t in (doc.get("tracks") or {}).values()
-              if isinstance(t, dict) and t.get("day") == key and t.get("status") in LOGGED]
+              if isinstance(t, dict) and t.get("day") == key and t.get("status") in ledger.LOGGED]
     mine = todays if has_tracks else []
-    for status in ("verified", "wanted", "damaged", "bad", "recording", "partial"):
+    for status in ledger.LOGGED:
         line[status] = sum(t.get("status") == status for t in mine)
     line["unassigned"] = sum(bool(t.get("unassigned")) for t in todays)
     line["downloaded"] = bool(mine) and line["wanted"] == 0 and line["bad"] == 0 \
@@ -200,7 +199,7 @@ def fastest(docs, roster, day, cfg=None):
         # The device's holder as the roster says now (a shared row's runs are the holder's here).
         entry = roster.entrant_for(doc["device"], day)
         for track in (doc.get("tracks") or {}).values():
-            if not isinstance(track, dict) or track.get("day") != key or track.get("status") not in tracks.ON_DISK:
+            if not isinstance(track, dict) or track.get("day") != key or track.get("status") not in ledger.ON_DISK:
                 continue
             if entry is not None:
                 candidates.append((entry, doc["device"], track))

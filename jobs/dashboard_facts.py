@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections import Counter
 
-from jobs import backup, boards, day_states, layout, spool, units
+from jobs import backup, boards, day_states, layout, ledger, spool, units
 from jobs.files import read_json
 from jobs.tracks import DAY, replicated
 
@@ -22,9 +22,8 @@ TEXT_MAX = 120          # longest device string shown; the rest is cut with "…
 SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",
            "failed": "✘", "disconnected": "○", "unknown": "?"}
 WARNING_KINDS = ("battery", "storage", "firmware", "settings")
-TRACK_STATES = ("verified", "damaged", "downloading", "wanted", "skipped", "bad", "recording", "partial")
-GROWING = ("recording", "partial")   # a log still being written, and what was kept of it (jobs.recording)
-ON_DISK = ("verified", "damaged")   # a damaged track is the device's own copy, kept under its name
+# The ledger's statuses as the pages count them, with the one in flight ("downloading") beside them.
+TRACK_STATES = (*ledger.ON_DISK, "downloading", ledger.WANTED, ledger.SKIPPED, ledger.BAD, *ledger.GROWING)
 TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
 
 
@@ -198,7 +197,7 @@ def ledger_facts(doc, today, tz, memo):
         if file == in_flight:
             facts = {**memo.track_facts(doc["device"], track, tz, today), "status": "downloading",
                      "progress": progress_facts(progress, _number(track.get("size")))}
-        elif track.get("day") == today or status in ("wanted", *ON_DISK):
+        elif track.get("day") == today or status in (ledger.WANTED, *ledger.ON_DISK):
             facts = memo.track_facts(doc["device"], track, tz, today)
         else:
             continue
@@ -261,7 +260,7 @@ def track_facts(device, track, tz, today=None):
         "computed_500_kn": _knots(boards.figure_of(track, "best500")) if not best else None,
         "size": _number(track.get("size")),
         "entrant": _text(track.get("entrant")),
-        "status": status if status in ("wanted", "skipped", "bad", *ON_DISK, *GROWING) else "wanted",
+        "status": status if status in ledger.STATUSES else ledger.WANTED,
         "partial_bytes": _number((track.get("partial") or {}).get("bytes")) if status == "partial" else None,
         "last_fix_text": _fix_clock((track.get("partial") or {}).get("last_fix"), tz) if status == "partial" else "",
         "reason": _text(track.get("reason")),
@@ -425,7 +424,7 @@ def needs_attention(device):
     or suspect track."""
     counts = device["counts"]
     return (device["status"] == "failed" or bool(device["warnings"]) or bool(device["unreadable"])
-            or counts["bad"] > 0 or counts["damaged"] > 0 or any(counts.get(s, 0) for s in GROWING)
+            or counts["bad"] > 0 or counts["damaged"] > 0 or any(counts.get(s, 0) for s in ledger.GROWING)
             or any(t.get("suspect") for t in device.get("tracks") or ()))
 
 
@@ -434,7 +433,7 @@ def _most_telling(tracks, limit):
     (in flight, wanted, damaged, bad), then the latest."""
     if len(tracks) <= limit:
         return tracks
-    urgent = ("downloading", "wanted", "damaged", "bad", *GROWING)
+    urgent = ("downloading", ledger.WANTED, ledger.DAMAGED, ledger.BAD, *ledger.GROWING)
     ranked = sorted(range(len(tracks)), key=lambda i: (tracks[i]["status"] not in urgent, -i))
     return [tracks[i] for i in sorted(ranked[:limit])]
 
@@ -442,9 +441,9 @@ def _most_telling(tracks, limit):
 def verified_by_day(ledgers):
     """{YYYYMMDD: [tracks on disk: verified or damaged]} over every ledger: the tracks pages."""
     days = {}
-    for ledger in ledgers.values():
-        for track in ledger:
-            if track["status"] in (*ON_DISK, "partial") and track["day"] and DAY.fullmatch(track["day"]):
+    for device_tracks in ledgers.values():
+        for track in device_tracks:
+            if track["status"] in ledger.WITH_FILE and track["day"] and DAY.fullmatch(track["day"]):
                 days.setdefault(track["day"], []).append(track)
     for listed in days.values():
         listed.sort(key=lambda t: (t["start"] or 0, t["device"]))

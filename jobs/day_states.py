@@ -24,7 +24,7 @@ Each row sailing on a day is in exactly one state (STATES), first match wins:
 
 import datetime as dt
 
-from jobs import backup, layout, marks
+from jobs import backup, layout, ledger, marks
 
 STATES = ("missing", "recording", "partial", "collected", "shared", "backup", *marks.MARKABLE)
 UNSETTLED = ("missing", "recording", "partial")   # states a day cannot be closed with; shown first
@@ -94,7 +94,7 @@ def rank(state):
 def _state_line(roster, entry, doc, key, day, midnight, mark, imported):
     found = tracks_of(roster, entry, doc, key, day)
     counts = {status: sum(t.get("status") == status for t in found)
-              for status in ("verified", "damaged", "wanted", "bad", "recording", "partial")}
+              for status in ledger.LOGGED}
     holder = shared_with(roster, entry, day)
     line = {"entrant": entry.entrant, "name": entry.name, "device": entry.on_device if entry.device > 0 else None,
             "motion_id": entry.device if entry.device > 0 else None, "shared": sharing_text(roster, entry, day),

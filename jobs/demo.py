@@ -19,14 +19,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from jobs import config, foreground, layout, log, state
+from jobs import config, foreground, layout, ledger, log, state
 from jobs.sim import FIRMWARE_NAMES, MEDIAN_RATE, DeviceSpec, Fleet, TrackSpec, old_tracks, spread_rate
 
 MARKER = ".motion-server-demo"
 MB = 1e6   # sizes in MB, as the dashboard shows them (jobs.units)
 KB = 1000
 SHARED_OFFSET = 1000   # event.shared_devices: 1107 is device 107, as at the real events
-DONE = ("verified", "damaged")       # a track damaged on the device is kept as it is: settled too
 HARDWARE = (106, 101, 105, 107, 108)
 
 
@@ -165,7 +164,7 @@ def _settled_and_wanted(cfg):
     settled = wanted = planned = 0
     for doc in state.all_devices(cfg.paths.spool):
         for track in doc["tracks"].values():
-            settled += track["status"] in DONE
+            settled += track["status"] in ledger.ON_DISK   # a damaged track is kept as it is: settled too
             wanted += track["status"] == "wanted"
             planned += track["status"] != "skipped"
     return settled, wanted, planned
@@ -201,7 +200,7 @@ def summary(cfg, devices):
     for spec in devices:
         doc = docs.get(spec.id) or state.new(spec.id)
         counts = Counter(track["status"] for track in doc["tracks"].values())
-        size = sum(track["size"] for track in doc["tracks"].values() if track["status"] in DONE)
+        size = sum(track["size"] for track in doc["tracks"].values() if track["status"] in ledger.ON_DISK)
         total_bytes += size
         total_verified += counts.get("verified", 0)
         total_damaged += counts.get("damaged", 0)

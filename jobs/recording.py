@@ -25,9 +25,8 @@ import hashlib
 import os
 import time
 
-from jobs import files, layout, locks, shapes, spool, state
+from jobs import files, layout, ledger, locks, shapes, spool, state
 
-RECORDING, PARTIAL = "recording", "partial"
 LOOK_S = 5.0    # how soon a device with a log still growing is looked at again
 TILE = "still recording: stop the device to finish its session"
 
@@ -76,7 +75,7 @@ def follow(track, old):
     if track["status"] != "wanted" or track.get("summary") or not track.get("size"):
         return track
     if track["size"] > (old.get("size") or 0):
-        track.update(status=RECORDING, reason=TILE)
+        track.update(status=ledger.RECORDING, reason=TILE)
     return track
 
 
@@ -88,9 +87,9 @@ def mark(ctx, device_id, track, log):
     """
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(track["file"])
-        new = entry is not None and entry.get("status") != RECORDING
+        new = entry is not None and entry.get("status") != ledger.RECORDING
         if new:
-            entry.update(status=RECORDING, reason=TILE)
+            entry.update(status=ledger.RECORDING, reason=TILE)
             entry.setdefault("recording_since", time.time())
         doc["progress"] = None
     if new:
@@ -98,8 +97,9 @@ def mark(ctx, device_id, track, log):
                  track["name"], track["size"], TILE)
 
 
-def recording(ledger):
-    return [t for t in ledger.values() if isinstance(t, dict) and t.get("status") == RECORDING]
+def recording(tracks):
+    """The tracks of a device's ledger (doc["tracks"]) still recording."""
+    return [t for t in tracks.values() if isinstance(t, dict) and t.get("status") == ledger.RECORDING]
 
 
 def look_again(ctx, device_id, expected, log):
@@ -126,7 +126,7 @@ def keep_partials(ctx, device_id, log):
     from jobs import tracks
 
     for file, track in state.read(ctx.spool, device_id)["tracks"].items():
-        if not (isinstance(track, dict) and track.get("status") == RECORDING):
+        if not (isinstance(track, dict) and track.get("status") == ledger.RECORDING):
             continue
         try:
             final = tracks.final_path(ctx.cfg.paths.tracks, track)
@@ -138,10 +138,10 @@ def keep_partials(ctx, device_id, log):
             continue
         with state.update(ctx.spool, device_id) as doc:
             entry = doc["tracks"].get(file)
-            if entry is None or entry.get("status") != RECORDING:
+            if entry is None or entry.get("status") != ledger.RECORDING:
                 continue
             # last_fix: where the boards' hours end for it, as for a verified log without a summary.
-            entry.update(status=PARTIAL, partial=kept, last_fix=kept["last_fix"],
+            entry.update(status=ledger.PARTIAL, partial=kept, last_fix=kept["last_fix"],
                          reason=partial_reason(kept, ctx.cfg.tz))
         log.warning("%s kept as partial: %s", track["name"], partial_reason(kept, ctx.cfg.tz))
 

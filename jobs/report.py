@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import backup, boards, config, dashboard_facts, day_states, layout, roster, state, tracks, units
+from jobs import backup, boards, config, dashboard_facts, day_states, layout, ledger, roster, state, tracks, units
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -131,7 +131,7 @@ def outcome(cfg, doc, track, alarms):
 
 def _outcome(cfg, doc, track, alarms):
     status, reason = track.get("status"), track.get("reason")
-    if status in tracks.ON_DISK:
+    if status in ledger.ON_DISK:
         problem = _on_disk_problem(cfg, track)
         if problem:
             alarms.append(f"device {doc['device']}: {problem}")
@@ -213,7 +213,7 @@ def strays(cfg, day):
     except FileNotFoundError:
         return []
     known = {t.get("name") for doc in state.all_devices(cfg.paths.spool)
-             for t in tracks_of_day(doc, key) if t.get("status") in tracks.ON_DISK or t.get("partial")}
+             for t in tracks_of_day(doc, key) if t.get("status") in ledger.ON_DISK or t.get("partial")}
     known |= {r.get("name") for records in backup.read_imports(cfg.paths.spool, day).values() for r in records}
     return sorted(names - known)
 

@@ -17,6 +17,8 @@ from pathlib import PurePosixPath
 
 from jobs import layout, recording
 from jobs.device import track_path_problem
+# Names, not the module: `ledger` here is a device's ledger, the dict these words describe.
+from jobs.ledger import GROWING, ON_DISK, PARTIAL, SETTLED, TO_COME
 from jobs.roster import FILE_ID
 from jobs.units import knots
 
@@ -30,14 +32,6 @@ NO_SUMMARY = "no summary on the device"
 BESTS = ("best2s", "best10s", "best1852", "alpha500", "best1h")
 GONE = "no longer on the device"   # the reason of a wanted track the device stopped listing
 GONE_KEPT = 100          # such tracks a device's ledger keeps (the latest): see bound_gone
-# A track in one of these states is settled: planning never touches it again.
-# verified: on disk under its final name, never fetched twice.
-# damaged: on disk under its final name as the device holds it, byte for byte,
-#   though some frames fail (two complete fetches gave the same bytes).
-# bad: the ledger entry could not be fetched safely, or verification failed
-#   three times with differing bytes; an operator looks at it (`retry`).
-SETTLED = ("verified", "damaged", "bad")
-ON_DISK = ("verified", "damaged")
 
 
 def local_start(start_ms, tz):
@@ -84,7 +78,7 @@ def kept_sha256(track):
     if track.get("status") in ON_DISK:
         return track.get("sha256") or None
     kept = track.get("partial")
-    if track.get("status") == "partial" and isinstance(kept, dict):
+    if track.get("status") == PARTIAL and isinstance(kept, dict):
         return kept.get("sha256") or None
     return None
 
@@ -205,7 +199,7 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
             f"the device lists {entry['file']} again with another size or start" if _place(track) == replaced else None)
         if track["status"] == "wanted" and why:
             track = _held(track, device, tz, why, taken)
-        if old is not None and old.get("status") in (recording.RECORDING, recording.PARTIAL):
+        if old is not None and old.get("status") in GROWING:
             track = recording.follow(track, old)
         if track["status"] == "wanted":
             taken[_place(track)] = track["file"]
@@ -213,7 +207,7 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
     for file, track in list(new.items()):
         if file in listed:
             continue
-        if track.get("status") in ("wanted", recording.RECORDING):
+        if track.get("status") in TO_COME:
             track.update(status="skipped", reason=GONE)
         elif track.get("status") == "skipped" and track.get("reason") != GONE:
             del new[file]

@@ -15,12 +15,10 @@ a track not copied yet (the replica disk away, replicate behind) is counted.
 
 from pathlib import Path
 
-from jobs import backup, files, layout, log, state, tracks
+from jobs import backup, files, layout, ledger, log, state, tracks
 from jobs.units import printable, date_argument
 
 STAGE = "verify"
-KEPT = ("verified", "damaged")     # statuses of a track whose file is on disk with its sha256
-PARTIAL = "partial"                # what was kept of a log still recording: its sha256 is in `partial`
 
 
 def configure(parser):
@@ -37,7 +35,7 @@ def main(cfg, args):
     copied_files = files.read_json(layout.replica_files(cfg.paths.spool), {}) if replica else {}
     for doc in sorted(state.all_devices(Path(cfg.paths.spool)), key=lambda d: d["device"]):
         for file, track in sorted(doc["tracks"].items()):
-            if track.get("status") not in (*KEPT, PARTIAL) or (day and track.get("day") != day):
+            if track.get("status") not in ledger.WITH_FILE or (day and track.get("day") != day):
                 continue
             checked += 1
             found = [check(cfg.paths.tracks, track)]
@@ -80,7 +78,7 @@ def check(tracks_root, track):
         path = tracks.final_path(tracks_root, track)
     except ValueError as exc:
         return str(exc)
-    recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == PARTIAL else track.get("sha256")
+    recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == ledger.PARTIAL else track.get("sha256")
     return _hash_problem(path, recorded, "ledger")
 
 

@@ -40,7 +40,7 @@ the ledger) is jobs.fetch, imported when a run first has a device to serve.
 
 import json
 
-from jobs import assign, layout, recording, runner, spool, state
+from jobs import assign, layout, ledger, recording, runner, spool, state
 
 
 def step(ctx):
@@ -131,7 +131,7 @@ def _download_device(ctx, claim):
         state.mark_completed(doc)
         doc["warnings"] = [w for w in doc["warnings"] if not (isinstance(w, dict) and w.get("kind") == "disk")]
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
-    others = "".join(f", {statuses.count(status)} {status}" for status in ("damaged", "bad") if status in statuses)
+    others = "".join(f", {statuses.count(status)} {status}" for status in (ledger.DAMAGED, ledger.BAD) if status in statuses)
     log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
 
 

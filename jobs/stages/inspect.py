@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 
-from jobs import files, layout, recording, runner, shapes, spool, state, tracks, units
+from jobs import files, layout, ledger, recording, runner, shapes, spool, state, tracks, units
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -229,7 +229,7 @@ def _log_decisions(log, before, after):
         elif track["status"] == "wanted":
             where = f"{layout.UNASSIGNED}/{track['day']}" if track.get("unassigned") else track["day"]
             lines.append(("wanted %s as %s/%s", quoted(file), where, track["name"]))
-        elif track["status"] == recording.RECORDING:
+        elif track["status"] == ledger.RECORDING:
             lines.append(("%s %s: its size grows (%d bytes listed, no summary); looking again every %.0f s",
                           recording.TILE, quoted(file), track["size"], recording.LOOK_S))
     _log_some(log, lines)
