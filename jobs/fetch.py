@@ -45,10 +45,6 @@ class NoRoom(Exception):
     """Fetching this track would leave less free space than checks.min_free_gb: it waits, wanted."""
 
 
-class ClaimLost(runner.Stopping):
-    """Our claim was taken over (we were too slow to renew it): another worker has the device."""
-
-
 @dataclass
 class DeviceFetch:
     """Bringing one claimed device's tracks in: what every step of a fetch needs.
@@ -56,7 +52,7 @@ class DeviceFetch:
     Whatever goes wrong leaves a track's fetch as one of: BadData (the device's
     bytes are not the track: counted, the third time marks it bad), FetchError
     (this round failed: the network, named by jobs.client, or our own disk),
-    NoRoom, ClaimLost or runner.Stopping. A network error becomes a FetchError
+    NoRoom, spool.ClaimLost or runner.Stopping. A network error becomes a FetchError
     where it happens (_get, _copy_body), so an OSError met later is our disk's.
     """
 
@@ -229,8 +225,7 @@ class DeviceFetch:
                                  f"{size / min_rate + client.TRACK_GRACE_S:.0f} s "
                                  f"(size / network.min_rate + {client.TRACK_GRACE_S:g} s) after {received} bytes")
             if now >= next_lease:
-                if not spool.touch(self.claim):
-                    raise ClaimLost()
+                spool.renew(self.claim)
                 next_lease = now + LEASE_EVERY_S
             if now >= next_progress:
                 _record_progress(self.ctx, self.device, track, received, received - fetched_from, started)
@@ -366,7 +361,7 @@ def _locked_part(part):
     """
     fd = locks.open_locked(part, os.O_RDWR | os.O_CREAT)
     if fd is None:
-        raise ClaimLost()
+        raise spool.ClaimLost()
     # Unbuffered beyond a piece: what arrived is in the page cache at once, so a
     # killed worker's successor resumes from the last byte read, not 256 KB earlier.
     with os.fdopen(fd, "r+b") as out:

@@ -149,7 +149,8 @@ def serve_queue(ctx, queue, work):
     """Claim waiting devices, longest-waiting first, for free workers.
 
     `work(ctx, claim)` does one device; it returns when done (the claim is
-    finished) or raises Stopping (the claim is released for the next run).
+    finished) or raises Stopping or spool.ClaimLost (the claim is released for
+    the next run).
     Returns True while devices wait that no worker could take yet.
     """
     spool.take_over(ctx.spool, queue, ctx.cfg.spool.lease_s, ours=ctx.claims)
@@ -195,7 +196,7 @@ def _run_claim(ctx, held, slot, work):
         work(ctx, held)
         spool.finish(held)
         ctx.memory.get("claim_backoff", {}).pop(held.device, None)
-    except Stopping:
+    except (Stopping, spool.ClaimLost):   # a lost claim is let go of as after a stop
         spool.release(held)
         if ctx.stop.is_set():
             ctx.device_log(held.device).info("stopped; handed back to the %s queue", held.queue)

@@ -16,8 +16,18 @@ The rules that make it safe (Postfix's queue manager and Maildir):
   SIGKILL. A claim whose lock can be taken therefore has no owner: take_over
   puts it back in the queue. No pid is trusted for that (pids are reused).
 - a device is claimed at most once per queue: a second item for it waits.
-- an owner refreshes its claim's mtime while it works; a claim untouched for
-  longer than the lease is taken over even if its owner still lives (hung).
+
+The lease (spool.lease_s): an owner renews its claim while it works (`renew`:
+the claim file's mtime, which every process reads, and the holder's own
+monotonic clock, which its run reads: take_over's `ours`). A claim not renewed
+for longer than the lease is taken over even if its owner still lives (hung):
+its item goes back to the queue as a new file. The claim's name decides: once
+no file has it, the claim was taken over and `renew` raises ClaimLost; another
+worker has the device, and the holder stops without finishing it (the runner
+lets go of the claim as after a stop). So a holder renews well inside the
+lease, before each step that may take a device's time: download every few
+seconds of a body (jobs.fetch.LEASE_EVERY_S), inspect before each document
+and before its plan.
 """
 
 import datetime as dt
@@ -176,6 +186,16 @@ def touch(claim):
         return True
     except FileNotFoundError:
         return False
+
+
+class ClaimLost(Exception):
+    """Our claim was taken over (the lease ran out): another worker has the device."""
+
+
+def renew(claim):
+    """Renew the claim's lease; ClaimLost if it was taken over meanwhile."""
+    if not touch(claim):
+        raise ClaimLost()
 
 
 def finish(claim):

@@ -104,7 +104,7 @@ def _download_device(ctx, claim):
                 waiting.append(str(exc))
                 log.warning("%s", exc)
         relisted = not waiting and listing_changed(ctx, claim.device, doc["address"], fetch.session)
-    except fetching.ClaimLost:
+    except spool.ClaimLost:
         log.warning("claim taken over by another worker; leaving the device to it")
         raise
     except runner.Stopping:

@@ -34,10 +34,6 @@ KEPT_WARNINGS = ("address", "rename")  # warnings other stages give, which an in
 _local = threading.local()
 
 
-class ClaimLost(runner.Stopping):
-    """Our claim was taken over (the lease ran out): another worker inspects the device."""
-
-
 def step(ctx):
     return runner.serve_queue(ctx, "inspect", inspect_device)
 
@@ -53,14 +49,14 @@ def inspect_device(ctx, claim):
     except DeviceError as exc:
         fail(ctx, device, str(exc))
         return
-    except ClaimLost:
+    except spool.ClaimLost:
         log.warning("claim taken over by another worker; leaving the device to it")
         raise
     warnings = checks(ctx.cfg.checks, info, settings)
     for warning in warnings:
         log.warning("%s", warning["text"])
     logs = _bounded(log, logs, ctx.cfg.limits.max_log_entries)
-    renew(claim)
+    spool.renew(claim)
     unusable = [entry["problem"] for entry in logs if entry["file"] is None]
     _log_some(log, [("%s: not planned", problem) for problem in unusable])
     entries, again = tracks.unique([entry for entry in logs if entry["file"] is not None])
@@ -77,12 +73,6 @@ def _bounded(log, logs, limit):
     return kept
 
 
-def renew(claim):
-    """Renew the claim's lease; ClaimLost when it was taken over meanwhile."""
-    if claim is not None and not spool.touch(claim):
-        raise ClaimLost()
-
-
 def read_device(ctx, device, address, claim=None):
     """The device's three documents, checked and cached; DeviceError says what is wrong."""
     from jobs.client import get_json   # requests, only once there is a device to ask
@@ -94,7 +84,8 @@ def read_device(ctx, device, address, claim=None):
         reader = getattr(shapes, name)
         if ctx.stop.is_set():
             raise runner.Stopping()
-        renew(claim)  # each document may take up to its deadline
+        if claim is not None:
+            spool.renew(claim)  # each document may take up to its deadline
         raw[name] = get_json(_session(), address, ctx.cfg.network.port, f"/{name}.json", ctx.cfg)
         clean[name] = reader(raw[name], ctx.cfg.limits.max_track_bytes) if name == "logs" else reader(raw[name])
         if name == "info" and clean[name]["identifier"] != device:

@@ -417,7 +417,7 @@ def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp
         return take_lock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", renamed_first)
-    with pytest.raises(fetch.ClaimLost):
+    with pytest.raises(spool.ClaimLost):
         with fetch._locked_part(part):
             pytest.fail("a file no longer named .x.oao.part was handed out")
     monkeypatch.undo()
