@@ -26,10 +26,11 @@ between a start and an end fix at most 50 m apart on the WGS84 ellipsoid; a
 filtered fix rejects it) and the distance (m).
 
 A track's fixes are gathered as its frames verify (Fixes.feed, in the pass
-that checks a download), 34 bytes a fix: a 50 MB track holds ~33 MB of
-columns while its figures are computed. The same fixes give the figures
-inside the day's session windows and the course (in_sessions) and the
-verdict at hand-in (verdict). Device numbers are untrusted: a fix
+that checks a download), in one column a field (Columns), 34 bytes a fix: a
+50 MB track holds ~33 MB of columns while its figures are computed (twice
+that for a moment, as the blocks are joined). The same fixes give the
+figures inside the day's session windows and the course (in_sessions) and
+the verdict at hand-in (verdict), which share the filters computed once. Device numbers are untrusted: a fix
 time outside 2000-2100 or running backwards, a speed over MAX_SPEED or a
 position off the globe never reaches a figure (the fix is dropped or
 filtered).
@@ -58,55 +59,85 @@ CATEGORIES = ("2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance
 LABELS = {"2s": "2 s", "10s": "10 s", "5x10s": "5x10 s", "500m": "500 m", "1852m": "nautical mile",
           "1h": "1 hour", "alpha500": "alpha 500", "distance": "distance"}
 
-# The fields of a GNSS frame read here (see oao.GNSS_STRUCT); kept compact, one row a fix.
+# The fields of a GNSS frame read here (see oao.GNSS_STRUCT).
 FRAME_FIELDS = np.dtype({"names": ["lat", "lon", "speed", "course", "utc_ms", "fix", "satellites",
                                    "speed_accuracy", "horizontal_accuracy"],
                          "formats": ["<i4", "<i4", "<u4", "<u4", "<i8", "u1", "u1", "<u4", "<u4"],
                          "offsets": [4, 8, 16, 20, 24, 32, 33, 34, 38], "itemsize": oao.GNSS_SIZE})
-# A kept fix: the frame's bytes 4-12 (lat, lon) and 16-42 (speed ... horizontal_accuracy), which
-# lie together there, so that a block is kept with two copies (one a field was 5x slower).
-KEPT = np.dtype({"names": ["lat", "lon", "speed", "course", "utc_ms", "fix", "satellites", "speed_accuracy",
-                           "horizontal_accuracy"],
-                 "formats": ["<i4", "<i4", "<u4", "<u4", "<i8", "u1", "u1", "<u4", "<u4"],
-                 "offsets": [0, 4, 8, 12, 16, 24, 25, 26, 30], "itemsize": 34})
-_FRAME_PARTS = np.dtype({"names": ["place", "motion"], "formats": ["V8", "V26"], "offsets": [4, 16],
-                         "itemsize": oao.GNSS_SIZE})
-_KEPT_PARTS = np.dtype({"names": ["place", "motion"], "formats": ["V8", "V26"], "offsets": [0, 8], "itemsize": 34})
+FIELDS = FRAME_FIELDS.names
+
+
+class Columns:
+    """A track's fixes in time order, one contiguous array a field (FIELDS): fixes["speed"]
+    is a column, fixes[a:b] the fixes a to b-1 (sharing the columns), len(fixes) their
+    count. Held so because every category reads whole columns: from records of 34 bytes
+    each read was a strided copy."""
+
+    def __init__(self, columns, whole=None, first=0):
+        self.columns = columns
+        self.whole, self.first = whole, first    # the fixes these were cut from, and where
+        self.kept = {}                           # what was computed of them to be shared (filters())
+
+    def __len__(self):
+        return len(self.columns["utc_ms"])
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.columns[key]
+        first, stop, stride = key.indices(len(self))
+        if stride != 1:
+            raise IndexError("only a stretch of fixes can be cut out")
+        whole = self.whole or self
+        return Columns({name: column[first:stop] for name, column in self.columns.items()}, whole,
+                       self.first + first)
+
+
+def _no_fixes():
+    return Columns({name: np.empty(0, FRAME_FIELDS.fields[name][0]) for name in FIELDS})
 
 
 class Fixes:
     """A track's fixes, gathered from blocks of verified GNSS frames in order."""
 
     def __init__(self):
-        self._blocks = []
+        self._blocks = {name: [] for name in FIELDS}
         self._seen_fix = False
         self._latest = EARLIEST_MS - 1
+        self._gathered = None
 
     def feed(self, block):
         count = len(block) // oao.GNSS_SIZE
-        rows, parts = np.frombuffer(block, FRAME_FIELDS, count), np.frombuffer(block, _FRAME_PARTS, count)
+        rows = np.frombuffer(block, FRAME_FIELDS, count)
         if not self._seen_fix:     # nothing counts before the first fix
             fixed = np.flatnonzero(rows["fix"] > 0)
             if not len(fixed):
                 return
-            rows, parts, self._seen_fix = rows[fixed[0]:], parts[fixed[0]:], True
-        times = np.ascontiguousarray(rows["utc_ms"])   # one copy: a 52-byte stride is slow to read thrice
+            rows, self._seen_fix = rows[fixed[0]:], True
+        times = rows["utc_ms"].copy()   # one copy: a 52-byte stride is slow to read thrice
         # A time must be later than every kept one before it (and within 2000-2100): the usual
         # block, every time in order after the last kept one, is kept whole without more ado.
+        keep = slice(None)
         if not (len(times) and times[0] > self._latest and times[-1] < LATEST_MS and (np.diff(times) > 0).all()):
             # (A time past 2100 is dropped, and must not drop every fix after it.)
             plausible = np.where(times < LATEST_MS, times, 0)
             running = np.maximum.accumulate(np.concatenate(([self._latest], plausible)))[:-1]
             keep = (times > running) & (times < LATEST_MS)
-            parts, times = parts[keep], times[keep]
-        if len(parts):
-            kept = np.empty(len(parts), _KEPT_PARTS)
-            kept["place"], kept["motion"] = parts["place"], parts["motion"]
+            times = times[keep]
+        if len(times):
             self._latest = int(times[-1])
-            self._blocks.append(kept.view(np.uint8))
+            self._gathered = None
+            for name, blocks in self._blocks.items():
+                # (a field of frames indexed by a mask is a copy already; sliced, a view of them)
+                column = times if name == "utc_ms" else rows[name][keep]
+                blocks.append(column.copy() if isinstance(keep, slice) and name != "utc_ms" else column)
 
     def array(self):
-        return np.concatenate(self._blocks).view(KEPT) if self._blocks else np.empty(0, KEPT)
+        """The fixes gathered (Columns): one object however often asked, so that what is
+        computed of them once is shared."""
+        if self._gathered is None:
+            self._gathered = (Columns({name: np.concatenate(blocks) for name, blocks in self._blocks.items()})
+                              if self._blocks["utc_ms"] else _no_fixes())
+        return self._gathered
 
 
 def fixes_of(path, checksums=False):
@@ -175,26 +206,63 @@ def _median_counted(values):
     return int((float(a) + float(b)) / 2)
 
 
-def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, speed=None, times=None):
-    """{reason: bool array}: why each fix is filtered (`speed` and `times`: the fixes' as
-    float and as a whole array, when the caller has them)."""
-    speed = fixes["speed"].astype(np.float64) if speed is None else speed
-    times = fixes["utc_ms"] if times is None else times
+def reasons(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    """{reason: bool array}: why each fix is filtered."""
+    return dict(filters(fixes, step, max_speed_accuracy)[0])
+
+
+def filters(fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    """(reasons, the fixes' speeds as float, filtered: any reason but "no 3D fix"), computed
+    once for a track's fixes and shared by its figures and its verdict (kept with the
+    Columns; a stretch cut from fixes that have them takes theirs). Never to be changed."""
+    key = ("filters", step, max_speed_accuracy)
+    kept = getattr(fixes, "kept", {})
+    if key not in kept:
+        whole = getattr(fixes, "whole", None)
+        if whole is not None and key in whole.kept:
+            kept[key] = _cut_filters(whole.kept[key], fixes.first, len(fixes))
+        else:
+            kept[key] = _filters(fixes, step, max_speed_accuracy)
+    return kept[key]
+
+
+def _filters(fixes, step, max_speed_accuracy):
+    speed = fixes["speed"].astype(np.float64)
+    times = fixes["utc_ms"]
     limit = next(a for most, a in ACCELERATION_MAX if most is None or step <= most)
     change = np.zeros(len(fixes))
     if len(fixes) > 1:
         change[1:] = np.abs(np.diff(speed)) / np.diff(times)   # mm/s per ms = m/s2
-    return {"no 3D fix": fixes["fix"] != 3,
-            "satellites": fixes["satellites"] < SATELLITES_MIN,
-            "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
-            "acceleration": change > limit,
-            # compared both ways, not through np.abs: abs(-2**31) overflows int32 back to -2**31
-            "impossible": ((speed > MAX_SPEED) | _outside(fixes["lat"], 900_000_000)
-                           | _outside(fixes["lon"], 1_800_000_000))}
+    why = {"no 3D fix": fixes["fix"] != 3,
+           "satellites": fixes["satellites"] < SATELLITES_MIN,
+           "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
+           "acceleration": change > limit,
+           "impossible": ((speed > MAX_SPEED) | _outside(fixes["lat"], 900_000_000)
+                          | _outside(fixes["lon"], 1_800_000_000))}
+    filtered = why["satellites"] | why["speed accuracy"]
+    filtered |= why["acceleration"]
+    filtered |= why["impossible"]
+    return why, speed, filtered
+
+
+def _cut_filters(found, first, count):
+    """filters() of the fixes first..first+count-1 of those that gave `found`: the same,
+    but that the first of them has no speed before it to change from."""
+    why, speed, filtered = found
+    part = slice(first, first + count)
+    why, speed, filtered = {name: hit[part] for name, hit in why.items()}, speed[part], filtered[part]
+    if count and why["acceleration"][0]:
+        why["acceleration"] = why["acceleration"].copy()
+        why["acceleration"][0] = False
+        filtered = filtered.copy()
+        filtered[0] = why["satellites"][0] | why["speed accuracy"][0] | why["impossible"][0]
+    return why, speed, filtered
 
 
 def _outside(column, limit):
-    return (column > limit) | (column < -limit)
+    """Whether each number is beyond +-limit: as unsigned numbers shifted by `limit`, one
+    comparison (abs(-2**31) would overflow int32 back to -2**31)."""
+    return column.view(np.uint32) + np.uint32(limit) > np.uint32(2 * limit)
 
 
 class Track:
@@ -202,21 +270,23 @@ class Track:
 
     def __init__(self, fixes, step, max_speed_accuracy=SPEED_ACCURACY_MAX, outside=None):
         self.fixes = fixes
-        self.times = np.ascontiguousarray(fixes["utc_ms"])   # read often: one copy, not a stride of 34 bytes
+        self.times = times = fixes["utc_ms"]
         self.step = step
-        speed = fixes["speed"].astype(np.float64)
-        why = reasons(fixes, step, max_speed_accuracy, speed, self.times)
-        no_3d = why.pop("no 3D fix")
-        self.filtered = np.logical_or.reduce(list(why.values())) if len(fixes) else np.zeros(0, bool)
+        why, speed, filtered = filters(fixes, step, max_speed_accuracy)
         if outside is not None:      # outside the course: as a filtered fix
-            self.filtered = self.filtered | outside
-        adds = ~(self.filtered | no_3d) & (speed >= SLOW)
-        steps = np.diff(self.times, prepend=self.times[:1]).astype(np.float64)
+            filtered = filtered | outside
+        self.filtered = filtered
+        adds = ~(filtered | why["no 3D fix"])
+        adds &= speed >= SLOW
+        steps = np.zeros(len(times))
+        np.subtract(times[1:], times[:-1], out=steps[1:])
         steps[steps > 1.5 * step] = step        # across a gap: one step, never the gap
-        self.distance = np.cumsum(np.where(adds, steps * speed, 0.0)) / 1e6   # metres
-        self.rejects = np.cumsum(self.filtered)   # filtered fixes up to and including each
-        # A fix adds at most its speed x the time since the one before: no stretch is faster than its fastest.
         self.adding = np.where(adds, speed, 0.0)
+        # A fix adds at most its speed x the time since the one before: no stretch is faster than its fastest.
+        distance = np.multiply(steps, self.adding, out=steps)
+        self.distance = np.cumsum(distance, out=distance)
+        self.distance /= 1e6   # metres
+        self.rejects = np.cumsum(filtered)   # filtered fixes up to and including each
         self._maxima = None
 
     def clean(self, starts, ends):
@@ -773,10 +843,10 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
     if n == 0:
         return {"fixes": 0, "filtered": 0.0, "reasons": {}, "longest_gap": None, "median_satellites": None,
                 "median_speed_accuracy": None, "suspect": [], "flagged": False}
-    times = np.ascontiguousarray(fixes["utc_ms"])
+    times = fixes["utc_ms"]
     step = nominal_step(times)
-    why = reasons(fixes, step, max_speed_accuracy, times=times)
-    any_reason = np.logical_or.reduce(list(why.values()))
+    why, _, filtered = filters(fixes, step, max_speed_accuracy)    # the figures' own, when they were computed
+    any_reason = filtered | why["no 3D fix"]
     gap = None
     if n > 1:
         steps = np.diff(times)
@@ -797,9 +867,10 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
         suspect += [{"why": label, "start_ms": a, "end_ms": b}
                     for a, b in _stretches(times, hit & inside_windows, max(SUSPECT_JOIN_MS, 1.5 * step))]
     suspect.sort(key=lambda s: s["start_ms"])
-    share = float(any_reason.mean())
+    share = np.count_nonzero(any_reason) / n
+    counts = {key: np.count_nonzero(hit) for key, hit in why.items()}
     return {"fixes": n, "filtered": round(share, 4),
-            "reasons": {key: int(hit.sum()) for key, hit in why.items() if hit.any()},
+            "reasons": {key: count for key, count in counts.items() if count},
             "longest_gap": gap, "median_satellites": _median_int(fixes["satellites"]),
             "median_speed_accuracy": _median_counted(sacc), "suspect": suspect[:SUSPECTS_SHOWN],
             "suspect_count": len(suspect), "flagged": bool(suspect) or share > max_filtered_share}
