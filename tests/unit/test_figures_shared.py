@@ -1,0 +1,95 @@
+"""What the figures share to be quick gives what computing everything afresh gives: the
+filters computed once for a track's fixes and taken by its verdict and by the stretches
+cut out for its session windows (the first fix of a stretch has no speed before it),
+on random tracks with gaps, filtered fixes, fixes before the first fix and clocks that
+run backwards."""
+
+import math
+import random
+
+import pytest
+
+from jobs import figures, oao
+
+START_MS = 1_700_000_000_000
+
+
+def legs(rng, count, step_ms):
+    """Legs of 10-60 s at their own speed and heading, noisy, out and back over the same
+    water (alphas), with gaps in time, fixes filtered by satellites, sAcc and jumps in speed,
+    and some 2D fixes."""
+    records, lat, lon, t, heading, leg_end, fast = [], 505_725_000.0, -24_575_000.0, START_MS, 45.0, 0, 9000
+    for n in range(count):
+        if n >= leg_end:
+            heading = (heading + rng.choice((-1, 1)) * rng.randrange(30, 181)) % 360
+            leg_end, fast = n + rng.randrange(10_000, 60_000) // step_ms, rng.randrange(2000, 13_000)
+        speed = fast + rng.randrange(-300, 300) + (6000 if rng.random() < 0.003 else 0)
+        lat += speed * step_ms / 1e6 * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
+        lon += speed * step_ms / 1e6 * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
+        t += step_ms * (rng.randrange(2, 20) if rng.random() < 0.003 else 1)
+        records.append((0x0AD4, round(lat), round(lon), 0, speed, round(heading * 1e5), t,
+                        2 if rng.random() < 0.003 else 3, 3 if rng.random() < 0.005 else 12,
+                        5000 if rng.random() < 0.005 else 150, 800, 1200, 0, 54))
+    return records
+
+
+def hostile(records, rng):
+    """`records` with times that run backwards or repeat, a time past 2100, a latitude at
+    the end of int32 and a speed beyond any craft, and the first fixes without a fix."""
+    records = [list(r) for r in records]
+    for _ in range(len(records) // 40):
+        k = rng.randrange(len(records))
+        records[k][6] -= rng.randrange(0, 5000)
+    records[rng.randrange(len(records))][6] = 2**62
+    records[rng.randrange(len(records))][1] = -2**31
+    records[rng.randrange(len(records))][4] = 2**32 - 1
+    for r in records[:20]:
+        r[7] = 0
+    return [tuple(r) for r in records]
+
+
+def gathered(frames):
+    fixes = figures.Fixes()
+    for at in range(0, len(frames), 52 * 700):
+        fixes.feed(frames[at:at + 52 * 700])
+    return fixes.array()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_shared_filters_give_what_fresh_ones_give(seed):
+    rng = random.Random(seed)
+    step = rng.choice((100, 200, 1000))
+    count = rng.choice((800, 3000))
+    records = legs(rng, count, step)
+    if seed % 4 < 2:
+        records = hostile(records, rng)
+    frames = oao.gnss_frames(records)
+    fixes = gathered(frames)
+    first, last = int(fixes["utc_ms"][0]) / 1000, int(fixes["utc_ms"][-1]) / 1000
+    windows = [("a", first + (last - first) * rng.random() * 0.4, first + (last - first) * 0.5),
+               ("b", first + (last - first) * 0.6, first + (last - first) * rng.uniform(0.7, 1.0))]
+    # The download's order: the whole log's figures, then the verdict and the sessions' figures.
+    shared = (figures.compute(fixes, only=figures.CHECKED), figures.verdict(fixes, windows),
+              figures.in_sessions(fixes, windows), figures.compute(fixes, 300), figures.verdict(fixes, (), 300))
+    fresh = (figures.compute(gathered(frames), only=figures.CHECKED), figures.verdict(gathered(frames), windows),
+             figures.in_sessions(gathered(frames), windows), figures.compute(gathered(frames), 300),
+             figures.verdict(gathered(frames), (), 300))
+    assert shared == fresh
+    assert shared[2] and shared[0]["10s"]
+
+
+@pytest.mark.parametrize("filtered_first", [True, False])
+def test_a_stretch_cut_from_the_fixes_has_the_filters_of_fixes_gathered_alone(filtered_first):
+    rng = random.Random(5)
+    records = legs(rng, 2000, 200)
+    if filtered_first:     # a jump in speed at the stretch's first fix: filtered only in the whole track
+        records[700] = records[700][:4] + (records[700][4] + 9000,) + records[700][5:]
+    fixes = gathered(oao.gnss_frames(records))
+    figures.filters(fixes, 200)
+    cut = fixes[700:1500]
+    alone = gathered(oao.gnss_frames(records[700:1500]))
+    for (name, hit), (same, expected) in zip(figures.filters(cut, 200)[0].items(),
+                                             figures.filters(alone, 200)[0].items()):
+        assert name == same and hit.tolist() == expected.tolist(), name
+    assert figures.filters(cut, 200)[2].tolist() == figures.filters(alone, 200)[2].tolist()
+    assert figures.filters(fixes, 200)[0]["acceleration"][700] == filtered_first
