@@ -1,4 +1,4 @@
-"""motion-server import FILE... --entrant ID [--day YYYY-MM-DD] [--start HH:MM]: backup files.
+"""Backup files imported into an entrant's day: `motion-server import` (jobs.import_).
 
 When a Motion fails or is forgotten, the team takes the session from the
 sailor's own device: GT-31 or GW-52/60 (.sbp, .sbn), ESP-GPS (.gpy, .oao),
@@ -21,15 +21,11 @@ import datetime as dt
 import os
 import re
 import struct
-import sys
 import time
 from pathlib import Path
 
-from jobs import files, layout, log, marks, roster, shapes
-from jobs.config import ConfigError
-from jobs.units import date_argument, clock_argument
+from jobs import files, layout, shapes
 
-STAGE = "import"
 FORMATS = ("oao", "sbp", "sbn", "gpy", "fit", "gpx", "ubx")
 CHUNK = 1024 * 1024
 # <File ID>_<Motion ID or 0>_<YYYYMMDD>_<HHMMSS>.<ext>: what an imported file is called.
@@ -41,15 +37,6 @@ GPX_READ = 4 * 1024 * 1024     # a GPX file's first fix is near its top
 
 class NotImported(Exception):
     """This file cannot be imported; the message names it and says why."""
-
-
-def configure(parser):
-    parser.add_argument("files", nargs="+", metavar="FILE", help="backup files: " + ", ".join(f".{f}" for f in FORMATS))
-    parser.add_argument("--entrant", required=True, metavar="ID", help="the roster's Entrant ID")
-    parser.add_argument("--day", type=date_argument, metavar="YYYY-MM-DD",
-                        help="the event day (default: the file's start day, else today in event.timezone)")
-    parser.add_argument("--start", type=clock_argument, metavar="HH:MM",
-                        help="the session's local start, for formats that do not give it (.sbp .sbn .gpy .ubx)")
 
 
 # --- the start a file gives ------------------------------------------------------------
@@ -272,32 +259,3 @@ def _check(copy, source, fmt, digest):
     except oao.OAOError as exc:
         raise NotImported(f"{source}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
     return f"every frame ({sum(found['frames'].values())} frames) and sha256"
-
-
-def main(cfg, args):
-    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it did itself
-    logger = log.get(STAGE)
-    try:
-        entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
-    except ConfigError as exc:
-        print(f"motion-server: {exc}", file=sys.stderr)
-        return 2
-    person, failed = marks.who(), 0
-    for source in args.files:
-        try:
-            record, new = import_file(cfg, entries, source, args.entrant, args.day, args.start, person)
-        except (NotImported, OSError) as exc:
-            failed += 1
-            text = str(exc) if isinstance(exc, NotImported) else f"{source}: {exc.strerror or exc}"
-            print(f"motion-server: import: {text}", file=sys.stderr)
-            logger.error("not imported: %s", text)
-            continue
-        where = f"{record['folder']}/{record['name']}"
-        if new:
-            logger.info("%s imported for entrant %s as %s by %s (start from %s; checked: %s; sha256 %s)",
-                        record["source"], record["entrant"], where, person, record["start_from"],
-                        record["checked"], record["sha256"])
-            print(f"{source}: imported as {where} ({record['checked']} checked)")
-        else:
-            print(f"{source}: already imported as {where} (the same bytes)")
-    return 1 if failed else 0

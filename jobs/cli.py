@@ -26,10 +26,10 @@ COMMANDS = {
     "init": ("jobs.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, crontabs, "
                           "logrotate file)"),
     "figures": ("jobs.figures_cli", "the community's speed figures of .oao files (2 s ... alpha 500, distance)"),
-    "mark": ("jobs.marks", "say what the server cannot see: an entrant did not sail/start/finish, "
+    "mark": ("jobs.mark", "say what the server cannot see: an entrant did not sail/start/finish, "
                            "or the device was faulty/lost"),
-    "unmark": ("jobs.marks", "clear an entrant's mark of a day"),
-    "import": ("jobs.backup", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
+    "unmark": ("jobs.mark", "clear an entrant's mark of a day"),
+    "import": ("jobs.import_", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
     "close": ("jobs.close", "the day is complete: write SHA256SUMS and entrants.csv in its folder"),
     "handoff": ("jobs.handoff", "copy a closed day's folder to a disk or share, checked against SHA256SUMS"),
 }

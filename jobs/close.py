@@ -9,7 +9,7 @@ the record says so. Run again after anything new (the dashboard says
 import datetime as dt
 import sys
 
-from jobs import closing, layout, locks, log, marks
+from jobs import closing, layout, locks, log
 from jobs.config import ConfigError
 from jobs.units import date_argument
 
@@ -26,7 +26,7 @@ def main(cfg, args):
     log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it did itself
     logger = log.get(STAGE)
     try:
-        record, blocking, changed = closing.close(cfg, args.day, force=args.force, by=marks.who())
+        record, blocking, changed = closing.close(cfg, args.day, force=args.force, by=log.who())
     except ConfigError as exc:
         print(f"motion-server: close: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ Format: time level stage device message, e.g.
     2026-07-16 13:02:40 INFO download 470 ALD470ANN_470_20260716_130240.oao ...
 """
 
+import getpass
 import logging
 import os
 import sys
@@ -123,3 +124,12 @@ def for_device(stage, device):
 def quoted(text, limit=80):
     """Device-supplied text, quoted and cut, safe on one log line."""
     return repr(cut(text, limit))
+
+
+def who():
+    """The person at the keyboard, for the log lines of the commands a person runs:
+    $USER, else the login name."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):   # no such user in the password database (a container)
+        return f"uid {os.getuid()}"

@@ -1,4 +1,4 @@
-"""motion-server mark DAY ENTRANT STATE [--note TEXT] / unmark DAY ENTRANT: a person's word on an entrant's day.
+"""A person's word on an entrant's day: the marks `motion-server mark` sets (jobs.mark).
 
 What the server cannot see, a person says: the entrant did not sail, did not
 start or did not finish (results need DNC/DNS/DNF), or the device was faulty
@@ -8,18 +8,12 @@ name, fsync, rename), with who set it and when; the log says so too. The day
 states (jobs.day_states.day_states) show it with its note.
 """
 
-import argparse
-import getpass
 import os
 import re
-import sys
 import time
 
-from jobs import files, layout, log, roster
-from jobs.config import ConfigError
-from jobs.units import date_argument
+from jobs import files, layout
 
-STAGE = "mark"
 # The states a person sets; the others the server finds itself.
 MARKABLE = ("did not sail", "did not start", "did not finish", "device faulty", "device lost")
 NEEDS_A_NOTE = ("device faulty", "device lost")
@@ -27,24 +21,6 @@ ALIASES = {"dnc": "did not sail", "dns": "did not start", "dnf": "did not finish
            "lost": "device lost"}
 SAFE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z", re.ASCII)
 NOTE_MAX = 500
-
-
-def configure(parser):
-    parser.add_argument("day", type=date_argument, metavar="DAY", help="the event day, YYYY-MM-DD")
-    parser.add_argument("entrant", metavar="ENTRANT", help="the roster's Entrant ID")
-    if parser.prog.split()[-1] == "mark":
-        parser.add_argument("state", type=state_word, metavar="STATE",
-                            help="; ".join(MARKABLE) + " (or dnc, dns, dnf, faulty, lost; quote the words)")
-        parser.add_argument("--note", default="", help="what a person should know (required for device faulty/lost)")
-
-
-def state_word(text):
-    """One of MARKABLE from what a person typed ("did-not-start", "DNS", "device lost")."""
-    word = " ".join(text.replace("-", " ").replace("_", " ").lower().split())
-    word = ALIASES.get(word, word)
-    if word not in MARKABLE:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(MARKABLE)}")
-    return word
 
 
 def entrant_key(entrant):
@@ -97,53 +73,3 @@ def clear_mark(spool, day, entrant):
     os.unlink(path)
     files.fsync_dir(path.parent)
     return mark
-
-
-def who():
-    """The person at the keyboard: $USER, else the login name."""
-    try:
-        return os.environ.get("USER") or getpass.getuser()
-    except (KeyError, OSError):   # no such user in the password database (a container)
-        return f"uid {os.getuid()}"
-
-
-def _sailing(cfg, day, entrant):
-    """The entrant's row sailing on `day`, or an error message."""
-    try:
-        entries = roster.load(cfg.event.roster, cfg.event.shared_devices) if cfg.event.roster else roster.NO_ROSTER
-    except ConfigError as exc:
-        return None, str(exc)
-    rows = [e for e in entries.entries if e.entrant == entrant]
-    if not rows:
-        return None, f"entrant {entrant!r} is not on the roster ({entries.path or 'no event.roster'})"
-    if not any(e.sails_on(day) for e in rows):
-        spans = ", ".join(f"{e.start} to {e.end}" for e in rows)
-        return None, f"entrant {entrant!r} does not sail on {day} (roster: {spans})"
-    return rows, None
-
-
-def main(cfg, args):
-    log.setup(cfg, console=False, errors_to_stderr=False)   # it prints what it did itself
-    logger = log.get(STAGE)
-    rows, problem = _sailing(cfg, args.day, args.entrant)
-    if problem:
-        print(f"motion-server: {args.command}: {problem}", file=sys.stderr)
-        return 2
-    person = who()
-    if args.command == "unmark":
-        mark = clear_mark(cfg.paths.spool, args.day, args.entrant)
-        if mark is None:
-            print(f"motion-server: unmark: entrant {args.entrant} has no mark on {args.day}", file=sys.stderr)
-            return 1
-        logger.info("entrant %s on %s: mark %r cleared by %s", args.entrant, args.day, mark.get("state"), person)
-        print(f"{args.day} {args.entrant}: mark {mark.get('state')!r} cleared")
-        return 0
-    note = " ".join(args.note.split())[:NOTE_MAX]
-    if args.state in NEEDS_A_NOTE and not note:
-        print(f"motion-server: mark: {args.state} needs a --note (which device, what happened)", file=sys.stderr)
-        return 2
-    set_mark(cfg.paths.spool, args.day, args.entrant, args.state, note, person)
-    logger.info("entrant %s on %s marked %r by %s%s", args.entrant, args.day, args.state, person,
-                f": {note}" if note else "")
-    print(f"{args.day} {args.entrant}: {args.state}" + (f" ({note})" if note else "") + f", set by {person}")
-    return 0
