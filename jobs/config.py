@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from jobs.device_warnings import KNOWN_SETTINGS
 from jobs.units import cut
 
 DEFAULT_FILE = "motion-server.yaml"
@@ -186,8 +187,6 @@ DEFAULTS = {
 OPTIONAL = {"event.roster": (str, list), "network.hosts_file": str, "event.first_day": str, "event.last_day": str,
             "paths.replica": str, "event.shared_devices": dict, "event.sessions": dict, "event.course": list}
 SHARED_RULES = {"offset": 1, "factor": 2}   # event.shared_devices: each rule's smallest value
-# Settings the server can compare: settings.json's strings, and led_flash from custom_led.
-SETTING_KEYS = ("gnss_rate", "one_log_per_day", "timezone", "led_flash", "speed_unit", "distance_unit")
 EXTRA_DEVICES_MAX = 10_000
 PATH_KEYS = ("event.roster", "network.hosts_file", "paths.spool", "paths.tracks", "paths.html", "paths.log",
              "paths.replica")
@@ -255,9 +254,9 @@ def _check_type(name, value, default, origin):
     if isinstance(default, list):
         return [str(v) for v in value]
     if isinstance(default, dict):  # checks.settings: strings as the device sends them
-        unknown = set(value) - set(SETTING_KEYS)
+        unknown = set(value) - set(KNOWN_SETTINGS)
         if unknown:
-            raise ConfigError(f"{origin}: {name}.{sorted(unknown)[0]}: unknown key (known here: {', '.join(SETTING_KEYS)})")
+            raise ConfigError(f"{origin}: {name}.{sorted(unknown)[0]}: unknown key (known here: {', '.join(KNOWN_SETTINGS)})")
         # A setting given as nothing (~) is not checked.
         merged = {**default, **value}
         return {k: str(v) for k, v in merged.items() if v is not None}
@@ -320,8 +319,8 @@ def _check_values(cfg, origin):
     if cfg["event"]["session"] and not _session_ok(cfg["event"]["session"]):
         bad("event.session", cfg["event"]["session"], 'two times of day, start before end, such as ["10:00", "16:00"]')
     for key in cfg["checks"]["required_settings"]:
-        if key not in SETTING_KEYS:
-            bad("checks.required_settings", key, "names from " + ", ".join(SETTING_KEYS))
+        if key not in KNOWN_SETTINGS:
+            bad("checks.required_settings", key, "names from " + ", ".join(KNOWN_SETTINGS))
     host, _, port = cfg["dashboard"]["listen"].rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         bad("dashboard.listen", cfg["dashboard"]["listen"], "host:port, such as 0.0.0.0:8080")

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections import Counter
 
-from jobs import backup, boards, day_states, layout, ledger, spool, units
+from jobs import backup, boards, day_states, device_warnings, layout, ledger, spool, units
 from jobs.files import read_json
 from jobs.tracks import DAY, replicated
 
@@ -21,7 +21,6 @@ TEXT_MAX = 120          # longest device string shown; the rest is cut with "…
 # How each status looks beside its word and colour: readable without colour too.
 SYMBOLS = {"completed": "✔", "downloading": "↓", "pending": "◷", "connected": "●",
            "failed": "✘", "disconnected": "○", "unknown": "?"}
-WARNING_KINDS = ("battery", "storage", "firmware", "settings")
 # The ledger's statuses as the pages count them, with the one in flight ("downloading") beside them.
 TRACK_STATES = (*ledger.ON_DISK, "downloading", ledger.WANTED, ledger.SKIPPED, ledger.BAD, *ledger.GROWING)
 TRACKS_SHOWN = 20   # tracks on a device's tile; the tracks page has them all
@@ -157,10 +156,10 @@ def device_facts(cfg, doc, ledger, serving, queued, now, today, midnight):
         "username": _text(info.get("username")),
         "firmware": _text(info.get("firmware_name") or info.get("firmware_code")),
         "battery": battery,
-        "battery_low": battery is not None and battery < cfg.checks.battery_min_percent or "battery" in kinds,
+        "battery_low": battery is not None and device_warnings.battery_low(battery, cfg.checks) or "battery" in kinds,
         "charging": info.get("charging") is True,
         "storage": storage,
-        "storage_full": storage is not None and storage > cfg.checks.storage_max_percent or "storage" in kinds,
+        "storage_full": storage is not None and device_warnings.storage_full(storage, cfg.checks) or "storage" in kinds,
         "firmware_warning": "firmware" in kinds,
         "warnings": warnings,
         "error": _text(doc.get("error")) if doc.get("status") == "failed" else None,
@@ -378,10 +377,10 @@ def not_seen(roster, day, docs, midnight, tz):
 
 def warning_lists(devices, roster):
     """Warnings by kind, each naming its device: what the warnings page lists."""
-    lists = {kind: [] for kind in (*WARNING_KINDS, "other")}
+    lists = {kind: [] for kind in device_warnings.SECTIONS}
     for device in devices:
         for warning in device["warnings"]:
-            kind = warning["kind"] if warning["kind"] in WARNING_KINDS else "other"
+            kind = warning["kind"] if warning["kind"] in device_warnings.SECTIONS else "other"
             lists[kind].append({"device": device["id"], "entrants": device["entrants"], "text": warning["text"],
                                 "last_seen": device["last_seen"]})
     lists["roster"] = [_text(w, 400) for w in roster.warnings]

@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from jobs import dashboard_facts, layout, shipped, units
+from jobs import dashboard_facts, device_warnings, layout, shipped, units
 from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, could_not_show, unreadable
 from jobs.files import atomic_write
 
@@ -262,6 +262,8 @@ def environment():
     env.filters.update(size=units.size_text, age=units.age_text, duration=units.duration_text,
                        rate=units.rate_text)
     env.globals["symbols"] = SYMBOLS
+    env.globals.update(warning_sections=device_warnings.SECTIONS,
+                       warnings_on_info_lines=device_warnings.ON_INFO_LINE)
     return env
 
 

@@ -17,6 +17,7 @@ on every page from then on.
 """
 
 from jobs.device import DeviceError
+from jobs.device_warnings import KNOWN_SETTINGS, LED_FLASH
 from jobs.units import cut
 
 TEXT_MAX = 200         # usernames, firmware names, setting values: shown on the dashboard
@@ -151,7 +152,8 @@ def _firmware(doc, motion):
     _fail(doc, "motion.firmware", firmware, "an object with code and name, or a whole number")
 
 
-SETTINGS = ("gnss_rate", "one_log_per_day", "timezone", "speed_unit", "distance_unit")
+# settings.json's own strings; led_flash is read from custom_led below.
+SETTINGS = tuple(key for key in KNOWN_SETTINGS if key != LED_FLASH)
 
 
 def settings(document):
@@ -169,7 +171,7 @@ def settings(document):
     clean["username"] = _field(doc, "settings", values, "username", _setting, required=False, default="")
     led = _field(doc, "settings", values, "custom_led", _object, required=False)
     if led is not None and led.get("flash") is not None:
-        clean["led_flash"] = _field(doc, "settings.custom_led", led, "flash", _setting)
+        clean[LED_FLASH] = _field(doc, "settings.custom_led", led, "flash", _setting)
     return clean
 
 

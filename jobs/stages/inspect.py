@@ -4,7 +4,8 @@ For each device in the inspect queue (detect put it there when it joined):
   - fetch info.json, settings.json and logs.json from its recorded address,
     check their shapes and keep a copy in <spool>/cache/<id>/;
   - the device must say it is the device we looked up;
-  - warn about firmware, storage, battery and settings (the device still goes on);
+  - warn about firmware, storage, battery and settings (jobs.device_warnings;
+    the device still goes on);
   - plan its tracks (the limits.max_log_entries most recent of logs.json):
     wanted, skipped with a reason, or already verified;
   - wanted tracks left: status pending and into the download queue;
@@ -19,7 +20,7 @@ import threading
 import time
 from collections import Counter
 
-from jobs import files, layout, ledger, recording, runner, shapes, spool, state, tracks, units
+from jobs import device_warnings, files, layout, ledger, recording, runner, shapes, spool, state, tracks, units
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -30,7 +31,6 @@ from jobs.log import quoted
 # Read in this order: info.json first, so a wrong device is refused before the rest.
 READERS = ("info", "settings", "logs")
 LINES_MAX = 50           # lines about one device's tracks per inspection
-KEPT_WARNINGS = ("address", "rename")  # warnings other stages give, which an inspection keeps
 _local = threading.local()
 
 
@@ -52,7 +52,7 @@ def inspect_device(ctx, claim):
     except spool.ClaimLost:
         log.warning("claim taken over by another worker; leaving the device to it")
         raise
-    warnings = checks(ctx.cfg.checks, info, settings)
+    warnings = device_warnings.found_in(info, settings, ctx.cfg.checks)
     for warning in warnings:
         log.warning("%s", warning["text"])
     logs = _bounded(log, logs, ctx.cfg.limits.max_log_entries)
@@ -109,32 +109,6 @@ def _session():
     return _local.session
 
 
-def checks(expected, info, settings):
-    """Warnings ({kind, text}) about firmware, storage, battery and settings."""
-    found = []
-    if info["generation"] == "new":
-        firmware, shown = info["firmware_name"], quoted(info["firmware_name"])
-    else:  # old firmware has a code only; the approved list holds it as a string
-        firmware = shown = str(info["firmware_code"])
-    # An empty list: the event approves no particular firmware, so none is checked.
-    if expected.approved_firmwares and firmware not in expected.approved_firmwares:
-        found.append({"kind": "firmware", "text": f"firmware {shown} is not approved"})
-    if info["storage"] > expected.storage_max_percent:
-        found.append({"kind": "storage",
-                      "text": f"storage {info['storage']} % used (above {expected.storage_max_percent} %)"})
-    if info["battery"] < expected.battery_min_percent:
-        found.append({"kind": "battery",
-                      "text": f"battery {info['battery']} % (below {expected.battery_min_percent} %)"})
-    for key, wanted in expected.settings.items():
-        if key not in settings:
-            if key in expected.required_settings:
-                found.append({"kind": "settings", "text": f"setting {key} is not sent, expected {quoted(wanted)}"})
-        elif settings[key] != wanted:
-            found.append({"kind": "settings",
-                          "text": f"setting {key} is {quoted(settings[key])}, expected {quoted(wanted)}"})
-    return found
-
-
 def summary(info):
     """What the dashboard shows of info.json."""
     keys = ("username", "hardware", "firmware_name", "firmware_code", "battery", "charging", "storage")
@@ -162,7 +136,8 @@ def hand_on(ctx, device, info, warnings, entries):
             log.info("%d tracks no longer on the device forgotten (the ledger keeps the latest %d; %d so far)",
                      forgotten, tracks.GONE_KEPT, doc["gone_forgotten"])
         # Detect's warnings (a device answering from a new address today) outlive an inspection.
-        kept = [w for w in doc["warnings"] if isinstance(w, dict) and w.get("kind") in KEPT_WARNINGS]
+        kept = [w for w in doc["warnings"]
+                if isinstance(w, dict) and w.get("kind") in device_warnings.KEPT_BY_INSPECTION]
         doc.update(info=summary(info), warnings=warnings + kept, tracks=ledger, last_seen=time.time())
         wanted = [t for t in ledger.values() if t["status"] == "wanted"]
         if wanted:
