@@ -867,8 +867,8 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
         suspect += [{"why": label, "start_ms": a, "end_ms": b}
                     for a, b in _stretches(times, hit & inside_windows, max(SUSPECT_JOIN_MS, 1.5 * step))]
     suspect.sort(key=lambda s: s["start_ms"])
-    share = np.count_nonzero(any_reason) / n
-    counts = {key: np.count_nonzero(hit) for key, hit in why.items()}
+    share = int(np.count_nonzero(any_reason)) / n
+    counts = {key: int(np.count_nonzero(hit)) for key, hit in why.items()}
     return {"fixes": n, "filtered": round(share, 4),
             "reasons": {key: count for key, count in counts.items() if count},
             "longest_gap": gap, "median_satellites": _median_int(fixes["satellites"]),

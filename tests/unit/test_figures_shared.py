@@ -4,6 +4,7 @@ cut out for its session windows (the first fix of a stretch has no speed before 
 on random tracks with gaps, filtered fixes, fixes before the first fix and clocks that
 run backwards."""
 
+import json
 import math
 import random
 
@@ -93,3 +94,9 @@ def test_a_stretch_cut_from_the_fixes_has_the_filters_of_fixes_gathered_alone(fi
         assert name == same and hit.tolist() == expected.tolist(), name
     assert figures.filters(cut, 200)[2].tolist() == figures.filters(alone, 200)[2].tolist()
     assert figures.filters(fixes, 200)[0]["acceleration"][700] == filtered_first
+
+
+def test_the_verdict_holds_plain_numbers_for_the_ledger():
+    # The ledger is JSON: a numpy number in the verdict would stop the track's update.
+    found = figures.verdict(gathered(oao.gnss_frames(legs(random.Random(3), 2000, 200))))
+    assert json.loads(json.dumps(found)) == found and found["reasons"]
