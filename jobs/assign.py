@@ -90,7 +90,7 @@ def _follow(tracks_root, roster, tz, device, track, log):
     holder = f"entrant {named['entrant']}" if named["entrant"] else "no entrant"
     log.info("%s renamed to %s/%s: the roster now gives device %s on %s to %s",
              source.name, where, target.name, device, day, holder)
-    track.update({key: named[key] for key in ("unassigned", "entrant", "file_id", "name")})
+    ledger.renamed(track, named)
     return True
 
 

@@ -95,7 +95,7 @@ def _flags(line, doc, spans, session, tz):
         flags.append("damaged")
     if line["bad"]:
         flags.append("bad")
-    for status, flag in (("recording", "still recording"), ("partial", "partial")):   # jobs.recording
+    for status, flag in ((ledger.RECORDING, "still recording"), (ledger.PARTIAL, "partial")):
         if line.get(status):
             flags.append(flag)
     if line["unassigned"]:

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import (boards, client, config, device, figures, files, layout, locks, oao, recording, runner, shapes,
+from jobs import (boards, client, config, device, figures, files, layout, ledger, locks, oao, recording, runner, shapes,
                   spool, state, tracks, units)
 from jobs.log import quoted
 from jobs.oao import BadData, Damaged
@@ -33,8 +33,6 @@ GATHER = 512 * 1024
 PAUSE_MAX_S = 0.5
 PROGRESS_EVERY_S = 5.0   # the dashboard looks every few seconds; each is a state write (an fsync)
 LEASE_EVERY_S = 5.0      # renew the claim well inside any sane spool.lease_s
-BAD_AFTER = 3            # verification failures in a row before a track is given up
-SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recognise the device's own damage
 
 
 class FetchError(Exception):
@@ -264,8 +262,8 @@ def _make_room(ctx, folder, part, track):
 def _bad_data(ctx, device_id, track, why, log):
     """Count a body that was not the track; FetchError until the third, which marks it bad."""
     failures = _record_failure(ctx, device_id, track["file"], why)
-    if failures < BAD_AFTER:
-        raise FetchError(f"verification failed ({failures} of {BAD_AFTER}): {why}")
+    if failures < ledger.BAD_AFTER:
+        raise FetchError(f"verification failed ({failures} of {ledger.BAD_AFTER}): {why}")
     log.error("%s marked bad after %d failed verifications: %s", track["name"], failures, why)
 
 
@@ -288,13 +286,7 @@ def _seen_before(ctx, device_id, file, sha256):
     """Whether an earlier complete fetch of `file` gave `sha256`; remembers this one."""
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
-        if entry is None:
-            return False
-        suspects = entry.get("suspects") or []
-        if sha256 in suspects:
-            return True
-        entry["suspects"] = (suspects + [sha256])[-SUSPECTS_KEPT:]
-        return False
+        return entry is not None and ledger.suspect_seen(entry, sha256)
 
 
 def _ledger_problem(track):
@@ -453,14 +445,12 @@ def _record_verified(ctx, device_id, file, sha256, check, log):
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is not None:
-            entry.update(status="verified", sha256=sha256, verified_at=time.time(), failures=0, reason=None,
-                         **_figure_fields(found), **inside)
-            entry.pop("partial", None)   # the whole track replaced what was kept of it (jobs.recording)
+            ledger.verified(entry, sha256, **_figure_fields(found), **inside)
             if verdict == "aside":
-                entry.update(_aside(ctx, device_id, entry), identity=why, held=f"{why}: kept aside")
+                ledger.kept_aside(entry, _aside(ctx, device_id, entry), why)
                 doc["warnings"] = [*doc["warnings"], identity_warning(entry)]
             elif verdict == "not checked":
-                entry["identity"] = why
+                ledger.identity_not_checked(entry, why)
         doc["progress"] = None
     if verdict == "aside":
         log.warning("%s: %s: not taken as this device's, kept aside as %s/%s for a person to judge",
@@ -588,8 +578,7 @@ def _record_damaged(ctx, device_id, track, final, sha256, why, log):
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(track["file"])
         if entry is not None:
-            entry.update(status="damaged", sha256=sha256, verified_at=time.time(), reason=reason,
-                         damage=damage, failures=0, **found)
+            ledger.damaged(entry, sha256, reason, damage, **found)
         doc["progress"] = None
     log.warning("%s kept as the device holds it, byte for byte: %s (%s)", track["name"], reason, why)
 
@@ -618,11 +607,8 @@ def _record_failure(ctx, device_id, file, why, give_up=False):
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(file)
         if entry is None:
-            return BAD_AFTER
-        entry["failures"] = entry.get("failures", 0) + 1
-        if give_up or entry["failures"] >= BAD_AFTER:
-            entry.update(status="bad", reason=why)
-        return entry["failures"]
+            return ledger.BAD_AFTER
+        return ledger.failure_counted(entry, why, give_up)
 
 
 def _disk_cause(exc, where):

@@ -75,7 +75,7 @@ def follow(track, old):
     if track["status"] != "wanted" or track.get("summary") or not track.get("size"):
         return track
     if track["size"] > (old.get("size") or 0):
-        track.update(status=ledger.RECORDING, reason=TILE)
+        ledger.still_recording(track, TILE)
     return track
 
 
@@ -87,10 +87,7 @@ def mark(ctx, device_id, track, log):
     """
     with state.update(ctx.spool, device_id) as doc:
         entry = doc["tracks"].get(track["file"])
-        new = entry is not None and entry.get("status") != ledger.RECORDING
-        if new:
-            entry.update(status=ledger.RECORDING, reason=TILE)
-            entry.setdefault("recording_since", time.time())
+        new = entry is not None and ledger.still_recording(entry, TILE, since=time.time())
         doc["progress"] = None
     if new:
         log.info("%s is still being written on the device (it grew past the %d bytes logs.json gave): %s",
@@ -138,11 +135,8 @@ def keep_partials(ctx, device_id, log):
             continue
         with state.update(ctx.spool, device_id) as doc:
             entry = doc["tracks"].get(file)
-            if entry is None or entry.get("status") != ledger.RECORDING:
+            if entry is None or not ledger.partial_kept(entry, kept, partial_reason(kept, ctx.cfg.tz)):
                 continue
-            # last_fix: where the boards' hours end for it, as for a verified log without a summary.
-            entry.update(status=ledger.PARTIAL, partial=kept, last_fix=kept["last_fix"],
-                         reason=partial_reason(kept, ctx.cfg.tz))
         log.warning("%s kept as partial: %s", track["name"], partial_reason(kept, ctx.cfg.tz))
 
 

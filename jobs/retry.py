@@ -11,7 +11,7 @@ the device's lock, as every stage does, so it is safe beside running stages.
 import sys
 from pathlib import Path
 
-from jobs import log, state
+from jobs import ledger, log, state
 
 STAGE = "retry"
 
@@ -39,9 +39,9 @@ def retry(root, device):
         if doc["status"] == "failed":
             doc["retry"] = {"failures": 0, "next": 0}
             done.append("backoff cleared, detect looks for it at its next sweep")
-        bad = [track for track in doc["tracks"].values() if track.get("status") == "bad"]
+        bad = [track for track in doc["tracks"].values() if track.get("status") == ledger.BAD]
         for track in bad:
-            track.update(status="wanted", failures=0, reason=None)
+            ledger.wanted_again(track)
         if bad:
             done.append(f"{len(bad)} bad track(s) wanted again")
             if doc["status"] == "completed":

@@ -52,7 +52,7 @@ def new(device):
         "warnings": [],
         "error": None,
         "retry": {"failures": 0, "next": 0},
-        "tracks": {},       # ledger: the device's file path -> what we know of that track
+        "tracks": {},       # ledger: the device's file path -> what we know of that track (jobs.ledger)
         "progress": None,   # the download in flight: file, bytes, total, rate
         "absent_since": None,  # disconnect's grace: first failed probe of a completed device
         # Where it answered today: {day, address, at, previous: {address, at} or None}.

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from jobs import layout, recording
 from jobs.device import track_path_problem
 # Names, not the module: `ledger` here is a device's ledger, the dict these words describe.
-from jobs.ledger import GROWING, ON_DISK, PARTIAL, SETTLED, TO_COME
+from jobs.ledger import GROWING, ON_DISK, PARTIAL, SETTLED, SKIPPED, TO_COME, WANTED, skipped
 from jobs.roster import FILE_ID
 from jobs.units import knots
 
@@ -197,19 +197,19 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
         # Held once, held until a person acts; where the earlier track's file is, the new one goes aside.
         why = (old or {}).get("held") or doubted or (
             f"the device lists {entry['file']} again with another size or start" if _place(track) == replaced else None)
-        if track["status"] == "wanted" and why:
+        if track["status"] == WANTED and why:
             track = _held(track, device, tz, why, taken)
         if old is not None and old.get("status") in GROWING:
             track = recording.follow(track, old)
-        if track["status"] == "wanted":
+        if track["status"] == WANTED:
             taken[_place(track)] = track["file"]
         new[entry["file"]] = track
     for file, track in list(new.items()):
         if file in listed:
             continue
         if track.get("status") in TO_COME:
-            track.update(status="skipped", reason=GONE)
-        elif track.get("status") == "skipped" and track.get("reason") != GONE:
+            skipped(track, GONE)
+        elif track.get("status") == SKIPPED and track.get("reason") != GONE:
             del new[file]
     return new
 
@@ -222,7 +222,7 @@ def bound_gone(ledger, most=GONE_KEPT):
     """(the ledger, how many entries it lost): at most `most` tracks "no longer on the device",
     those that started latest; the others are dropped. A device listing 1,000 new names at each
     visit grew its ledger by 1,000 a visit, and every state update rewrites all of it."""
-    gone = [file for file, track in ledger.items() if track.get("status") == "skipped" and track.get("reason") == GONE]
+    gone = [file for file, track in ledger.items() if track.get("status") == SKIPPED and track.get("reason") == GONE]
     if len(gone) <= most:
         return ledger, 0
     gone.sort(key=lambda file: (ledger[file].get("start") or 0, file))
@@ -272,7 +272,7 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
     if entry.get("problem"):
         return _skip({"file": entry["file"], "name": None, "day": None, "start": None, "end": None,
                       "duration": None, "distance": None, "best500": None, "size": None, "summary": None,
-                      "unassigned": False, "entrant": None, "file_id": None, "status": "skipped",
+                      "unassigned": False, "entrant": None, "file_id": None, "status": SKIPPED,
                       "sha256": None, "failures": 0, "verified_at": None}, entry["problem"])
     summary = has_summary(entry)
     start_ms = entry["start"] or start_from_name(entry)
@@ -283,7 +283,7 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
         # The device's other bests (mm/s, 0 unknown): the provisional "fastest today" board.
         **{key: entry.get(key, 0) for key in BESTS},
         "summary": summary, "unassigned": False,
-        "entrant": None, "file_id": None, "status": "wanted", "reason": None,
+        "entrant": None, "file_id": None, "status": WANTED, "reason": None,
         "sha256": None, "failures": (old or {}).get("failures", 0), "verified_at": None,
     }
     problem = track_path_problem(entry["file"])
@@ -314,7 +314,7 @@ def decide(entry, roster, device, min_knots, tz, old=None, taken=(), days=None):
 
 
 def _skip(track, reason):
-    track.update(status="skipped", reason=reason)
+    skipped(track, reason)
     return track
 
 

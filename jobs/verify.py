@@ -78,7 +78,8 @@ def check(tracks_root, track):
         path = tracks.final_path(tracks_root, track)
     except ValueError as exc:
         return str(exc)
-    recorded = (track.get("partial") or {}).get("sha256") if track.get("status") == ledger.PARTIAL else track.get("sha256")
+    partial = track.get("status") == ledger.PARTIAL
+    recorded = (track.get("partial") or {}).get("sha256") if partial else track.get("sha256")
     return _hash_problem(path, recorded, "ledger")
 
 

@@ -131,8 +131,9 @@ def _download_device(ctx, claim):
         state.mark_completed(doc)
         doc["warnings"] = [w for w in doc["warnings"] if not (isinstance(w, dict) and w.get("kind") == "disk")]
         statuses = [t.get("status") for t in doc["tracks"].values() if isinstance(t, dict)]
-    others = "".join(f", {statuses.count(status)} {status}" for status in (ledger.DAMAGED, ledger.BAD) if status in statuses)
-    log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count("verified"), others)
+    others = "".join(f", {statuses.count(status)} {status}"
+                     for status in (ledger.DAMAGED, ledger.BAD) if status in statuses)
+    log.info("all wanted tracks in (%d verified%s); can be disconnected", statuses.count(ledger.VERIFIED), others)
 
 
 def listing_changed(ctx, device_id, address, session):

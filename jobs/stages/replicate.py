@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from jobs import backup, copying, files, layout, runner, spool, state, tracks
+from jobs import backup, copying, files, layout, ledger, runner, spool, state, tracks
 
 QUEUE = "replicate"
 OTHERS = 0  # the queue item standing for the files no ledger holds: imports, closed days' packages
@@ -224,7 +224,7 @@ def _record(ctx, device, file, track, where, sha256):
         if not isinstance(entry, dict) or tracks.kept_sha256(entry) != sha256 or tracks.place(entry) != where:
             return None  # moved or replaced meanwhile: the next step copies what it is now
         earlier = entry.get("replica") if isinstance(entry.get("replica"), dict) else {}
-        entry["replica"] = {"path": where, "sha256": sha256, "at": time.time()}
+        ledger.copied(entry, where, sha256)
     return earlier.get("path")
 
 
