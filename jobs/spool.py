@@ -318,15 +318,15 @@ def sweep_temporary(folder, max_age=0):
         try:
             if entry.stat().st_mtime > cutoff:
                 continue
-            fd = os.open(entry.path, os.O_RDONLY)
         except FileNotFoundError:
             continue  # renamed into place meanwhile
+        # None also when the writer renamed it into place (and let go) between our open and our lock.
+        fd = locks.open_locked(entry.path, os.O_RDONLY)
+        if fd is None:
+            continue
         try:
-            # Still the file at that name once locked: the writer may have renamed it
-            # into place (and let go) between our open and our lock.
-            if locks.lock_open_file(fd) and locks.still_named(entry.path, fd):
-                os.unlink(entry.path)
-                removed += 1
+            os.unlink(entry.path)
+            removed += 1
         except FileNotFoundError:
             pass
         finally:
