@@ -431,41 +431,74 @@ def runs(track, speeds=None):
     need: a stretch between drops below 8.1 kn whose best is below the fifth best
     stretch's is one run here (every run in it is slower than five others, whatever
     its turns), and only the other stretches are followed turn by turn."""
-    heading = np.radians(track.fixes["course"].astype(np.float64) * 1e-5)
-    # Over 90 degrees from heading h: a negative dot product of the two directions.
-    across, up = np.cos(heading), np.sin(heading)
+    starts = np.zeros(len(track.times), np.int64)
+    starts[run_firsts(track, speeds)[1:]] = 1
+    return np.cumsum(starts)
+
+
+def run_firsts(track, speeds=None):
+    """The first fix of every run (0 first), in order: runs() without numbering every fix."""
+    course = track.fixes["course"]
     slow = track.fixes["speed"] < RUN_SPEED
-    n = len(heading)
+    n = len(course)
     firsts = np.concatenate(([0], np.flatnonzero(slow[1:] & ~slow[:-1]) + 1))
     stops = np.append(firsts[1:], n)
     followed = np.ones(len(firsts), bool)
     if speeds is not None and len(firsts) > 5:
         bests = np.maximum.reduceat(speeds, firsts)
         followed = bests >= np.partition(bests, len(bests) - 5)[len(bests) - 5]
-    starts = np.zeros(n, np.int64)
-    starts[firsts[1:]] = 1
+    plain = not n or int(course.max()) < FULL_CIRCLE     # no heading of 360 degrees or more
+    turns = []
     for first, stop in zip(firsts[followed].tolist(), stops[followed].tolist()):
         while first < stop - 1:
-            turn = _turn(across, up, first, stop)
+            turn = _turn(course, first, stop, plain)
             if turn >= stop:
                 break
-            starts[turn] = 1
+            turns.append(turn)
             first = turn
-    return np.cumsum(starts)
+    return np.sort(np.concatenate((firsts, np.array(turns, np.int64))))
 
 
-def _turn(across, up, first, stop):
+FULL_CIRCLE = 36_000_000    # a course, 1e-5 degrees
+QUARTER = FULL_CIRCLE // 4
+
+
+def _turn(course, first, stop, plain):
     """The first fix after `first` and before `stop` heading more than 90 degrees away
     from it, or stop: looked for in growing stretches."""
-    at, span = first + 1, 256
+    at, span, heading = first + 1, 256, int(course[first])
     while at < stop:
-        part = slice(at, min(at + span, stop))
-        away = across[part] * across[first] + up[part] * up[first] < 0
-        k = int(away.argmax())
-        if away[k]:
-            return at + k
-        at, span = part.stop, span * 4
+        end = min(at + span, stop)
+        k = _away(course, heading, at, end) if plain else at + int((_dot(course[at:end], heading) < 0).argmax())
+        if k < end and (plain or _dot(course[k:k + 1], heading)[0] < 0):
+            return k
+        at, span = end, span * 4
     return stop
+
+
+def _away(course, heading, at, end):
+    """The first of the courses at..end-1 (under 360 degrees) heading more than 90 degrees
+    away from `heading`, or end: compared as whole numbers (trigonometry was most of the
+    cost of the runs). Exactly 90 degrees apart the dot product of the two directions
+    decides, as it always did."""
+    while at < end:
+        apart = np.abs(course[at:end].view(np.int32) - np.int32(heading))
+        beyond = (apart - np.int32(QUARTER)).view(np.uint32) <= np.uint32(2 * QUARTER)   # 90 to 270 degrees
+        k = int(beyond.argmax())
+        if not beyond[k]:
+            return end
+        if apart[k] not in (QUARTER, 3 * QUARTER) or _dot(course[at + k:at + k + 1], heading)[0] < 0:
+            return at + k
+        at += k + 1
+    return end
+
+
+def _dot(course, heading):
+    """The dot products of the directions of the courses with that of `heading`: over 90
+    degrees apart where negative (never wrong by its rounding but exactly at 90 degrees)."""
+    radians = np.radians(np.append(course, heading).astype(np.float64) * 1e-5)
+    across, up = np.cos(radians), np.sin(radians)
+    return across[:-1] * across[-1] + up[:-1] * up[-1]
 
 
 def five_by_ten(track, windows):
@@ -473,9 +506,8 @@ def five_by_ten(track, windows):
     speeds, starts, ends = windows
     if not len(speeds) or not speeds.max() > 0:
         return None
-    run = runs(track, speeds)
     # A run is a stretch of consecutive fixes: its best is a maximum over that stretch.
-    firsts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    firsts = run_firsts(track, speeds)
     bests = np.maximum.reduceat(speeds, firsts)
     top = np.argsort(-bests, kind="stable")[:5]
     stops = np.r_[firsts[1:], len(speeds)]

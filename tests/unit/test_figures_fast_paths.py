@@ -1,13 +1,15 @@
-"""What the figures share to be quick gives what computing everything afresh gives: the
-filters computed once for a track's fixes and taken by its verdict and by the stretches
-cut out for its session windows (the first fix of a stretch has no speed before it),
-on random tracks with gaps, filtered fixes, fixes before the first fix and clocks that
-run backwards."""
+"""The figures' shortcuts give what the plain computation gives: the filters computed
+once for a track's fixes and shared by its verdict and by the stretches cut out for its
+session windows (the first fix of a stretch has no speed before it), on random tracks
+with gaps, filtered fixes, fixes before the first fix and clocks that run backwards;
+the runs' turns found from whole-number headings, exactly 90 degrees and headings
+beyond 360 included."""
 
 import json
 import math
 import random
 
+import numpy as np
 import pytest
 
 from jobs import figures, oao
@@ -100,3 +102,36 @@ def test_the_verdict_holds_plain_numbers_for_the_ledger():
     # The ledger is JSON: a numpy number in the verdict would stop the track's update.
     found = figures.verdict(gathered(oao.gnss_frames(legs(random.Random(3), 2000, 200))))
     assert json.loads(json.dumps(found)) == found and found["reasons"]
+
+
+def plain_runs(track):
+    """The run of every fix, following every fix: the dot product of its direction with
+    the run's first one's negative, or a drop below 8.1 kn, starts a new run."""
+    heading = np.radians(track.fixes["course"].astype(np.float64) * 1e-5)
+    across, up = np.cos(heading), np.sin(heading)
+    slow = track.fixes["speed"] < figures.RUN_SPEED
+    run, first, found = 0, 0, [0]
+    for k in range(1, len(heading)):
+        if across[k] * across[first] + up[k] * up[first] < 0 or (slow[k] and not slow[k - 1]):
+            run, first = run + 1, k
+        found.append(run)
+    return found
+
+
+@pytest.mark.parametrize("beyond_360", [False, True])
+def test_runs_turn_where_the_plain_dot_product_turns(beyond_360):
+    rng = random.Random(7)
+    records = legs(rng, 3000, 200)
+    quarter = figures.QUARTER
+    courses, heading = [], 4_500_000
+    for n in range(len(records)):
+        if rng.random() < 0.02:      # exactly 90, 270, 180 degrees or a little more or less than 90
+            heading = (heading + rng.choice((quarter, 3 * quarter, 2 * quarter, quarter + 1, quarter - 1,
+                                             -quarter))) % figures.FULL_CIRCLE
+        course = heading + (figures.FULL_CIRCLE * rng.randrange(1, 100) if beyond_360 and rng.random() < 0.1 else 0)
+        courses.append(course)
+    records = [r[:5] + (c,) + r[6:] for r, c in zip(records, courses)]
+    fixes = gathered(oao.gnss_frames(records))
+    track = figures.Track(fixes, 200)
+    expected = plain_runs(track)
+    assert figures.runs(track).tolist() == expected and expected[-1] > 20
