@@ -32,7 +32,7 @@ import pytest
 from jobs import config, oao, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.conftest import wait_until
+from tests.builders import wait_until
 
 KILLS = 50
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")

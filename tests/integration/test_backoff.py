@@ -14,7 +14,7 @@ import time
 from jobs import config, layout, locks, log, runner, spool, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import detect, download, inspect
-from tests.conftest import close_motion_log, log_lines
+from tests.builders import close_motion_log, log_lines
 
 KB = 1000
 STAGES = {"detect": detect, "inspect": inspect, "download": download}

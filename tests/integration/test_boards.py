@@ -10,26 +10,13 @@ import datetime as dt
 import subprocess
 import sys
 import threading
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import boards, config, roster, runner, state
-from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect, download, inspect
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(hour, minute=0):
-    return dt.datetime.combine(dt.datetime.now(LONDON).date(), dt.time(hour, minute), LONDON)
-
-
-def sailed(start, end, knots, **fields):
-    """A track from start to end (local (hour, minute)) whose 500 m best is `knots`."""
-    begin, finish = at(*start), at(*end)
-    return TrackSpec(start=begin, duration_s=(finish - begin).total_seconds(), size=60_000,
-                     best500_knots=knots, **fields)
+from tests.builders import LONDON, sailed, today_at as at
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ The tests that need no socket, process or fleet are in tests/unit/test_check_lay
 """
 
 import argparse
-import datetime as dt
 import http.server
 import json
 import shutil
@@ -12,46 +11,9 @@ import subprocess
 import threading
 
 import pytest
-import yaml
 
 from jobs import check, config, serve
-
-TZ = "Europe/London"
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
-
-
-def roster_text(today, bad_line=False):
-    start, end = today - dt.timedelta(days=2), today + dt.timedelta(days=2)
-    rows = [f"1101,1,470,{start},{end},ALD470ANN,Ann,Alder,Windsurf,OK",
-            f"1102,2,471,{start},{end},BEE471BOB,Bob,Beech,Kite,OK",
-            f"1103,3,0,{start},{end},CED0CAT,Cat,Cedar,Kite,OK"]
-    if bad_line:  # line 3: ends before it starts
-        rows[1] = f"1102,2,471,{end},{start},BEE471BOB,Bob,Beech,Kite,OK"
-    return HEADER + "\n".join(rows) + "\n"
-
-
-def make_event(folder, port, bad_roster=False, hosts="127.0.1.1 motion-470\n127.0.1.2 motion-471\n", **overrides):
-    """A set-up on disk: roster, hosts file, folders, config; returns the config path."""
-    today = dt.datetime.now(config.ZoneInfo(TZ)).date()
-    (folder / "motions.csv").write_text(roster_text(today, bad_roster))
-    tree = {
-        "event": {"name": "Check week", "timezone": TZ, "roster": "motions.csv"},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/motion-server.log"},
-        "network": {"hosts_file": "hosts"},
-        "dashboard": {"listen": f"127.0.0.1:{port}"},
-    }
-    if hosts is None:
-        (folder / "hosts").unlink(missing_ok=True)
-    else:
-        (folder / "hosts").write_text(hosts)
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        tree.setdefault(section, {})[key] = value
-    for name in ("spool", "tracks", "html", "log"):
-        (folder / name).mkdir(exist_ok=True)
-    path = folder / "motion-server.yaml"
-    path.write_text(yaml.safe_dump(tree))
-    return path
+from tests.builders import make_event
 
 
 @pytest.fixture

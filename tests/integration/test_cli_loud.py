@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from jobs import config, locks
+from tests.builders import write_event
 
 
 # Tests that set up the log in this process leave no handler behind.
@@ -21,13 +22,6 @@ pytestmark = pytest.mark.usefixtures("closes_motion_log")
 def motion_server(*argv, **kwargs):
     return subprocess.run([sys.executable, "-m", "jobs", *argv], capture_output=True, text=True, timeout=60,
                           **kwargs)
-
-
-def write_event(folder, name="Speed week"):
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "motion-server.yaml"
-    path.write_text(f"event: {{name: {name}}}\npaths: {{spool: spool, log: log/motion-server.log}}\n")
-    return path
 
 
 def test_version_names_the_installed_release():

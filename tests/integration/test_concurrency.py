@@ -125,16 +125,6 @@ def test_a_device_leaving_40_s_after_it_arrives_gets_its_6_mb_track_verified(ses
     assert all_verified(cfg, fleet.devices)
 
 
-# ---- queue order ------------------------------------------------------------------
-
-@pytest.fixture
-def cfg(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("paths: {spool: spool, log: spool/log/m.log}\nthreads: {download: 1}\n"
-                    "intervals: {download: 0.05}\n")
-    return config.load(path)
-
-
 # ---- how long a device has waited, where the operator looks -------------------------
 
 def test_status_and_the_dashboard_show_how_long_a_device_has_waited_for_download(tmp_path, motion_server):

@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -21,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from jobs import dashboard_pages, state
-from tests.unit.test_dashboard import DAY, NOW, at, craft, put, track
 from jobs.stages import dashboard
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+from tests.builders import (CHROMIUM, DASHBOARD_DAY as DAY, DASHBOARD_NOW as NOW, craft_dashboard_event as craft,
+                            dashboard_at as at, dashboard_track as track, put_device as put)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from jobs import config, log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect
-from tests.conftest import log_lines
+from tests.builders import log_lines
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from jobs import config, log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect, disconnect
-from tests.conftest import log_lines, wait_until
+from tests.builders import log_lines, wait_until
 
 GRACE = 1.0
 

@@ -25,8 +25,7 @@ from jobs import client, config, locks, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
-from tests.conftest import fixture_folder, wait_until
-from tests.unit.test_download import cfg, ledger_entry, queue_device, track
+from tests.builders import fixture_folder, ledger_entry, queue_device, wait_until
 
 
 # --- end to end: the simulated fleet on loopback, the stage as cron runs it ---

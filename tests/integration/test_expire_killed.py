@@ -11,7 +11,7 @@ import time
 
 from jobs import config, runner
 from jobs.stages import expire
-from tests.unit.test_expire import DAY, expired_spool
+from tests.builders import DAY_S
 
 
 def test_a_run_killed_after_the_rename_is_finished_by_the_next(expired_spool):
@@ -19,7 +19,7 @@ def test_a_run_killed_after_the_rename_is_finished_by_the_next(expired_spool):
     cfg = config.load(cfg_path)
     ctx = runner.Context(cfg=cfg, stage="expire")
     trash = root / "spool" / "trash"
-    for path in expire.expired(ctx, time.time() - 3 * DAY):
+    for path in expire.expired(ctx, time.time() - 3 * DAY_S):
         expire.to_trash(ctx, path, trash)  # ... and the job dies here
     assert len(list(trash.iterdir())) == 4  # cache, queue records, rotated log, abandoned .part
     done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(cfg_path), "expire", "--once"],

@@ -11,8 +11,7 @@ import pytest
 from jobs import boards, config, roster, runner, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect, download, inspect
-
-from test_boards import LONDON, sailed
+from tests.builders import LONDON, sailed
 
 
 @pytest.fixture(scope="module")

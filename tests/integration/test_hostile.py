@@ -25,7 +25,7 @@ from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import dashboard, detect, download, inspect
-from tests.conftest import close_motion_log, fixture_folder, log_lines
+from tests.builders import close_motion_log, fixture_folder, log_lines
 
 KB = 1000
 TZ = dt.timezone.utc

@@ -17,7 +17,7 @@ from jobs import client, config, log, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import detect, download, inspect
-from tests.conftest import close_motion_log
+from tests.builders import close_motion_log
 
 KB = 1000
 TRICKLE_S = 0.1          # a byte this often: well inside every read timeout

@@ -17,7 +17,7 @@ import pytest
 from jobs import config, log, oao, report, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import dashboard, detect, download, inspect
-from tests.conftest import close_motion_log
+from tests.builders import close_motion_log
 
 KB = 1000
 STAGES = {"detect": detect, "inspect": inspect, "download": download, "dashboard": dashboard}

@@ -16,8 +16,8 @@ import pytest
 from jobs import config, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import inspect
-from tests.conftest import fixture_folder
-from tests.unit.test_inspect import at, cfg, connect, make_cfg, queued
+from tests.builders import connect, fixture_folder, july_at as at, queued
+
 OAO = fixture_folder() / "oao"   # made by the simulator: a bare clone has it
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobs import shipped
-from tests.conftest import REPO
-from tests.integration.test_dashboard_browser import CHROMIUM
+from tests.builders import CHROMIUM, REPO
 
 CI = os.environ.get("CI") == "true"
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}")

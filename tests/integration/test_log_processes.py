@@ -8,13 +8,13 @@ import multiprocessing
 import re
 
 from jobs import log
-from tests.unit.test_log import _cfg
+from tests.builders import log_config
 
 fork = multiprocessing.get_context("fork")
 
 
 def _write_lines(path, writer, count):
-    log.setup(_cfg(path), console=False)
+    log.setup(log_config(path), console=False)
     device_log = log.for_device("download", 100 + writer)
     for n in range(count):
         # long lines (several KB) are where buffered writers split lines

@@ -27,52 +27,13 @@ import pytest
 from jobs import cli, config, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
+from tests.builders import GOOD_ROW, ENTRY_HEADER as HEADER, ROSTER_MISTAKES, config_with_roster, run_cli
 
-HEADER = ("Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,"
-          "Craft Type,Status,Entry Type\n")
-GOOD_ROW = "1101,1,470,2022-07-16,2022-07-18,ALD470ANN,Anna,Alder,Sailboard,Pro,All Week\n"
 KB = 1000
-
-
-def config_with_roster(tmp_path, roster_text, spool="spool"):
-    """A config (folders under tmp_path) and its roster; the config's path."""
-    (tmp_path / "motions.csv").write_text(roster_text)
-    path = tmp_path / "motion-server.yaml"
-    path.write_text("event: {roster: motions.csv}\n"
-                    f"paths: {{spool: {spool}, tracks: tracks, html: html, log: log/motion-server.log}}\n")
-    return path
 
 
 # cli.main sets up the log in this process (file and stderr); later tests must not write to them.
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
-
-
-def run_cli(capsys, *argv):
-    """`motion-server ARGV` in this process: (exit status, stderr lines)."""
-    status = cli.main([str(a) for a in argv])
-    return status, capsys.readouterr().err.splitlines()
-
-
-# --- the roster: one line naming file, line and column; no work started ----------------------
-
-ROSTER_MISTAKES = {
-    "missing column": ("Entrant ID,Tally,Motion ID,Start Date,File ID,First Name,Family Name,Craft Type,Status\n"
-                       "1101,1,470,2022-07-16,ALD470ANN,Anna,Alder,Sailboard,Pro\n",
-                       "line 1: missing column 'End Date'"),
-    "bad date": (HEADER + "1101,1,470,16/07/2022,2022-07-18,ALD470ANN,Anna,Alder,Sailboard,Pro,All Week\n",
-                 "line 2, column Start Date: found '16/07/2022', expected a date YYYY-MM-DD"),
-    "impossible date": (HEADER + GOOD_ROW + "1102,2,601,2022-02-30,2022-07-18,BRO601BEN,Ben,Brook,Kite,Pro,x\n",
-                        "line 3, column Start Date: found '2022-02-30'"),
-    "end before start": (HEADER + "1101,1,470,2022-07-18,2022-07-16,ALD470ANN,Anna,Alder,Sailboard,Pro,x\n",
-                         "line 2, column End Date: 2022-07-16 is before Start Date 2022-07-18"),
-    "File ID with a slash": (HEADER + "1101,1,470,2022-07-16,2022-07-18,ALD/470,Anna,Alder,Sailboard,Pro,x\n",
-                             "line 2, column File ID: found 'ALD/470'"),
-    "File ID climbing out": (HEADER + "1101,1,470,2022-07-16,2022-07-18,../../etc,Anna,Alder,Sailboard,Pro,x\n",
-                             "line 2, column File ID: found '../../etc'"),
-    "Motion ID not a number": (HEADER + "1101,1,47O,2022-07-16,2022-07-18,ALD470ANN,Anna,Alder,Sailboard,Pro,x\n",
-                               "line 2, column Motion ID: found '47O'"),
-    "short row": (HEADER + GOOD_ROW + "1102,2,601,2022-07-16\n", "line 3: 4 fields, expected 11"),
-}
 
 
 def test_the_real_command_exits_2_on_a_broken_roster_before_any_work(tmp_path):

@@ -11,7 +11,8 @@ import time
 
 from jobs import cli, config, report, roster, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.unit.test_report import report_day, on_disk, rows_for
+from tests.builders import on_disk, report_rows as rows_for
+
 LEDGER_TO_OUTCOME = {"verified": "verified", "skipped": "skipped: ", "bad": "bad",
                      "wanted": ("wanted: ", "downloading: ")}
 

@@ -11,11 +11,17 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from jobs import locks, runner, spool
-from tests.unit.test_runner import cfg
+from tests.builders import runner_config
 
 fork = multiprocessing.get_context("fork")
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return runner_config(tmp_path)
 
 
 def _hold_stage(cfg, ready, stop_after):

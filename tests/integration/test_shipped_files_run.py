@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.unit.test_shipped_files import STAGE_SERVICES, UNITS, schedule_lines
+from tests.builders import REPO, STAGE_SERVICES, UNITS, schedule_lines
 
 VENV_BIN = Path(sys.executable).parent          # where this venv's motion-server is
 

@@ -5,8 +5,7 @@ are in tests/integration/test_check.py.
 """
 
 from jobs import check, config
-from tests.conftest import REPO
-from tests.integration.test_check import make_event
+from tests.builders import REPO, make_event
 
 
 def test_a_network_filesystem_fails_because_locks_are_unreliable(tmp_path):

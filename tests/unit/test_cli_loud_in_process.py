@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from jobs import cli, config, runner
-from tests.integration.test_cli_loud import write_event
+from tests.builders import write_event
 
 
 # Tests that set up the log in this process leave no handler behind.

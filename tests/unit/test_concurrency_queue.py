@@ -8,9 +8,16 @@ tests/integration/test_concurrency.py.
 import threading
 import time
 
+import pytest
 
 from jobs import runner, spool
-from tests.integration.test_concurrency import cfg
+from tests.builders import SPOOL_PATHS, config
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    """One download worker, so the queue's order is the order of service."""
+    return config(tmp_path, "c.yaml", paths=SPOOL_PATHS, threads={"download": 1}, intervals={"download": 0.05})
 
 
 def test_more_devices_than_workers_are_served_longest_waiting_first(cfg):

@@ -131,7 +131,7 @@ def test_a_missing_file_is_an_error_not_defaults(tmp_path):
 
 
 def test_the_example_config_is_valid_and_complete(tmp_path):
-    from tests.conftest import REPO
+    from tests.builders import REPO
     cfg = config.load(REPO / "motion-server.example.yaml")
     example = (REPO / "motion-server.example.yaml").read_text()
     for section, keys in config.DEFAULTS.items():

@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from jobs import cli
-from tests.conftest import REPO
+from tests.builders import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ tests/integration/test_download_fleet.py.
 
 import hashlib
 import io
-import json
 import logging
 import fcntl
 import os
@@ -21,59 +20,12 @@ from pathlib import Path
 import pytest
 import responses
 
-from jobs import config, fetch, figures, oao, runner, spool, state
-from jobs.stages import download
-
-ADDRESS = "127.0.1.3"
-PORT = 8470
-DEVICE = 470
-FILE = "/logs/0470_2022-07-16-1202.oao"
-NAME = "ALD470ANN_470_20220716_130240.oao"
-OTHER_FILE = "/logs/0470_2022-09-20-1229.oao"
-OTHER_NAME = "ALD470ANN_470_20220920_142936.oao"
+from jobs import fetch, figures, oao, runner, spool, state
+from tests.builders import (ADDRESS, DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, download_config, download_once,
+                            final_path, fixture_track, ledger_entry, part_path, queue_device, url)
 
 
 # --- set-up shared by every test: a config, a queued device with its ledger ---
-
-def make_config(folder, **network):
-    settings = {"track_connect_timeout": 1.0, "track_read_timeout": 1.0, "port": PORT, **network}
-    path = folder / "motion-server.yaml"
-    path.write_text(json.dumps({
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/motion-server.log"},
-        "network": settings,
-        "intervals": {"detect": 1.0, "download": 0.2},
-    }))
-    return config.load(path)
-
-
-def ledger_entry(file, name, size, day, start=1657972960000):
-    return {"file": file, "name": name, "day": day, "start": start, "end": start + 5066000,
-            "duration": 5066000, "distance": 18700000, "best500": 10100, "size": size,
-            "entrant": "1101", "file_id": name.split("_")[0], "status": "wanted", "reason": None,
-            "sha256": None, "failures": 0, "verified_at": None}
-
-
-def queue_device(cfg, device, entries, address=ADDRESS):
-    """What inspect leaves behind: the device pending, its ledger, a download queue item."""
-    with state.update(cfg.paths.spool, device) as doc:
-        state.set_status(doc, "pending", address=address)
-        doc["tracks"] = {**doc["tracks"], **{e["file"]: e for e in entries}}
-    spool.enqueue(cfg.paths.spool, "download", device)
-
-
-def download_once(cfg, device=DEVICE, ctx=None):
-    """One worker's turn on one device, as serve_queue runs it."""
-    ctx = ctx or runner.Context(cfg=cfg, stage="download")
-    claim = spool.claim(cfg.paths.spool, "download", device)
-    assert claim is not None
-    try:
-        download.download_device(ctx, claim)
-        spool.finish(claim)
-    except runner.Stopping:
-        spool.release(claim)
-        raise
-    return state.read(cfg.paths.spool, device)
-
 
 def files_in(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -81,24 +33,12 @@ def files_in(folder):
 
 @pytest.fixture
 def track(fixtures):
-    return (fixtures / "oao" / "0470_2022-07-16-1202.oao").read_bytes()
+    return fixture_track(fixtures)
 
 
 @pytest.fixture
 def cfg(tmp_path):
-    return make_config(tmp_path)
-
-
-def url(file=FILE):
-    return f"http://{ADDRESS}:{PORT}{file}"
-
-
-def final_path(cfg, name=NAME, day="20220716"):
-    return os.path.join(cfg.paths.tracks, day, name)
-
-
-def part_path(cfg, name=NAME, day="20220716"):
-    return os.path.join(cfg.paths.tracks, day, f".{name}.part")
+    return download_config(tmp_path)
 
 
 # --- unit level: what the device answers ---

@@ -36,7 +36,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import REPO
+from tests.builders import REPO
 
 JOBS = REPO / "jobs"
 

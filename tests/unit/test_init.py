@@ -7,7 +7,7 @@ import csv
 import yaml
 
 from jobs import cli, config, init, roster
-from tests.conftest import REPO
+from tests.builders import REPO
 
 
 def run_init(folder, *options):

@@ -6,7 +6,6 @@ tests/integration/test_inspect_fleet.py.
 """
 
 import copy
-import datetime as dt
 import json
 import logging
 import os
@@ -14,14 +13,15 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 import responses
+import yaml
 
-from jobs import config, runner, spool, state, tracks
+from jobs import runner, spool, state, tracks
 from jobs.stages import inspect
+from tests.builders import config, connect, queued
 
 DEVICE = 470
 ADDRESS = "127.0.1.3"
@@ -44,27 +44,16 @@ def documents(fixtures):
 
 @pytest.fixture
 def make_cfg(tmp_path, fixtures):
+    """The inspect tests' config, with `extra` sections as YAML text on top."""
     def make(extra=""):
-        path = tmp_path / "motion-server.yaml"
-        path.write_text(f"""
-event: {{timezone: Europe/London, roster: {fixtures / 'motions.csv'}}}
-paths: {{spool: spool, tracks: tracks, html: html, log: log/motion-server.log}}
-intervals: {{detect: 2.0, inspect: 0.05}}
-{extra}
-""")
-        return config.load(path)
+        return config(tmp_path, event={"timezone": "Europe/London", "roster": str(fixtures / "motions.csv")},
+                      intervals={"detect": 2.0, "inspect": 0.05}, **yaml.safe_load(extra or "{}"))
     return make
 
 
 @pytest.fixture
 def cfg(make_cfg):
     return make_cfg()
-
-
-def connect(cfg, device=DEVICE, address=ADDRESS):
-    """What detect leaves behind: connected, with an address."""
-    with state.update(cfg.paths.spool, device) as doc:
-        state.set_status(doc, "connected", address=address)
 
 
 def serve(documents, url=URL):
@@ -79,10 +68,6 @@ def inspect_now(cfg, device=DEVICE):
     inspect.inspect_device(runner.Context(cfg=cfg, stage="inspect"), claim)
     spool.finish(claim)
     return state.read(cfg.paths.spool, device)
-
-
-def queued(cfg, queue="download"):
-    return [device for device, _ in spool.pending(cfg.paths.spool, queue)]
 
 
 def records(motion_log, level=None, device=DEVICE):
@@ -408,13 +393,6 @@ def test_the_stage_serves_the_queue_and_finishes_every_claim(make_cfg, documents
 
 
 # --- against the simulated fleet: real HTTP servers on loopback ------------------------------
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(day, hour, minute=0):
-    return dt.datetime(2022, 7, day, hour, minute, tzinfo=LONDON)
-
 
 @responses.activate
 def test_one_wrong_logs_entry_is_skipped_alone_and_the_others_are_wanted(cfg, documents, motion_log):

@@ -6,19 +6,14 @@ tests/integration/test_log_processes.py.
 
 import logging
 import os
-from types import SimpleNamespace
 
 from jobs import log
-
-
-def _cfg(path):
-    return SimpleNamespace(paths=SimpleNamespace(log=str(path)),
-                           log=SimpleNamespace(level="INFO", console_level="ERROR"))
+from tests.builders import log_config
 
 
 def test_a_rotated_log_is_reopened(tmp_path):
     path = tmp_path / "motion-server.log"
-    log.setup(_cfg(path), console=False)
+    log.setup(log_config(path), console=False)
     log.get("detect").info("before rotation", extra={"device": 470})
     os.rename(path, tmp_path / "motion-server.log.1")
     log.get("detect").info("after rotation")
@@ -28,7 +23,7 @@ def test_a_rotated_log_is_reopened(tmp_path):
 
 def test_device_text_is_quoted_and_newlines_cannot_forge_lines(tmp_path):
     path = tmp_path / "motion-server.log"
-    log.setup(_cfg(path), console=False)
+    log.setup(log_config(path), console=False)
     log.get("inspect").warning("username %s", log.quoted("K888\n2026-01-01 INFO fake line"))
     assert len(path.read_text().splitlines()) == 1
     assert log.quoted("a" * 200).endswith("…'")
@@ -36,9 +31,8 @@ def test_device_text_is_quoted_and_newlines_cannot_forge_lines(tmp_path):
 
 def test_a_debug_line_no_handler_keeps_is_not_even_made(tmp_path):
     path = tmp_path / "motion-server.log"
-    log.setup(_cfg(path), console=False)
+    log.setup(log_config(path), console=False)
     assert not log.get("detect").isEnabledFor(logging.DEBUG)   # detect skips 900 debug lines a sweep on this
-    log.setup(SimpleNamespace(paths=SimpleNamespace(log=str(path)),
-                              log=SimpleNamespace(level="DEBUG", console_level="ERROR")), console=False)
+    log.setup(log_config(path, level="DEBUG"), console=False)
     log.get("detect").debug("wanted now")
     assert path.read_text().endswith("DEBUG detect - wanted now\n")

@@ -17,7 +17,7 @@ import json
 import pytest
 
 from jobs import config
-from tests.integration.test_operator_input import GOOD_ROW, HEADER, ROSTER_MISTAKES, config_with_roster, run_cli, stage
+from tests.builders import GOOD_ROW, ENTRY_HEADER as HEADER, ROSTER_MISTAKES, config_with_roster, run_cli
 
 
 # cli.main sets up the log in this process (file and stderr); later tests must not write to them.

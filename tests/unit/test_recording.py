@@ -19,11 +19,20 @@ import requests
 import responses
 
 from jobs import oao, recording, roster, runner, spool, state, tracks, verify
-from tests.conftest import REPO
-from tests.unit.test_download import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, cfg,  # noqa: F401
-                                      download_once, final_path, ledger_entry, part_path, queue_device, track, url)
+from tests.builders import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, REPO, download_config, download_once,
+                            final_path, fixture_track, ledger_entry, part_path, queue_device, url)
 
 UTC = zoneinfo.ZoneInfo("UTC")
+
+
+@pytest.fixture
+def track(fixtures):
+    return fixture_track(fixtures)
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return download_config(tmp_path)
 
 
 def recording_entry(size, **changes):

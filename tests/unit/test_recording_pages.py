@@ -6,9 +6,9 @@ import re
 import time
 
 from jobs import boards, report, roster, spool, state, status
-from tests.unit import test_dashboard as dash
-from tests.unit.test_dashboard import crafted_dashboard_event, render, text  # noqa: F401
-from tests.unit.test_report import DAY, at, on_disk, report_day, rows_for, save, track  # noqa: F401
+from tests.builders import (REPORT_DAY as DAY, dashboard_at, dashboard_track, device_blocks, on_disk,
+                            page_text as text, render_dashboard as render, report_at as at, report_rows as rows_for,
+                            report_track as track, save_device as save)
 
 TILE = "still recording: stop the device to finish its session"
 
@@ -56,13 +56,13 @@ def test_the_dashboard_tile_says_stop_the_device_and_the_tracks_page_shows_the_p
         crafted_dashboard_event):
     cfg, event_roster = crafted_dashboard_event
     growing, kept = growing_tracks(
-        lambda start, s: dash.track(612, start, status=s, entrant="1114", file_id="NAB612NED"),
-        dash.at(9, 0), dash.at(12, 0))
+        lambda start, s: dashboard_track(612, start, status=s, entrant="1114", file_id="NAB612NED"),
+        dashboard_at(9, 0), dashboard_at(12, 0))
     with state.update(cfg.paths.spool, 612) as doc:
         doc["tracks"] = {growing["file"]: growing, kept["file"]: kept}
     spool.enqueue(cfg.paths.spool, "inspect", 612, enqueued=time.time() + 5)   # looked at again soon
     _, html = render(cfg, event_roster)
-    tile = text(dash.device_blocks((html / "index.html").read_text())[612])
+    tile = text(device_blocks((html / "index.html").read_text())[612])
     assert f"● {TILE}" in tile and "waiting for inspection" not in tile    # not waiting: set ahead
     assert "1 still recording · 1 partial" in text((html / "tv.html").read_text())
     assert ("◐ partial: the device left while recording; kept up to the last complete frame (last fix 09:30:00)"

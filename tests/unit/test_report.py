@@ -9,102 +9,12 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-import yaml
 
-from jobs import config, report, roster, state, tracks
-from jobs.files import write_json
+from jobs import config, report, state
+from tests.builders import (HEADER, KNOTS, REPORT_DAY as DAY, on_disk, report_at as at, report_rows as rows_for,
+                            report_track as track, save_device as save)
 
 TZ = ZoneInfo("Europe/London")
-DAY = dt.date(2026, 7, 16)
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
-ROSTER = HEADER + """\
-1101,1,470,2026-07-15,2026-07-17,ALD470ANN,Ann,Alder,Windsurf,OK
-1102,2,471,2026-07-15,2026-07-17,BEE471BOB,Bob,Beech,Kite,OK
-1103,3,472,2026-07-15,2026-07-17,CED472CAT,Cat,Cedar,Kite,OK
-1104,4,0,2026-07-15,2026-07-17,DAN0,Dan,Dogwood,Kite,OK
-1105,5,473,2026-07-15,2026-07-17,ELM473EVE,Zoë,Elm,Windsurf,OK
-1106,6,474,2026-07-15,2026-07-17,FIR474FAY,Fay,Fir,Kite,OK
-1107,7,475,2026-07-17,2026-07-17,GUM475GUS,Gus,Gum,Kite,OK
-"""
-KNOTS = 1852 / 3.6   # mm/s per knot
-
-
-def at(day, hour, minute=0):
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
-
-
-def ms(when):
-    return int(when.timestamp() * 1000)
-
-
-def track(device, file_id, start, status, knots=18.0, size=1000, reason=None, minutes=60):
-    begin = ms(start)
-    return {
-        "file": f"/logs/{device:04d}_{start:%Y-%m-%d-%H%M}.oao", "name": tracks.local_name(file_id, device, begin, TZ),
-        "day": start.strftime("%Y%m%d"), "start": begin, "end": begin + minutes * 60_000, "duration": minutes * 60_000,
-        "distance": 20_000_000, "best500": round(knots * KNOTS), "size": size, "entrant": None,
-        "file_id": file_id, "status": status, "reason": reason, "sha256": None, "failures": 0,
-        "verified_at": None,
-    }
-
-
-def save(spool, device, seen=None, status="completed", error=None, ledger=(), progress=None):
-    doc = state.new(device)
-    doc.update(status=status, error=error, progress=progress,
-               history=seen.timestamp() if seen else None, last_seen=seen.timestamp() if seen else None,
-               tracks={t["file"]: t for t in ledger})
-    state.path(spool, device).parent.mkdir(parents=True, exist_ok=True)
-    write_json(state.path(spool, device), doc)
-    return doc
-
-
-def on_disk(folder, t, size=None):
-    path = folder / t["day"] / t["name"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"x" * (t["size"] if size is None else size))
-    return path
-
-
-@pytest.fixture
-def report_day(tmp_path):
-    """A day of ledgers and files, written here rather than by the stages."""
-    (tmp_path / "motions.csv").write_text(ROSTER, encoding="utf-8")
-    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
-        "event": {"name": "Report week", "timezone": "Europe/London", "roster": "motions.csv"},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
-    cfg = config.load(tmp_path / "motion-server.yaml")
-    spool, folder = cfg.paths.spool, tmp_path / "tracks"
-    yesterday = DAY - dt.timedelta(days=1)
-
-    ann = [track(470, "ALD470ANN", at(DAY, 11, 5), "verified", size=2345),
-           track(470, "ALD470ANN", at(DAY, 9, 30), "skipped", knots=3.2, reason="too slow: 3.2 kn < 5 kn"),
-           track(470, "ALD470ANN", at(yesterday, 15), "verified")]
-    on_disk(folder, ann[0])
-    on_disk(folder, ann[2])
-    save(spool, 470, seen=at(DAY, 14), ledger=ann)
-
-    bob = [track(471, "BEE471BOB", at(DAY, 12), "verified", size=500)]  # the ledger says verified; no file
-    save(spool, 471, seen=at(DAY, 13), ledger=bob)
-
-    eve = [track(473, "ELM473EVE", at(yesterday, 16), "verified")]
-    on_disk(folder, eve[0])
-    save(spool, 473, seen=at(yesterday, 18), status="disconnected", ledger=eve)
-
-    fay = [track(474, "FIR474FAY", at(DAY, 10), "wanted"),
-           track(474, "FIR474FAY", at(DAY, 13), "bad", reason="frame checksum wrong at byte 4096 (3 times)")]
-    save(spool, 474, seen=at(DAY, 15), status="failed", error="/logs.json: no answer within 10 s", ledger=fay)
-
-    stranger = [track(476, "XYZ", at(DAY, 8), "skipped", reason="no entrant for device 476 on 2026-07-16")]
-    save(spool, 476, seen=at(DAY, 8, 30), ledger=stranger)
-
-    (folder / "20260716" / "copied_by_hand.oao").write_bytes(b"y")
-    (folder / "20260716" / ".ALD470ANN_470_20260716_150000.oao.part").write_bytes(b"z")
-    return cfg, folder
-
-
-def rows_for(cfg, day=DAY):
-    return report.collect(cfg, day, roster.load(cfg.event.roster))
 
 
 def test_entrants_come_in_roster_order_with_every_track_of_their_device_that_day(report_day):

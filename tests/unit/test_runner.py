@@ -9,15 +9,13 @@ import time
 
 import pytest
 
-from jobs import config, runner, spool, state
+from jobs import runner, spool, state
+from tests.builders import runner_config
 
 
 @pytest.fixture
 def cfg(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("paths: {spool: spool, log: spool/log/m.log}\nthreads: {download: 3}\n"
-                    "intervals: {detect: 0.05, download: 0.05}\n")
-    return config.load(path)
+    return runner_config(tmp_path)
 
 
 def test_once_runs_one_pass_of_a_sweep_stage(cfg):

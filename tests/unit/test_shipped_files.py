@@ -13,15 +13,7 @@ import shlex
 import pytest
 
 from jobs import cli
-from tests.conftest import REPO
-UNITS = sorted(p.name for p in (REPO / "systemd").iterdir() if p.suffix in (".service", ".timer", ".target"))
-STAGE_SERVICES = ("detect", "inspect", "download", "disconnect", "dashboard")
-
-
-def schedule_lines(path, fields):
-    lines = [line for line in path.read_text().splitlines()
-             if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)]
-    return [line.split(None, fields - 1) for line in lines]
+from tests.builders import REPO, STAGE_SERVICES, UNITS, schedule_lines
 
 
 @pytest.mark.parametrize("path, fields", [("crontab.example", 6), ("cron.d/motion-server", 7)])
