@@ -79,7 +79,7 @@ def _follow(tracks_root, roster, tz, device, track, log):
         return None
     where = f"{layout.UNASSIGNED}/{track['day']}" if named["unassigned"] else track["day"]
     try:
-        moved = _move(source, target, tracks.kept_sha256(track))
+        moved = _move(source, target, ledger.kept_sha256(track))
     except FileNotFoundError:
         log.warning("%s not renamed to %s/%s: it is not on disk (verify says more)", source, where, target.name)
         return None

@@ -37,7 +37,7 @@ import re
 import time
 from pathlib import Path
 
-from jobs import copying, day_states, files, layout, locks, marks, roster, state, tracks
+from jobs import copying, day_states, files, layout, ledger, locks, marks, roster, state, tracks
 from jobs.files import is_temporary
 from jobs.units import csv_cell
 
@@ -132,7 +132,7 @@ def entrant_rows(cfg, docs, entries, day):
     rows = []
     for entry, line in zip(entries.on(day), lines):
         held = day_states.tracks_of(entries, entry, by_device.get(entry.on_device), key, day)
-        names = [t["name"] for t in held if tracks.kept_sha256(t) and isinstance(t.get("name"), str)]
+        names = [t["name"] for t in held if ledger.kept_sha256(t) and isinstance(t.get("name"), str)]
         names += [r["name"] for r in line["imported"] if r.get("name")]
         rows.append({"Entrant": entry.entrant, "First Name": entry.first_name, "Family Name": entry.family_name,
                      "Craft Type": entry.craft, "Class": entry.class_name,

@@ -47,6 +47,17 @@ SUSPECTS_KEPT = 4        # sha256 of complete bodies that failed, kept to recogn
 PLACE = ("unassigned", "entrant", "file_id", "name")
 
 
+def kept_sha256(entry):
+    """The sha256 of the file a track has under its final name, or None if it has none:
+    verified and damaged tracks have theirs, a partial one (the device left while recording) its kept part's."""
+    if entry.get("status") in ON_DISK:
+        return entry.get("sha256") or None
+    kept = entry.get("partial")
+    if entry.get("status") == PARTIAL and isinstance(kept, dict):
+        return kept.get("sha256") or None
+    return None
+
+
 def _move(entry, status, **fields):
     # The one place a track's status is written: a word the readers do not know would strand the track.
     assert status in STATUSES, status

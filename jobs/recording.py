@@ -18,7 +18,8 @@ show what such a log looks like: no summary (zeros) and a size that grows.
                replaces it when the device lists it finished.
 
 Planning (follow) is a pure function; mark, look_again and keep_partials
-write the ledger under the device's state lock like every other stage.
+write the ledger under the device's state lock like every other stage, through
+jobs.ledger's transitions (still_recording, partial_kept).
 """
 
 import hashlib

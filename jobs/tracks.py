@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from jobs import layout, recording
 from jobs.device import track_path_problem
 # Names, not the module: `ledger` here is a device's ledger, the dict these words describe.
-from jobs.ledger import GROWING, ON_DISK, PARTIAL, SETTLED, SKIPPED, TO_COME, WANTED, skipped
+from jobs.ledger import GROWING, ON_DISK, SETTLED, SKIPPED, TO_COME, WANTED, kept_sha256, skipped
 from jobs.roster import FILE_ID
 from jobs.units import knots
 
@@ -70,17 +70,6 @@ def place(track):
     """A ledger track's path inside the track folder, the same in the replica: 20260716/<name>,
     or unassigned/20260716/<name>; ValueError if not ours."""
     return final_path(PurePosixPath(), track).as_posix()
-
-
-def kept_sha256(track):
-    """The sha256 of the file a ledger track has under its final name, or None if it has none:
-    verified and damaged tracks have theirs, a partial one (the device left while recording) its kept part's."""
-    if track.get("status") in ON_DISK:
-        return track.get("sha256") or None
-    kept = track.get("partial")
-    if track.get("status") == PARTIAL and isinstance(kept, dict):
-        return kept.get("sha256") or None
-    return None
 
 
 def replicated(track):

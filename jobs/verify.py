@@ -100,7 +100,7 @@ def check_replica(replica, track):
     """What is wrong with a track's copy in the replica, NOT_COPIED if the ledger records none, or None."""
     if not tracks.replicated(track):
         return NOT_COPIED
-    return _hash_problem(Path(replica) / tracks.place(track), tracks.kept_sha256(track), "recorded", "REPLICA ")
+    return _hash_problem(Path(replica) / tracks.place(track), ledger.kept_sha256(track), "recorded", "REPLICA ")
 
 
 def _hash_problem(path, sha256, recorded_as, which=""):

@@ -77,7 +77,7 @@ def sweep_replica(replica):
 
 def behind(track):
     """Whether a ledger track is on disk under a name of ours and the replica lacks this very file."""
-    if not isinstance(track, dict) or not tracks.kept_sha256(track):
+    if not isinstance(track, dict) or not ledger.kept_sha256(track):
         return False
     try:
         tracks.place(track)
@@ -102,7 +102,7 @@ def queue_behind(ctx):
 
 
 def _key(device, track):
-    return device, track.get("file"), tracks.kept_sha256(track), track.get("name"), bool(track.get("unassigned"))
+    return device, track.get("file"), ledger.kept_sha256(track), track.get("name"), bool(track.get("unassigned"))
 
 
 def others_behind(root):
@@ -165,7 +165,7 @@ def replicate_device(ctx, claim):
 def copy_track(ctx, device, file, track):
     """Copy one file and record it; False when the replica's disk failed (the device's other files wait)."""
     log = ctx.device_log(device)
-    replica, where, sha256 = Path(ctx.cfg.paths.replica), tracks.place(track), tracks.kept_sha256(track)
+    replica, where, sha256 = Path(ctx.cfg.paths.replica), tracks.place(track), ledger.kept_sha256(track)
     done = _copy(ctx, where, sha256, _key(device, track), log)
     if not done:
         return done is not None
@@ -221,7 +221,7 @@ def _record(ctx, device, file, track, where, sha256):
     """The copy in the ledger, if the track is still that file; the place of the copy it replaces."""
     with state.update(ctx.spool, device) as doc:
         entry = doc["tracks"].get(file)
-        if not isinstance(entry, dict) or tracks.kept_sha256(entry) != sha256 or tracks.place(entry) != where:
+        if not isinstance(entry, dict) or ledger.kept_sha256(entry) != sha256 or tracks.place(entry) != where:
             return None  # moved or replaced meanwhile: the next step copies what it is now
         earlier = entry.get("replica") if isinstance(entry.get("replica"), dict) else {}
         ledger.copied(entry, where, sha256)

@@ -181,3 +181,14 @@ def test_transitions_inside_state_update_reach_the_state_file(tmp_path):
     with state.update(tmp_path, 470) as doc:
         assert ledger.wanted_again(doc["tracks"]["/logs/a.oao"])
     assert state.read(tmp_path, 470)["tracks"]["/logs/a.oao"] == planned()
+
+
+def test_the_sha256_kept_is_the_whole_tracks_or_the_kept_parts():
+    part = {"bytes": 4096, "last_fix": 1, "sha256": "p" * 64}
+    assert ledger.kept_sha256(planned(status="verified", sha256="f" * 64)) == "f" * 64
+    assert ledger.kept_sha256(planned(status="damaged", sha256="d" * 64)) == "d" * 64
+    assert ledger.kept_sha256(planned(status="partial", partial=part)) == "p" * 64
+    # No file under its final name, or none the ledger can vouch for: nothing to copy or compare.
+    for entry in (planned(), planned(status="bad", sha256="f" * 64), planned(status="verified", sha256=""),
+                  planned(status="partial", partial="p" * 64), planned(status="recording", partial=part)):
+        assert ledger.kept_sha256(entry) is None
