@@ -7,12 +7,15 @@ were last made from, so that a look finding nothing changed only touches the
 pages. It keeps that last record on disk too (RECORD), for the next process.
 """
 
+import functools
 import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
-from jobs import dashboard_facts, device_warnings, layout, shipped, units
+import jobs
+from jobs import device_warnings, layout, shipped, units
 from jobs.dashboard_facts import SYMBOLS, TrackFactsMemo, could_not_show, unreadable
 from jobs.files import atomic_write
 
@@ -218,16 +221,25 @@ class Renderer:
         return page
 
 
-# The code the pages are made by: a new version of any of it renders again.
-_CODE = (__file__, dashboard_facts.__file__)
+# The code the pages are made by: a new version of any of it renders again. That is
+# this package's every module, wherever it sits: the pages come from the dashboard's
+# modules and all they import (boards, day states, units, ...), and a hand-kept list
+# of those went stale. A change elsewhere costs one render more, after an upgrade.
+PACKAGE = Path(jobs.__file__).resolve().parent
 
 
-def _digest(inputs):
-    """The inputs as another process can compare them: the configuration by its
-    values, the roster files, templates and this code by their files' identity."""
-    cfg, _, *rest = inputs
-    rosters = cfg.event.roster if isinstance(cfg.event.roster, list) else [cfg.event.roster]
-    files = [*filter(None, rosters), *sorted(TEMPLATES.glob("*.html")), *_CODE]
+def code_files():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+@functools.cache
+def _code():
+    """The code's identities as this process first saw them: the code it runs, not a
+    newer version installed under it (that one's pages are made by the next process)."""
+    return _identities(code_files())
+
+
+def _identities(files):
     identities = []
     for name in files:
         try:
@@ -235,6 +247,15 @@ def _digest(inputs):
             identities.append((str(name), info.st_ino, info.st_mtime_ns, info.st_size))
         except OSError:
             identities.append((str(name), None))
+    return identities
+
+
+def _digest(inputs):
+    """The inputs as another process can compare them: the configuration by its
+    values, the roster files, templates and the package's code by their files' identity."""
+    cfg, _, *rest = inputs
+    rosters = cfg.event.roster if isinstance(cfg.event.roster, list) else [cfg.event.roster]
+    identities = _identities([*filter(None, rosters), *sorted(TEMPLATES.glob("*.html"))]) + _code()
     return hashlib.sha256(repr((repr(cfg), identities, rest)).encode()).hexdigest()
 
 
