@@ -47,6 +47,8 @@ KINDS = {
     "address": Kind("detect", "the device answers from another address than earlier today (jobs.state)",
                     kept=True),
     "rename": Kind("assign", "a track not renamed after the roster: a file is in the way", kept=True),
+    "identity": Kind("download", "a track kept aside in unassigned/: its frames do not show it is this "
+                                 "device's (jobs.fetch)"),
     # Dropped by an inspection: the download that follows judges the space again.
     "disk": Kind("download", "tracks wait for free space on the tracks disk (checks.min_free_gb)"),
 }

@@ -5,13 +5,16 @@ that inspect, the dashboard and the configuration go by."""
 
 import copy
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 
+import jobs
 from jobs import assign, config, dashboard_facts, device_warnings, shapes, state
-from jobs.roster import Roster
 from jobs.config import ConfigError
 from jobs.device_warnings import KINDS, KNOWN_SETTINGS
+from jobs.roster import Roster
 
 INFO = {"motion": {"username": "K888", "identifier": 470,
                    "hardware": {"code": 106, "name": "Wireless Mini M10"},
@@ -170,6 +173,19 @@ def test_every_kind_says_who_gives_it_and_what_it_means():
     for kind, about in KINDS.items():
         assert about.given_by and about.means, kind
     assert assign.RENAME in KINDS
+
+
+# How a module gives or drops a warning of a kind:
+# {"kind": "disk", ...}, w.get("kind") == "disk", _without(doc["warnings"], "address").
+GIVEN_OR_DROPPED = re.compile(r'"kind"\)? ?(?::|==) ?"(\w+)"|_without\([^)]*"(\w+)"\)')
+
+
+def test_every_kind_a_module_gives_or_drops_is_in_the_table():
+    sources = [path.read_text(encoding="utf-8") for path in Path(jobs.__file__).parent.rglob("*.py")]
+    spelled = {kind for source in sources for match in GIVEN_OR_DROPPED.finditer(source) for kind in match.groups()
+               if kind}
+    assert {"disk", "address", "identity"} <= spelled    # the pattern still finds them
+    assert spelled - set(KINDS) == set()
 
 
 def test_the_address_warning_of_detect_is_a_known_kind_an_inspection_keeps():
