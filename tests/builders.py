@@ -195,6 +195,25 @@ def roster_file(folder, text, name="motions.csv"):
     return path
 
 
+# --- an event: a roster and a config naming it -----------------------------------------------
+
+# The folders of an event's tests: everything under the event's folder, the log as m.log.
+EVENT_PATHS = {**PATHS, "log": "log/m.log"}
+
+
+def event_file(folder, roster_text, paths=EVENT_PATHS, event=None, **sections):
+    """An event on disk: its roster as motions.csv and a config naming it (London time;
+    `event` adds or changes event keys; other sections as for config_file); the config's path."""
+    roster_file(folder, roster_text)
+    return config_file(folder, paths=paths, event={"timezone": "Europe/London", "roster": "motions.csv", **(event or {})},
+                       **sections)
+
+
+def event_config(folder, roster_text, paths=EVENT_PATHS, event=None, **sections):
+    """The loaded config of event_file(folder, roster_text, paths, event, **sections)."""
+    return config_module.load(event_file(folder, roster_text, paths, event, **sections))
+
+
 # --- a device as detect, inspect and download leave it, and a ledger entry --------------------
 
 def connect(cfg, device=470, address="127.0.1.3"):
@@ -438,9 +457,7 @@ def on_disk(folder, t, size=None):
 
 def make_report_day(tmp_path):
     """A day of ledgers and files, written here rather than by the stages."""
-    roster_file(tmp_path, REPORT_ROSTER)
-    cfg = config(tmp_path, event={"name": "Report week", "timezone": "Europe/London", "roster": "motions.csv"},
-                 paths={**PATHS, "log": "log/m.log"})
+    cfg = event_config(tmp_path, REPORT_ROSTER, event={"name": "Report week"})
     spool, folder = cfg.paths.spool, tmp_path / "tracks"
     yesterday = REPORT_DAY - dt.timedelta(days=1)
 

@@ -25,6 +25,7 @@ from jobs import config, dashboard_pages, spool, state
 from jobs.roster import Roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import dashboard
+from tests.builders import EVENT_PATHS, config_file
 
 KB = 1000
 LEAVER = 116
@@ -128,8 +129,7 @@ def test_a_device_leaving_40_s_after_it_arrives_gets_its_6_mb_track_verified(ses
 # ---- how long a device has waited, where the operator looks -------------------------
 
 def test_status_and_the_dashboard_show_how_long_a_device_has_waited_for_download(tmp_path, motion_server):
-    cfg_path = tmp_path / "c.yaml"
-    cfg_path.write_text("paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n")
+    cfg_path = config_file(tmp_path, "c.yaml", paths=EVENT_PATHS)
     cfg = config.load(cfg_path)
     now = time.time()
     with state.update(cfg.paths.spool, 470) as doc:

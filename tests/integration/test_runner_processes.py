@@ -14,7 +14,7 @@ import time
 import pytest
 
 from jobs import locks, runner, spool
-from tests.builders import runner_config
+from tests.builders import SPOOL_PATHS, config_file, runner_config
 
 fork = multiprocessing.get_context("fork")
 
@@ -77,7 +77,7 @@ def test_workers_of_all_download_runs_together_stay_within_threads(cfg):
 def test_an_idle_download_run_imports_neither_requests_nor_numpy(tmp_path):
     """An idle cron minute costs under 2 % of a core only while a run with no
     device to serve leaves the HTTP client and the OAO arithmetic unloaded."""
-    (tmp_path / "c.yaml").write_text("paths: {spool: spool, log: spool/log/m.log}\n")
+    config_file(tmp_path, "c.yaml", paths=SPOOL_PATHS)
     script = ("import sys; from jobs import cli; status = cli.main(['--config', 'c.yaml', 'download', '--once']); "
               "print(' '.join(sys.modules)); sys.exit(status)")
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)

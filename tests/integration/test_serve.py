@@ -19,6 +19,7 @@ import time
 import pytest
 
 from jobs import config, serve
+from tests.builders import config_file
 
 SECRET = "SECRET-8d1f7c beside the html folder"
 INDEX = """<!doctype html>
@@ -55,9 +56,8 @@ def site(tmp_path_factory):
     (html / "out").symlink_to(tmp_path)
     (html / "outside").mkdir()
     (html / "outside" / "index.html").symlink_to(tmp_path / "secret.txt")
-    cfg_path = tmp_path / "motion-server.yaml"
-    cfg_path.write_text(f"paths:\n  spool: {tmp_path}/spool\n  html: {html}\n  log: {tmp_path}/log/m.log\n"
-                        "dashboard:\n  listen: 127.0.0.1:8080\n")
+    cfg_path = config_file(tmp_path, paths={"spool": f"{tmp_path}/spool", "html": str(html), "log": f"{tmp_path}/log/m.log"},
+                           dashboard={"listen": "127.0.0.1:8080"})
     return tmp_path, cfg_path
 
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from jobs import config, serve
+from tests.builders import config_file
 
 STATUS = '{"event": "Crowd week"}\n'
 
@@ -22,8 +23,7 @@ def crowd_server(tmp_path, monkeypatch):
     html = tmp_path / "html"
     html.mkdir()
     (html / "status.json").write_text(STATUS)
-    cfg_path = tmp_path / "motion-server.yaml"
-    cfg_path.write_text(f"paths:\n  spool: {tmp_path}/spool\n  html: {html}\n  log: {tmp_path}/log/m.log\n")
+    cfg_path = config_file(tmp_path, paths={"spool": f"{tmp_path}/spool", "html": str(html), "log": f"{tmp_path}/log/m.log"})
     servers = []
 
     def start(max_clients=64):

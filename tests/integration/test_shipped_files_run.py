@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import REPO, STAGE_SERVICES, UNITS, schedule_lines
+from tests.builders import REPO, STAGE_SERVICES, UNITS, config_file, schedule_lines
 
 VENV_BIN = Path(sys.executable).parent          # where this venv's motion-server is
 
@@ -133,8 +133,7 @@ def test_a_log_rotated_by_the_shipped_file_is_expired_after_retention_days_and_n
                             capture_output=True, text=True, timeout=60)
     assert forced.returncode == 0, forced.stderr
     [rotated] = [p for p in log.parent.iterdir() if p.name != log.name]
-    event = tmp_path / "motion-server.yaml"
-    event.write_text(f"paths: {{spool: spool, log: {log}}}\nretention: {{days: 14}}\n")
+    event = config_file(tmp_path, paths={"spool": "spool", "log": str(log)}, retention={"days": 14})
 
     def expire():
         done = subprocess.run([sys.executable, "-m", "jobs", "--config", str(event), "expire", "--once"],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jobs import config
 from jobs.files import is_temporary
+from tests.builders import EVENT_PATHS, config_file
 
 
 # --- the pieces the torture found missing, each on its own -------------------------
@@ -43,8 +44,7 @@ def temporary(folder):
 
 
 def test_a_killed_writers_temporary_file_is_swept_by_the_next_run_a_live_writers_is_not(tmp_path):
-    cfg_path = tmp_path / "motion-server.yaml"
-    cfg_path.write_text("paths: {spool: spool, tracks: tracks, html: html, log: log/m.log}\n")
+    cfg_path = config_file(tmp_path, paths=EVENT_PATHS)
     cfg = config.load(cfg_path)
     state_dir, html = Path(cfg.paths.spool) / "state", Path(cfg.paths.html)
     state_dir.mkdir(parents=True)

@@ -9,10 +9,10 @@ import pytest
 
 from jobs import assign, roster, state, tracks
 from jobs.files import write_json
+from tests.builders import HEADER
 
 TZ = ZoneInfo("Europe/London")
 DAY = dt.date(2026, 7, 16)
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 LOG = logging.LoggerAdapter(logging.getLogger("test"), {"device": 470})
 
 

@@ -19,6 +19,7 @@ from jobs import cli, closing, config, state, tracks
 from jobs.files import write_json
 from jobs.roster import Roster
 from jobs.stages import dashboard
+from tests.builders import event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
@@ -56,11 +57,7 @@ def add_track(cfg, device, file_id, h, body, unassigned=False):
 
 @pytest.fixture
 def event(tmp_path):
-    (tmp_path / "motions.csv").write_text(HEADER + "".join(r.format(d=TODAY) + "\n" for r in ROWS))
-    path = tmp_path / "motion-server.yaml"
-    path.write_text(yaml.safe_dump({
-        "event": {"name": "Speed week", "timezone": "Europe/London", "roster": "motions.csv"},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
+    path = event_file(tmp_path, HEADER + "".join(r.format(d=TODAY) + "\n" for r in ROWS), event={"name": "Speed week"})
     cfg = config.load(path)
     add_track(cfg, 806, "ANN806", 11, b"ann" * 1000)
     add_track(cfg, 470, "BOB470", 12, b"bob" * 2000)

@@ -9,12 +9,11 @@ import csv
 import datetime as dt
 import logging
 
-import yaml
 
-from jobs import config, log, report, state, status
+from jobs import log, report, state, status
 from jobs.units import csv_cell, printable
+from tests.builders import HEADER, event_config
 
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 DAY = dt.date(2026, 7, 16)
 ESC = "\x1b[2J\x1b]0;pwned\x07"
 
@@ -30,12 +29,8 @@ def test_control_characters_are_shown_escaped_and_newlines_kept():
 
 
 def configured(tmp_path, first_name):
-    (tmp_path / "motions.csv").write_text(
-        HEADER + f"1101,1,470,2026-07-15,2026-07-17,ALD470ANN,{first_name},Alder,Windsurf,OK\n", encoding="utf-8")
-    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
-        "event": {"name": "Report week", "timezone": "Europe/London", "roster": "motions.csv"},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
-    return config.load(tmp_path / "motion-server.yaml")
+    return event_config(tmp_path, HEADER + f"1101,1,470,2026-07-15,2026-07-17,ALD470ANN,{first_name},Alder,Windsurf,OK\n",
+                        event={"name": "Report week"})
 
 
 def test_report_csv_quotes_a_roster_formula_and_every_board_too(tmp_path, capsys):

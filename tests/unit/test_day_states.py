@@ -7,16 +7,15 @@ import json
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from jobs import boards, cli, config, day_states, marks, roster, state, tracks
 from jobs.files import write_json
+from tests.builders import HEADER, event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 TZ = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(TZ).date()
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 ROWS = [
     "1101,1,806,{d},{d},ANN806,Ann,Alder,Fin,OK",        # collected
     "1101F,1,1806,{d},{d},ANN1806,Ann,Alder,Foil,OK",    # shared
@@ -41,11 +40,8 @@ def ledger(device, file_id, status, h=11):
 
 @pytest.fixture
 def event(tmp_path):
-    (tmp_path / "motions.csv").write_text(HEADER + "".join(r.format(d=TODAY) + "\n" for r in ROWS))
-    path = tmp_path / "motion-server.yaml"
-    path.write_text(yaml.safe_dump({
-        "event": {"timezone": "Europe/London", "roster": "motions.csv", "shared_devices": {"offset": 1000}},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
+    path = event_file(tmp_path, HEADER + "".join(r.format(d=TODAY) + "\n" for r in ROWS),
+                      event={"shared_devices": {"offset": 1000}})
     cfg = config.load(path)
     now = dt.datetime.now(TZ).timestamp()
     for device, file_id, status in ((806, "ANN806", "verified"), (470, "BOB470", "wanted"),

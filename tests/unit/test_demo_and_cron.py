@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from jobs import cli
-from tests.builders import REPO
+from tests.builders import REPO, config
 
 pytestmark = pytest.mark.slow
 
@@ -65,10 +65,9 @@ def test_the_crontab_path_finds_the_venv():
 
 
 def test_the_demo_table_gives_sizes_in_the_dashboards_unit(tmp_path):
-    from jobs import config, demo, state, units
+    from jobs import demo, state, units
     from jobs.sim.fleet import DeviceSpec
-    (tmp_path / "c.yaml").write_text("paths: {spool: spool}\n")
-    cfg = config.load(tmp_path / "c.yaml")
+    cfg = config(tmp_path, "c.yaml", paths={"spool": "spool"})
     with state.update(cfg.paths.spool, 101) as doc:
         doc["status"] = "completed"
         doc["tracks"]["/logs/a.oao"] = {"status": "verified", "size": 2_500_000}

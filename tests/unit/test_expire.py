@@ -6,6 +6,7 @@ tests/integration/test_expire_killed.py.
 
 from jobs import config, log, runner
 from jobs.stages import expire
+from tests.builders import config_file
 
 
 def test_expired_cache_records_and_logs_go_tracks_and_state_stay(expired_spool):
@@ -27,7 +28,7 @@ def test_expired_cache_records_and_logs_go_tracks_and_state_stay(expired_spool):
 
 def test_tracks_expire_only_when_configured(expired_spool):
     cfg_path, root, *_, track_day = expired_spool
-    cfg_path.write_text("paths: {spool: spool, tracks: tracks, log: spool/log/m.log}\n"
-                        "retention: {days: 3, tracks: true}\n")
+    config_file(root, "c.yaml", paths={"spool": "spool", "tracks": "tracks", "log": "spool/log/m.log"},
+                retention={"days": 3, "tracks": True})
     runner.run(config.load(cfg_path), "expire", expire.step, once=True)
     assert not (root / "tracks" / track_day).exists()

@@ -10,17 +10,16 @@ import json
 import random
 import struct
 
-import yaml
 
-from jobs import config, dashboard_pages, oao, report, roster, shapes, state, tracks
+from jobs import dashboard_pages, oao, report, roster, shapes, state, tracks
 from jobs.device import DeviceError
 from jobs.stages import dashboard
+from tests.builders import HEADER, event_config
 
 SEED = 31
 DEVICE = 470
 DAY = dt.date(2026, 7, 16)
 DAY_MS = int(dt.datetime(2026, 7, 16, 9, tzinfo=dt.timezone.utc).timestamp() * 1000)
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 NASTY_NUMBERS = (0, -1, 1, 2 ** 31, 2 ** 32 + 1, 2 ** 62, 2 ** 63 - 1, 2 ** 64, 10 ** 19, 10 ** 400, -10 ** 400,
                  1.5, -0.0, 1e308, float("inf"), float("nan"), DAY_MS, DAY_MS * 1000, True, False)
 NASTY_TEXT = ("", "/logs/0470_0001-01-01-0000.oao", "/logs/0470_9999-12-31-2359.oao", "/logs/a.oao#earlier-1",
@@ -121,13 +120,8 @@ def check_frames(data, rng):
 
 def test_random_documents_and_frames_through_inspect_download_and_the_dashboard(tmp_path):
     rng = random.Random(SEED)
-    (tmp_path / "motions.csv").write_text(
-        HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,=Ann,Alder,Windsurf,OK\n", encoding="utf-8")
-    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
-        "event": {"name": "Property week", "timezone": "Europe/London", "roster": "motions.csv",
-                  "session": ["09:00", "17:00"]},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
-    cfg = config.load(tmp_path / "motion-server.yaml")
+    cfg = event_config(tmp_path, HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,=Ann,Alder,Windsurf,OK\n",
+                       event={"name": "Property week", "session": ["09:00", "17:00"]})
     people = roster.load(cfg.event.roster)
     days = (DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
     renderer = dashboard_pages.Renderer()
@@ -258,14 +252,9 @@ def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_un
 
     rng = random.Random(SEED)
     device = RandomDevice()
-    (tmp_path / "motions.csv").write_text(
-        HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,Ann,Alder,Windsurf,OK\n", encoding="utf-8")
-    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
-        "event": {"name": "Property week", "timezone": "Europe/London", "roster": "motions.csv",
-                  "first_day": "2026-07-15", "last_day": "2026-07-17"},
-        "network": {"port": device.port, "json_read_timeout": 2.0, "track_read_timeout": 2.0},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
-    cfg = config.load(tmp_path / "motion-server.yaml")
+    cfg = event_config(tmp_path, HEADER + "1101,1,470,2026-07-15,2026-07-17,ALD470ANN,Ann,Alder,Windsurf,OK\n",
+                       event={"name": "Property week", "first_day": "2026-07-15", "last_day": "2026-07-17"},
+                       network={"port": device.port, "json_read_timeout": 2.0, "track_read_timeout": 2.0})
     ctx = runner.Context(cfg, "inspect")
     outcomes = {}
     try:

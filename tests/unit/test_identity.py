@@ -13,9 +13,9 @@ import pytest
 
 from jobs import oao, roster, shapes, tracks
 from jobs.device import track_path_problem
+from tests.builders import HEADER
 
 LONDON = ZoneInfo("Europe/London")
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 START = int(dt.datetime(2022, 7, 16, 12, 2, 40, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 

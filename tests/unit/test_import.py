@@ -7,16 +7,15 @@ import struct
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from jobs import backup, cli, config, dashboard_facts, oao, roster, state
 from jobs.day_states import day_states
+from tests.builders import HEADER, event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
 TZ = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(TZ).date()
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 
 
 def local(hour, minute=0, second=0, day=TODAY):
@@ -25,12 +24,8 @@ def local(hour, minute=0, second=0, day=TODAY):
 
 @pytest.fixture
 def event(tmp_path):
-    (tmp_path / "motions.csv").write_text(HEADER + "".join(r.format(d=TODAY) + "\n" for r in (
+    path = event_file(tmp_path, HEADER + "".join(r.format(d=TODAY) + "\n" for r in (
         "1102,2,470,{d},{d},BOB470,Bob,Beech,Kite,OK", "1106,6,0,{d},{d},FAY0,Fay,Fir,Kite,OK")))
-    path = tmp_path / "motion-server.yaml"
-    path.write_text(yaml.safe_dump({
-        "event": {"timezone": "Europe/London", "roster": "motions.csv"},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
     (tmp_path / "backup").mkdir()
     return config.load(path), path, tmp_path / "backup"
 

@@ -7,9 +7,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from jobs import roster, tracks
+from tests.builders import HEADER
 
 LONDON = ZoneInfo("Europe/London")
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 DAY_START = int(dt.datetime(2022, 7, 16, 8, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 

@@ -8,21 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, config, files, layout, runner, spool, state, verify
+from jobs import check, files, layout, runner, spool, state, verify
 from jobs.stages import dashboard, replicate
 from jobs.roster import Roster
+from tests.builders import PATHS, config
 
 DAY = "20220716"
 
 
 def make_config(folder, replica="replica"):
-    path = folder / "motion-server.yaml"
-    path.write_text(json.dumps({
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/motion-server.log",
-                  "replica": replica},
-        "intervals": {"replicate": 0.1},
-    }))
-    return config.load(path)
+    return config(folder, paths={**PATHS, "replica": replica}, intervals={"replicate": 0.1})
 
 
 def put_track(cfg, device, name, body, unassigned=False, status="verified", start=1657972960000):

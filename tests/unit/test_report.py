@@ -10,9 +10,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 
-from jobs import config, report, state
-from tests.builders import (HEADER, KNOTS, REPORT_DAY as DAY, on_disk, report_at as at, report_rows as rows_for,
-                            report_track as track, save_device as save)
+from jobs import report, state
+from tests.builders import (HEADER, KNOTS, REPORT_DAY as DAY, config, on_disk, report_at as at,
+                            report_rows as rows_for, report_track as track, roster_file, save_device as save)
 
 TZ = ZoneInfo("Europe/London")
 
@@ -85,9 +85,8 @@ def test_a_track_being_downloaded_shows_its_progress(report_day):
 
 def test_the_default_day_is_today_in_the_event_zone(tmp_path, capsys):
     today = dt.datetime.now(TZ).date()
-    (tmp_path / "motions.csv").write_text(HEADER + f"2201,1,480,{today},{today},HAZ480,Hal,Hazel,Kite,OK\n")
-    (tmp_path / "c.yaml").write_text("event:\n  timezone: Europe/London\n  roster: motions.csv\n")
-    cfg = config.load(tmp_path / "c.yaml")
+    roster_file(tmp_path, HEADER + f"2201,1,480,{today},{today},HAZ480,Hal,Hazel,Kite,OK\n")
+    cfg = config(tmp_path, "c.yaml", paths=None, event={"timezone": "Europe/London", "roster": "motions.csv"})
     now = dt.datetime.now(TZ)
     t = track(480, "HAZ480", now.replace(hour=0, minute=30, second=0, microsecond=0), "wanted")
     save(cfg.paths.spool, 480, seen=now, ledger=[t])
@@ -139,8 +138,7 @@ def test_a_track_without_a_summary_reads_as_on_the_dashboard(report_day):
 
 
 def test_the_report_exits_1_without_a_roster_as_check_marks_it(tmp_path, capsys):
-    (tmp_path / "c.yaml").write_text("event:\n  timezone: Europe/London\n")
-    cfg = config.load(tmp_path / "c.yaml")
+    cfg = config(tmp_path, "c.yaml", paths=None, event={"timezone": "Europe/London"})
     for board in ({}, {"accounted": True}, {"fastest": True}):
         args = argparse.Namespace(**{"date": DAY, "csv": None, "accounted": False, "fastest": False, **board})
         assert report.main(cfg, args) == 1

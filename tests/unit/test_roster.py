@@ -6,9 +6,7 @@ import pytest
 
 from jobs import roster
 from jobs.config import ConfigError
-
-HEADER = ("Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,"
-          "Craft Type,Status,Entry Type\n")
+from tests.builders import ENTRY_HEADER as HEADER
 
 
 def write(tmp_path, rows, header=HEADER):

@@ -14,10 +14,10 @@ import yaml
 from jobs import boards, check, config, dashboard_facts, report, roster, state, tracks
 from jobs.config import ConfigError
 from jobs.files import write_json
+from tests.builders import HEADER, event_config
 
 TZ = ZoneInfo("Europe/London")
 DAY = dt.date(2026, 7, 16)
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 ROSTER = HEADER + """\
 1101,1,806,2026-07-15,2026-07-17,ANN806,Ann,Alder,Windsurf,OK
 1101F,1,1806,2026-07-15,2026-07-17,ANN1806,Ann,Alder,Foil,OK
@@ -103,11 +103,7 @@ def verified(file_id, device, hour, entrant):
 
 @pytest.fixture
 def shared_day(tmp_path):
-    (tmp_path / "motions.csv").write_text(ROSTER, encoding="utf-8")
-    (tmp_path / "motion-server.yaml").write_text(yaml.safe_dump({
-        "event": {"timezone": "Europe/London", "roster": "motions.csv", "shared_devices": {"offset": 1000}},
-        "paths": {"spool": "spool", "tracks": "tracks", "html": "html", "log": "log/m.log"}}))
-    cfg = config.load(tmp_path / "motion-server.yaml")
+    cfg = event_config(tmp_path, ROSTER, event={"shared_devices": {"offset": 1000}})
     seen = dt.datetime.combine(DAY, dt.time(17), TZ).timestamp()
     track = verified("ANN806", 806, 11, "1101")
     (tmp_path / "tracks" / track["day"]).mkdir(parents=True)

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs import roster, shapes, tracks, units
+from tests.builders import HEADER
 
 LONDON = ZoneInfo("Europe/London")
-HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status\n"
 
 
 def utc_ms(*fields):
