@@ -13,7 +13,9 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -694,3 +696,42 @@ def sailed(start, end, knots, **fields):
     begin, finish = today_at(*start), today_at(*end)
     return TrackSpec(start=begin, duration_s=(finish - begin).total_seconds(), size=60_000,
                      best500_knots=knots, **fields)
+
+
+# --- a device that writes its answers by hand -------------------------------------------------
+
+def raw_device(fleet, device_id, answer):
+    """A device server on the address and port of the offline fleet device `device_id`, for what
+    the simulated fleet cannot send: for each request it calls answer(conn, path, stopped), which
+    writes the whole answer to the socket by hand (`stopped` is set once the server closes; an
+    OSError, the client gone, ends that answer). Returns close()."""
+    listener = socket.create_server((fleet.address(device_id), fleet.port))
+    stopped = threading.Event()
+
+    def answer_one(conn):
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                request += data
+            try:
+                answer(conn, request.split(b" ")[1].decode(), stopped)
+            except OSError:
+                return
+
+    def accept():
+        while not stopped.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer_one, args=(conn,), daemon=True).start()
+
+    def close():
+        stopped.set()
+        listener.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return close

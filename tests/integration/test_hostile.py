@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import dashboard, detect, download, inspect
-from tests.builders import close_motion_log, fixture_folder, log_lines
+from tests.builders import close_motion_log, fixture_folder, log_lines, raw_device
 
 KB = 1000
 TZ = dt.timezone.utc
@@ -112,64 +111,37 @@ def fleet_specs():
     return specs
 
 
-class RawDevice:
-    """A device server that writes its answers by hand, on the address of an offline fleet device."""
-
-    def __init__(self, fleet, device_id, mischief):
-        self.fleet, self.id, self.mischief = fleet, device_id, mischief
-        self.listener = socket.create_server((fleet.address(device_id), fleet.port))
-        self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
+def raw_answer(fleet, device_id, mischief):
+    """How the loopback server answers for device `device_id`: its own answers, spoilt by `mischief`,
+    the spoilt part trickled a byte at a time."""
+    def answer(conn, path, stopped):
+        body, trickle = spoilt(fleet, device_id, mischief, path)
+        head = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        whole, start = head + body, {"headers": 0, "body": len(head), None: len(head) + len(body)}[trickle]
+        conn.sendall(whole[:start])
+        ends = time.monotonic() + TRICKLE_FOR_S
+        for i in range(start, len(whole)):
+            if time.monotonic() > ends or stopped.is_set():
                 return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+            conn.sendall(whole[i:i + 1])
+            time.sleep(TRICKLE_S)
+    return answer
 
-    def _answer(self, conn):
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                request += data
-            path = request.split(b" ")[1].decode()
-            body, trickle = self._body(path)
-            head = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
-            answer, start = head + body, {"headers": 0, "body": len(head), None: len(head) + len(body)}[trickle]
-            try:
-                conn.sendall(answer[:start])
-                ends = time.monotonic() + TRICKLE_FOR_S
-                for i in range(start, len(answer)):
-                    if time.monotonic() > ends or self.stopped.is_set():
-                        return
-                    conn.sendall(answer[i:i + 1])
-                    time.sleep(TRICKLE_S)
-            except OSError:
-                return
 
-    def _body(self, path):
-        """(bytes, what is trickled: "headers", "body" or None) for `path`: the device's own
-        answers, spoilt as this device spoils them."""
-        sim = self.fleet.device(self.id)
-        is_track = path.endswith(".oao")
-        body = self.fleet.track_bytes(self.id, path) if is_track else json_body(sim, path, {})
-        if path == "/info.json" and self.mischief == "non-UTF-8":
-            body = body.replace(b"K888", b"K\xff\xfe8")
-        if path == "/info.json" and self.mischief == "JSON list":
-            body = b"[1, 2]"
-        slow = {"slow JSON": (path == "/logs.json", "body"), "slow track": (is_track, "body"),
-                "slow JSON headers": (path == "/settings.json", "headers"),
-                "slow track headers": (is_track, "headers")}.get(self.mischief)
-        return body, slow[1] if slow and slow[0] else None
+def spoilt(fleet, device_id, mischief, path):
+    """(bytes, what is trickled: "headers", "body" or None) for `path`: the device's own
+    answers, spoilt as this device spoils them."""
+    sim = fleet.device(device_id)
+    is_track = path.endswith(".oao")
+    body = fleet.track_bytes(device_id, path) if is_track else json_body(sim, path, {})
+    if path == "/info.json" and mischief == "non-UTF-8":
+        body = body.replace(b"K888", b"K\xff\xfe8")
+    if path == "/info.json" and mischief == "JSON list":
+        body = b"[1, 2]"
+    slow = {"slow JSON": (path == "/logs.json", "body"), "slow track": (is_track, "body"),
+            "slow JSON headers": (path == "/settings.json", "headers"),
+            "slow track headers": (is_track, "headers")}.get(mischief)
+    return body, slow[1] if slow and slow[0] else None
 
 
 def snapshot(folder):
@@ -205,7 +177,7 @@ def outcome(tmp_path_factory):
         patch.setattr(client, "HEADERS_WITHIN_S", 2 * WINDOW_S)
         real_probe = device.probe
         patch.setattr(device, "probe", lambda address, *a: probed.append(address) or real_probe(address, *a))
-        raw = [RawDevice(fleet, d, mischief) for d, (mischief, _, _) in RAW.items()]
+        raw = [raw_device(fleet, d, raw_answer(fleet, d, mischief)) for d, (mischief, _, _) in RAW.items()]
         try:
             cfg = config.load(fleet.write_config(folder / "motion-server.yaml", **{
                 "network": {"hosts_file": str(write_hosts(fleet, folder / "hosts")), "json_read_timeout": 1.0,
@@ -224,8 +196,8 @@ def outcome(tmp_path_factory):
                       if fleet.device(d).track(e["file"])}
             accesses = fleet.accesses()
         finally:
-            for server in raw:
-                server.close()
+            for close in raw:
+                close()
             close_motion_log()
     lines = Path(cfg.paths.log).read_text(errors="replace").splitlines()
     yield {"cfg": cfg, "before": before, "after": after, "folder": folder, "lines": lines, "served": served,

@@ -7,7 +7,6 @@ A loopback server (standing in for an offline fleet device) writes the answers b
 """
 
 import datetime as dt
-import socket
 import threading
 import time
 
@@ -17,7 +16,7 @@ from jobs import client, config, log, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import detect, download, inspect
-from tests.builders import close_motion_log
+from tests.builders import close_motion_log, raw_device
 
 KB = 1000
 TRICKLE_S = 0.1          # a byte this often: well inside every read timeout
@@ -29,58 +28,30 @@ def today(hour):
     return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
-class ChunkedDevice:
+def chunked_answer(fleet, device_id, mischief, target):
     """Answers every path of the device `device_id` chunked; for `target` paths, as `mischief` says:
     "size line" (the chunk-size line a digit at a time, never ended), "trailers" (the body, then
     trailer lines without end)."""
+    def answer(conn, path, stopped):
+        body = (fleet.track_bytes(device_id, path) if path.endswith(".oao")
+                else json_body(fleet.device(device_id), path, {}))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        if target(path) and mischief == "size line":
+            trickle(conn, b"0", stopped)
+            return
+        conn.sendall(b"%x\r\n%s\r\n0\r\n" % (len(body), body))
+        if target(path) and mischief == "trailers":
+            trickle(conn, b"X-More: yes\r\n", stopped)
+            return
+        conn.sendall(b"\r\n")
+    return answer
 
-    def __init__(self, fleet, device_id, mischief, target):
-        self.fleet, self.id, self.mischief, self.target = fleet, device_id, mischief, target
-        self.listener = socket.create_server((fleet.address(device_id), fleet.port))
-        self.stopped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def close(self):
-        self.stopped.set()
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn):
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                request += data
-            path = request.split(b" ")[1].decode()
-            body = (self.fleet.track_bytes(self.id, path) if path.endswith(".oao")
-                    else json_body(self.fleet.device(self.id), path, {}))
-            try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-                if self.target(path) and self.mischief == "size line":
-                    self._trickle(conn, b"0")
-                    return
-                conn.sendall(b"%x\r\n%s\r\n0\r\n" % (len(body), body))
-                if self.target(path) and self.mischief == "trailers":
-                    self._trickle(conn, b"X-More: yes\r\n")
-                    return
-                conn.sendall(b"\r\n")
-            except OSError:
-                return
-
-    def _trickle(self, conn, unit):
-        ends = time.monotonic() + GIVE_UP_S
-        while time.monotonic() < ends and not self.stopped.is_set():
-            conn.sendall(unit)
-            time.sleep(TRICKLE_S)
+def trickle(conn, unit, stopped):
+    ends = time.monotonic() + GIVE_UP_S
+    while time.monotonic() < ends and not stopped.is_set():
+        conn.sendall(unit)
+        time.sleep(TRICKLE_S)
 
 
 def track(hour, size=60 * KB):
@@ -94,10 +65,10 @@ def shortened(monkeypatch):
 
 
 def run_chunked(tmp_path, mischief, target, stages=("detect", "inspect", "download"), for_seconds=None):
-    """The stages once each against device 601 served by a ChunkedDevice; its state and the exit statuses."""
+    """The stages once each against device 601 answering chunked; its state and the exit statuses."""
     specs = [DeviceSpec(id=601, tracks=[track(10), track(12)], arrive=None)]
     with Fleet(specs, folder=tmp_path, timezone="UTC") as fleet:
-        server = ChunkedDevice(fleet, 601, mischief, target)
+        close_server = raw_device(fleet, 601, chunked_answer(fleet, 601, mischief, target))
         cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{
             "network": {"json_read_timeout": 1.0, "track_read_timeout": 1.0}}))
         log.setup(cfg, console=False)
@@ -109,7 +80,7 @@ def run_chunked(tmp_path, mischief, target, stages=("detect", "inspect", "downlo
                                            for_seconds=None if once else for_seconds, stop=threading.Event()))
             files = [entry["file"] for entry in fleet.logs(601)]
         finally:
-            server.close()
+            close_server()
             close_motion_log()
     return state.read(cfg.paths.spool, 601), statuses, files
 
