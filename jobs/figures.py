@@ -379,11 +379,18 @@ def timed(track, span_ms, reject=True):
     if k * track.step != span_ms or not 0 < k < n:
         return _timed_at(track, np.arange(n), span_ms, reject)
     speeds, starts = np.zeros(n), np.arange(n) - k
-    exact = times[k:] - times[:-k] == span_ms
+    spans = times[k:] - times[:-k]
+    exact = spans == span_ms
     whole = exact & (track.rejects[k:] == track.rejects[:-k]) if reject else exact
     speeds[k:] = np.where(whole, (track.distance[k:] - track.distance[:-k]) * (1e6 / span_ms), 0.0)
+    # On a clock that drifts (200 and 201 ms steps) the fix k back is still the latest at least
+    # span_ms earlier where the one after it is not: the look-up's start, without looking up.
+    odd = np.flatnonzero(~exact)
+    drifted = (spans[odd] > span_ms) & (times[odd + k] - times[odd + 1] < span_ms)
+    starts_drifted = odd[drifted]
+    speeds[starts_drifted + k] = _timed_from(track, starts_drifted, starts_drifted + k, span_ms, reject)
     # An end earlier than the first fix + span_ms has no window (speed 0): not looked up.
-    others = np.concatenate((np.arange(np.searchsorted(times, times[0] + span_ms), k), np.flatnonzero(~exact) + k))
+    others = np.concatenate((np.arange(np.searchsorted(times, times[0] + span_ms), k), odd[~drifted] + k))
     speeds[others], starts[others], _ = _timed_at(track, others, span_ms, reject)
     return speeds, starts, np.arange(n)
 
@@ -392,11 +399,18 @@ def _timed_at(track, ends, span_ms, reject):
     """timed() for the end fixes `ends` only, each looked up."""
     times = track.times
     starts = np.searchsorted(times, times[ends] - span_ms, side="right") - 1
-    whole = (starts >= 0) & (times[ends] - times[np.maximum(starts, 0)] < span_ms + track.step)
-    starts = np.maximum(starts, 0)
+    found = np.where(starts >= 0, _timed_from(track, np.maximum(starts, 0), ends, span_ms, reject), 0.0)
+    return found, np.maximum(starts, 0), ends
+
+
+def _timed_from(track, starts, ends, span_ms, reject):
+    """The speeds of the windows from `starts` (each the latest fix at least span_ms
+    before its end) to `ends`: 0 for one a step or more longer (a gap) or, with `reject`,
+    holding a filtered fix."""
+    whole = track.times[ends] - track.times[starts] < span_ms + track.step
     if reject:
         whole &= track.clean(starts, ends)
-    return np.where(whole, track.speeds(starts, ends), 0.0), starts, ends
+    return np.where(whole, track.speeds(starts, ends), 0.0)
 
 
 def best_measured(track, metres, reject=True):
@@ -532,47 +546,51 @@ def alpha(track):
     A branch and bound over pairs of blocks of fixes (an end block, a start block
     before it): a pair can hold an alpha only if the boxes of their positions come
     within 50 m, and then at most as fast as its bounds (_Pieces.bounds). Pairs of
-    COARSE blocks, likeliest first, are split into pairs of PIECE blocks, and those
-    computed fix by fix, a batch at a time, only while a bound can still reach the
-    best so far: on a real track most pairs are never near (a run away) or never
-    fast. Of equally fast alphas the one that ends first (then starts first) is taken.
+    COARSE blocks, likeliest first, are split into pairs of PIECE blocks, those into
+    pairs of HALF blocks (_Halves.bounds, lighter), and those computed fix by fix, a
+    batch at a time, only while a bound can still reach the best so far: on a real
+    track most pairs are never near (a run away) or never fast, and where every turn
+    holds an alpha about as fast (out and back over the same water) the bounds of the
+    smallest blocks still leave few. Of equally fast alphas the one that ends first
+    (then starts first) is taken.
     """
     times = track.times
     if len(times) < 2:
         return None
-    lat, lon = np.ascontiguousarray(track.fixes["lat"]), np.ascontiguousarray(track.fixes["lon"])
+    lat, lon = track.fixes["lat"], track.fixes["lon"]
     projection = _projection(lat)
-    speed = track.adding
     reducers = (np.minimum, np.minimum, np.maximum, np.maximum, np.maximum)
-    fine_parts = [reducer.reduceat(column, np.arange(0, len(times), PIECE))
-                  for reducer, column in zip(reducers, (lon, lat, lon, lat, speed))]
-    groups = np.arange(0, len(fine_parts[0]), COARSE // PIECE)     # a coarse block's extremes are its fine ones'
-    coarse_parts = [reducer.reduceat(part, groups) for reducer, part in zip(reducers, fine_parts)]
+    # A block's extremes (least and greatest longitude and latitude, fastest fix) are its smaller blocks'.
+    half_parts = [reducer.reduceat(column, np.arange(0, len(times), HALF))
+                  for reducer, column in zip(reducers, (lon, lat, lon, lat, track.adding))]
+    fine_parts = _coarser(half_parts, reducers, PIECE // HALF)
+    coarse_parts = _coarser(fine_parts, reducers, COARSE // PIECE)
     coarse = _Pieces(track, coarse_parts, projection, COARSE)
     fine = _Pieces(track, fine_parts, projection, PIECE)
+    halves = _Halves(track, half_parts, projection)
+    rows = _Rows(track, lat, lon, projection)
     ends, starts = coarse.pairs()
     bound = coarse.bounds(ends, starts)
     order = np.argsort(-bound, kind="stable")
-    rows, best = None, None
-    split = np.arange(COARSE // PIECE)
+    best = None
     for at in range(0, len(order), COARSE_BATCH):
         chosen = order[at:at + COARSE_BATCH]
         chosen = chosen[bound[chosen] >= (best[0] if best else np.nextafter(0.0, 1.0))]
         if not len(chosen):
             break
-        fine_ends = (ends[chosen, None, None] * len(split) + split[None, :, None]).repeat(len(split), 2).ravel()
-        fine_starts = (starts[chosen, None, None] * len(split) + split[None, None, :]).repeat(len(split), 1).ravel()
-        real = (fine_ends < len(fine.heads)) & (fine_starts <= fine_ends)
-        fine_ends, fine_starts = fine_ends[real], fine_starts[real]
+        fine_ends, fine_starts, _ = _split(ends[chosen], starts[chosen], COARSE // PIECE, len(fine.heads))
         fine_bound = fine.bounds(fine_ends, fine_starts)
         hopeful = np.flatnonzero(fine_bound >= (best[0] if best else np.nextafter(0.0, 1.0)))
-        hopeful = hopeful[np.argsort(-fine_bound[hopeful], kind="stable")]
-        rows = rows or _Rows(track, lat, lon, projection)
-        for first in range(0, len(hopeful), ALPHA_BATCH):
-            batch = hopeful[first:first + ALPHA_BATCH]
-            if best and not fine_bound[batch[0]] >= best[0]:
+        half_ends, half_starts, of = _split(fine_ends[hopeful], fine_starts[hopeful], PIECE // HALF,
+                                            len(halves.heads))
+        half_bound = np.minimum(halves.bounds(half_ends, half_starts), fine_bound[hopeful][of])
+        order_half = np.argsort(-half_bound, kind="stable")
+        for first in range(0, len(order_half), ALPHA_BATCH):
+            batch = order_half[first:first + ALPHA_BATCH]
+            batch = batch[half_bound[batch] >= (best[0] if best else np.nextafter(0.0, 1.0))]
+            if not len(batch):
                 break
-            found = rows.best(fine_ends[batch], fine_starts[batch])
+            found = rows.best(half_ends[batch], half_starts[batch])
             if found and (best is None or found > best):
                 best = found
     if best is None:
@@ -580,10 +598,32 @@ def alpha(track):
     return {"mm_s": best[0], "start_ms": int(times[-best[2]]), "end_ms": int(times[-best[1]])}
 
 
+def _coarser(parts, reducers, factor):
+    """The extremes of blocks `factor` (a power of two) times as large, from those of the
+    blocks (the last block as many as are left): two by two, as a reduceat was several
+    times slower on such short stretches."""
+    for _ in range(factor.bit_length() - 1):
+        parts = [reducer(part[0::2], np.append(part[1::2], part[-1:]) if len(part) % 2 else part[1::2])
+                 for reducer, part in zip(reducers, parts)]
+    return parts
+
+
+def _split(ends, starts, parts, count):
+    """(end blocks, start blocks, the pair each lies in) of the pairs of smaller blocks
+    (each block cut in `parts`) within the block pairs (ends, starts): those with a start
+    block after its end block, or beyond the last block (count), left out."""
+    split = np.arange(parts)
+    inner_ends = (ends[:, None, None] * parts + split[None, :, None]).repeat(parts, 2).ravel()
+    inner_starts = (starts[:, None, None] * parts + split[None, None, :]).repeat(parts, 1).ravel()
+    real = (inner_ends < count) & (inner_starts <= inner_ends)
+    return inner_ends[real], inner_starts[real], np.flatnonzero(real) // (parts * parts)
+
+
 COARSE = 64         # alpha 500: fixes in a block of the first pairs ...
-PIECE = 16          # ... split into blocks of this many
+PIECE = 16          # ... split into blocks of this many ...
+HALF = 8            # ... and of this many, computed fix by fix
 COARSE_BATCH = 256   # coarse pairs split at once
-ALPHA_BATCH = 64    # fine pairs computed fix by fix at once
+ALPHA_BATCH = 16    # pairs of HALF blocks computed fix by fix at once
 
 
 class _Pieces:
@@ -618,12 +658,10 @@ class _Pieces:
         boxes or filtered fixes allow none; else the least of the fastest fix from the
         first start to the last end, (distance from the first start to the last end) /
         (time from the last start to the first end), and _through's bound."""
-        heads, tails, box = self.heads, self.tails, self.box
+        heads, tails = self.heads, self.tails
         times, distance = self.track.times, self.track.distance
         possible = (self.beyond[ends] > heads[starts]) & (self.lowest[ends] <= tails[starts])
-        apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
-        apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
-        possible &= apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
+        possible &= _near(self.box, ends, starts)
         # A filtered fix between the two blocks rejects every alpha from one to the other.
         rejects = self.track.rejects
         possible &= (ends == starts) | (rejects[heads[ends]] == rejects[tails[starts]])
@@ -634,32 +672,74 @@ class _Pieces:
         reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
                          / np.maximum(elapsed, 1) * 1e6, np.inf)
         # Raised by 1e-9: the rounding of a distance never takes a bound below an alpha it holds.
-        found[possible] = np.minimum(np.minimum(fastest, reach), self._through(ends, starts)) * (1 + 1e-9)
+        found[possible] = np.minimum(np.minimum(fastest, reach), _through(self, ends, starts)) * (1 + 1e-9)
         return found
 
-    def _through(self, ends, starts):
-        """A bound on the alphas of an end block after its start block (inf where the two
-        are one block): each holds the stretch between the two blocks (its distance M
-        over time T), and adds to it at most tx of the end block at that block's fastest
-        fix's speed and ty of the start block at its own. (M + vx tx + vy ty) / (T + tx
-        + ty) is largest with tx and ty each 0 or its block's whole time. The fastest fix
-        of a stretch (before a gybe) is far above an alpha through it; this is not."""
-        heads, tails, times, distance = self.heads, self.tails, self.track.times, self.track.distance
-        bound = np.full(len(ends), np.inf)
-        apart = ends > starts
-        ends, starts = ends[apart], starts[apart]
-        middle = (distance[heads[ends]] - distance[tails[starts]]) * 1e6
-        elapsed = (times[heads[ends]] - times[tails[starts]]).astype(np.float64)
-        tx = (times[tails[ends]] - times[heads[ends]]).astype(np.float64)
-        ty = (times[tails[starts]] - times[heads[starts]]).astype(np.float64)
-        vx, vy = self.fastest[ends] * tx, self.fastest[starts] * ty
-        bound[apart] = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
-                                  np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
-        return bound
+
+class _Halves:
+    """A track cut in blocks of HALF fixes, for the last bounds of alpha 500 (lighter
+    than _Pieces': no table of maxima, no look-ups): each block's first and last fix, box
+    of positions and fastest fix; `parts` as for _Pieces."""
+
+    def __init__(self, track, parts, projection):
+        n = len(track.times)
+        self.track = track
+        self.heads = np.arange(0, n, HALF)
+        self.tails = np.minimum(self.heads + HALF, n) - 1
+        self.box = [metres(part, projection) for metres, part in zip((_east, _north, _east, _north), parts)]
+        self.fastest = parts[4]
+
+    def bounds(self, ends, starts):
+        """For each block pair, at most the speed of an alpha in it: 0 when its distances,
+        boxes or filtered fixes allow none; else the least of (distance from the first
+        start to the last end) / (time from the last start to the first end) and
+        _through's bound."""
+        heads, tails = self.heads, self.tails
+        times, distance, rejects = self.track.times, self.track.distance, self.track.rejects
+        possible = _near(self.box, ends, starts)
+        possible &= distance[heads[starts]] <= distance[tails[ends]] - ALPHA_MIN
+        possible &= distance[tails[starts]] >= distance[heads[ends]] - ALPHA_MAX
+        possible &= (ends == starts) | (rejects[heads[ends]] == rejects[tails[starts]])
+        found = np.zeros(len(ends))
+        ends, starts = ends[possible], starts[possible]
+        elapsed = times[heads[ends]] - times[tails[starts]]
+        reach = np.where(elapsed > 0, np.minimum(distance[tails[ends]] - distance[heads[starts]], ALPHA_MAX)
+                         / np.maximum(elapsed, 1) * 1e6, np.inf)
+        found[possible] = np.minimum(reach, _through(self, ends, starts)) * (1 + 1e-9)
+        return found
+
+
+def _near(box, ends, starts):
+    """Whether the boxes (least east, least north, most east, most north) of each pair of
+    blocks come within ALPHA_RADIUS."""
+    apart_east = np.maximum(0, np.maximum(box[0][starts] - box[2][ends], box[0][ends] - box[2][starts]))
+    apart_north = np.maximum(0, np.maximum(box[1][starts] - box[3][ends], box[1][ends] - box[3][starts]))
+    return apart_east ** 2 + apart_north ** 2 <= ALPHA_RADIUS ** 2
+
+
+def _through(blocks, ends, starts):
+    """A bound on the alphas of an end block after its start block (inf where the two
+    are one block): each holds the stretch between the two blocks (its distance M
+    over time T), and adds to it at most tx of the end block at that block's fastest
+    fix's speed and ty of the start block at its own. (M + vx tx + vy ty) / (T + tx
+    + ty) is largest with tx and ty each 0 or its block's whole time. The fastest fix
+    of a stretch (before a gybe) is far above an alpha through it; this is not."""
+    heads, tails, times, distance = blocks.heads, blocks.tails, blocks.track.times, blocks.track.distance
+    bound = np.full(len(ends), np.inf)
+    apart = ends > starts
+    ends, starts = ends[apart], starts[apart]
+    middle = (distance[heads[ends]] - distance[tails[starts]]) * 1e6
+    elapsed = (times[heads[ends]] - times[tails[starts]]).astype(np.float64)
+    tx = (times[tails[ends]] - times[heads[ends]]).astype(np.float64)
+    ty = (times[tails[starts]] - times[heads[starts]]).astype(np.float64)
+    vx, vy = blocks.fastest[ends] * tx, blocks.fastest[starts] * ty
+    bound[apart] = np.maximum(np.maximum(middle / elapsed, (middle + vx) / (elapsed + tx)),
+                              np.maximum((middle + vy) / (elapsed + ty), (middle + vx + vy) / (elapsed + tx + ty)))
+    return bound
 
 
 class _Rows:
-    """A track's columns for alpha 500 in rows of PIECE fixes, a block's (the last one
+    """A track's columns for alpha 500 in rows of HALF fixes, a block's (the last one
     filled up with the last fix), so that a block pair's fixes are two rows."""
 
     def __init__(self, track, lat, lon, projection):
@@ -670,7 +750,7 @@ class _Rows:
         """(mm/s, -end, -start) of the best alpha ending in one of end_blocks and starting in
         the start block beside it, or None."""
         blocks = np.concatenate((start_blocks, end_blocks))
-        index = np.minimum(blocks[:, None] * PIECE + np.arange(PIECE), len(self.track.times) - 1)
+        index = np.minimum(blocks[:, None] * HALF + np.arange(HALF), len(self.track.times) - 1)
         lat, lon, distance, times, rejects = (column[index] for column in self.columns)
         pairs = len(start_blocks)
         end_distance = distance[pairs:, :, None]                                      # pair, end, 1

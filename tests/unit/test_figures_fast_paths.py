@@ -135,3 +135,65 @@ def test_runs_turn_where_the_plain_dot_product_turns(beyond_360):
     track = figures.Track(fixes, 200)
     expected = plain_runs(track)
     assert figures.runs(track).tolist() == expected and expected[-1] > 20
+
+
+def out_and_back(count, step_ms, drift_every=None):
+    """Out and back over the same line at one steady speed (every turn holds an alpha
+    about as fast), on a clock that is a millisecond late every drift_every steps."""
+    records, t, along, heading = [], START_MS, 0.0, 1
+    for n in range(count):
+        t += step_ms + (1 if drift_every and n % drift_every == 0 else 0)
+        along += heading * 12_000 * step_ms / 1e6
+        if abs(along) > 300:
+            heading = -heading
+        records.append((0x0AD4, 505_725_000 + round(along / 0.011132), -24_575_000, 0, 12_000,
+                        0 if heading > 0 else 18_000_000, t, 3, 12, 150, 800, 1200, 0, 54))
+    return records
+
+
+def plain_alpha(track):
+    """Every end fix against every start before it: the fastest, then the first to end,
+    then the first to start."""
+    projection = figures._projection(track.fixes["lat"])
+    east, north = figures._east(track.fixes["lon"], projection), figures._north(track.fixes["lat"], projection)
+    times, distance, best = track.times, track.distance, None
+    for j in range(1, len(times)):
+        i = np.arange(j)
+        valid = ((distance[i] >= distance[j] - figures.ALPHA_MAX) & (distance[i] <= distance[j] - figures.ALPHA_MIN)
+                 & ((east[i] - east[j]) ** 2 + (north[i] - north[j]) ** 2 <= figures.ALPHA_RADIUS ** 2)
+                 & (track.rejects[i] == track.rejects[j]))
+        speeds = np.where(valid, (distance[j] - distance[i]) / np.maximum(times[j] - times[i], 1) * 1e6, 0.0)
+        k = int(np.argmax(speeds))
+        if speeds[k] > 0 and (best is None or speeds[k] > best["mm_s"]):
+            best = {"mm_s": float(speeds[k]), "start_ms": int(times[k]), "end_ms": int(times[j])}
+    return best
+
+
+def plain_timed(track, span_ms, reject=True):
+    """The fastest window of each end fix back to the latest fix at least span_ms
+    earlier (less than a step beyond), looked up one by one; the first of equal ones."""
+    speeds, starts, ends = figures._timed_at(track, np.arange(len(track.times)), span_ms, reject)
+    return track.result(speeds, starts, ends)
+
+
+@pytest.mark.parametrize("drift_every", [None, 180, 7])
+@pytest.mark.parametrize("batches", ["shipped", "one pair at a time"])
+def test_out_and_back_at_one_speed_on_a_drifting_clock_gives_the_plain_figures(drift_every, batches, monkeypatch):
+    # Alpha 500's smallest blocks and the timed windows of a clock that drifts (a simulator's).
+    if batches != "shipped":
+        monkeypatch.setattr(figures, "COARSE_BATCH", 1)
+        monkeypatch.setattr(figures, "ALPHA_BATCH", 1)
+    fixes = gathered(oao.gnss_frames(out_and_back(2500, 200, drift_every)))
+    track = figures.Track(fixes, figures.nominal_step(fixes["utc_ms"]))
+    found = figures.compute(fixes)
+    assert found["alpha500"] == plain_alpha(track) and found["alpha500"]
+    for key, span in (("2s", 2000), ("10s", 10_000)):
+        assert found[key] == plain_timed(track, span), key
+    # Windows not exactly 50 steps long are the look-up's, to the last bit (the others are
+    # the shifted slices', a product instead of a quotient).
+    speeds, starts, _ = figures.timed(track, 10_000)
+    looked_up, looked_up_starts, _ = figures._timed_at(track, np.arange(len(track.times)), 10_000, True)
+    times = track.times
+    odd = np.flatnonzero(times[50:] - times[:-50] != 10_000) + 50
+    assert speeds[odd].tolist() == looked_up[odd].tolist() and starts[odd].tolist() == looked_up_starts[odd].tolist()
+    assert len(odd) > 100 or not drift_every
