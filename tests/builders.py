@@ -10,6 +10,7 @@ import atexit
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -96,6 +97,19 @@ def _make_fixtures(folder):
     shutil.copyfile(COMMITTED / "motions.csv", folder / "motions.csv")
     shutil.rmtree(folder / "sim")
 
+
+# The fixture device's three tracks, by file name.
+FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
+                 "Motion_Mini_10Hz_0470_2022-04-11-1117.oao")
+
+# GPS Speedreader 3.0.4's figures of the three fixture tracks (mm/s; distance m).
+SPEEDREADER = {
+    "0470_2022-07-16-1202.oao": (11604.500, 11379.880, 10996.564, 11100.212, 10225.177, 6678.139, 9397.835,
+                                 26948.523),
+    "0470_2022-09-20-1229.oao": (1916.000, 1857.660, 1754.804, 1681.991, 1590.340, 1523.585, 1387.102, 7432.764),
+    "Motion_Mini_10Hz_0470_2022-04-11-1117.oao": (16828.250, 16334.650, 16087.084, 15585.455, 11558.822,
+                                                  8294.755, 11190.749, 30375.096),
+}
 
 def fixture_track(folder, name="0470_2022-07-16-1202.oao"):
     """The bytes of one of the fixture device's tracks (`folder`: the fixture folder)."""
@@ -735,3 +749,32 @@ def raw_device(fleet, device_id, answer):
 
     threading.Thread(target=accept, daemon=True).start()
     return close
+
+
+# --- made-up fixes -----------------------------------------------------------------------------
+
+START_MS = 1_700_000_000_000
+
+
+def steady_records(rng, count, step_ms=200, gaps=True):
+    """Runs back and forth (a turn every ~40 s) with a ramp to a fast stretch, noisy
+    positions and speeds, some fixes that are filtered, and gaps in time."""
+    records, lat, lon, t = [], 505_725_000.0, -24_575_000.0, START_MS
+    heading = 45.0
+    for n in range(count):
+        speed = 3000 + 9000 * math.sin(math.pi * n / count) ** 4 + rng.randrange(-300, 300)
+        if n % (40_000 // step_ms) == 0 and n:
+            heading = (heading + 180 + rng.randrange(-20, 21)) % 360
+        metres = speed * step_ms / 1e6
+        lat += metres * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
+        lon += metres * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
+        gap = gaps and rng.random() < 0.002
+        t += step_ms + (step_ms * rng.randrange(2, 20) if gap else 0)
+        satellites = 3 if rng.random() < 0.005 else 12
+        accuracy = 5000 if rng.random() < 0.005 else 150
+        fix = 2 if rng.random() < 0.003 else 3
+        if rng.random() < 0.002:        # a spike: the acceleration filter's
+            speed += 6000
+        records.append((0x0AD4, round(lat), round(lon), 0, max(round(speed), 0), round(heading * 1e5), t, fix,
+                        satellites, accuracy, 800, 1200, 0, 54))
+    return records

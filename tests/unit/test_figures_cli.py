@@ -7,8 +7,7 @@ import random
 import pytest
 
 from jobs import cli, figures, oao
-
-from test_oao_reference import FIXTURE_NAMES, SPEEDREADER, steady_records
+from tests.builders import FIXTURE_NAMES, SPEEDREADER, steady_records
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 KEYS = ["2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance"]

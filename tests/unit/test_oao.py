@@ -8,9 +8,7 @@ import struct
 import pytest
 
 from jobs import oao, units
-
-FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
-                 "Motion_Mini_10Hz_0470_2022-04-11-1117.oao")
+from tests.builders import FIXTURE_NAMES
 
 
 @pytest.fixture

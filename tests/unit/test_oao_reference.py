@@ -12,10 +12,7 @@ import numpy as np
 import pytest
 
 from jobs import figures, oao
-
-FIXTURE_NAMES = ("0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao",
-                 "Motion_Mini_10Hz_0470_2022-04-11-1117.oao")
-START_MS = 1_700_000_000_000
+from tests.builders import FIXTURE_NAMES, SPEEDREADER, START_MS, steady_records
 
 
 def pieces(data, rng, largest=200_000):
@@ -135,30 +132,6 @@ def test_frames_reach_the_gnss_callback_only_once_checked():
 
 # --- the figures -----------------------------------------------------------------------
 
-def steady_records(rng, count, step_ms=200, gaps=True):
-    """Runs back and forth (a turn every ~40 s) with a ramp to a fast stretch, noisy
-    positions and speeds, some fixes that are filtered, and gaps in time."""
-    records, lat, lon, t = [], 505_725_000.0, -24_575_000.0, START_MS
-    heading = 45.0
-    for n in range(count):
-        speed = 3000 + 9000 * math.sin(math.pi * n / count) ** 4 + rng.randrange(-300, 300)
-        if n % (40_000 // step_ms) == 0 and n:
-            heading = (heading + 180 + rng.randrange(-20, 21)) % 360
-        metres = speed * step_ms / 1e6
-        lat += metres * math.cos(math.radians(heading)) / 0.011132 + rng.randrange(-30, 31)
-        lon += metres * math.sin(math.radians(heading)) / 0.00707 + rng.randrange(-30, 31)
-        gap = gaps and rng.random() < 0.002
-        t += step_ms + (step_ms * rng.randrange(2, 20) if gap else 0)
-        satellites = 3 if rng.random() < 0.005 else 12
-        accuracy = 5000 if rng.random() < 0.005 else 150
-        fix = 2 if rng.random() < 0.003 else 3
-        if rng.random() < 0.002:        # a spike: the acceleration filter's
-            speed += 6000
-        records.append((0x0AD4, round(lat), round(lon), 0, max(round(speed), 0), round(heading * 1e5), t, fix,
-                        satellites, accuracy, 800, 1200, 0, 54))
-    return records
-
-
 def reference_figures(records, max_speed_accuracy=figures.SPEED_ACCURACY_MAX):
     """The rules of jobs.figures, one fix and one window at a time (slow, obvious)."""
     t = [r[6] for r in records]
@@ -241,15 +214,7 @@ def test_figures_equal_the_slow_obvious_reference(seed, step_ms, count):
     assert found["2s"] > 0 and found["alpha500"] > 0 and found["5x10s"] > 0
 
 
-# GPS Speedreader 3.0.4 on the three fixture tracks (mm/s; distance m), and where the
-# bests it names lie (UTC).
-SPEEDREADER = {
-    "0470_2022-07-16-1202.oao": (11604.500, 11379.880, 10996.564, 11100.212, 10225.177, 6678.139, 9397.835,
-                                 26948.523),
-    "0470_2022-09-20-1229.oao": (1916.000, 1857.660, 1754.804, 1681.991, 1590.340, 1523.585, 1387.102, 7432.764),
-    "Motion_Mini_10Hz_0470_2022-04-11-1117.oao": (16828.250, 16334.650, 16087.084, 15585.455, 11558.822,
-                                                  8294.755, 11190.749, 30375.096),
-}
+# Where the bests GPS Speedreader names (builders.SPEEDREADER) lie (UTC).
 WHERE = {
     "0470_2022-07-16-1202.oao": {"2s": ("12:32:31.8", "12:32:33.8"), "10s": ("12:32:28.4", "12:32:38.4"),
                                  "500m": ("12:32:26.0", "12:33:11.2"), "alpha500": ("12:59:34.2", "13:00:27.4")},

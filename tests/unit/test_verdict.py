@@ -86,7 +86,7 @@ def test_the_simulator_writes_a_real_tracks_figures_the_firmware_way_so_it_is_ne
         real_fixtures):
     from jobs import boards, fetch
     from jobs.sim import tracks as simtracks
-    from test_oao_reference import FIXTURE_NAMES
+    from tests.builders import FIXTURE_NAMES
 
     for name in FIXTURE_NAMES:
         path = real_fixtures / "oao" / name
