@@ -230,13 +230,16 @@ def _filters(fixes, step, max_speed_accuracy):
     speed = fixes["speed"].astype(np.float64)
     times = fixes["utc_ms"]
     limit = next(a for most, a in ACCELERATION_MAX if most is None or step <= most)
-    change = np.zeros(len(fixes))
+    acceleration = np.zeros(len(fixes), bool)    # the first fix has no change
     if len(fixes) > 1:
-        change[1:] = np.abs(np.diff(speed)) / np.diff(times)   # mm/s per ms = m/s2
+        change = np.diff(speed)
+        np.abs(change, out=change)
+        change /= np.diff(times)    # mm/s per ms = m/s2
+        np.greater(change, limit, out=acceleration[1:])
     why = {"no 3D fix": fixes["fix"] != 3,
            "satellites": fixes["satellites"] < SATELLITES_MIN,
            "speed accuracy": fixes["speed_accuracy"] > max_speed_accuracy,
-           "acceleration": change > limit,
+           "acceleration": acceleration,
            "impossible": ((speed > MAX_SPEED) | _outside(fixes["lat"], 900_000_000)
                           | _outside(fixes["lon"], 1_800_000_000))}
     filtered = why["satellites"] | why["speed accuracy"]
@@ -286,7 +289,7 @@ class Track:
         distance = np.multiply(steps, self.adding, out=steps)
         self.distance = np.cumsum(distance, out=distance)
         self.distance /= 1e6   # metres
-        self.rejects = np.cumsum(filtered)   # filtered fixes up to and including each
+        self.rejects = np.cumsum(filtered, dtype=np.int32)   # filtered fixes up to and including each
         self._maxima = None
 
     def clean(self, starts, ends):
@@ -382,7 +385,10 @@ def timed(track, span_ms, reject=True):
     spans = times[k:] - times[:-k]
     exact = spans == span_ms
     whole = exact & (track.rejects[k:] == track.rejects[:-k]) if reject else exact
-    speeds[k:] = np.where(whole, (track.distance[k:] - track.distance[:-k]) * (1e6 / span_ms), 0.0)
+    # (the distance differences by 1e6 / span_ms where whole, else 0: in place)
+    shifted = np.subtract(track.distance[k:], track.distance[:-k], out=speeds[k:])
+    shifted *= 1e6 / span_ms
+    shifted *= whole
     # On a clock that drifts (200 and 201 ms steps) the fix k back is still the latest at least
     # span_ms earlier where the one after it is not: the look-up's start, without looking up.
     odd = np.flatnonzero(~exact)
@@ -808,7 +814,9 @@ def _median_degrees(lat):
     """np.median of the latitudes in degrees (within +-89), from the order of the whole
     numbers: the degrees are a rising function of them, so the middle ones are the same."""
     n = len(lat)
-    middle = np.partition(lat, [(n - 1) // 2, n // 2])[[(n - 1) // 2, n // 2]]
+    ordered = np.partition(lat, n // 2)     # (the one before the middle: the largest before it)
+    middle = np.array([ordered[:n // 2].max() if n > 1 else ordered[0], ordered[n // 2]])
+    middle = middle[[1, 1]] if n % 2 else middle
     degrees = np.clip(middle.astype(np.float64) * 1e-7, -89.0, 89.0)
     return float(degrees[0]) if n % 2 else float((degrees[0] + degrees[1]) / 2)
 
