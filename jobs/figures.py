@@ -459,7 +459,7 @@ def runs(track, speeds=None):
 def run_firsts(track, speeds=None):
     """The first fix of every run (0 first), in order: runs() without numbering every fix."""
     course = track.fixes["course"]
-    slow = track.fixes["speed"] < RUN_SPEED
+    slow = track.fixes["speed"] < math.ceil(RUN_SPEED)    # (as integers: whole numbers under it are under its ceiling)
     n = len(course)
     firsts = np.concatenate(([0], np.flatnonzero(slow[1:] & ~slow[:-1]) + 1))
     stops = np.append(firsts[1:], n)
@@ -977,9 +977,11 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
         for _, start, end in windows:
             inside_windows[np.searchsorted(times, int(start * 1000)):np.searchsorted(times, int(end * 1000))] = True
     else:
-        inside_windows = np.ones(n, bool)
+        inside_windows = True
     speed, sacc = fixes["speed"], fixes["speed_accuracy"]
-    checks = (("over 30 kn with sAcc over 1.5 kn", (speed > SUSPECT_SPEED) & (sacc > SUSPECT_SPEED_ACCURACY)),
+    # (whole numbers over a number are over its whole part: compared as integers, not as floats)
+    checks = (("over 30 kn with sAcc over 1.5 kn",
+               (speed > math.floor(SUSPECT_SPEED)) & (sacc > math.floor(SUSPECT_SPEED_ACCURACY))),
               (f"fewer than {SUSPECT_SATELLITES} satellites", fixes["satellites"] < SUSPECT_SATELLITES),
               ("hAcc over 2.5 m", fixes["horizontal_accuracy"] > SUSPECT_HORIZONTAL_ACCURACY))
     suspect = []
