@@ -26,7 +26,7 @@ import yaml
 
 from jobs import cli, config as config_module, dashboard_pages, report, roster, runner, spool, state, tracks
 from jobs.files import write_json
-from jobs.stages import dashboard, download
+from jobs.stages import dashboard, detect, disconnect, download, expire, inspect, replicate
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -703,6 +703,11 @@ def today_utc(hour, minute=0):
     return dt.datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
+def track_requests(fleet, device):
+    """The paths of the .oao files the fleet served `device`, in order."""
+    return [a["path"] for a in fleet.accesses() if a.get("device") == device and str(a.get("path")).endswith(".oao")]
+
+
 def sailed(start, end, knots, **fields):
     """A simulated track from start to end (local (hour, minute) today) whose 500 m best is `knots`."""
     from jobs.sim import TrackSpec
@@ -778,3 +783,26 @@ def steady_records(rng, count, step_ms=200, gaps=True):
         records.append((0x0AD4, round(lat), round(lon), 0, max(round(speed), 0), round(heading * 1e5), t, fix,
                         satellites, accuracy, 800, 1200, 0, 54))
     return records
+
+
+# --- a simulated fleet's config, and the stages run in this process ------------------------------
+
+def fleet_config(fleet, folder, name="motion-server.yaml", **overrides):
+    """The loaded config the fleet writes for itself into folder/name (jobs.sim's
+    write_config: dotted keys or whole sections as overrides)."""
+    return config_module.load(fleet.write_config(Path(folder) / name, **overrides))
+
+
+STAGE_MODULES = {"detect": detect, "inspect": inspect, "download": download, "disconnect": disconnect,
+                 "dashboard": dashboard, "replicate": replicate, "expire": expire}
+
+
+def run_stages(cfg, *names):
+    """Each stage once, in this process, as cron starts them: their exit statuses."""
+    return [runner.run(cfg, name, STAGE_MODULES[name].step, once=True, stop=threading.Event()) for name in names]
+
+
+def run_once(cfg, *names):
+    """Each stage once, in this process, one after the other; each must end with exit status 0."""
+    for name in names:
+        assert run_stages(cfg, name) == [0], name

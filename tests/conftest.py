@@ -6,6 +6,9 @@ import sys
 
 import pytest
 
+# builders' asserts (wait_until, download_once, run_once) explain themselves as a test's do.
+pytest.register_assert_rewrite("tests.builders")
+
 from tests.builders import (REAL_FIXTURES, close_motion_log, craft_dashboard_event, fixture_folder,
                             make_expired_spool, make_report_day)
 

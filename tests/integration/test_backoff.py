@@ -6,28 +6,23 @@ the device's claim (its lease ran out), cannot have the file, hands the claim ba
 again at once: one 10 s run wrote 13,777 log lines at 76 % of a core.
 """
 
-import datetime as dt
 import os
 import threading
 import time
 
-from jobs import config, layout, locks, log, runner, spool, state, tracks
+from jobs import layout, locks, log, runner, spool, state, tracks
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import detect, download, inspect
-from tests.builders import close_motion_log, log_lines
+from tests.builders import close_motion_log, fleet_config, log_lines, today_utc as today
 
 KB = 1000
 STAGES = {"detect": detect, "inspect": inspect, "download": download}
 
 
-def today(hour):
-    return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
 def test_a_device_whose_files_another_worker_holds_is_tried_again_after_growing_pauses(tmp_path):
     with Fleet([DeviceSpec(id=641, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         log.setup(cfg, console=False)
         try:
             for name in ("detect", "inspect"):
@@ -54,7 +49,7 @@ def test_a_device_whose_files_another_worker_holds_is_tried_again_after_growing_
 def test_after_the_clock_is_set_back_a_failed_device_waits_its_backoff_not_the_jump(tmp_path):
     with Fleet([DeviceSpec(id=642, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         log.setup(cfg, console=False)
         try:
             with state.update(cfg.paths.spool, 642) as doc:
@@ -83,7 +78,7 @@ def test_a_once_run_beside_a_run_holding_every_worker_slot_ends_and_leaves_the_q
     run found no slot free and looked again every 0.1 s, for ever."""
     with Fleet([DeviceSpec(id=644, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.download": 1}))
+        cfg = fleet_config(fleet, tmp_path, **{"threads.download": 1})
         log.setup(cfg, console=False)
         try:
             for name in ("detect", "inspect"):

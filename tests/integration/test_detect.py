@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from jobs import config, log, runner, spool, state
+from jobs import log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect
-from tests.builders import log_lines
+from tests.builders import fleet_config, log_lines
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def configure(fleet, folder=None, **overrides):
     folder = folder or fleet.folder
     settings = {"intervals.detect": 0.3, "intervals.disconnect": 0.3, "log.level": "DEBUG",
                 "paths.spool": str(folder / "spool"), "paths.log": str(folder / "spool" / "log" / "m.log")}
-    cfg = config.load(fleet.write_config(folder / "c.yaml", **{**settings, **overrides}))
+    cfg = fleet_config(fleet, folder, "c.yaml", **{**settings, **overrides})
     log.setup(cfg, console=False)
     return cfg
 

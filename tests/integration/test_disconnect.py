@@ -16,7 +16,7 @@ import pytest
 from jobs import config, log, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet
 from jobs.stages import detect, disconnect
-from tests.builders import log_lines, wait_until
+from tests.builders import fleet_config, log_lines, wait_until
 
 GRACE = 1.0
 
@@ -30,10 +30,9 @@ def fleet(tmp_path):
 
 def configure(fleet, grace=GRACE):
     """Grace 1 s, intervals 0.3 s, debug lines in the log."""
-    path = fleet.write_config(fleet.folder / "c.yaml", **{
+    cfg = fleet_config(fleet, fleet.folder, "c.yaml", **{
         "intervals.detect": 0.3, "intervals.disconnect": 0.3, "disconnect.grace_s": grace,
         "log.level": "DEBUG", "paths.log": str(fleet.folder / "spool" / "log" / "m.log")})
-    cfg = config.load(path)
     log.setup(cfg, console=False)
     return cfg
 

@@ -25,7 +25,7 @@ from jobs import client, config, locks, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
-from tests.builders import fixture_folder, ledger_entry, queue_device, wait_until
+from tests.builders import fixture_folder, fleet_config, ledger_entry, queue_device, wait_until
 
 
 # --- end to end: the simulated fleet on loopback, the stage as cron runs it ---
@@ -50,10 +50,6 @@ def fleet_ledger(fleet, device, **changes):
     return entries
 
 
-def sim_config(fleet, tmp_path, **overrides):
-    return config.load(fleet.write_config(tmp_path / "motion-server.yaml", **overrides))
-
-
 def queue_from_fleet(cfg, fleet, device, entries=None):
     queue_device(cfg, device, fleet_ledger(fleet, device) if entries is None else entries,
                  address=fleet.address(device))
@@ -72,7 +68,7 @@ def test_fixture_tracks_arrive_byte_identical_under_their_local_names_each_fetch
     fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=str(p)) for p in sorted(FIXTURE_OAO.glob("*.oao"))])],
                   folder=tmp_path)
     with fleet:
-        cfg = sim_config(fleet, tmp_path)
+        cfg = fleet_config(fleet, tmp_path)
         queue_from_fleet(cfg, fleet, 470)
         run_stage(cfg)
         doc = state.read(cfg.paths.spool, 470)
@@ -98,7 +94,7 @@ def test_a_faulty_transfer_leaves_no_final_file_fails_the_device_and_the_next_ro
                                                                                            motion_log):
     fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], faults=dict(fault))], folder=tmp_path)
     with fleet:
-        cfg = sim_config(fleet, tmp_path, **{"network.track_read_timeout": 0.5})
+        cfg = fleet_config(fleet, tmp_path, **{"network.track_read_timeout": 0.5})
         [entry] = fleet_ledger(fleet, 470)
         final = Path(cfg.paths.tracks) / entry["day"] / entry["name"]
         queue_from_fleet(cfg, fleet, 470)
@@ -127,7 +123,7 @@ def test_a_faulty_transfer_leaves_no_final_file_fails_the_device_and_the_next_ro
 def test_a_body_longer_than_logs_json_said_is_refused_and_the_next_round_completes(tmp_path):
     fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)])], folder=tmp_path)
     with fleet:
-        cfg = sim_config(fleet, tmp_path)
+        cfg = fleet_config(fleet, tmp_path)
         [entry] = fleet_ledger(fleet, 470)
         final = Path(cfg.paths.tracks) / entry["day"] / entry["name"]
         queue_from_fleet(cfg, fleet, 470, entries=[{**entry, "size": entry["size"] - 1000}])  # logs.json lied
@@ -155,7 +151,7 @@ def test_a_track_sent_a_wifi_segment_at_a_time_is_read_in_gathered_pieces_and_ve
             yield piece
     monkeypatch.setattr(client, "pieces", counted)
     with fleet:
-        cfg = sim_config(fleet, tmp_path)
+        cfg = fleet_config(fleet, tmp_path)
         [entry] = fleet_ledger(fleet, 470)
         queue_from_fleet(cfg, fleet, 470)
         run_stage(cfg)
@@ -169,7 +165,7 @@ def test_a_partial_file_is_resumed_only_when_the_device_honours_range(tmp_path, 
     faults = {} if honours_range else {"range": False}
     fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], faults=faults)], folder=tmp_path)
     with fleet:
-        cfg = sim_config(fleet, tmp_path)
+        cfg = fleet_config(fleet, tmp_path)
         [entry] = fleet_ledger(fleet, 470)
         data = fleet.track_bytes(470, entry["file"])
         folder = Path(cfg.paths.tracks) / entry["day"]
@@ -300,7 +296,7 @@ def test_a_device_back_with_a_new_track_while_it_waited_to_download_gets_it_too(
     today = dt.datetime.now(dt.timezone.utc).replace(hour=9, minute=0, second=0, microsecond=0)
     spec = DeviceSpec(id=470, tracks=[TrackSpec(start=today, duration_s=1200, size=300_000, best500_knots=20.0)])
     with Fleet([spec], folder=tmp_path, timezone="UTC") as fleet:
-        cfg = sim_config(fleet, tmp_path)
+        cfg = fleet_config(fleet, tmp_path)
         for name, module in (("detect", detect), ("inspect", inspect)):
             runner.run(cfg, name, module.step, once=True, stop=threading.Event())
         assert state.read(cfg.paths.spool, 470)["status"] == "pending"

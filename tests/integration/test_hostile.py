@@ -19,22 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, client, config, device, log, oao, runner, spool, state
+from jobs import check, client, device, log, oao, runner, spool, state
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import dashboard, detect, download, inspect
-from tests.builders import close_motion_log, fixture_folder, log_lines, raw_device
+from tests.builders import (close_motion_log, fixture_folder, fleet_config, log_lines, raw_device,
+                            run_stages, today_utc as today)
 
 KB = 1000
 TZ = dt.timezone.utc
 TRICKLE_S = 0.2          # a byte this often: well inside every read timeout
 TRICKLE_FOR_S = 60.0     # then the loopback server gives up: a client without a bound fails, late, not never
 WINDOW_S = 2.0           # the rate window and JSON deadline, shortened for the test
-
-
-def today(hour, minute=0):
-    return dt.datetime.now(TZ).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 def track(hour=10, size=150 * KB, **fields):
@@ -179,10 +176,10 @@ def outcome(tmp_path_factory):
         patch.setattr(device, "probe", lambda address, *a: probed.append(address) or real_probe(address, *a))
         raw = [raw_device(fleet, d, raw_answer(fleet, d, mischief)) for d, (mischief, _, _) in RAW.items()]
         try:
-            cfg = config.load(fleet.write_config(folder / "motion-server.yaml", **{
+            cfg = fleet_config(fleet, folder, **{
                 "network": {"hosts_file": str(write_hosts(fleet, folder / "hosts")), "json_read_timeout": 1.0,
                             "track_read_timeout": 1.0},
-                "threads": {"inspect": 8, "download": 8}, "log.level": "DEBUG"}))
+                "threads": {"inspect": 8, "download": 8}, "log.level": "DEBUG"})
             data = fleet.track_bytes(321, fleet.logs(321)[0]["file"])
             leave_a_partial_download(cfg, 321, fleet, b"\0" * (len(data) // 2))
             log.setup(cfg, console=False)
@@ -342,7 +339,7 @@ def test_a_track_the_device_lies_about_is_given_up_after_three_rounds_and_its_ot
              DeviceSpec(id=472, tracks=[track(hour=9), track(hour=10, logs={"file": "/logs/gone.oao"}),
                                         track(hour=12)])]
     with Fleet(specs, folder=tmp_path, timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"intervals.detect": 0.05}))
+        cfg = fleet_config(fleet, tmp_path, **{"intervals.detect": 0.05})
         log.setup(cfg, console=False)
         try:
             for _ in range(5):
@@ -368,16 +365,9 @@ def test_a_track_the_device_lies_about_is_given_up_after_three_rounds_and_its_ot
 
 # --- the disk, slow devices, forged tracks, a name taken from another address ------------------
 
-STAGES = {"detect": detect, "inspect": inspect, "download": download}
-
-
-def run_stages(cfg, *names):
-    """Each stage once, in this process, as cron starts them: their exit statuses."""
-    return [runner.run(cfg, name, STAGES[name].step, once=True, stop=threading.Event()) for name in names]
-
-
-def fleet_config(fleet, folder, **overrides):
-    cfg = config.load(fleet.write_config(folder / "motion-server.yaml", **overrides))
+def logged_config(fleet, folder, **overrides):
+    """The fleet's config, its log set up in this process."""
+    cfg = fleet_config(fleet, folder, **overrides)
     log.setup(cfg, console=False)
     return cfg
 
@@ -393,7 +383,7 @@ def test_a_terabyte_track_is_never_started_and_the_devices_other_tracks_come_in(
     huge = 10**12
     with Fleet([DeviceSpec(id=481, tracks=[track(hour=9, logs={"size": huge}), track(hour=12)])],
                folder=tmp_path, timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path, **{"limits.max_track_bytes": 2 * huge})
+        cfg = logged_config(fleet, tmp_path, **{"limits.max_track_bytes": 2 * huge})
         try:
             statuses = run_stages(cfg, "detect", "inspect", "download")
         finally:
@@ -416,12 +406,12 @@ def test_check_and_download_keep_the_same_free_space(tmp_path):
     """`check` fails its free-space line exactly when download would start nothing."""
     above_free = round(shutil.disk_usage(tmp_path).free / 1e9) + 1000
     with Fleet([DeviceSpec(id=482, tracks=[track()])], folder=tmp_path, timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path, **{"checks.min_free_gb": above_free})
+        cfg = logged_config(fleet, tmp_path, **{"checks.min_free_gb": above_free})
         try:
             assert check.check_space(cfg)["result"] == check.FAIL
             assert run_stages(cfg, "detect", "inspect", "download") == [0, 0, 1]
             assert [t["status"] for t in state.read(cfg.paths.spool, 482)["tracks"].values()] == ["wanted"]
-            cfg = fleet_config(fleet, tmp_path, **{"checks.min_free_gb": 1})   # the operator frees space
+            cfg = logged_config(fleet, tmp_path, **{"checks.min_free_gb": 1})   # the operator frees space
             assert check.check_space(cfg)["result"] == check.OK
             time.sleep(max(0.0, state.read(cfg.paths.spool, 482)["retry"]["next"] - time.time()))
             assert run_stages(cfg, "detect", "inspect", "download") == [0, 0, 0]
@@ -436,7 +426,7 @@ def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_
     monkeypatch.setattr(client, "RATE_WINDOW_S", 1.0)
     with Fleet([DeviceSpec(id=483, rate=5 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path)
+        cfg = logged_config(fleet, tmp_path)
         try:
             started = time.monotonic()
             run_stages(cfg, "detect", "inspect", "download")
@@ -455,7 +445,7 @@ def test_a_track_not_in_by_its_whole_deadline_is_given_up(tmp_path, monkeypatch)
     monkeypatch.setattr(client, "TRACK_GRACE_S", 0.5)
     with Fleet([DeviceSpec(id=485, rate=100 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path, **{"network.min_rate": 200_000})   # 300 kB within 2 s
+        cfg = logged_config(fleet, tmp_path, **{"network.min_rate": 200_000})   # 300 kB within 2 s
         try:
             run_stages(cfg, "detect", "inspect", "download")
         finally:
@@ -474,7 +464,7 @@ def test_a_track_whose_header_names_another_device_is_refused_at_its_first_frame
     forged = fixture_folder() / "oao" / "0470_2022-07-16-1202.oao"
     specs = [DeviceSpec(id=471, rate=200 * KB, tracks=[TrackSpec(source=str(forged)), track(hour=12)])]
     with Fleet(specs, folder=tmp_path, timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path, **{"intervals.detect": 0.05})
+        cfg = logged_config(fleet, tmp_path, **{"intervals.detect": 0.05})
         try:
             for _ in range(5):
                 run_stages(cfg, "detect", "inspect", "download")
@@ -512,7 +502,7 @@ def test_a_device_answering_from_another_address_the_same_day_is_logged_and_warn
                     doc["addresses_today"]["day"] = day
 
         answer_from(first)
-        cfg = fleet_config(fleet, tmp_path, **{"network.hosts_file": str(hosts)})
+        cfg = logged_config(fleet, tmp_path, **{"network.hosts_file": str(hosts)})
         try:
             run_stages(cfg, "detect")
             gone()

@@ -6,26 +6,21 @@ track and the `--for` run end, each with "too slow", and the device's other answ
 A loopback server (standing in for an offline fleet device) writes the answers by hand.
 """
 
-import datetime as dt
 import threading
 import time
 
 import pytest
 
-from jobs import client, config, log, runner, state
+from jobs import client, log, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import detect, download, inspect
-from tests.builders import close_motion_log, raw_device
+from tests.builders import close_motion_log, fleet_config, raw_device, today_utc as today
 
 KB = 1000
 TRICKLE_S = 0.1          # a byte this often: well inside every read timeout
 GIVE_UP_S = 60.0         # then the server stops: a client without a socket deadline ends late, and not "too slow"
 STAGES = {"detect": detect, "inspect": inspect, "download": download}
-
-
-def today(hour):
-    return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def chunked_answer(fleet, device_id, mischief, target):
@@ -69,8 +64,8 @@ def run_chunked(tmp_path, mischief, target, stages=("detect", "inspect", "downlo
     specs = [DeviceSpec(id=601, tracks=[track(10), track(12)], arrive=None)]
     with Fleet(specs, folder=tmp_path, timezone="UTC") as fleet:
         close_server = raw_device(fleet, 601, chunked_answer(fleet, 601, mischief, target))
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{
-            "network": {"json_read_timeout": 1.0, "track_read_timeout": 1.0}}))
+        cfg = fleet_config(fleet, tmp_path, **{
+            "network": {"json_read_timeout": 1.0, "track_read_timeout": 1.0}})
         log.setup(cfg, console=False)
         statuses = []
         try:

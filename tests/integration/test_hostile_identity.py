@@ -9,25 +9,13 @@ Another device's track with a padding frame in front was verified as this device
 kept aside, unassigned, with a warning for a person to judge.
 """
 
-import datetime as dt
-import threading
 from pathlib import Path
 
-from jobs import config, layout, log, oao, runner, state
+from jobs import layout, log, oao, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.stages import dashboard, detect, download, inspect
-from tests.builders import close_motion_log
+from tests.builders import close_motion_log, fleet_config, run_stages as run, today_utc as today
 
 KB = 1000
-STAGES = {"detect": detect, "inspect": inspect, "download": download, "dashboard": dashboard}
-
-
-def today(hour):
-    return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
-def run(cfg, *names):
-    return [runner.run(cfg, name, STAGES[name].step, once=True, stop=threading.Event()) for name in names]
 
 
 def made_track(folder, device_id, spec):
@@ -47,7 +35,7 @@ def test_an_impostor_first_cannot_keep_the_real_devices_session_and_both_are_kep
         hosts = tmp_path / "hosts"
         impostor, real = fleet.address(622), fleet.address(621)
         hosts.write_text(f"{impostor} motion-621\n")
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"network.hosts_file": str(hosts)}))
+        cfg = fleet_config(fleet, tmp_path, **{"network.hosts_file": str(hosts)})
         log.setup(cfg, console=False)
         real_bytes = fleet.track_bytes(621, path)
         try:
@@ -79,7 +67,7 @@ def test_another_devices_track_with_padding_in_front_is_kept_aside_for_a_person(
     padded.write_bytes(oao.padding(1) + theirs)
     specs = [DeviceSpec(id=631, tracks=[TrackSpec(source=str(padded)), TrackSpec(start=today(14), size=50 * KB)])]
     with Fleet(specs, folder=tmp_path / "fleet", timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         log.setup(cfg, console=False)
         try:
             statuses = run(cfg, "detect", "inspect", "download", "dashboard", "inspect")
@@ -106,7 +94,7 @@ def test_a_real_file_with_no_header_at_all_is_kept_as_the_devices_and_marked_ide
     headless.write_bytes(made_track(tmp_path / "gen", 651, TrackSpec(start=today(11), size=60 * KB))[512:])
     with Fleet([DeviceSpec(id=651, tracks=[TrackSpec(source=str(headless))])], folder=tmp_path / "fleet",
                timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         log.setup(cfg, console=False)
         try:
             statuses = run(cfg, "detect", "inspect", "download", "dashboard")

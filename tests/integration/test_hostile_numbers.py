@@ -7,25 +7,17 @@ internal error, and its good track was never fetched.
 """
 
 import argparse
-import datetime as dt
 import struct
-import threading
 from pathlib import Path
 
 import pytest
 
-from jobs import config, log, oao, report, runner, state
+from jobs import log, oao, report, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.stages import dashboard, detect, download, inspect
-from tests.builders import close_motion_log
+from tests.builders import close_motion_log, fleet_config, run_stages as run, today_utc as today
 
 KB = 1000
-STAGES = {"detect": detect, "inspect": inspect, "download": download, "dashboard": dashboard}
 FAR_MS = 2 ** 62
-
-
-def today(hour):
-    return dt.datetime.now(dt.timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def last_fix_dated(data, utc_ms):
@@ -42,18 +34,14 @@ def last_fix_dated(data, utc_ms):
     return data[:last] + bytes(frame) + data[last + oao.GNSS_SIZE:]
 
 
-def run(cfg, *names):
-    return [runner.run(cfg, name, STAGES[name].step, once=True, stop=threading.Event()) for name in names]
-
-
 def test_a_fix_dated_2_to_the_62_leaves_every_page_written_and_the_reports_whole(tmp_path, capsys):
     spec = TrackSpec(start=today(10), duration_s=600, size=100 * KB, best500_knots=18.0, summary=False)
     with Fleet([DeviceSpec(id=611, tracks=[spec])], folder=tmp_path, timezone="UTC") as fleet:
         [entry] = fleet.logs(611)
         path = Path(fleet.track_path(611, entry["file"]))
         path.write_bytes(last_fix_dated(path.read_bytes(), FAR_MS))
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml",
-                                             **{"event.session": ["09:00", "17:00"]}))
+        cfg = fleet_config(fleet, tmp_path,
+                                             **{"event.session": ["09:00", "17:00"]})
         log.setup(cfg, console=False)
         try:
             statuses = run(cfg, "detect", "inspect", "download", "dashboard")
@@ -75,8 +63,8 @@ def test_a_record_no_board_can_read_is_shown_as_could_not_show_and_the_other_pag
     says its record is unreadable, every other page is written."""
     with Fleet([DeviceSpec(id=612, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml",
-                                             **{"event.session": ["09:00", "17:00"]}))
+        cfg = fleet_config(fleet, tmp_path,
+                                             **{"event.session": ["09:00", "17:00"]})
         log.setup(cfg, console=False)
         try:
             run(cfg, "detect", "inspect", "download")
@@ -103,7 +91,7 @@ def test_a_file_name_dated_year_0001_with_start_date_0_skips_that_entry_and_fetc
     bad = TrackSpec(start=today(9), size=50 * KB, file="/logs/0613_0001-01-01-0000.oao", logs={"start_date": 0})
     good = TrackSpec(start=today(12), size=50 * KB)
     with Fleet([DeviceSpec(id=613, tracks=[bad, good])], folder=tmp_path, timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"limits.max_log_entries": most_entries}))
+        cfg = fleet_config(fleet, tmp_path, **{"limits.max_log_entries": most_entries})
         log.setup(cfg, console=False)
         try:
             statuses = run(cfg, "detect", "inspect", "download")
@@ -120,7 +108,7 @@ def test_the_count_of_forgotten_gone_tracks_is_shown_on_the_devices_tile(tmp_pat
     """inspect keeps the latest jobs.tracks.GONE_KEPT tracks "no longer on the device" and counts the rest."""
     spec = TrackSpec(start=today(10), size=50 * KB)
     with Fleet([DeviceSpec(id=614, tracks=[spec])], folder=tmp_path, timezone="UTC") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         log.setup(cfg, console=False)
         try:
             run(cfg, "detect")

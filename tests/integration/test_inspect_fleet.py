@@ -16,7 +16,7 @@ import pytest
 from jobs import config, runner, spool, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import inspect
-from tests.builders import connect, fixture_folder, july_at as at, queued
+from tests.builders import connect, fixture_folder, fleet_config, july_at as at, queued
 
 OAO = fixture_folder() / "oao"   # made by the simulator: a bare clone has it
 
@@ -96,7 +96,7 @@ def fleet(tmp_path):
 
 
 def test_inspect_stage_against_the_fleet_plans_exactly_what_the_roster_and_filter_ask(fleet, tmp_path):
-    cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"threads.inspect": 4}))
+    cfg = fleet_config(fleet, tmp_path, **{"threads.inspect": 4})
     for device in fleet.devices:
         connect(cfg, device, fleet.address(device))
         spool.enqueue(cfg.paths.spool, "inspect", device)
@@ -136,7 +136,7 @@ def test_detect_then_inspect_from_the_command_line_then_status_shows_the_downloa
 
 
 def test_a_device_reconnecting_with_a_verified_track_gets_only_its_new_tracks(fleet, tmp_path):
-    cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+    cfg = fleet_config(fleet, tmp_path)
     connect(cfg, 101, fleet.address(101))
     spool.enqueue(cfg.paths.spool, "inspect", 101)
     runner.run(cfg, "inspect", inspect.step, once=True, stop=threading.Event())

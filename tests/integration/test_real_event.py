@@ -7,7 +7,6 @@ from before the event, through detect, inspect and download as cron runs them
 
 import csv
 import datetime as dt
-import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,15 +14,11 @@ import pytest
 
 from jobs import config, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.stages import detect, download, inspect
+from jobs.stages import download
+from tests.builders import fleet_config, run_once, today_at, track_requests
 
 LONDON = ZoneInfo("Europe/London")
 SPARE = 950
-
-
-def today_at(hour, days=0):
-    day = dt.datetime.now(LONDON).date() + dt.timedelta(days=days)
-    return dt.datetime.combine(day, dt.time(hour), LONDON)
 
 
 def name_an_entrant(fleet, device, day, file_id):
@@ -37,19 +32,9 @@ def name_an_entrant(fleet, device, day, file_id):
         csv.writer(f).writerow([row.get(column, "") for column in columns])
 
 
-def run_once(cfg, *stages):
-    modules = {"detect": detect, "inspect": inspect, "download": download}
-    for stage in stages:
-        assert runner.run(cfg, stage, modules[stage].step, once=True, stop=threading.Event()) == 0
-
-
 def tracks_on_disk(cfg):
     root = Path(cfg.paths.tracks)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.oao"))
-
-
-def gets(fleet, device):
-    return [a["path"] for a in fleet.accesses() if a.get("device") == device and str(a.get("path")).endswith(".oao")]
 
 
 @pytest.fixture
@@ -103,9 +88,9 @@ def test_an_unassigned_track_is_renamed_to_its_entrant_once_the_roster_names_one
     track = next(iter(state.read(cfg.paths.spool, SPARE)["tracks"].values()))
     assert (track["unassigned"], track["entrant"], track["file_id"], track["name"]) == (
         False, "2001", f"ZED{SPARE}", named.name)
-    assert len(gets(fleet, SPARE)) == 1                 # renamed, never fetched again
+    assert len(track_requests(fleet, SPARE)) == 1                 # renamed, never fetched again
     run_once(cfg, "download")
-    assert named.exists() and len(gets(fleet, SPARE)) == 1
+    assert named.exists() and len(track_requests(fleet, SPARE)) == 1
 
 
 def test_a_track_verified_into_unassigned_after_the_roster_edit_is_moved_too(real_day_fleet):
@@ -122,7 +107,7 @@ def test_a_track_verified_into_unassigned_after_the_roster_edit_is_moved_too(rea
 def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical_fetches(tmp_path):
     spec = DeviceSpec(id=104, tracks=[TrackSpec(start=today_at(10), size=500_000, damaged_at=0.6)])
     with Fleet([spec], folder=tmp_path, timezone="Europe/London") as fleet:
-        cfg = config.load(fleet.write_config(tmp_path / "motion-server.yaml"))
+        cfg = fleet_config(fleet, tmp_path)
         run_once(cfg, "detect", "inspect", "download")
         [file] = [entry["file"] for entry in fleet.logs(104)]
         doc = state.read(cfg.paths.spool, 104)
@@ -132,7 +117,7 @@ def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical
         assert Path(cfg.paths.tracks, kept).read_bytes() == fleet.track_bytes(104, file)
         assert track["damage"]["first_bad"] == fleet.damage_offset(104, file)
         assert track["damage"]["bad_frames"] == 1 and track["damage"]["good_frames"] > 9000
-        assert len(gets(fleet, 104)) == 2
+        assert len(track_requests(fleet, 104)) == 2
 
 
 def test_status_names_damaged_and_unassigned_tracks(real_day_fleet, capsys):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, log, oao, recording, runner, state
+from jobs import log, oao, recording, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import detect, download, inspect
-from tests.builders import close_motion_log
+from tests.builders import close_motion_log, fleet_config
 
 DEVICE = 470
 STAGES = (("detect", detect), ("inspect", inspect), ("download", download))
@@ -33,7 +33,7 @@ def fleet(tmp_path, monkeypatch):
 
 @pytest.fixture
 def cfg(fleet, tmp_path):
-    loaded = config.load(fleet.write_config(tmp_path / "motion-server.yaml", **{"intervals.detect": 0.05}))
+    loaded = fleet_config(fleet, tmp_path, **{"intervals.detect": 0.05})
     log.setup(loaded, console=False)
     yield loaded
     close_motion_log()

@@ -13,36 +13,21 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import config, report, roster, runner, state
+from jobs import config, report, roster, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.stages import detect, download, inspect
+from tests.builders import run_once, today_at, track_requests
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def today_at(hour):
-    return dt.datetime.combine(dt.datetime.now(LONDON).date(), dt.time(hour), LONDON)
-
-
-def run_once(cfg, *stages):
-    modules = {"detect": detect, "inspect": inspect, "download": download}
-    for stage in stages:
-        assert runner.run(cfg, stage, modules[stage].step, once=True, stop=threading.Event()) == 0
 
 
 def tracks_on_disk(cfg):
     root = Path(cfg.paths.tracks)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-def track_requests(fleet, device):
-    return [a["path"] for a in fleet.accesses() if a.get("device") == device and str(a.get("path")).endswith(".oao")]
 
 
 def report_rows(cfg):
