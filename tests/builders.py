@@ -211,6 +211,21 @@ def roster_file(folder, text, name="motions.csv"):
     return path
 
 
+def roster_of(folder, rows, header=HEADER):
+    """The loaded roster of these rows (written as motions.csv into folder)."""
+    return roster.load(roster_file(folder, header + "".join(row + "\n" for row in rows)))
+
+
+# A logs.json listing's start: 12:02:40 UTC on 16 July 2022, as the fixture device's July track.
+LISTED_START = int(dt.datetime(2022, 7, 16, 12, 2, 40, tzinfo=UTC).timestamp() * 1000)
+
+
+def listed(file="/logs/a.oao", start=LISTED_START, best500=5000, size=1000):
+    """A track as a device's logs.json lists it: an hour, 10 km."""
+    return {"file": file, "size": size, "start": start, "end": start + 3_600_000, "duration": 3_600_000,
+            "distance": 10_000_000, "best500": best500}
+
+
 # --- an event: a roster and a config naming it -----------------------------------------------
 
 # The folders of an event's tests: everything under the event's folder, the log as m.log.
@@ -236,6 +251,12 @@ def connect(cfg, device=470, address="127.0.1.3"):
     """What detect leaves behind: connected, with an address."""
     with state.update(cfg.paths.spool, device) as doc:
         state.set_status(doc, "connected", address=address)
+
+
+def disconnected(cfg, device=470):
+    """What disconnect leaves behind for a device that left: disconnected, its address forgotten."""
+    with state.update(cfg.paths.spool, device) as doc:
+        state.set_status(doc, "disconnected", address=None)
 
 
 def ledger_entry(file, name, size, day, start=1657972960000):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobs import layout, log, oao, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.builders import close_motion_log, fleet_config, run_stages as run, today_utc as today
+from tests.builders import close_motion_log, disconnected, fleet_config, run_stages as run, today_utc as today
 
 KB = 1000
 
@@ -41,8 +41,7 @@ def test_an_impostor_first_cannot_keep_the_real_devices_session_and_both_are_kep
         try:
             run(cfg, "detect", "inspect", "download")
             first = state.read(cfg.paths.spool, 621)["tracks"][path]
-            with state.update(cfg.paths.spool, 621) as doc:      # the impostor left, as disconnect says
-                state.set_status(doc, "disconnected", address=None)
+            disconnected(cfg, 621)                               # the impostor left, as disconnect says
             hosts.write_text(f"{real} motion-621\n")             # the real device comes
             statuses = run(cfg, "detect", "inspect", "download", "dashboard")
         finally:

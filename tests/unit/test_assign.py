@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import assign, roster, state, tracks
+from jobs import assign, state, tracks
 from jobs.files import write_json
-from tests.builders import HEADER
+from tests.builders import roster_of
 
 TZ = ZoneInfo("Europe/London")
 DAY = dt.date(2026, 7, 16)
@@ -33,11 +33,6 @@ def spool(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"track")
     return tmp_path / "spool", tmp_path / "tracks", path
-
-
-def roster_of(tmp_path, rows):
-    (tmp_path / "motions.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
-    return roster.load(tmp_path / "motions.csv")
 
 
 def test_a_device_no_row_holds_any_more_moves_its_files_to_unassigned(tmp_path, spool):

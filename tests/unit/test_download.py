@@ -21,8 +21,9 @@ import pytest
 import responses
 
 from jobs import fetch, figures, oao, runner, spool, state
-from tests.builders import (ADDRESS, DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, download_config, download_once,
-                            final_path, fixture_track, ledger_entry, part_path, queue_device, url)
+from tests.builders import (ADDRESS, DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, disconnected,
+                            download_config, download_once, final_path, fixture_track, ledger_entry,
+                            part_path, queue_device, url)
 
 
 # --- set-up shared by every test: a config, a queued device with its ledger ---
@@ -339,8 +340,7 @@ def test_a_whole_partial_file_left_by_a_kill_before_its_rename_is_verified_witho
 
 def test_a_device_that_moved_on_is_not_downloaded(cfg, track):
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
-    with state.update(cfg.paths.spool, DEVICE) as doc:
-        state.set_status(doc, "disconnected", address=None)
+    disconnected(cfg)
     doc = download_once(cfg)  # no HTTP mock: a request would fail the test
     assert doc["status"] == "disconnected" and doc["tracks"][FILE]["status"] == "wanted"
 

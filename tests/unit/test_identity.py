@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import oao, roster, shapes, tracks
+from jobs import oao, shapes, tracks
 from jobs.device import track_path_problem
-from tests.builders import HEADER
+from tests.builders import listed as entry, roster_of
 
 LONDON = ZoneInfo("Europe/London")
 START = int(dt.datetime(2022, 7, 16, 12, 2, 40, tzinfo=dt.timezone.utc).timestamp() * 1000)
@@ -62,14 +62,7 @@ def test_another_devices_header_in_front_is_still_refused_as_it_comes():
 # --- planning: the path is not the track ---------------------------------------------
 
 def make_roster(tmp_path):
-    path = tmp_path / "motions.csv"
-    path.write_text(HEADER + "E1,1,470,2022-07-16,2022-07-16,ALD470ANN,Ann,Lee,Windsurf,Pro\n")
-    return roster.load(path)
-
-
-def entry(size=1000, start=START, file="/logs/a.oao"):
-    return {"file": file, "size": size, "start": start, "end": start + 3_600_000, "duration": 3_600_000,
-            "distance": 10_000_000, "best500": 5000}
+    return roster_of(tmp_path, ["E1,1,470,2022-07-16,2022-07-16,ALD470ANN,Ann,Lee,Windsurf,Pro"])
 
 
 def verified(planned):

@@ -21,7 +21,7 @@ import yaml
 
 from jobs import runner, spool, state, tracks
 from jobs.stages import inspect
-from tests.builders import config, connect, queued
+from tests.builders import config, connect, disconnected, queued
 
 DEVICE = 470
 ADDRESS = "127.0.1.3"
@@ -230,8 +230,7 @@ def test_warnings_are_replaced_not_piled_up_on_a_reconnect(cfg, documents):
     serve(low)
     assert [w["kind"] for w in inspect_now(cfg)["warnings"]] == ["battery"]
     responses.reset()
-    with state.update(cfg.paths.spool, DEVICE) as doc:
-        state.set_status(doc, "disconnected", address=None)
+    disconnected(cfg)
     connect(cfg)
     serve(documents)
     assert inspect_now(cfg)["warnings"] == []
@@ -342,8 +341,7 @@ def test_a_status_changed_meanwhile_is_not_overwritten(cfg, documents):
     connect(cfg)
 
     def disconnect_during_fetch(request):
-        with state.update(cfg.paths.spool, DEVICE) as doc:
-            state.set_status(doc, "disconnected", address=None)
+        disconnected(cfg)
         return 200, {}, json.dumps(documents["logs"])
 
     serve({k: v for k, v in documents.items() if k != "logs"})
@@ -357,8 +355,7 @@ def test_a_failure_after_the_status_changed_does_not_mark_it_failed(cfg, documen
     connect(cfg)
 
     def disconnect_then_break(request):
-        with state.update(cfg.paths.spool, DEVICE) as doc:
-            state.set_status(doc, "disconnected", address=None)
+        disconnected(cfg)
         return 500, {}, ""
 
     responses.add_callback(responses.GET, f"{URL}/info.json", callback=disconnect_then_break)

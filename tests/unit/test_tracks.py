@@ -11,25 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs import roster, shapes, tracks, units
-from tests.builders import HEADER
+from tests.builders import listed as entry, roster_of
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def utc_ms(*fields):
     return int(dt.datetime(*fields, tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
-def entry(file="/logs/a.oao", start=None, best500=5000, size=1000):
-    start = start if start is not None else utc_ms(2022, 7, 16, 12, 2, 40)
-    return {"file": file, "size": size, "start": start, "end": start + 3_600_000, "duration": 3_600_000,
-            "distance": 10_000_000, "best500": best500}
-
-
-def make_roster(tmp_path, *rows):
-    path = tmp_path / "motions.csv"
-    path.write_text(HEADER + "".join(row + "\n" for row in rows))
-    return roster.load(path)
 
 
 @pytest.fixture
@@ -147,8 +135,8 @@ def test_the_speed_filter_is_configurable(fixture_roster, fixture_logs):
 # --- skip reasons and the roster ------------------------------------------------------------
 
 def test_a_device_shared_by_two_entrants_names_each_days_track_after_that_days_entrant(tmp_path):
-    shared = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
-                         "2,2,470,2022-07-17,2022-07-18,BEN,Ben,B,S,P")
+    shared = roster_of(tmp_path, ["1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
+                                "2,2,470,2022-07-17,2022-07-18,BEN,Ben,B,S,P"])
     logs = [entry("/logs/a.oao", utc_ms(2022, 7, 16, 9)), entry("/logs/b.oao", utc_ms(2022, 7, 17, 9)),
             entry("/logs/c.oao", utc_ms(2022, 7, 19, 9))]
     ledger = tracks.plan(logs, shared, 470, 5.0, LONDON, {})
@@ -159,7 +147,7 @@ def test_a_device_shared_by_two_entrants_names_each_days_track_after_that_days_e
 
 
 def test_the_roster_day_is_the_local_day_not_the_utc_day(tmp_path):
-    one_day = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P")
+    one_day = roster_of(tmp_path, ["1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P"])
     early = entry("/logs/early.oao", utc_ms(2022, 7, 15, 23, 30))  # 00:30 BST on the 16th
     late = entry("/logs/late.oao", utc_ms(2022, 7, 16, 23, 30))    # 00:30 BST on the 17th
     ledger = tracks.plan([early, late], one_day, 470, 5.0, LONDON, {})
@@ -238,7 +226,7 @@ def test_a_verified_track_is_kept_even_if_the_roster_no_longer_wants_it(tmp_path
     file = "/logs/0470_2022-07-16-1202.oao"
     ledger = tracks.plan(fixture_logs, fixture_roster, 470, 5.0, LONDON, {})
     ledger[file] = verified(ledger[file])
-    empty = make_roster(tmp_path)
+    empty = roster_of(tmp_path, [])
     assert tracks.plan(fixture_logs, empty, 470, 5.0, LONDON, ledger)[file] == ledger[file]
 
 
@@ -268,7 +256,7 @@ def test_a_skipped_track_is_wanted_once_the_roster_names_an_entrant(tmp_path, fi
     april = entry("/logs/april.oao", utc_ms(2022, 4, 11, 10))
     ledger = tracks.plan([april], fixture_roster, 470, 5.0, LONDON, {})
     assert ledger["/logs/april.oao"]["status"] == "skipped"
-    fixed = make_roster(tmp_path, "9,9,470,2022-04-11,2022-04-11,LATE,L,A,S,P")
+    fixed = roster_of(tmp_path, ["9,9,470,2022-04-11,2022-04-11,LATE,L,A,S,P"])
     ledger = tracks.plan([april], fixed, 470, 5.0, LONDON, ledger)
     assert ledger["/logs/april.oao"]["status"] == "wanted" and ledger["/logs/april.oao"]["reason"] is None
 
@@ -370,8 +358,8 @@ def test_without_any_date_a_log_is_skipped_with_the_reason(fixture_roster):
 
 
 def test_a_device_nobody_holds_that_day_has_its_track_kept_as_unassigned(tmp_path):
-    gap = make_roster(tmp_path, "1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
-                      "2,2,470,2022-07-18,2022-07-18,BEN,Ben,B,S,P")
+    gap = roster_of(tmp_path, ["1,1,470,2022-07-16,2022-07-16,ANNA,Anna,A,S,P",
+                               "2,2,470,2022-07-18,2022-07-18,BEN,Ben,B,S,P"])
     logs = [entry("/logs/a.oao", utc_ms(2022, 7, 17, 9)), entry("/logs/b.oao", utc_ms(2022, 7, 17, 9, 0, 0))]
     ledger = tracks.plan(logs, gap, 470, 5.0, LONDON, {})
     track = ledger["/logs/a.oao"]
