@@ -26,6 +26,7 @@ import yaml
 
 from jobs import cli, config as config_module, dashboard_pages, report, roster, runner, spool, state, tracks
 from jobs.files import write_json
+from jobs.log import setup as setup_log
 from jobs.stages import dashboard, detect, disconnect, download, expire, inspect, replicate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -827,3 +828,12 @@ def run_once(cfg, *names):
     """Each stage once, in this process, one after the other; each must end with exit status 0."""
     for name in names:
         assert run_stages(cfg, name) == [0], name
+
+
+def run_logged(cfg, *names):
+    """run_stages with the motion log set up in this process for the run, and closed after it."""
+    setup_log(cfg, console=False)
+    try:
+        return run_stages(cfg, *names)
+    finally:
+        close_motion_log()

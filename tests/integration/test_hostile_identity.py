@@ -13,7 +13,8 @@ from pathlib import Path
 
 from jobs import layout, log, oao, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.builders import close_motion_log, disconnected, fleet_config, run_stages as run, today_utc as today
+from tests.builders import (close_motion_log, disconnected, fleet_config, run_logged, run_stages as run,
+                            today_utc as today)
 
 KB = 1000
 
@@ -67,11 +68,7 @@ def test_another_devices_track_with_padding_in_front_is_kept_aside_for_a_person(
     specs = [DeviceSpec(id=631, tracks=[TrackSpec(source=str(padded)), TrackSpec(start=today(14), size=50 * KB)])]
     with Fleet(specs, folder=tmp_path / "fleet", timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path)
-        log.setup(cfg, console=False)
-        try:
-            statuses = run(cfg, "detect", "inspect", "download", "dashboard", "inspect")
-        finally:
-            close_motion_log()
+        statuses = run_logged(cfg, "detect", "inspect", "download", "dashboard", "inspect")
     doc = state.read(cfg.paths.spool, 631)
     assert statuses[:4] == [0, 0, 0, 0]
     aside = doc["tracks"]["/logs/padded.oao"]
@@ -94,11 +91,7 @@ def test_a_real_file_with_no_header_at_all_is_kept_as_the_devices_and_marked_ide
     with Fleet([DeviceSpec(id=651, tracks=[TrackSpec(source=str(headless))])], folder=tmp_path / "fleet",
                timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path)
-        log.setup(cfg, console=False)
-        try:
-            statuses = run(cfg, "detect", "inspect", "download", "dashboard")
-        finally:
-            close_motion_log()
+        statuses = run_logged(cfg, "detect", "inspect", "download", "dashboard")
     [track] = state.read(cfg.paths.spool, 651)["tracks"].values()
     assert statuses == [0, 0, 0, 0]
     assert (track["status"], track["unassigned"], track["identity"]) == ("verified", False,

@@ -14,7 +14,7 @@ import pytest
 
 from jobs import log, oao, report, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.builders import close_motion_log, fleet_config, run_stages as run, today_utc as today
+from tests.builders import close_motion_log, fleet_config, run_logged, run_stages as run, today_utc as today
 
 KB = 1000
 FAR_MS = 2 ** 62
@@ -40,13 +40,8 @@ def test_a_fix_dated_2_to_the_62_leaves_every_page_written_and_the_reports_whole
         [entry] = fleet.logs(611)
         path = Path(fleet.track_path(611, entry["file"]))
         path.write_bytes(last_fix_dated(path.read_bytes(), FAR_MS))
-        cfg = fleet_config(fleet, tmp_path,
-                                             **{"event.session": ["09:00", "17:00"]})
-        log.setup(cfg, console=False)
-        try:
-            statuses = run(cfg, "detect", "inspect", "download", "dashboard")
-        finally:
-            close_motion_log()
+        cfg = fleet_config(fleet, tmp_path, **{"event.session": ["09:00", "17:00"]})
+        statuses = run_logged(cfg, "detect", "inspect", "download", "dashboard")
     [track] = state.read(cfg.paths.spool, 611)["tracks"].values()
     assert statuses == [0, 0, 0, 0]
     assert track["status"] == "verified" and track["last_fix"] is None and track["first_fix"] is not None
@@ -63,8 +58,7 @@ def test_a_record_no_board_can_read_is_shown_as_could_not_show_and_the_other_pag
     says its record is unreadable, every other page is written."""
     with Fleet([DeviceSpec(id=612, tracks=[TrackSpec(start=today(10), size=50 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
-        cfg = fleet_config(fleet, tmp_path,
-                                             **{"event.session": ["09:00", "17:00"]})
+        cfg = fleet_config(fleet, tmp_path, **{"event.session": ["09:00", "17:00"]})
         log.setup(cfg, console=False)
         try:
             run(cfg, "detect", "inspect", "download")
@@ -92,11 +86,7 @@ def test_a_file_name_dated_year_0001_with_start_date_0_skips_that_entry_and_fetc
     good = TrackSpec(start=today(12), size=50 * KB)
     with Fleet([DeviceSpec(id=613, tracks=[bad, good])], folder=tmp_path, timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path, **{"limits.max_log_entries": most_entries})
-        log.setup(cfg, console=False)
-        try:
-            statuses = run(cfg, "detect", "inspect", "download")
-        finally:
-            close_motion_log()
+        statuses = run_logged(cfg, "detect", "inspect", "download")
     doc = state.read(cfg.paths.spool, 613)
     assert statuses == [0, 0, 0]
     assert doc["status"] == "completed", doc["error"]

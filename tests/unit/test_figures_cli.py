@@ -7,16 +7,14 @@ import random
 import pytest
 
 from jobs import cli, figures, oao
-from tests.builders import FIXTURE_NAMES, SPEEDREADER, steady_records
+from tests.builders import FIXTURE_NAMES, SPEEDREADER, config_file, steady_records
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 KEYS = ["2s", "10s", "5x10s", "500m", "1852m", "1h", "alpha500", "distance"]
 
 
 def config(tmp_path, timezone="UTC"):
-    path = tmp_path / "motion-server.yaml"
-    path.write_text(f"event:\n  timezone: {timezone}\npaths:\n  spool: {tmp_path / 'spool'}\n")
-    return str(path)
+    return str(config_file(tmp_path, paths={"spool": str(tmp_path / "spool")}, event={"timezone": timezone}))
 
 
 def clean_records(seed, count):
