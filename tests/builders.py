@@ -414,7 +414,6 @@ def craft_dashboard_event(folder):
     return cfg, roster.load(cfg.event.roster)
 
 
-
 # One renderer per event's pages, as one per running stage: a test's renders remember each other.
 _renderers = {}
 
@@ -429,7 +428,6 @@ def render_dashboard(cfg, event_roster, now=DASHBOARD_NOW, day=DASHBOARD_DAY, re
     return written, html
 
 
-
 def device_blocks(page):
     """{device id: its <article> html} in page order."""
     found = re.finditer(r'(<article class="device[^"]*" id="device-(\d+)".*?</article>)', page, re.S)
@@ -441,10 +439,10 @@ def page_text(html):
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
-
 # --- a report day: ledgers and files written here rather than by the stages -----------------
 
-REPORT_DAY = dt.date(2026, 7, 16)
+# The day of the crafted events (the report day, the CSV and property tests).
+EVENT_DAY = dt.date(2026, 7, 16)
 REPORT_ROSTER = HEADER + """\
 1101,1,470,2026-07-15,2026-07-17,ALD470ANN,Ann,Alder,Windsurf,OK
 1102,2,471,2026-07-15,2026-07-17,BEE471BOB,Bob,Beech,Kite,OK
@@ -497,38 +495,36 @@ def make_report_day(tmp_path):
     """A day of ledgers and files, written here rather than by the stages."""
     cfg = event_config(tmp_path, REPORT_ROSTER, event={"name": "Report week"})
     spool, folder = cfg.paths.spool, tmp_path / "tracks"
-    yesterday = REPORT_DAY - dt.timedelta(days=1)
+    yesterday = EVENT_DAY - dt.timedelta(days=1)
 
-    ann = [report_track(470, "ALD470ANN", report_at(REPORT_DAY, 11, 5), "verified", size=2345),
-           report_track(470, "ALD470ANN", report_at(REPORT_DAY, 9, 30), "skipped", knots=3.2, reason="too slow: 3.2 kn < 5 kn"),
+    ann = [report_track(470, "ALD470ANN", report_at(EVENT_DAY, 11, 5), "verified", size=2345),
+           report_track(470, "ALD470ANN", report_at(EVENT_DAY, 9, 30), "skipped", knots=3.2, reason="too slow: 3.2 kn < 5 kn"),
            report_track(470, "ALD470ANN", report_at(yesterday, 15), "verified")]
     on_disk(folder, ann[0])
     on_disk(folder, ann[2])
-    save_device(spool, 470, seen=report_at(REPORT_DAY, 14), ledger=ann)
+    save_device(spool, 470, seen=report_at(EVENT_DAY, 14), ledger=ann)
 
-    bob = [report_track(471, "BEE471BOB", report_at(REPORT_DAY, 12), "verified", size=500)]  # the ledger says verified; no file
-    save_device(spool, 471, seen=report_at(REPORT_DAY, 13), ledger=bob)
+    bob = [report_track(471, "BEE471BOB", report_at(EVENT_DAY, 12), "verified", size=500)]  # the ledger says verified; no file
+    save_device(spool, 471, seen=report_at(EVENT_DAY, 13), ledger=bob)
 
     eve = [report_track(473, "ELM473EVE", report_at(yesterday, 16), "verified")]
     on_disk(folder, eve[0])
     save_device(spool, 473, seen=report_at(yesterday, 18), status="disconnected", ledger=eve)
 
-    fay = [report_track(474, "FIR474FAY", report_at(REPORT_DAY, 10), "wanted"),
-           report_track(474, "FIR474FAY", report_at(REPORT_DAY, 13), "bad", reason="frame checksum wrong at byte 4096 (3 times)")]
-    save_device(spool, 474, seen=report_at(REPORT_DAY, 15), status="failed", error="/logs.json: no answer within 10 s", ledger=fay)
+    fay = [report_track(474, "FIR474FAY", report_at(EVENT_DAY, 10), "wanted"),
+           report_track(474, "FIR474FAY", report_at(EVENT_DAY, 13), "bad", reason="frame checksum wrong at byte 4096 (3 times)")]
+    save_device(spool, 474, seen=report_at(EVENT_DAY, 15), status="failed", error="/logs.json: no answer within 10 s", ledger=fay)
 
-    stranger = [report_track(476, "XYZ", report_at(REPORT_DAY, 8), "skipped", reason="no entrant for device 476 on 2026-07-16")]
-    save_device(spool, 476, seen=report_at(REPORT_DAY, 8, 30), ledger=stranger)
+    stranger = [report_track(476, "XYZ", report_at(EVENT_DAY, 8), "skipped", reason="no entrant for device 476 on 2026-07-16")]
+    save_device(spool, 476, seen=report_at(EVENT_DAY, 8, 30), ledger=stranger)
 
     (folder / "20260716" / "copied_by_hand.oao").write_bytes(b"y")
     (folder / "20260716" / ".ALD470ANN_470_20260716_150000.oao.part").write_bytes(b"z")
     return cfg, folder
 
 
-def report_rows(cfg, day=REPORT_DAY):
+def report_rows(cfg, day=EVENT_DAY):
     return report.collect(cfg, day, roster.load(cfg.event.roster))
-
-
 
 
 # --- the download tests' device: the fixture device 470 on loopback --------------------------

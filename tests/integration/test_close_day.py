@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,10 +19,10 @@ from jobs import cli, config, runner, state, tracks
 from jobs.roster import Roster
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import dashboard, detect, download, inspect, replicate
+from tests.builders import LONDON
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
-LONDON = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(LONDON).date()
 KEY = f"{TODAY:%Y%m%d}"
 LATE = 503

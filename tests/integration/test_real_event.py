@@ -8,16 +8,14 @@ from before the event, through detect, inspect and download as cron runs them
 import csv
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import config, runner, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
-from tests.builders import fleet_config, run_once, today_at, track_requests
+from tests.builders import LONDON, fleet_config, run_once, today_at, track_requests
 
-LONDON = ZoneInfo("Europe/London")
 SPARE = 950
 
 

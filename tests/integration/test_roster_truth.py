@@ -14,15 +14,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import config, report, roster, state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.builders import run_once, today_at, track_requests
-
-LONDON = ZoneInfo("Europe/London")
+from tests.builders import LONDON, run_once, today_at, track_requests
 
 
 def tracks_on_disk(cfg):

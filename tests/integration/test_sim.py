@@ -17,9 +17,8 @@ import yaml
 
 from jobs import config, device, oao, roster, units
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from tests.builders import REPO, wait_until
+from tests.builders import LONDON, REPO, wait_until
 
-LONDON = ZoneInfo("Europe/London")
 START = dt.datetime(2026, 7, 16, 13, 2, 40, tzinfo=LONDON)
 
 

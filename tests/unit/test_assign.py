@@ -3,16 +3,13 @@
 import datetime as dt
 import logging
 import os
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import assign, state, tracks
 from jobs.files import write_json
-from tests.builders import roster_of
+from tests.builders import EVENT_DAY as DAY, LONDON as TZ, roster_of
 
-TZ = ZoneInfo("Europe/London")
-DAY = dt.date(2026, 7, 16)
 LOG = logging.LoggerAdapter(logging.getLogger("test"), {"device": 470})
 
 

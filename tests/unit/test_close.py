@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -19,11 +18,10 @@ from jobs import cli, closing, config, state, tracks
 from jobs.files import write_json
 from jobs.roster import Roster
 from jobs.stages import dashboard
-from tests.builders import event_file
+from tests.builders import LONDON as TZ, event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
-TZ = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(TZ).date()
 KEY = f"{TODAY:%Y%m%d}"
 HEADER = "Entrant ID,Tally,Motion ID,Start Date,End Date,File ID,First Name,Family Name,Craft Type,Status,Class\n"

@@ -6,15 +6,13 @@ in `status` and `report` output.
 
 import argparse
 import csv
-import datetime as dt
 import logging
 
 
 from jobs import log, report, state, status
 from jobs.units import csv_cell, printable
-from tests.builders import HEADER, event_config
+from tests.builders import EVENT_DAY as DAY, HEADER, event_config
 
-DAY = dt.date(2026, 7, 16)
 ESC = "\x1b[2J\x1b]0;pwned\x07"
 
 

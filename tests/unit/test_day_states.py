@@ -4,17 +4,15 @@
 import contextlib
 import datetime as dt
 import json
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import boards, cli, config, day_states, marks, roster, state, tracks
 from jobs.files import write_json
-from tests.builders import HEADER, event_file
+from tests.builders import HEADER, LONDON as TZ, event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
-TZ = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(TZ).date()
 ROWS = [
     "1101,1,806,{d},{d},ANN806,Ann,Alder,Fin,OK",        # collected

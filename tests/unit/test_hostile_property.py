@@ -14,11 +14,10 @@ import struct
 from jobs import dashboard_pages, oao, report, roster, shapes, state, tracks
 from jobs.device import DeviceError
 from jobs.stages import dashboard
-from tests.builders import HEADER, event_config
+from tests.builders import EVENT_DAY as DAY, HEADER, event_config
 
 SEED = 31
 DEVICE = 470
-DAY = dt.date(2026, 7, 16)
 DAY_MS = int(dt.datetime(2026, 7, 16, 9, tzinfo=dt.timezone.utc).timestamp() * 1000)
 NASTY_NUMBERS = (0, -1, 1, 2 ** 31, 2 ** 32 + 1, 2 ** 62, 2 ** 63 - 1, 2 ** 64, 10 ** 19, 10 ** 400, -10 ** 400,
                  1.5, -0.0, 1e308, float("inf"), float("nan"), DAY_MS, DAY_MS * 1000, True, False)

@@ -7,15 +7,13 @@ person; a real file with no header at all is kept and marked "identity not check
 """
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import oao, shapes, tracks
 from jobs.device import track_path_problem
-from tests.builders import listed as entry, roster_of
+from tests.builders import LONDON, listed as entry, roster_of
 
-LONDON = ZoneInfo("Europe/London")
 START = int(dt.datetime(2022, 7, 16, 12, 2, 40, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 

@@ -4,17 +4,15 @@ import datetime as dt
 import json
 import os
 import struct
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from jobs import backup, cli, config, dashboard_facts, oao, roster, state
 from jobs.day_states import day_states
-from tests.builders import HEADER, event_file
+from tests.builders import HEADER, LONDON as TZ, event_file
 
 pytestmark = pytest.mark.usefixtures("closes_motion_log")
 
-TZ = ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(TZ).date()
 
 

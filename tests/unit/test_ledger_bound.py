@@ -4,12 +4,10 @@ ledger 1,000 -> 4,000 entries in 4 visits (at 120,000 a state update cost 2.6 s)
 """
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from jobs import roster, tracks
-from tests.builders import HEADER
+from tests.builders import HEADER, LONDON
 
-LONDON = ZoneInfo("Europe/London")
 DAY_START = int(dt.datetime(2022, 7, 16, 8, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 

@@ -6,7 +6,7 @@ import re
 import time
 
 from jobs import boards, report, roster, spool, state, status
-from tests.builders import (REPORT_DAY as DAY, dashboard_at, dashboard_track, device_blocks, on_disk,
+from tests.builders import (EVENT_DAY as DAY, dashboard_at, dashboard_track, device_blocks, on_disk,
                             page_text as text, render_dashboard as render, report_at as at, report_rows as rows_for,
                             report_track as track, save_device as save)
 

@@ -7,14 +7,11 @@ tests/integration/test_report_cli.py.
 import argparse
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 
 from jobs import report, state
-from tests.builders import (HEADER, KNOTS, REPORT_DAY as DAY, config, on_disk, report_at as at,
+from tests.builders import (EVENT_DAY as DAY, HEADER, KNOTS, LONDON as TZ, config, on_disk, report_at as at,
                             report_rows as rows_for, report_track as track, roster_file, save_device as save)
-
-TZ = ZoneInfo("Europe/London")
 
 
 def test_entrants_come_in_roster_order_with_every_track_of_their_device_that_day(report_day):

@@ -6,7 +6,6 @@ tracks of its days in report, the accounted-for board and the dashboard.
 """
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -14,10 +13,8 @@ import yaml
 from jobs import boards, check, config, dashboard_facts, report, roster, state, tracks
 from jobs.config import ConfigError
 from jobs.files import write_json
-from tests.builders import HEADER, event_config
+from tests.builders import EVENT_DAY as DAY, HEADER, LONDON as TZ, event_config
 
-TZ = ZoneInfo("Europe/London")
-DAY = dt.date(2026, 7, 16)
 ROSTER = HEADER + """\
 1101,1,806,2026-07-15,2026-07-17,ANN806,Ann,Alder,Windsurf,OK
 1101F,1,1806,2026-07-15,2026-07-17,ANN1806,Ann,Alder,Foil,OK

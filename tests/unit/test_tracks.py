@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs import roster, shapes, tracks, units
-from tests.builders import listed as entry, roster_of
-
-LONDON = ZoneInfo("Europe/London")
+from tests.builders import LONDON, listed as entry, roster_of
 
 
 def utc_ms(*fields):
