@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import common
-from jobs import figures, oao
+from jobs import figures, oao, track_check
 from jobs.sim import tracks as simtracks
 
 RUNS = 7
@@ -36,7 +36,7 @@ SYNTHETIC = (("synthetic 5 Hz, 2 h", 7200, 5), ("synthetic 10 Hz, 2 h", 7200, 10
 def frames_of(data):
     """The GNSS frames of a track, as the frame check hands them on."""
     blocks = []
-    verifier = oao.Verifier(gnss=blocks.append)
+    verifier = track_check.Verifier(gnss=blocks.append)
     verifier.feed(data)
     verifier.finish()
     return [bytes(block) for block in blocks]

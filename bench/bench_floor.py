@@ -31,7 +31,7 @@ from pathlib import Path
 import bench_download
 import common
 from bench_oao import REAL
-from jobs import oao
+from jobs import figures, track_check
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim import tracks as simtracks
 
@@ -60,7 +60,7 @@ def tracks():
 
 def check(datas, figures):
     for data in datas:
-        taking = oao.TrackCheck(figures=oao.SPEED_ACCURACY_MAX if figures else None)
+        taking = track_check.TrackCheck(figures=figures.SPEED_ACCURACY_MAX if figures else None)
         view = memoryview(data)   # the checks' cost, not that of copying pieces
         for at in range(0, len(data), PIECE):
             taking.take(view[at:at + PIECE])

@@ -3,7 +3,7 @@
 Over WiFi a device's bytes arrive in TCP segments of ~1.5 KB, and the download
 stage reads what each receive brings (client.pieces, read1) so that it can
 look at the clock between pieces. Every piece then goes through the sha256 and
-the OAO frame check (oao.TrackCheck). Two figures, median of 5 (min–max):
+the OAO frame check (track_check.TrackCheck). Two figures, median of 5 (min–max):
 
 1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB,
    and with the track's figures computed in the same pass (TrackCheck(figures=...)).
@@ -24,7 +24,8 @@ import time
 
 import common
 from jobs import client
-from jobs.oao import SPEED_ACCURACY_MAX, TrackCheck
+from jobs.figures import SPEED_ACCURACY_MAX
+from jobs.track_check import TrackCheck
 
 TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
 RUNS = 5

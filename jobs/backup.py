@@ -44,9 +44,9 @@ class NotImported(Exception):
 def file_start(path, fmt):
     """The session's start (aware UTC datetime) as the file gives it, or None when its format does not."""
     if fmt == "oao":
-        from jobs import oao   # numpy: only when an .oao is imported
+        from jobs import oao, track_check   # numpy: only when an .oao is imported
         try:
-            first = oao.verify_file(path)["first_ms"]
+            first = track_check.verify_file(path)["first_ms"]
         except oao.OAOError as exc:
             raise NotImported(f"{path}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
         first = shapes.frame_time(first)   # the file's own clock: 2**62 ms is no date
@@ -253,9 +253,9 @@ def _check(copy, source, fmt, digest):
         raise NotImported(f"{source}: the copy differs from the source (size or sha256): not imported")
     if fmt != "oao":
         return "size and sha256"
-    from jobs import oao
+    from jobs import oao, track_check
     try:
-        found = oao.verify_file(copy)
+        found = track_check.verify_file(copy)
     except oao.OAOError as exc:
         raise NotImported(f"{source}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
     return f"every frame ({sum(found['frames'].values())} frames) and sha256"

@@ -15,10 +15,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import (boards, client, config, device, figures, files, layout, ledger, locks, oao, recording, runner, shapes,
-                  spool, state, tracks, units)
+from jobs import (boards, client, config, device, figures, files, layout, ledger, locks, recording, runner, shapes,
+                  spool, state, track_check, tracks, units)
 from jobs.log import quoted
-from jobs.oao import BadData, Damaged
+from jobs.track_check import BadData, Damaged
 
 CHUNK = 1024 * 1024      # the most one read takes from the socket: more than GATHER
 # Over WiFi a read brings one TCP segment (~1.5 KB), and each read costs as much
@@ -175,7 +175,7 @@ class DeviceFetch:
 
     def _check_file(self, out, length=None):
         """A TrackCheck fed what the .part holds, computing the figures in the same pass as the checks."""
-        return oao.check_file(out, length, self.device, figures=self.ctx.cfg.checks.max_speed_accuracy)
+        return track_check.check_file(out, length, self.device, figures=self.ctx.cfg.checks.max_speed_accuracy)
 
     def _get(self, file, headers):
         """The device's streamed answer for `file`; FetchError when none comes."""
@@ -321,7 +321,7 @@ def _in_place(ctx, device_id, track, final, log):
         return False   # what was kept while it was still recording: the whole track replaces it
     try:
         with open(final, "rb") as f:
-            check = oao.check_file(f, device_id=device_id, figures=ctx.cfg.checks.max_speed_accuracy)
+            check = track_check.check_file(f, device_id=device_id, figures=ctx.cfg.checks.max_speed_accuracy)
             sha256 = _verify(f, check, track)
         aside = _identity_place(ctx, device_id, track, check, final)
     except Damaged as exc:
@@ -568,7 +568,7 @@ DISTANCE_MM_MAX = 10**10   # 10,000 km: beyond any day's log
 def _record_damaged(ctx, device_id, track, final, sha256, why, log):
     """The device's own copy is in place, damaged: recorded with where the damage is."""
     try:
-        damage = oao.survey(final)
+        damage = track_check.survey(final)
     except OSError as exc:
         damage = {"first_bad": None, "good_frames": None, "bad_frames": None, "bad_bytes": None}
         log.warning("%s: cannot survey its damage: %s", track["name"], exc.strerror or exc)

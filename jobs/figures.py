@@ -34,12 +34,16 @@ the verdict at hand-in (verdict), which share the filters computed once. Device 
 time outside 2000-2100 or running backwards, a speed over MAX_SPEED or a
 position off the globe never reaches a figure (the fix is dropped or
 filtered).
+
+The times and position-based figures a device's logs.json gives (track_stats,
+file_stats: distance from straight steps between positions) are here too: the
+simulator describes a real track with them, and its bests with summary_of_file.
 """
 
 import datetime as dt
 import math
 
-from jobs import oao, shapes
+from jobs import oao, shapes, track_check
 
 np = oao.np   # numpy, started by jobs.oao with its thread settings
 
@@ -144,14 +148,14 @@ def fixes_of(path, checksums=False):
     """The fixes of the file at `path` (framing checked; checksums if asked: a
     downloaded track was verified already)."""
     found = Fixes()
-    oao._read_through(path, oao.Verifier(checksums=checksums), found.feed)
+    track_check.read_through(path, track_check.Verifier(checksums=checksums), found.feed)
     return found.array()
 
 
 def intact_fixes_of(path):
     """(fixes, bad stretches) of the file at `path`, every checksum checked, skipping
     what is damaged as the analysers do ("corrupt records"): after a bad or cut frame
-    the fixes go on where whole, intact frames start again (oao.survey's rule)."""
+    the fixes go on where whole, intact frames start again (track_check.survey's rule)."""
     found = Fixes()
     stretches = 0
     with open(path, "rb") as f:
@@ -160,15 +164,15 @@ def intact_fixes_of(path):
     while pos < end:
         good_end = following = end
         try:
-            verifier = oao.Verifier()
+            verifier = track_check.Verifier()
             verifier.feed(memoryview(data)[pos:end])
             verifier.finish()
         except oao.OAOError as exc:
             good_end = pos + (exc.offset or 0)
-            following = oao._next_intact_frame(data, good_end + 1)
+            following = track_check.next_intact_frame(data, good_end + 1)
             stretches += 1
         if good_end > pos:      # intact: its GNSS frames, in order
-            oao.Verifier().feed(memoryview(data)[pos:good_end], found.feed)
+            track_check.Verifier().feed(memoryview(data)[pos:good_end], found.feed)
         pos = following
     return found.array(), stretches
 
@@ -901,6 +905,101 @@ def summary(found):
     shown["5x10s_best"] = round(found["5x10s"]["mm_s"]) if found.get("5x10s") else 0
     shown["distance"] = round(found["distance"]["m"] * 1000) if found.get("distance") else 0
     return shown
+
+
+def summary_of_file(path, max_speed_accuracy=SPEED_ACCURACY_MAX):
+    """The community's figures of the file at `path` as logs.json gives a device's
+    ("2s_best", ... mm/s, "distance" mm; see summary), with "first_ms" and "last_ms",
+    the times of its first and last GNSS frame (framing checked, checksums not: it was
+    verified)."""
+    gathered = Fixes()
+    found = track_check.read_through(path, track_check.Verifier(checksums=False), gathered.feed)
+    return {**summary(compute(gathered.array(), max_speed_accuracy)),
+            "first_ms": found["first_ms"], "last_ms": found["last_ms"]}
+
+
+# --- a track's times and position-based figures, as logs.json gives them ---------------
+# (the simulator's logs.json takes a real track's times from these, its bests from summary_of_file)
+
+EARTH_RADIUS_M = 6371008.8
+
+
+def track_stats(fixes):
+    """logs.json figures computed from fixes: {"start_date", "end_date", "duration",
+    "distance" (mm), "2s_best", "10s_best", "500m_best" (mm/s)}; None without fixes.
+
+    Distance is the sum of straight steps between fixes; a best is the fastest
+    average (distance over time) of any stretch of at least 500 m, 2 s or 10 s.
+    """
+    times, along = [], []
+    total = 0.0
+    previous = None
+    for fix in fixes:
+        if previous is not None:
+            total += _step_m(previous, fix)
+        previous = fix
+        times.append(fix.utc_ms)
+        along.append(total)
+    if not times:
+        return None
+    return {"start_date": times[0], "end_date": times[-1], "duration": times[-1] - times[0],
+            "distance": round(total * 1000),
+            "2s_best": _best(times, along, times, 2000),
+            "10s_best": _best(times, along, times, 10000),
+            "500m_best": _best(times, along, along, 500.0)}
+
+
+def file_stats(path):
+    """track_stats() of the file at `path` plus its size."""
+    stats = track_stats(iter_fixes(path))
+    if stats is not None:
+        stats["size"] = _size(path)
+    return stats
+
+
+def _size(path):
+    with open(path, "rb") as f:
+        return f.seek(0, 2)
+
+
+def _step_m(a, b):
+    # Equirectangular: exact enough over the few metres between two fixes.
+    mean_lat = math.radians((a.lat + b.lat) / 2)
+    dx = math.radians(b.lon - a.lon) * math.cos(mean_lat)
+    dy = math.radians(b.lat - a.lat)
+    return EARTH_RADIUS_M * math.hypot(dx, dy)
+
+
+def _best(times, along, measure, span):
+    """Fastest average speed (mm/s) over the shortest stretches where measure grows by >= span."""
+    best = 0.0
+    i = 0
+    for j in range(len(times)):
+        if measure[j] - measure[i] < span:
+            continue
+        while measure[j] - measure[i + 1] >= span:
+            i += 1
+        elapsed = times[j] - times[i]
+        if elapsed > 0:
+            best = max(best, (along[j] - along[i]) / elapsed)
+    return round(best * 1e6)
+
+
+def iter_fixes(path, checksums=False):
+    """Every GNSS fix in the file, in order (framing checked; checksums if asked)."""
+    blocks = []
+    verifier = track_check.Verifier(checksums=checksums)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(track_check.READ_SIZE):
+                verifier.feed(chunk, blocks.append)
+                for block in blocks:
+                    for r in oao.GNSS_STRUCT.iter_unpack(block):
+                        yield oao.Fix(r[8], r[3] * 1e-7, r[4] * 1e-7, r[5], r[6], r[7], r[9], r[10], r[15])
+                blocks.clear()
+        verifier.finish()
+    except oao.OAOError as exc:
+        raise oao.OAOError(f"{path}: {exc}") from None
 
 
 # --- inside the day's sessions and the course ------------------------------------------

@@ -185,10 +185,10 @@ def _keep_frames(part, final, device_id, kept_before=0):
 
 
 def intact_prefix(data):
-    """(length, what oao.Verifier found in it) of the leading whole, intact frames of `data`."""
-    from jobs import oao
+    """(length, what track_check.Verifier found in it) of the leading whole, intact frames of `data`."""
+    from jobs import oao, track_check
 
-    verifier = oao.Verifier()
+    verifier = track_check.Verifier()
     try:
         verifier.feed(data)
         return len(data), verifier.finish()
@@ -196,6 +196,6 @@ def intact_prefix(data):
         length = exc.offset or 0
     if length == 0:
         return 0, None
-    again = oao.Verifier()
+    again = track_check.Verifier()
     again.feed(data[:length])
     return length, again.finish()

@@ -15,7 +15,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from jobs import oao
+from jobs import figures, oao
 from jobs.units import mm_per_s
 
 ORIGIN = (50.5725, -2.4575)       # Portland Harbour, where the real fixtures were sailed
@@ -310,7 +310,7 @@ def synthetic_blocks(spec, device, username):
     # Each device sails its own patch of water, a few hundred metres apart.
     lat0 += (device % 17) * 0.0009
     lon0 += (device % 13) * 0.0012
-    metres_per_deg_lat = math.pi * oao.EARTH_RADIUS_M / 180
+    metres_per_deg_lat = math.pi * figures.EARTH_RADIUS_M / 180
     metres_per_deg_lon = metres_per_deg_lat * math.cos(math.radians(lat0))
     course = math.radians(COURSE_DEG)
     north_e7 = math.cos(course) / metres_per_deg_lat * 1e7
@@ -486,11 +486,11 @@ def real_logs(spec, file, timezone_minutes=60):
     with _real_guard:
         stats = _real_stats.get(key)
     if stats is None:
-        stats = oao.file_stats(path)
+        stats = figures.file_stats(path)
         if stats is None:
             raise ValueError(f"{path}: no GNSS fixes, cannot describe it in logs.json")
         # The bests and distance as the firmware writes them: Doppler, the community's rules.
-        stats.update(oao.figures(path))
+        stats.update(figures.summary_of_file(path))
         with _real_guard:
             _real_stats[key] = stats
     entry = {"file": file, "size": stats["size"], "start_date": stats["start_date"],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, client, device, log, oao, runner, spool, state
+from jobs import check, client, device, log, runner, spool, state, track_check
 from jobs.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
@@ -264,7 +264,7 @@ def test_nothing_is_written_outside_the_spool_tracks_html_and_log(outcome):
     assert not any(p.startswith(str(folder / "cwd")) for p in outcome["after"])
     for path in Path(cfg.paths.tracks).rglob("*"):
         if path.is_file() and not is_temporary(path.name):
-            oao.verify_file(path)                   # a final name is only ever a whole verified track
+            track_check.verify_file(path)                   # a final name is only ever a whole verified track
             assert path.parent.parent == Path(cfg.paths.tracks)
 
 

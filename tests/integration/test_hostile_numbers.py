@@ -30,7 +30,7 @@ def last_fix_dated(data, utc_ms):
         pos += oao.FRAME_LENGTHS[mode]
     frame = bytearray(data[last:last + oao.GNSS_SIZE])
     struct.pack_into("<Q", frame, oao.UTC_OFFSET, utc_ms)
-    frame[2], frame[3] = oao._frame_checksum(frame)
+    frame[2], frame[3] = oao.frame_checksum(frame)
     return data[:last] + bytes(frame) + data[last + oao.GNSS_SIZE:]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import log, oao, recording, runner, state
+from jobs import log, recording, runner, state, track_check
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import detect, download, inspect
 from tests.builders import close_motion_log, fleet_config
@@ -99,7 +99,7 @@ def test_a_device_leaving_while_recording_keeps_a_partial_file_replaced_when_it_
     kept = final_file(cfg, entry).read_bytes()
     whole = fleet.track_bytes(DEVICE, file)
     assert whole.startswith(kept) and len(kept) == entry["partial"]["bytes"] < len(whole)
-    verifier = oao.Verifier()                                  # only complete, intact frames
+    verifier = track_check.Verifier()                                  # only complete, intact frames
     verifier.feed(kept)
     assert verifier.finish()["last_ms"] == entry["partial"]["last_fix"]
     assert "the device left while recording" in entry["reason"] and entry["failures"] == 0

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from jobs import config, device, oao, roster, units
+from jobs import config, device, figures, oao, roster, track_check, units
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from tests.builders import LONDON, REPO, wait_until
 
@@ -57,8 +57,8 @@ def test_synthetic_tracks_parse_to_the_last_byte_and_match_logs_json(tmp_path, h
             body = http.get(fleet.url(470, entry["file"])).content
             path = tmp_path / "got.oao"
             path.write_bytes(body)
-            summary = oao.verify_file(path)
-            stats = oao.file_stats(path)
+            summary = track_check.verify_file(path)
+            stats = figures.file_stats(path)
             assert entry["size"] == len(body) == summary["size"]
             assert (entry["start_date"], entry["end_date"]) == (summary["first_ms"], summary["last_ms"])
             assert entry["duration"] == entry["end_date"] - entry["start_date"]
@@ -79,7 +79,7 @@ def test_real_files_are_served_byte_identical_with_their_own_figures(tmp_path, h
             assert entry["file"] == f"/logs/{source.name}"
             body = http.get(fleet.url(470, entry["file"])).content
             assert body == source.read_bytes()
-            summary = oao.verify_file(source)
+            summary = track_check.verify_file(source)
             assert (entry["size"], entry["start_date"], entry["end_date"]) == (
                 summary["size"], summary["first_ms"], summary["last_ms"])
 
@@ -150,7 +150,7 @@ def test_a_log_without_a_summary_lists_size_and_start_with_zeros_for_the_rest(tm
         assert {k: entry[k] for k in zeros} == dict.fromkeys(zeros, 0)
         path = tmp_path / "whole.oao"
         path.write_bytes(http.get(fleet.url(470, entry["file"])).content)
-        assert oao.verify_file(path)["size"] == 300_000        # the file itself is a whole track
+        assert track_check.verify_file(path)["size"] == 300_000        # the file itself is a whole track
 
 
 def test_a_damaged_track_is_served_as_the_device_holds_it_and_fails_at_the_announced_byte(tmp_path, http):
@@ -167,11 +167,11 @@ def test_a_damaged_track_is_served_as_the_device_holds_it_and_fails_at_the_annou
         path = tmp_path / "damaged.oao"
         path.write_bytes(first)
         with pytest.raises(oao.OAOError, match=f"at byte {offset}$"):
-            oao.verify_file(path)
+            track_check.verify_file(path)
         # what follows the half frame is whole frames again: the firmware went on logging
         rest = tmp_path / "rest.oao"
         rest.write_bytes(first[offset + 20:])
-        assert oao.verify_file(rest)["last_ms"] == damaged["end_date"]
+        assert track_check.verify_file(rest)["last_ms"] == damaged["end_date"]
         assert (damaged["start_date"], damaged["duration"]) == (START.timestamp() * 1000, 3600_000)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from jobs import fetch, figures, oao, runner, spool, state
+from jobs import fetch, figures, runner, spool, state, track_check
 from tests.builders import (ADDRESS, DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, disconnected,
                             download_config, download_once, final_path, fixture_track, ledger_entry,
                             part_path, queue_device, url)
@@ -70,7 +70,7 @@ def test_the_figures_come_from_the_same_pass_and_their_failure_never_costs_the_t
                                                                                      monkeypatch):
     responses.get(url(), body=track)
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
-    monkeypatch.setattr(oao, "figures", lambda *a, **k: pytest.fail("the finished file was read again"))
+    monkeypatch.setattr(figures, "summary_of_file", lambda *a, **k: pytest.fail("the finished file was read again"))
     entry = download_once(cfg)["tracks"][FILE]
     assert entry["status"] == "verified" and entry["computed"]["best500"] > 0 and entry["first_fix"]
 
@@ -264,9 +264,9 @@ def test_survey_finds_a_half_written_frame_and_the_frames_after_it(tmp_path, tra
     path = tmp_path / "t.oao"
     path.write_bytes(restarted)
     frames = (len(track) - 512) // 52
-    assert oao.survey(path) == {"first_bad": cut, "good_frames": frames, "bad_frames": 1, "bad_bytes": 30}
+    assert track_check.survey(path) == {"first_bad": cut, "good_frames": frames, "bad_frames": 1, "bad_bytes": 30}
     path.write_bytes(track)
-    assert oao.survey(path)["first_bad"] is None
+    assert track_check.survey(path)["first_bad"] is None
 
 
 @responses.activate
@@ -369,12 +369,12 @@ def test_a_part_renamed_into_place_before_its_lock_is_taken_is_never_written(tmp
 
 def test_the_headers_device_id_is_read_however_the_first_bytes_are_cut(track):
     """The real file's header frame names device 470 (a u16 at byte 4)."""
-    check = oao.TrackCheck(471)
+    check = track_check.TrackCheck(471)
     for n in range(5):
         check.take(track[n:n + 1])
-    with pytest.raises(oao.BadData, match=r"^track of another device \(header says 470\)$"):
+    with pytest.raises(track_check.BadData, match=r"^track of another device \(header says 470\)$"):
         check.take(track[5:64])
-    own = oao.TrackCheck(470)
+    own = track_check.TrackCheck(470)
     own.take(track[:3])
     own.take(track[3:])
     assert own.finish(len(track)) == hashlib.sha256(track).hexdigest()
@@ -385,7 +385,7 @@ def test_a_content_length_int_cannot_read_is_the_devices_error_not_ours(declared
     class Answer:
         status_code = 200
         headers = {"Content-Length": declared}
-    with pytest.raises(oao.BadData, match="the device announces"):
+    with pytest.raises(track_check.BadData, match="the device announces"):
         fetch._start_at(Answer(), 0, 1000, None, "x.oao", logging.getLogger("test"))
 
 

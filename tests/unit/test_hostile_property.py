@@ -11,7 +11,7 @@ import random
 import struct
 
 
-from jobs import dashboard_pages, oao, report, roster, shapes, state, tracks
+from jobs import dashboard_pages, oao, report, roster, shapes, state, track_check, tracks
 from jobs.device import DeviceError
 from jobs.stages import dashboard
 from tests.builders import EVENT_DAY as DAY, HEADER, event_config
@@ -101,7 +101,7 @@ def check_frames(data, rng):
     """Download's checks on `data`, fed in random pieces: (identity, ledger figure fields) or None."""
     from jobs import fetch
 
-    check = oao.TrackCheck(DEVICE, figures=1000)
+    check = track_check.TrackCheck(DEVICE, figures=1000)
     try:
         at = 0
         while at < len(data):
@@ -109,7 +109,7 @@ def check_frames(data, rng):
             check.take(data[at:at + piece])
             at += piece
         check.finish(len(data))
-    except oao.BadData:
+    except track_check.BadData:
         return None
     fields = fetch._figure_fields(check.figures_result())
     for name in ("first_fix", "last_fix"):

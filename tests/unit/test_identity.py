@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from jobs import oao, shapes, tracks
+from jobs import oao, shapes, track_check, tracks
 from jobs.device import track_path_problem
 from tests.builders import LONDON, listed as entry, roster_of
 
@@ -23,7 +23,7 @@ def fixes(count, start_ms=START, mode=0x0AD4):
 
 
 def identity_of(data, device_id=470):
-    check = oao.TrackCheck(device_id)
+    check = track_check.TrackCheck(device_id)
     check.take(data)
     check.finish(len(data))
     return check.identity()
@@ -53,7 +53,7 @@ def test_a_track_that_steps_round_the_header_check_is_kept_aside(data, why):
 
 
 def test_another_devices_header_in_front_is_still_refused_as_it_comes():
-    with pytest.raises(oao.BadData, match="header says 471"):
+    with pytest.raises(track_check.BadData, match="header says 471"):
         identity_of(own_header(471) + fixes(20))
 
 

@@ -6,7 +6,7 @@ The parts, and the arrows allowed between them:
 
     core     jobs/*.py that is neither a stage, the simulator nor an operator
              tool: config, roster, spool, state, runner, locks, files, log,
-             device, oao, shapes, tracks, assign, boards, units, ... and the
+             device, oao, track_check, figures, shapes, tracks, assign, boards, units, ... and the
              package itself. The core imports only the core: never a stage
              (a stage is a page that uses the core, not the other way round),
              never the simulator (tests, the demo and the benchmarks drive the
@@ -14,7 +14,7 @@ The parts, and the arrows allowed between them:
     stages   jobs/stages/*.py. A stage imports only the core: never another
              stage (they hand work on through the spool, not by calls), never
              the simulator, never an operator tool.
-    sim      jobs/sim/*. The simulated fleet imports the core (files, oao)
+    sim      jobs/sim/*. The simulated fleet imports the core (files, oao, figures)
              and itself; never a stage or an operator tool. Its own command
              line, jobs/sim/cli.py, is part of it.
     tools    the operator's commands: OPERATOR_TOOLS below. They may import
@@ -169,7 +169,7 @@ def test_an_arrow_the_wrong_way_is_caught(module, source, caught):
     ("jobs.foreground", "from jobs.cli import STAGES"),
     ("jobs.demo", "from jobs.sim import Fleet\nfrom jobs import foreground"),
     ("jobs.sim.cli", "from jobs.sim import scenario\nfrom jobs.sim.fleet import Fleet"),
-    ("jobs.sim.tracks", "from jobs import oao"),
+    ("jobs.sim.tracks", "from jobs import figures, oao"),
 ])
 def test_the_allowed_arrows_pass(module, source):
     assert violations(module, source) == []

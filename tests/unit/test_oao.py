@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from jobs import oao, units
+from jobs import figures, oao, track_check, units
 from tests.builders import FIXTURE_NAMES
 
 
@@ -23,7 +23,7 @@ def copy_of(fixtures, tmp_path, name=FIXTURE_NAMES[0]):
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_real_tracks_parse_to_the_last_byte_with_the_listed_frames_and_times(real_fixtures, expected, name):
-    summary = oao.verify_file(real_fixtures / "oao" / name)
+    summary = track_check.verify_file(real_fixtures / "oao" / name)
     want = expected[name]
     assert summary["size"] == want["size"]
     assert summary["frames"] == {mode.upper().replace("0X", "0x"): n for mode, n in want["frames"].items()}
@@ -35,14 +35,14 @@ def test_a_copy_one_byte_short_is_truncated(fixtures, tmp_path):
     data, path = copy_of(fixtures, tmp_path)
     path.write_bytes(data[:-1])
     with pytest.raises(oao.OAOError, match=rf"truncated: frame at byte {len(data) - 52} needs 52 bytes, 51 left"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_a_copy_ending_one_byte_into_a_frame_is_truncated(fixtures, tmp_path):
     data, path = copy_of(fixtures, tmp_path)
     path.write_bytes(data + b"\xd4")
     with pytest.raises(oao.OAOError, match="truncated: .* needs at least 2 bytes, 1 left"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 @pytest.mark.parametrize("where", [100, 512 + 52 * 1000 + 30, -1])
@@ -53,7 +53,7 @@ def test_one_flipped_byte_fails_its_frame_checksum(fixtures, tmp_path, where):
     path.write_bytes(data)
     frame_start = 0 if where < 512 else 512 + (where - 512) // 52 * 52
     with pytest.raises(oao.OAOError, match=rf"bad checksum in frame 0x0AD[045] at byte {frame_start}\b"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_a_byte_flipped_in_a_stored_checksum_fails(fixtures, tmp_path):
@@ -61,7 +61,7 @@ def test_a_byte_flipped_in_a_stored_checksum_fails(fixtures, tmp_path):
     data[512 + 52 * 7 + 3] ^= 0x80
     path.write_bytes(data)
     with pytest.raises(oao.OAOError, match=f"at byte {512 + 52 * 7}"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_an_unknown_mode_is_named_with_its_offset(fixtures, tmp_path):
@@ -70,27 +70,27 @@ def test_an_unknown_mode_is_named_with_its_offset(fixtures, tmp_path):
     data[at:at + 2] = struct.pack("<H", 0x1234)
     path.write_bytes(data)
     with pytest.raises(oao.OAOError, match=f"unknown frame mode 0x1234 at byte {at}"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_an_empty_file_is_not_a_track(tmp_path):
     path = tmp_path / "empty.oao"
     path.write_bytes(b"")
     with pytest.raises(oao.OAOError, match="empty"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_feeding_in_odd_pieces_gives_the_same_summary_as_the_whole_file(fixtures):
     path = fixtures / "oao" / FIXTURE_NAMES[2]
     data = path.read_bytes()
-    verifier = oao.Verifier()
+    verifier = track_check.Verifier()
     rng = random.Random(7)
     pos = 0
     while pos < len(data):
         step = rng.choice((1, 3, 51, 52, 53, 511, 4096, 100_003))
         verifier.feed(data[pos:pos + step])
         pos += step
-    assert verifier.finish() == oao.verify_file(path)
+    assert verifier.finish() == track_check.verify_file(path)
 
 
 def test_bulk_checksums_equal_the_byte_by_byte_fletcher_definition():
@@ -119,10 +119,10 @@ def test_built_frames_verify_and_read_back_as_the_same_fixes(tmp_path):
     path = tmp_path / "built.oao"
     path.write_bytes(oao.header_frame(470, "K888", records[0][6], records[-1][6])
                      + oao.gnss_frames(records) + oao.padding(3))
-    summary = oao.verify_file(path)
+    summary = track_check.verify_file(path)
     assert summary["size"] == 512 + 52 * 1000 + 6
     assert summary["frames"] == {"0x0AD0": 1, "0x0AD4": 200, "0x0AD5": 800, "0x7D5D": 3}
-    fixes = list(oao.iter_fixes(path, checksums=True))
+    fixes = list(figures.iter_fixes(path, checksums=True))
     assert [f.utc_ms for f in fixes] == [r[6] for r in records]
     assert [f.speed for f in fixes] == [r[4] for r in records]
     assert fixes[10].lat == pytest.approx(records[10][1] * 1e-7)
@@ -138,19 +138,19 @@ def test_short_frames_between_fixes_are_walked_and_checked(tmp_path):
     body = oao.gnss_frames(records[:4]) + frame(0x0AD1, 12) + frame(0x0AD2, 34) + oao.gnss_frames(records[4:])
     path = tmp_path / "mixed.oao"
     path.write_bytes(body)
-    assert oao.verify_file(path)["frames"] == {"0x0AD1": 1, "0x0AD2": 1, "0x0AD4": 2, "0x0AD5": 8}
+    assert track_check.verify_file(path)["frames"] == {"0x0AD1": 1, "0x0AD2": 1, "0x0AD4": 2, "0x0AD5": 8}
     broken = bytearray(body)
     broken[52 * 4 + 6] ^= 0xFF
     path.write_bytes(broken)
     with pytest.raises(oao.OAOError, match=f"bad checksum in frame 0x0AD1 at byte {52 * 4}"):
-        oao.verify_file(path)
+        track_check.verify_file(path)
 
 
 def test_stats_of_a_steady_run_give_its_distance_time_and_speed(tmp_path):
     records = fix_records(3001, speed=5000)          # 600 s at 5 m/s = 3 km
     path = tmp_path / "steady.oao"
     path.write_bytes(oao.gnss_frames(records))
-    stats = oao.file_stats(path)
+    stats = figures.file_stats(path)
     assert stats["start_date"] == records[0][6] and stats["end_date"] == records[-1][6]
     assert stats["duration"] == 600_000
     assert stats["distance"] == pytest.approx(3_000_000, rel=0.01)
@@ -159,7 +159,7 @@ def test_stats_of_a_steady_run_give_its_distance_time_and_speed(tmp_path):
 
 
 def test_the_fixture_tracks_have_plausible_figures(fixtures):
-    stats = oao.file_stats(fixtures / "oao" / FIXTURE_NAMES[0])
+    stats = figures.file_stats(fixtures / "oao" / FIXTURE_NAMES[0])
     logs = json.loads((fixtures / "device" / "logs.json").read_text())["logs"]
     listed = next(e for e in logs if e["file"].endswith(FIXTURE_NAMES[0]))
     assert (stats["start_date"], stats["end_date"], stats["size"]) == (
@@ -189,7 +189,7 @@ def test_figures_of_a_synthetic_track_match_what_it_was_made_with(tmp_path):
     path = tmp_path / "t.oao"
     path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
     expected = units.mm_per_s(22.0)
-    found = oao.figures(path)
+    found = figures.summary_of_file(path)
     for key in ("2s_best", "10s_best", "500m_best"):
         assert found[key] == pytest.approx(expected, rel=0.01), key
     start = int(spec.start.timestamp() * 1000)
@@ -201,12 +201,12 @@ def test_a_fix_with_too_few_satellites_or_a_poor_speed_accuracy_is_not_counted(t
     burst = range(300, 315)
     path = tmp_path / "t.oao"
     path.write_bytes(_straight_north(speeds))
-    assert oao.figures(path)["2s_best"] == pytest.approx(20_000, rel=0.001)
+    assert figures.summary_of_file(path)["2s_best"] == pytest.approx(20_000, rel=0.001)
     path.write_bytes(_straight_north(speeds, satellites=lambda n: 3 if n in burst else 12))
-    assert oao.figures(path)["2s_best"] == pytest.approx(10_000, rel=0.001)
+    assert figures.summary_of_file(path)["2s_best"] == pytest.approx(10_000, rel=0.001)
     path.write_bytes(_straight_north(speeds, accuracy=lambda n: 5000 if n in burst else 150))
-    assert oao.figures(path)["2s_best"] == pytest.approx(10_000, rel=0.001)
-    assert oao.figures(path, max_speed_accuracy=6000)["2s_best"] == pytest.approx(20_000, rel=0.001)
+    assert figures.summary_of_file(path)["2s_best"] == pytest.approx(10_000, rel=0.001)
+    assert figures.summary_of_file(path, max_speed_accuracy=6000)["2s_best"] == pytest.approx(20_000, rel=0.001)
 
 
 def test_the_500m_best_comes_from_positions_and_times_across_read_blocks(tmp_path, monkeypatch):
@@ -215,8 +215,8 @@ def test_the_500m_best_comes_from_positions_and_times_across_read_blocks(tmp_pat
     speeds = [12.0] * 1000 + [15.0] * 250 + [12.0] * 1000
     path = tmp_path / "t.oao"
     path.write_bytes(_straight_north(speeds))
-    whole = oao.figures(path)
-    monkeypatch.setattr(oao, "READ_SIZE", 52 * 333)
-    assert oao.figures(path) == whole
+    whole = figures.summary_of_file(path)
+    monkeypatch.setattr(track_check, "READ_SIZE", 52 * 333)
+    assert figures.summary_of_file(path) == whole
     assert whole["500m_best"] == pytest.approx(15_000, rel=0.01)
     assert whole["10s_best"] == pytest.approx(15_000, rel=0.001)

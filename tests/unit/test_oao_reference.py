@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 
-from jobs import figures, oao
+from jobs import figures, oao, track_check
 from tests.builders import FIXTURE_NAMES, SPEEDREADER, START_MS, steady_records
 
 
@@ -64,7 +64,7 @@ def random_track(rng, fixes):
 
 
 def verify_in_pieces(data, rng):
-    verifier = oao.Verifier()
+    verifier = track_check.Verifier()
     try:
         for piece in pieces(data, rng):
             verifier.feed(piece)
@@ -103,7 +103,7 @@ def test_a_corrupted_frame_anywhere_is_reported_at_its_first_byte(seed):
 def test_real_tracks_in_random_pieces_and_with_a_random_flip(real_fixtures, name):
     rng = random.Random(name)
     data = (real_fixtures / "oao" / name).read_bytes()
-    assert verify_in_pieces(data, rng) == oao.verify_file(real_fixtures / "oao" / name)
+    assert verify_in_pieces(data, rng) == track_check.verify_file(real_fixtures / "oao" / name)
     for _ in range(3):
         damaged = bytearray(data)
         where = rng.randrange(oao.HEADER_SIZE, len(data))
@@ -120,7 +120,7 @@ def test_frames_reach_the_gnss_callback_only_once_checked():
     bad = reference_first_bad(bytes(data))
     assert bad is not None
     seen = []
-    verifier = oao.Verifier(gnss=seen.append)
+    verifier = track_check.Verifier(gnss=seen.append)
     with pytest.raises(oao.OAOError):
         for piece in pieces(bytes(data), rng):
             verifier.feed(piece)
@@ -276,16 +276,16 @@ def test_fixes_before_the_first_fix_and_a_track_without_fixes_give_no_figures():
 def test_one_pass_figures_equal_figures_of_the_file_in_any_pieces(real_fixtures, name):
     path = real_fixtures / "oao" / name
     data = path.read_bytes()
-    expected = oao.figures(path)
+    expected = figures.summary_of_file(path)
     rng = random.Random(name)
-    for largest in (2000, 200_000, 3 * oao.TAKE_BATCH):   # the largest are checked without a copy
-        check = oao.TrackCheck(470, figures=oao.SPEED_ACCURACY_MAX)
+    for largest in (2000, 200_000, 3 * track_check.TAKE_BATCH):   # the largest are checked without a copy
+        check = track_check.TrackCheck(470, figures=figures.SPEED_ACCURACY_MAX)
         for piece in pieces(data, rng, largest):
             check.take(piece)
         assert check.finish(len(data)) == hashlib.sha256(data).hexdigest()
         assert check.figures_result() == expected
     with open(path, "rb") as f:      # resumed: what the .part held first, then the rest
-        check = oao.check_file(f, len(data) // 3, 470, figures=oao.SPEED_ACCURACY_MAX)
+        check = track_check.check_file(f, len(data) // 3, 470, figures=figures.SPEED_ACCURACY_MAX)
         f.seek(len(data) // 3)
         check.take(f.read())
     check.finish(len(data))
@@ -297,17 +297,17 @@ def test_a_damaged_track_has_no_one_pass_figures():
     records = steady_records(rng, 2000)
     data = bytearray(oao.header_frame(470, "K1", 0, 1) + oao.gnss_frames(records))
     data[oao.HEADER_SIZE + 52 * 1500 + 30] ^= 0x01
-    check = oao.check_file(io.BytesIO(bytes(data)), figures=oao.SPEED_ACCURACY_MAX)
-    with pytest.raises(oao.Damaged):
+    check = track_check.check_file(io.BytesIO(bytes(data)), figures=figures.SPEED_ACCURACY_MAX)
+    with pytest.raises(track_check.Damaged):
         check.finish(len(data))
     assert check.figures_result() is None
-    assert oao.TrackCheck(470).figures_result() is None
+    assert track_check.TrackCheck(470).figures_result() is None
 
 
 def test_a_body_of_the_wrong_length_has_no_one_pass_figures():
     data = oao.header_frame(470, "K1", 0, 1) + oao.gnss_frames(steady_records(random.Random(6), 500))
-    check = oao.check_file(io.BytesIO(data), figures=oao.SPEED_ACCURACY_MAX)
-    with pytest.raises(oao.BadData):
+    check = track_check.check_file(io.BytesIO(data), figures=figures.SPEED_ACCURACY_MAX)
+    with pytest.raises(track_check.BadData):
         check.finish(len(data) + 52)
     assert check.figures_result() is None
     check.finish(len(data))

@@ -18,7 +18,7 @@ import pytest
 import requests
 import responses
 
-from jobs import oao, recording, roster, runner, spool, state, tracks, verify
+from jobs import oao, recording, roster, runner, spool, state, track_check, tracks, verify
 from tests.builders import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, REPO, download_config, download_once,
                             final_path, fixture_track, ledger_entry, part_path, queue_device, url)
 
@@ -42,8 +42,8 @@ def recording_entry(size, **changes):
 
 
 def intact(data):
-    """What oao.Verifier finds in `data`; OAOError unless it is whole, intact frames."""
-    verifier = oao.Verifier()
+    """What track_check.Verifier finds in `data`; OAOError unless it is whole, intact frames."""
+    verifier = track_check.Verifier()
     verifier.feed(data)
     return verifier.finish()
 
