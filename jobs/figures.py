@@ -638,11 +638,11 @@ ALPHA_BATCH = 16    # pairs of HALF blocks computed fix by fix at once
 
 class _Pieces:
     """A track cut in blocks of `piece` fixes: each block's first and last fix, box of
-    positions, fastest fix (filtered ones 0) and the starts its ends may have; `parts`
-    its blocks' least longitude and latitude, greatest ones and fastest fix."""
+    positions and fastest fix (filtered ones 0); `parts` its blocks' least longitude
+    and latitude, greatest ones and fastest fix."""
 
     def __init__(self, track, parts, projection, piece):
-        times, distance, n = track.times, track.distance, len(track.times)
+        n = len(track.times)
         self.track = track
         self.heads = np.arange(0, n, piece)
         self.tails = np.minimum(self.heads + piece, n) - 1
@@ -650,15 +650,16 @@ class _Pieces:
         self.box = [metres(part, projection) for metres, part in zip((_east, _north, _east, _north), parts)]
         self.fastest = parts[4]
         self.maxima = _maxima(self.fastest)
-        self.lowest = np.searchsorted(distance, distance[self.heads] - ALPHA_MAX)     # first start of its ends
-        self.beyond = np.searchsorted(distance, distance[self.tails] - ALPHA_MIN, side="right")   # starts before
         self.piece = piece
 
     def pairs(self):
         """(end blocks, start blocks): every block pair whose distances allow an alpha."""
-        first = self.lowest // self.piece
-        last = (np.maximum(self.beyond, 1) - 1) // self.piece
-        counts = np.where(self.beyond > self.lowest, last - first + 1, 0)
+        distance = self.track.distance
+        lowest = np.searchsorted(distance, distance[self.heads] - ALPHA_MAX)     # first start of its ends
+        beyond = np.searchsorted(distance, distance[self.tails] - ALPHA_MIN, side="right")   # starts before
+        first = lowest // self.piece
+        last = (np.maximum(beyond, 1) - 1) // self.piece
+        counts = np.where(beyond > lowest, last - first + 1, 0)
         ends = np.repeat(np.arange(len(self.heads)), counts)
         starts = first[ends] + np.arange(len(ends)) - np.repeat(np.cumsum(counts) - counts, counts)
         return ends, starts
@@ -670,8 +671,9 @@ class _Pieces:
         (time from the last start to the first end), and _through's bound."""
         heads, tails = self.heads, self.tails
         times, distance = self.track.times, self.track.distance
-        possible = (self.beyond[ends] > heads[starts]) & (self.lowest[ends] <= tails[starts])
-        possible &= _near(self.box, ends, starts)
+        possible = _near(self.box, ends, starts)
+        possible &= distance[heads[starts]] <= distance[tails[ends]] - ALPHA_MIN
+        possible &= distance[tails[starts]] >= distance[heads[ends]] - ALPHA_MAX
         # A filtered fix between the two blocks rejects every alpha from one to the other.
         rejects = self.track.rejects
         possible &= (ends == starts) | (rejects[heads[ends]] == rejects[tails[starts]])
