@@ -192,10 +192,21 @@ def nominal_step(times):
     return max(_median_int(np.diff(times[:20001])), 1)
 
 
+def step_of(fixes):
+    """nominal_step of the fixes' times, worked out once for them (kept with the Columns)."""
+    kept = getattr(fixes, "kept", {})
+    if "step" not in kept:
+        kept["step"] = nominal_step(fixes["utc_ms"])
+    return kept["step"]
+
+
 def _median_int(values):
-    """int(np.median(values)) of whole numbers, by a partition of them (4x quicker)."""
+    """int(np.median(values)) of whole numbers, by a partition of them (4x quicker): one
+    middle number placed, the one before it (of an even count) the largest before it."""
     n = len(values)
-    a, b = np.partition(values, [(n - 1) // 2, n // 2])[[(n - 1) // 2, n // 2]]
+    ordered = np.partition(values, n // 2)
+    b = ordered[n // 2]
+    a = b if n % 2 else ordered[:n // 2].max()
     return int((float(a) + float(b)) / 2)
 
 
@@ -842,7 +853,7 @@ def compute(fixes, max_speed_accuracy=SPEED_ACCURACY_MAX, step=None, outside=Non
     found = {key: None for key in CATEGORIES}
     if len(fixes) < 2:
         return found
-    track = Track(fixes, step or nominal_step(fixes["utc_ms"]), max_speed_accuracy, outside)
+    track = Track(fixes, step or step_of(fixes), max_speed_accuracy, outside)
     ten = timed(track, 10_000) if "10s" in only or "5x10s" in only else None
     ways = {"2s": lambda: track.result(*timed(track, 2_000)), "10s": lambda: track.result(*ten),
             "5x10s": lambda: five_by_ten(track, ten),
@@ -1024,7 +1035,7 @@ def in_sessions(fixes, windows, course=None, max_speed_accuracy=SPEED_ACCURACY_M
     figures of the fixes inside each window (a fix outside the course counts as a
     filtered one), each with "window", its label. {} without windows."""
     best = {}
-    step = nominal_step(fixes["utc_ms"]) if len(fixes) else 1000
+    step = step_of(fixes) if len(fixes) else 1000
     for label, start, end in windows:
         chosen = between(fixes, int(start * 1000), int(end * 1000))
         outside = ~inside(chosen, course) if course else None
@@ -1065,7 +1076,7 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
         return {"fixes": 0, "filtered": 0.0, "reasons": {}, "longest_gap": None, "median_satellites": None,
                 "median_speed_accuracy": None, "suspect": [], "flagged": False}
     times = fixes["utc_ms"]
-    step = nominal_step(times)
+    step = step_of(fixes)
     why, _, filtered = filters(fixes, step, max_speed_accuracy)    # the figures' own, when they were computed
     any_reason = filtered | why["no 3D fix"]
     gap = None
@@ -1102,9 +1113,9 @@ def verdict(fixes, windows=(), max_speed_accuracy=SPEED_ACCURACY_MAX, max_filter
 def _stretches(times, hit, join_ms):
     """[(first ms, last ms)] of the runs of fixes where `hit` holds, runs at most
     join_ms apart joined, those shorter than SUSPECT_MIN_MS left out."""
-    at = np.flatnonzero(hit)
-    if not len(at):
+    if not hit.any():     # (the usual: a look through a quarter of the cost of the search)
         return []
+    at = np.flatnonzero(hit)
     breaks = np.flatnonzero(np.diff(times[at]) > join_ms)
     firsts, lasts = np.r_[at[0], at[breaks + 1]], np.r_[at[breaks], at[-1]]
     return [(int(times[a]), int(times[b])) for a, b in zip(firsts, lasts) if times[b] - times[a] >= SUSPECT_MIN_MS]
