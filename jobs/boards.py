@@ -18,7 +18,7 @@ without a summary), never shown as 0.
 
 import datetime as dt
 
-from jobs import config, day_states, layout, ledger, shapes, tracks, units
+from jobs import config, day_states, hand_in, layout, ledger, shapes, units
 
 GAP_S = 15 * 60         # a gap in the day's logs longer than this is flagged
 DISAGREE = 0.05         # a device's figure this far from the frames' is flagged
@@ -77,7 +77,7 @@ def _line(entry, doc, key, midnight, session, tz, has_tracks=True, shared=""):
     line["hours"] = round(sum(end - start for start, end in spans) / 3600, 2)
     if spans:
         line["first"], line["last"] = _clock(spans[0][0], tz), _clock(max(end for _, end in spans), tz)
-    line["suspect"] = [f"suspect data: {verdict_text(t['verdict'], tz)}" for t in mine
+    line["suspect"] = [f"suspect data: {hand_in.verdict_text(t['verdict'], tz)}" for t in mine
                        if isinstance(t.get("verdict"), dict) and t["verdict"].get("flagged")]
     line["flags"] = _flags(line, doc, spans, session, tz)
     return line
@@ -143,27 +143,6 @@ def _session(cfg, day):
     if not windows:
         return None
     return windows[0][0], max(end for _, end in windows)
-
-
-def verdict_text(found, tz):
-    """'hAcc over 2.5 m 13:26:56–13:27:02; 2 more suspect stretches; 8 % of fixes filtered (satellites 300)'."""
-    parts = []
-    suspect = found.get("suspect") or []
-    if suspect:
-        first = suspect[0]
-        parts.append(f"{first['why']} {_fix_clock(first['start'], tz)}–{_fix_clock(first['end'], tz)}")
-        more = (found.get("suspect_count") or len(suspect)) - 1
-        if more > 0:
-            parts.append(f"{more} more suspect stretch{'es' if more > 1 else ''}")
-    share = found.get("filtered") or 0
-    if share:
-        why = ", ".join(f"{key} {count}" for key, count in (found.get("reasons") or {}).items())
-        parts.append(f"{share * 100:.1f} % of fixes filtered ({why})")
-    return "; ".join(parts) or "nothing suspect"
-
-
-def _fix_clock(ms, tz):
-    return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M:%S") if isinstance(ms, int) else "?"
 
 
 def _clock(t, tz):

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections import Counter
 
-from jobs import backup, boards, day_states, device_warnings, layout, ledger, spool, units
+from jobs import backup, boards, day_states, device_warnings, hand_in, layout, ledger, spool, units
 from jobs.files import read_json
 from jobs.tracks import DAY, replicated
 
@@ -276,7 +276,7 @@ def _suspect(track, tz):
     found = track.get("verdict")
     if not isinstance(found, dict) or not found.get("flagged"):
         return ""
-    return _text(boards.verdict_text(found, tz))
+    return _text(hand_in.verdict_text(found, tz))
 
 
 def _verdict(track):

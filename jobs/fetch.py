@@ -15,8 +15,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from jobs import (boards, client, config, device, figures, files, layout, ledger, locks, recording, runner, shapes,
-                  spool, state, track_check, tracks, units)
+from jobs import (client, config, device, figures, files, hand_in, layout, ledger, locks, recording, runner,
+                  shapes, spool, state, track_check, tracks, units)
 from jobs.log import quoted
 from jobs.track_check import BadData, Damaged
 
@@ -509,7 +509,7 @@ def _session_fields(ctx, file, fixes, windows, log):
                                                             cfg.checks.max_filtered_share))
         if fields["verdict"]["flagged"]:
             log.warning("%s: worth a look before the sailor leaves: %s", file,
-                        boards.verdict_text(fields["verdict"], cfg.tz))
+                        hand_in.verdict_text(fields["verdict"], cfg.tz))
     except Exception as exc:  # the frames are the device's: never a reason to lose its track
         log.warning("%s: no verdict on its data: %s: %s", file, type(exc).__name__, exc)
     if not windows:

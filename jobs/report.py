@@ -15,7 +15,8 @@ import csv
 import datetime as dt
 import sys
 
-from jobs import backup, boards, config, dashboard_facts, day_states, layout, ledger, roster, state, tracks, units
+from jobs import (backup, boards, config, dashboard_facts, day_states, hand_in, layout, ledger, roster, state, tracks,
+                  units)
 from jobs.config import ConfigError
 from jobs.files import is_temporary
 from jobs.log import quoted
@@ -124,7 +125,7 @@ def outcome(cfg, doc, track, alarms):
     notes = [note for flag, note in ((track.get("unassigned") and track.get("status") != "skipped",
                                       "unassigned: no entrant holds the device that day"),
                                      (track.get("summary") is False, tracks.NO_SUMMARY),
-                                     (verdict.get("flagged"), f"suspect data: {boards.verdict_text(verdict, cfg.tz)}"))
+                                     (verdict.get("flagged"), f"suspect data: {hand_in.verdict_text(verdict, cfg.tz)}"))
              if flag]
     return "; ".join([said, *notes])
 
