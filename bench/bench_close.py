@@ -7,7 +7,7 @@ on files just written (so in the page cache: the first close's hashing is CPU):
     close          the first close (every file hashed), then a second with
                    nothing new (files unchanged since the record are not read
                    again), then one after a late track (one file hashed)
-    reopened?      jobs.closing.day_status: a stat per file and the marks, what
+    reopened?      jobs.day.closing.day_status: a stat per file and the marks, what
                    the dashboard and status --json do per closed day, median of 20
     handoff        to a folder on the same disk: the first (every file copied,
                    synced, read back, hashed), then a second with nothing new
@@ -27,8 +27,9 @@ from pathlib import Path
 import yaml
 
 import common  # noqa: F401 - puts the checkout on sys.path
-from jobs import closing, config
-from jobs.handoff import handoff
+from jobs import config
+from jobs.day import closing
+from jobs.ops.handoff import handoff
 
 
 def main():

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, dashboard_facts, dashboard_pages, roster, spool, state
-from jobs.files import write_json
+from jobs import config, roster, spool
+from jobs.dashboard import facts as dashboard_facts, pages
+from jobs.spool import state
+from jobs.spool.files import write_json
 from jobs.stages import dashboard
 
 DAY = dt.date(2022, 7, 16)
@@ -132,7 +134,7 @@ def main():
               f"tracks today, {ledger} in all ledgers ({len(facts['days'])} days of tracks pages)")
 
         # The running stage's renderer: what it remembers between two looks.
-        renderer = dashboard_pages.Renderer()
+        renderer = pages.Renderer()
 
         def first():
             dashboard.write(cfg, root, event_roster, renderer, now=now, day=DAY)
@@ -152,14 +154,14 @@ def main():
         def cold():
             # What a --once run pays: no device or page remembered from a run before, but the
             # jinja2 environment its first render makes (its templates come from the bytecode cache).
-            fresh = dashboard_pages.Renderer()
+            fresh = pages.Renderer()
             fresh.env = renderer.env
-            (Path(cfg.paths.html) / dashboard_pages.RECORD).unlink(missing_ok=True)  # nor on disk
+            (Path(cfg.paths.html) / pages.RECORD).unlink(missing_ok=True)  # nor on disk
             dashboard.write(cfg, root, event_roster, fresh, now=now, day=DAY)
 
         def new_process():
             # A new run (cron's each minute, a --once) whose pages are current: only what is on disk.
-            dashboard.write(cfg, root, event_roster, dashboard_pages.Renderer(), now=now, day=DAY)
+            dashboard.write(cfg, root, event_roster, pages.Renderer(), now=now, day=DAY)
 
         show("whole step, nothing remembered (as --once)", timed(cold))
         show("whole step, content unchanged (touch only)", timed(first))

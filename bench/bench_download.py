@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, spool, state
+from jobs import config, spool
+from jobs.spool import state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 
 DEVICES = 40

@@ -1,7 +1,7 @@
 """The cost of the community's figures and the verdict at hand-in, against sha256.
 
 A verified download computes, from the GNSS frames its frame check passes
-on: the fixes gathered (jobs.figures.Fixes), the verdict, and every
+on: the fixes gathered (jobs.track.figures.Fixes), the verdict, and every
 category of the whole log (no sessions set), or with a session window the
 whole log's 2 s, 10 s, 500 m and distance (the device's own are checked
 against them) and every category inside the window. This
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import common
-from jobs import figures, oao, track_check
-from jobs.sim import tracks as simtracks
+from jobs.track import figures, oao, integrity
+from jobs.sim import track_files as simtracks
 
 RUNS = 7
 REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
@@ -36,7 +36,7 @@ SYNTHETIC = (("synthetic 5 Hz, 2 h", 7200, 5), ("synthetic 10 Hz, 2 h", 7200, 10
 def frames_of(data):
     """The GNSS frames of a track, as the frame check hands them on."""
     blocks = []
-    verifier = track_check.Verifier(gnss=blocks.append)
+    verifier = integrity.Verifier(gnss=blocks.append)
     verifier.feed(data)
     verifier.finish()
     return [bytes(block) for block in blocks]

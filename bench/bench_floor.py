@@ -3,7 +3,7 @@
 A session's download CPU is (roughly) a run's start + its bytes x the checks'
 cost per GB + its tracks x a track's own cost. This measures each part alone:
 
-1. The start: CPU of a fresh `python -c "import jobs.fetch"` (what a download
+1. The start: CPU of a fresh `python -c "import jobs.track.fetch"` (what a download
    run imports once it has a device: requests, numpy), beside `import jobs.cli`
    (what every stage run imports).
 2. The checks, one thread, no network: sha256 alone, then TrackCheck (sha256 +
@@ -31,9 +31,9 @@ from pathlib import Path
 import bench_download
 import common
 from bench_oao import REAL
-from jobs import figures, track_check
+from jobs.track import figures, integrity
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.sim import tracks as simtracks
+from jobs.sim import track_files as simtracks
 
 PIECE = 512 * 1024
 SESSION_BYTES, SESSION_TRACKS = 194e6, 74   # bench_green's 40-device session
@@ -60,7 +60,7 @@ def tracks():
 
 def check(datas, figures):
     for data in datas:
-        taking = track_check.TrackCheck(figures=figures.SPEED_ACCURACY_MAX if figures else None)
+        taking = integrity.TrackCheck(figures=figures.SPEED_ACCURACY_MAX if figures else None)
         view = memoryview(data)   # the checks' cost, not that of copying pieces
         for at in range(0, len(data), PIECE):
             taking.take(view[at:at + PIECE])
@@ -92,9 +92,9 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     common.header(f"the floor of the download's CPU, median (min–max) of {args.runs}")
-    base, full = import_cpu("import jobs.cli", args.runs), import_cpu("import jobs.fetch", args.runs)
+    base, full = import_cpu("import jobs.cli", args.runs), import_cpu("import jobs.track.fetch", args.runs)
     start = statistics.median(full)
-    print(f"  start: import jobs.cli {common.spread(base, 2, ' s')}; import jobs.fetch {common.spread(full, 2, ' s')}")
+    print(f"  start: import jobs.cli {common.spread(base, 2, ' s')}; import jobs.track.fetch {common.spread(full, 2, ' s')}")
     datas = tracks()
     size = sum(map(len, datas))
     sha = per_gb(lambda: [hashlib.sha256(data).digest() for data in datas], size, args.runs)

@@ -40,7 +40,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import common
-from jobs import config, state
+from jobs import config
+from jobs.spool import state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 
 DEVICES = 40

@@ -33,8 +33,9 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, state
-from jobs.files import write_json
+from jobs import config
+from jobs.spool import state
+from jobs.spool.files import write_json
 
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard", "expire")
 ROSTER = 300

@@ -5,7 +5,7 @@ events, or a hostile device) became a 5.5 MB state file, and every state
 update (download writes progress once a second) reads, compares and rewrites
 all of it. Each reconnection listing new names added as much again.
 
-Three ledgers, each planned by jobs.tracks.plan and written as a state file:
+Three ledgers, each planned by jobs.track.naming.plan and written as a state file:
 
     uncapped          every entry planned (as before limits.max_log_entries was applied)
     uncapped, again   + a reconnection listing 12,658 new names, the old ones kept
@@ -27,7 +27,10 @@ import time
 from pathlib import Path
 
 import common
-from jobs import roster, shapes, state, tracks
+from jobs import roster
+from jobs.device import documents
+from jobs.spool import state
+from jobs.track import naming
 
 DEVICE = 470
 UTC = dt.timezone.utc
@@ -57,8 +60,8 @@ def make_roster(folder):
 
 def plan(entries, who, ledger, cap):
     if cap:
-        entries, _ = tracks.most_recent(entries, cap)
-    return tracks.plan(tracks.unique(entries)[0], who, DEVICE, 1.0, UTC, ledger)
+        entries, _ = naming.most_recent(entries, cap)
+    return naming.plan(naming.unique(entries)[0], who, DEVICE, 1.0, UTC, ledger)
 
 
 def measure(spool, ledger, updates):
@@ -84,8 +87,8 @@ def main():
     common.header(f"bench_ledger: {args.entries} logs.json entries, {args.updates} progress updates each")
     with tempfile.TemporaryDirectory() as folder:
         who = make_roster(folder)
-        first = shapes.logs(logs_document(args.entries, 0), 200_000_000)
-        again = shapes.logs(logs_document(args.entries, args.entries), 200_000_000)
+        first = documents.logs(logs_document(args.entries, 0), 200_000_000)
+        again = documents.logs(logs_document(args.entries, args.entries), 200_000_000)
         print(f"logs.json: {len(json.dumps(logs_document(args.entries, 0))) / 1e6:.1f} MB")
         uncapped = plan(first, who, {}, None)
         capped = plan(first, who, {}, 1000)

@@ -1,4 +1,4 @@
-"""CPU per GB of jobs.oao's hot paths, this checkout beside an earlier one, in one run.
+"""CPU per GB of jobs.track.oao's hot paths, this checkout beside an earlier one, in one run.
 
 The download stage pays for the frame check (Verifier), the sha256 beside it
 (TrackCheck) and the figures of every track, so these set its CPU per GB:
@@ -11,10 +11,10 @@ The download stage pays for the frame check (Verifier), the sha256 beside it
 
 Each figure is the median (min–max) of RUNS process_time measurements; the
 baseline and this checkout run alternately, so a change in the machine's load
-hits both. The baseline is jobs/oao.py at a git revision, loaded as a module,
-with that revision's jobs/figures.py where it has one (before, the baseline's
-figures were this checkout's own, so a change to jobs/figures.py measured
-nothing). A revision before jobs/figures.py computed other figures (the
+hits both. The baseline is jobs/track/oao.py at a git revision, loaded as a module,
+with that revision's jobs/track/figures.py where it has one (before, the baseline's
+figures were this checkout's own, so a change to jobs/track/figures.py measured
+nothing). A revision before jobs/track/figures.py computed other figures (the
 firmware's 2 s, 10 s and 500 m): its figures rows say DIFFERENT by design.
 
     .venv/bin/python bench/bench_oao.py [--baseline-rev a8318e3] [--runs 5]
@@ -31,13 +31,13 @@ import types
 from pathlib import Path
 
 import common
-from jobs import figures, track_check
-from jobs.sim import tracks as simtracks
+from jobs.track import figures, integrity
+from jobs.sim import track_files as simtracks
 
-# This checkout's names for what a baseline jobs/oao.py held alone (the format, the
+# This checkout's names for what a baseline jobs/track/oao.py held alone (the format, the
 # check and the logs.json figures were one module until issue 34 carved it in three).
 CURRENT = types.ModuleType("this checkout")
-CURRENT.__dict__.update(Verifier=track_check.Verifier, TrackCheck=track_check.TrackCheck,
+CURRENT.__dict__.update(Verifier=integrity.Verifier, TrackCheck=integrity.TrackCheck,
                         SPEED_ACCURACY_MAX=figures.SPEED_ACCURACY_MAX, figures=figures.summary_of_file)
 
 REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
@@ -46,16 +46,26 @@ SYNTHETIC = (("1 MB at 5 Hz", 1_000_000, 3840), ("5 MB at 27 Hz", 5_000_000, 360
 
 
 def baseline_module(rev, folder):
-    source = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:jobs/oao.py"],
-                            check=True, capture_output=True, text=True).stdout
-    module = load_module(source, "oao_baseline", folder)
-    shown = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:jobs/figures.py"],
-                           capture_output=True, text=True)
+    # The modules moved into jobs/track/ (issue 34): a baseline from before has them at the top.
+    source = shown_at(rev, "jobs/track/oao.py", "jobs/oao.py")
+    if source.returncode:
+        raise SystemExit(f"bench_oao: no jobs/track/oao.py or jobs/oao.py at {rev}")
+    module = load_module(source.stdout, "oao_baseline", folder)
+    shown = shown_at(rev, "jobs/track/figures.py", "jobs/figures.py")
     if shown.returncode == 0 and hasattr(module, "_figures"):
         figures = load_module(shown.stdout.replace("from jobs import oao\n", ""), "figures_baseline", folder,
                               oao=module)
         module._figures = lambda: figures
     return module
+
+
+def shown_at(rev, *paths):
+    """`git show` of the first of `paths` that `rev` has."""
+    for path in paths:
+        shown = subprocess.run(["git", "-C", str(common.REPO), "show", f"{rev}:{path}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    return shown
 
 
 def load_module(source, name, folder, **given):
@@ -103,12 +113,12 @@ def compare(label, calls, size, runs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline-rev", default="a8318e3", help="git revision of the baseline jobs/oao.py")
+    parser.add_argument("--baseline-rev", default="a8318e3", help="git revision of the baseline jobs/track/oao.py")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         old = baseline_module(args.baseline_rev, folder)
-        common.header(f"jobs.oao CPU s/GB, median (min–max) of {args.runs}; baseline {args.baseline_rev}")
+        common.header(f"jobs.track.oao CPU s/GB, median (min–max) of {args.runs}; baseline {args.baseline_rev}")
         print(f"  {'':<42}{'baseline':>22}{'this checkout':>22}")
         data = (REAL / TRACKS[0]).read_bytes()
         size = len(data)

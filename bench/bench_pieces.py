@@ -23,9 +23,9 @@ import tempfile
 import time
 
 import common
-from jobs import client
-from jobs.figures import SPEED_ACCURACY_MAX
-from jobs.track_check import TrackCheck
+from jobs.device import api
+from jobs.track.figures import SPEED_ACCURACY_MAX
+from jobs.track.integrity import TrackCheck
 
 TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
 RUNS = 5
@@ -74,7 +74,7 @@ def client_loop(session, url, how, out):
     check = TrackCheck()
     gathered = bytearray()
     with session.get(url, stream=True, timeout=(5, 30)) as answer:
-        body = answer.iter_content(65536) if how == "iter_content" else client.pieces(answer, 65536)
+        body = answer.iter_content(65536) if how == "iter_content" else api.pieces(answer, 65536)
         for piece in body:
             time.monotonic()
             if how == "pieces, gathered":
@@ -104,7 +104,7 @@ def main():
         took = [checks_alone(data, piece, figures=SPEED_ACCURACY_MAX) for _ in range(RUNS)]
         print(f"  {piece:>10} B, with the figures{'':<16} {common.spread(took, 1)}")
     print(f"  {'HTTP client loop (2 MB/s), server writes':<44} s/GB of the client")
-    session = client.session()
+    session = api.session()
     with tempfile.TemporaryFile() as out:
         for write in (1460, 20_000):
             ports = multiprocessing.Queue()

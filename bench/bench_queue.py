@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, runner, spool, state
+from jobs import config, runner, spool
+from jobs.spool import state
 
 
 def timed(function):

@@ -19,7 +19,10 @@ import time
 from pathlib import Path
 
 import common
-from jobs import config, foreground, log, recording, state
+from jobs import config, log
+from jobs.ops import run as foreground
+from jobs.spool import state
+from jobs.track import recording
 from jobs.sim import MEDIAN_RATE, DeviceSpec, Fleet, TrackSpec
 
 

@@ -4,10 +4,10 @@ A real event's size (results-team.md): 130 roster rows for 107 devices (23
 rows are shared Motion IDs under `offset: 1000`), 2 tracks a device on disk
 for the day. Measured, in process time (fsync waits not counted):
 
-    day states     jobs.day_states.day_states over every row (what the
+    day states     jobs.day.states.day_states over every row (what the
                    accounted-for board, report --accounted and status --json
                    each compute), median of 20 (min-max)
-    roster edit    jobs.assign.follow_roster over every device after an edit
+    roster edit    jobs.track.assign.follow_roster over every device after an edit
                    giving 10 devices to other entrants (20 files renamed, the
                    ledgers rewritten), then the same over the unchanged roster
                    (nothing to rename: what each later roster version costs)
@@ -26,8 +26,11 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import common  # noqa: F401 - puts the checkout on sys.path
-from jobs import assign, day_states, roster, state, tracks
-from jobs.files import write_json
+from jobs import roster
+from jobs.day import states
+from jobs.spool import state
+from jobs.track import assign, naming
+from jobs.spool.files import write_json
 
 TZ = ZoneInfo("Europe/London")
 DAY = dt.date(2026, 7, 16)
@@ -49,7 +52,7 @@ def setup(folder, devices):
         ledger = {}
         for hour in (11, 14):
             start = int(dt.datetime.combine(DAY, dt.time(hour), TZ).timestamp() * 1000)
-            name = tracks.local_name(f"F{d}_", 100 + d, start, TZ)
+            name = naming.local_name(f"F{d}_", 100 + d, start, TZ)
             ledger[f"/{hour}.oao"] = {"file": f"/{hour}.oao", "name": name, "day": f"{DAY:%Y%m%d}", "start": start,
                                       "status": "verified", "size": 1, "unassigned": False,
                                       "entrant": str(1000 + d), "file_id": f"F{d}_"}
@@ -77,7 +80,7 @@ def main():
         entries = roster.load(path, {"offset": 1000})
         cfg = SimpleNamespace(tz=TZ, paths=SimpleNamespace(spool=str(spool), tracks=str(root)))
         docs = state.all_devices(spool)
-        times = [cpu(lambda: day_states.day_states(cfg, docs, entries, DAY))[0] for _ in range(20)]
+        times = [cpu(lambda: states.day_states(cfg, docs, entries, DAY))[0] for _ in range(20)]
         print(f"day states of {len(entries.on(DAY))} rows ({len(entries.shared_rows())} shared): "
               f"{statistics.median(times) * 1000:.1f} ms ({min(times) * 1000:.1f}-{max(times) * 1000:.1f})")
         path.write_text(roster_text(args.devices, args.shared, edited=10))

@@ -22,7 +22,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import common
-from jobs import config, state
+from jobs import config
+from jobs.spool import state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 
 STAGES = ("detect", "inspect", "download", "disconnect", "dashboard")

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import common  # noqa: F401 - puts the checkout on sys.path
-from jobs import config, serve
+from jobs import config
+from jobs.ops import serve
 
 
 def connect(port, sent=b""):

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import common
-from jobs import config, runner, state
+from jobs import config, runner
+from jobs.spool import state
 from jobs.stages import detect
 
 ROSTER = 300

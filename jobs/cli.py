@@ -14,24 +14,24 @@ from jobs import config, log, roster, runner
 
 STAGES = config.STAGES
 COMMANDS = {
-    "status": ("jobs.status", "show queues, claims and devices, like mailq"),
-    "sim": ("jobs.sim.cli", "run a simulated fleet of Motion devices on loopback"),
-    "run": ("jobs.foreground", "run every stage in one foreground process until Ctrl-C"),
-    "demo": ("jobs.demo", "a simulated event: fleet, every stage and a live dashboard"),
-    "serve": ("jobs.serve", "serve the dashboard folder over HTTP"),
-    "check": ("jobs.check", "pre-flight checklist for the event machine"),
-    "report": ("jobs.report", "the day's outcome per entrant"),
-    "retry": ("jobs.retry", "clear failed devices' backoff and want their bad tracks again, like postsuper -r"),
-    "verify": ("jobs.verify", "re-hash every verified track on disk against its ledger's sha256"),
-    "init": ("jobs.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, crontabs, "
-                          "logrotate file)"),
-    "figures": ("jobs.figures_cli", "the community's speed figures of .oao files (2 s ... alpha 500, distance)"),
-    "mark": ("jobs.mark", "say what the server cannot see: an entrant did not sail/start/finish, "
-                           "or the device was faulty/lost"),
-    "unmark": ("jobs.mark", "clear an entrant's mark of a day"),
-    "import": ("jobs.import_", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
-    "close": ("jobs.close", "the day is complete: write SHA256SUMS and entrants.csv in its folder"),
-    "handoff": ("jobs.handoff", "copy a closed day's folder to a disk or share, checked against SHA256SUMS"),
+    "status": ("jobs.ops.status", "show queues, claims and devices, like mailq"),
+    "sim": ("jobs.ops.sim", "run a simulated fleet of Motion devices on loopback"),
+    "run": ("jobs.ops.run", "run every stage in one foreground process until Ctrl-C"),
+    "demo": ("jobs.ops.demo", "a simulated event: fleet, every stage and a live dashboard"),
+    "serve": ("jobs.ops.serve", "serve the dashboard folder over HTTP"),
+    "check": ("jobs.ops.preflight", "pre-flight checklist for the event machine"),
+    "report": ("jobs.ops.report", "the day's outcome per entrant"),
+    "retry": ("jobs.ops.retry", "clear failed devices' backoff and want their bad tracks again, like postsuper -r"),
+    "verify": ("jobs.ops.verify", "re-hash every verified track on disk against its ledger's sha256"),
+    "init": ("jobs.ops.init", "write a commented motion-server.yaml and an empty motions.csv (or the units, "
+                              "crontabs, logrotate file)"),
+    "figures": ("jobs.ops.figures", "the community's speed figures of .oao files (2 s ... alpha 500, distance)"),
+    "mark": ("jobs.ops.mark", "say what the server cannot see: an entrant did not sail/start/finish, "
+                              "or the device was faulty/lost"),
+    "unmark": ("jobs.ops.mark", "clear an entrant's mark of a day"),
+    "import": ("jobs.ops.import_", "copy backup files (.oao .sbp .sbn .gpy .fit .gpx .ubx) into an entrant's day"),
+    "close": ("jobs.ops.close", "the day is complete: write SHA256SUMS and entrants.csv in its folder"),
+    "handoff": ("jobs.ops.handoff", "copy a closed day's folder to a disk or share, checked against SHA256SUMS"),
 }
 # Commands that make their own configuration, or need none. Every other one
 # refuses to run without a configuration file (a stage would make ./spool in

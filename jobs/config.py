@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from jobs.device_warnings import KNOWN_SETTINGS
+from jobs.device.warnings import KNOWN_SETTINGS
 from jobs.units import cut
 
 DEFAULT_FILE = "motion-server.yaml"
@@ -32,8 +32,8 @@ STAGES = {
 # None marks an optional value; its type is given in OPTIONAL below.
 # These comments are the user's documentation: `motion-server init` writes each
 # key's comment lines above it, and a comment after a key after it, into the
-# new configuration (jobs/init.py); regenerate motion-server.example.yaml with
-# `python -m jobs.init > motion-server.example.yaml` after changing them.
+# new configuration (jobs/ops/init.py); regenerate motion-server.example.yaml with
+# `python -m jobs.ops.init > motion-server.example.yaml` after changing them.
 DEFAULTS = {
     "event": {
         "name": "Speed event",

@@ -20,7 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from jobs import layout, locks, roster, spool, state
+from jobs import roster, spool
+from jobs.spool import layout, locks, state
 from jobs.config import ConfigError
 
 log = logging.getLogger("motion.runner")
@@ -160,7 +161,7 @@ def serve_queue(ctx, queue, work):
         if ctx.stop.is_set():
             return False
         if now < enqueued <= now + AHEAD_MAX_S:
-            # Set ahead (a device looked at again later: jobs.recording): not yet. Skipped, not the
+            # Set ahead (a device looked at again later: jobs.track.recording): not yet. Skipped, not the
             # end of the line: one set further ahead than AHEAD_MAX_S sorts after it and is due.
             continue
         if backoff.get(device, (0.0, 0.0))[0] > time.monotonic():
@@ -183,7 +184,7 @@ def serve_queue(ctx, queue, work):
     return False
 
 
-HOLDERS_STUCK_S = 20.0   # a worker renews its claim every few seconds while it works (jobs.fetch: 5 s)
+HOLDERS_STUCK_S = 20.0   # a worker renews its claim every few seconds while it works (jobs.track.fetch: 5 s)
 
 
 def _holders_stuck(ctx, queue):
@@ -218,7 +219,7 @@ def _run_claim(ctx, held, slot, work):
         ctx.wake.set()
 
 
-# An item set ahead (jobs.recording: seconds) and further than this was set before the clock went
+# An item set ahead (jobs.track.recording: seconds) and further than this was set before the clock went
 # back: it is due, not kept waiting for the jump.
 AHEAD_MAX_S = 300.0
 CLAIM_PAUSE_S = (1.0, 60.0)   # the first pause after a claim that could not be worked on, and the longest

@@ -24,8 +24,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from jobs import cli, config as config_module, dashboard_pages, report, roster, runner, spool, state, tracks
-from jobs.files import write_json
+from jobs import cli, config as config_module, roster, runner, spool
+from jobs.dashboard import pages
+from jobs.ops import report
+from jobs.spool import state
+from jobs.track import naming
+from jobs.spool.files import write_json
 from jobs.log import setup as setup_log
 from jobs.stages import dashboard, detect, disconnect, download, expire, inspect, replicate
 
@@ -419,7 +423,7 @@ _renderers = {}
 
 
 def renderer_of(cfg):
-    return _renderers.setdefault(str(cfg.paths.html), dashboard_pages.Renderer())
+    return _renderers.setdefault(str(cfg.paths.html), pages.Renderer())
 
 
 def render_dashboard(cfg, event_roster, now=DASHBOARD_NOW, day=DASHBOARD_DAY, renderer=None):
@@ -466,7 +470,7 @@ def epoch_ms(when):
 def report_track(device, file_id, start, status, knots=18.0, size=1000, reason=None, minutes=60):
     begin = epoch_ms(start)
     return {
-        "file": f"/logs/{device:04d}_{start:%Y-%m-%d-%H%M}.oao", "name": tracks.local_name(file_id, device, begin, LONDON),
+        "file": f"/logs/{device:04d}_{start:%Y-%m-%d-%H%M}.oao", "name": naming.local_name(file_id, device, begin, LONDON),
         "day": start.strftime("%Y%m%d"), "start": begin, "end": begin + minutes * 60_000, "duration": minutes * 60_000,
         "distance": 20_000_000, "best500": round(knots * KNOTS), "size": size, "entrant": None,
         "file_id": file_id, "status": status, "reason": reason, "sha256": None, "failures": 0,

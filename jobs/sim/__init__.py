@@ -84,7 +84,7 @@ Faults (DeviceSpec.faults; change fleet.device(id).faults while it runs):
 
 from jobs.sim.fleet import MEDIAN_RATE, DeviceSpec, Fleet, spread_rate, spread_rates, synthetic_fleet
 from jobs.sim.handler import FIRMWARE_NAMES
-from jobs.sim.tracks import TrackSpec, old_tracks
+from jobs.sim.track_files import TrackSpec, old_tracks
 
 __all__ = ["Fleet", "DeviceSpec", "TrackSpec", "synthetic_fleet", "old_tracks", "spread_rate", "spread_rates",
            "MEDIAN_RATE", "FIRMWARE_NAMES"]

@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from jobs import files
-from jobs.sim import tracks as tracklib
+from jobs.spool import files
+from jobs.sim import track_files as tracklib
 from jobs.sim.handler import FIRMWARES, DeviceHandler
-from jobs.sim.tracks import TrackSpec
+from jobs.sim.track_files import TrackSpec
 
 FIRST_NAMES = ("Anna", "Ben", "Cat", "Dan", "Eve", "Finn", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea")
 FAMILY_NAMES = ("Alder", "Brook", "Castle", "Dune", "Ebb", "Fenwick", "Gale", "Heron", "Isle", "Jetty")

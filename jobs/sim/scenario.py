@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from jobs.sim.fleet import ROSTER_FILES, DeviceSpec
-from jobs.sim.tracks import TrackSpec, old_tracks
+from jobs.sim.track_files import TrackSpec, old_tracks
 
 # Scenario names for DeviceSpec fields whose Python names would read oddly in YAML.
 DEVICE_ALIASES = {"class": "craft_class", "roster": "roster_file"}
@@ -137,7 +137,7 @@ def _devices(item, where, tz, base):
 
 
 def _old_tracks(value, where):
-    """old_tracks: {count: N, year: Y} -> keyword arguments of jobs.sim.tracks.old_tracks (or None)."""
+    """old_tracks: {count: N, year: Y} -> keyword arguments of jobs.sim.track_files.old_tracks (or None)."""
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) - {"count", "year", "month", "day"} \

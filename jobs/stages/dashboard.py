@@ -9,7 +9,7 @@ queues; gather the day's facts once; render them into paths.html:
     tv.html                 the same in large type, for a screen across the tent
     warnings.html           battery, storage, firmware, settings and roster warnings
     tracks.html             today's verified files (tracks-YYYYMMDD.html for every day)
-    accounted.html          every entrant sailing today: seen, downloaded, hours, gaps (jobs.boards)
+    accounted.html          every entrant sailing today: seen, downloaded, hours, gaps (jobs.dashboard.boards)
     fastest.html            provisional fastest today, the devices' own figures (and tv-fastest.html)
     status.json             the same facts for programs
     rendered-from.json      a digest of what the pages were made from, so that the
@@ -24,14 +24,15 @@ tent tells a quiet afternoon from a dead dashboard job.
 Everything a device sent (username, firmware, file names, error texts) is
 escaped by jinja2's autoescape; numbers are checked before they are shown.
 
-The facts are jobs.dashboard_facts, the pages and what a run remembers of them
-jobs.dashboard_pages (a Renderer, one per running stage).
+The facts are jobs.dashboard.facts, the pages and what a run remembers of them
+jobs.dashboard.pages (a Renderer, one per running stage).
 """
 
 import datetime as dt
 import time
 
-from jobs import dashboard_facts, dashboard_pages, layout, state
+from jobs.dashboard import facts as dashboard_facts, pages as dashboard_pages
+from jobs.spool import layout, state
 from jobs.config import ConfigError
 from jobs.roster import Roster
 
@@ -70,7 +71,8 @@ def write(cfg, root, roster, renderer, now=None, day=None):
     pages = renderer.render(facts)
     written = [name for name, text in pages.items() if dashboard_pages.publish(folder / name, text)]
     if facts["closed"]:
-        from jobs import closing, log
+        from jobs import log
+        from jobs.day import closing
 
         closing.recover_killed(cfg, facts["closed"])
         closing.log_reopened(cfg, facts["closed"], log.get("dashboard"))

@@ -24,7 +24,8 @@ queued again.
 import logging
 import time
 
-from jobs import device, runner, spool, state
+from jobs import device, runner, spool
+from jobs.spool import state
 
 # A connected device should be in the inspect queue or claimed from it. One
 # that is neither for this long was stranded by a run killed between writing

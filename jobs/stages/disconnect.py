@@ -16,7 +16,8 @@ own them and mark them failed themselves if they go away.
 import time
 from concurrent.futures import wait
 
-from jobs import device, runner, state
+from jobs import device, runner
+from jobs.spool import state
 
 
 def step(ctx):

@@ -21,7 +21,7 @@ device, threads.download devices at once across every download process):
                 -> connected, queued for inspect, which plans the new track
     a log the device is still writing (longer than listed): recording, never a
                 failure; the device goes back to inspect, looked at again in
-                a few seconds (jobs.recording)
+                a few seconds (jobs.track.recording)
     an error -> failed, address forgotten: detect finds the device again, and
                 the .part lets the next round carry on where this one stopped
                 (our own disk failing is an error too, and the run exits 1)
@@ -31,16 +31,18 @@ whoever reads the tracks folder sees a whole verified track or nothing, and a
 dot-name is what every sweep and reader treats as work in progress. The one
 exception is explicit: a device that leaves while still writing a log gets its
 complete frames kept under the final name, and the ledger says `partial`
-(jobs.recording), until the whole track replaces it.
+(jobs.track.recording), until the whole track replaces it.
 
 This module is the stage: which device, which tracks, and the device's
 status before and after. Fetching a track (HTTP, verification, the rename,
-the ledger) is jobs.fetch, imported when a run first has a device to serve.
+the ledger) is jobs.track.fetch, imported when a run first has a device to serve.
 """
 
 import json
 
-from jobs import assign, layout, ledger, recording, runner, spool, state
+from jobs import runner, spool
+from jobs.spool import layout, state
+from jobs.track import assign, ledger, recording
 
 
 def step(ctx):
@@ -50,7 +52,7 @@ def step(ctx):
 
 def assign_after_a_roster_edit(ctx):
     """Once per roster version (per run): rename the tracks on disk it gives to someone else
-    (unassigned ones to the entrant it now names too): jobs.assign."""
+    (unassigned ones to the entrant it now names too): jobs.track.assign."""
     roster = ctx.roster()
     if roster is ctx.memory.get("assigned_with"):
         return
@@ -90,9 +92,9 @@ def _download_device(ctx, claim):
         state.fail(ctx.spool, claim.device, ("downloading",), "no address to download from", ctx.cfg.intervals.detect)
         log.error("no address to download from; detect will find it again")
         return
-    # requests and urllib3 come with jobs.fetch: a tenth of a second a run under
+    # requests and urllib3 come with jobs.track.fetch: a tenth of a second a run under
     # cron would pay every minute with nothing to download.
-    from jobs import fetch as fetching
+    from jobs.track import fetch as fetching
     fetch = fetching.DeviceFetch.to(ctx, claim, doc["address"], log)
     track = None
     waiting = []   # tracks held back for want of disk space: they stay wanted
@@ -145,7 +147,7 @@ def listing_changed(ctx, device_id, address, session):
     never inspected again while it stays. A device that does not answer now
     is left to disconnect and detect, like any completed device that leaves.
     """
-    from jobs.client import get_json
+    from jobs.device.api import get_json
     from jobs.device import DeviceError
 
     try:

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from jobs import layout
+from jobs.spool import layout
 
 
 def step(ctx):

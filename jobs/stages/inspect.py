@@ -4,13 +4,13 @@ For each device in the inspect queue (detect put it there when it joined):
   - fetch info.json, settings.json and logs.json from its recorded address,
     check their shapes and keep a copy in <spool>/cache/<id>/;
   - the device must say it is the device we looked up;
-  - warn about firmware, storage, battery and settings (jobs.device_warnings;
+  - warn about firmware, storage, battery and settings (jobs.device.warnings;
     the device still goes on);
   - plan its tracks (the limits.max_log_entries most recent of logs.json):
     wanted, skipped with a reason, or already verified;
   - wanted tracks left: status pending and into the download queue;
     none: status completed, it can be disconnected; none but a log the device
-    is still writing (jobs.recording): still connected, looked at again soon.
+    is still writing (jobs.track.recording): still connected, looked at again soon.
 Any failure: status failed and the address forgotten; detect finds it again.
 The claim is renewed before each document and before the plan: a slow device
 must not let the lease run out and a second worker start the same inspection.
@@ -20,11 +20,14 @@ import threading
 import time
 from collections import Counter
 
-from jobs import device_warnings, files, layout, ledger, recording, runner, shapes, spool, state, tracks, units
+from jobs import runner, spool, units
+from jobs.device import warnings as device_warnings, documents
+from jobs.spool import files, layout, state
+from jobs.track import ledger, recording, naming
 from jobs.device import DeviceError
 from jobs.log import quoted
 
-# jobs.client brings requests and urllib3 (~0.13 s of CPU): it is imported when a
+# jobs.device.api brings requests and urllib3 (~0.13 s of CPU): it is imported when a
 # device is first inspected, not at start-up, since an idle run under cron has
 # no device to talk to.
 
@@ -59,14 +62,14 @@ def inspect_device(ctx, claim):
     spool.renew(claim)
     unusable = [entry["problem"] for entry in logs if entry["file"] is None]
     _log_some(log, [("%s: not planned", problem) for problem in unusable])
-    entries, again = tracks.unique([entry for entry in logs if entry["file"] is not None])
+    entries, again = naming.unique([entry for entry in logs if entry["file"] is not None])
     _log_some(log, [("logs.json lists %s more than once; the first listing counts", quoted(file)) for file in again])
     hand_on(ctx, device, info, warnings, entries)
 
 
 def _bounded(log, logs, limit):
     """The `limit` most recent entries of logs.json; one line says how many were left out."""
-    kept, ignored = tracks.most_recent(logs, limit)
+    kept, ignored = naming.most_recent(logs, limit)
     if ignored:
         log.warning("logs.json lists %d tracks: the %d oldest by start_date are ignored "
                     "(limits.max_log_entries %d)", len(logs), ignored, limit)
@@ -75,13 +78,13 @@ def _bounded(log, logs, limit):
 
 def read_device(ctx, device, address, claim=None):
     """The device's three documents, checked and cached; DeviceError says what is wrong."""
-    from jobs.client import get_json   # requests, only once there is a device to ask
+    from jobs.device.api import get_json   # requests, only once there is a device to ask
 
     if not address:
         raise DeviceError("no address recorded")
     raw, clean = {}, {}
     for name in READERS:
-        reader = getattr(shapes, name)
+        reader = getattr(documents, name)
         if ctx.stop.is_set():
             raise runner.Stopping()
         if claim is not None:
@@ -103,7 +106,7 @@ def _session():
     # One requests session per worker thread: sessions are not promised to be
     # thread-safe, and a device that keeps connections alive is spared new ones.
     if not hasattr(_local, "session"):
-        from jobs.client import session
+        from jobs.device.api import session
 
         _local.session = session()
     return _local.session
@@ -117,7 +120,7 @@ def summary(info):
 
 def hand_on(ctx, device, info, warnings, entries):
     """Record what was found and pass the device on, if it is still ours to move."""
-    from jobs import tracks
+    from jobs.track import naming as tracks
 
     log = ctx.device_log(device)
     cfg = ctx.cfg
@@ -156,7 +159,7 @@ def hand_on(ctx, device, info, warnings, entries):
 
 def _doubted(doc):
     """Why the device's answers are in doubt today, or None: another address answered as it earlier
-    the same day (jobs.state.note_address). Two devices may take one name: keep both, judge later."""
+    the same day (jobs.spool.state.note_address). Two devices may take one name: keep both, judge later."""
     seen = doc.get("addresses_today") if isinstance(doc.get("addresses_today"), dict) else {}
     earlier = seen.get("previous") if isinstance(seen.get("previous"), dict) else None
     if not earlier:
@@ -214,7 +217,7 @@ def _log_some(log, lines):
 
 def fail(ctx, device, why):
     """The device misbehaved or went away: failed, address forgotten, detect retries.
-    A log it was still writing keeps its complete frames as `partial` (jobs.recording)."""
+    A log it was still writing keeps its complete frames as `partial` (jobs.track.recording)."""
     recording.keep_partials(ctx, device, ctx.device_log(device))
     moved_on = state.fail(ctx.spool, device, ("connected",), why, ctx.cfg.intervals.detect)
     if moved_on:

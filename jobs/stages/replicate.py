@@ -9,7 +9,7 @@ same place under paths.replica:
 
 Each step reads the ledgers (no locks: state files are replaced atomically)
 and queues every device with a file the replica lacks; a worker claims the
-device, copies each such file (jobs.copying: temporary name, fsync, read back
+device, copies each such file (jobs.spool.copying: temporary name, fsync, read back
 and compared with the ledger's sha256, rename) and records the copy in the
 ledger as `replica: {path, sha256, at}`. A track moved from unassigned to its
 entrant is copied under its new name and the old copy removed. The files no
@@ -32,7 +32,10 @@ import threading
 import time
 from pathlib import Path
 
-from jobs import backup, copying, files, layout, ledger, runner, spool, state, tracks
+from jobs import runner, spool
+from jobs.day import backup
+from jobs.spool import copying, files, layout, state
+from jobs.track import ledger, naming
 
 QUEUE = "replicate"
 OTHERS = 0  # the queue item standing for the files no ledger holds: imports, closed days' packages
@@ -66,10 +69,10 @@ def step(ctx):
 def sweep_replica(replica):
     """Delete the temporary files of copies killed half-way (jobs.spool.sweep_temporary: only
     ours, only those whose writer is gone); True once done."""
-    folders = [p for p in replica.iterdir() if p.is_dir() and tracks.DAY.fullmatch(p.name)]
+    folders = [p for p in replica.iterdir() if p.is_dir() and naming.DAY.fullmatch(p.name)]
     unassigned = replica / layout.UNASSIGNED
     if unassigned.is_dir():
-        folders += [p for p in unassigned.iterdir() if p.is_dir() and tracks.DAY.fullmatch(p.name)]
+        folders += [p for p in unassigned.iterdir() if p.is_dir() and naming.DAY.fullmatch(p.name)]
     for folder in folders:
         spool.sweep_temporary(folder)
     return True
@@ -80,10 +83,10 @@ def behind(track):
     if not isinstance(track, dict) or not ledger.kept_sha256(track):
         return False
     try:
-        tracks.place(track)
+        naming.place(track)
     except ValueError:
         return False
-    return not tracks.replicated(track)
+    return not naming.replicated(track)
 
 
 def queue_behind(ctx):
@@ -126,7 +129,7 @@ CLOSED = re.compile(r"closed-\d{8}\.json\Z", re.ASCII)
 def _import_place(record):
     """(<YYYYMMDD>/<name>, sha256) of an imported file, or None if the record does not name one of ours."""
     folder, name = record.get("folder"), record.get("name")
-    if isinstance(folder, str) and tracks.DAY.fullmatch(folder) and isinstance(name, str) and \
+    if isinstance(folder, str) and naming.DAY.fullmatch(folder) and isinstance(name, str) and \
             backup.NAME.fullmatch(name) and isinstance(record.get("sha256"), str):
         return f"{folder}/{name}", record["sha256"]
     return None
@@ -165,7 +168,7 @@ def replicate_device(ctx, claim):
 def copy_track(ctx, device, file, track):
     """Copy one file and record it; False when the replica's disk failed (the device's other files wait)."""
     log = ctx.device_log(device)
-    replica, where, sha256 = Path(ctx.cfg.paths.replica), tracks.place(track), ledger.kept_sha256(track)
+    replica, where, sha256 = Path(ctx.cfg.paths.replica), naming.place(track), ledger.kept_sha256(track)
     done = _copy(ctx, where, sha256, _key(device, track), log)
     if not done:
         return done is not None
@@ -221,7 +224,7 @@ def _record(ctx, device, file, track, where, sha256):
     """The copy in the ledger, if the track is still that file; the place of the copy it replaces."""
     with state.update(ctx.spool, device) as doc:
         entry = doc["tracks"].get(file)
-        if not isinstance(entry, dict) or ledger.kept_sha256(entry) != sha256 or tracks.place(entry) != where:
+        if not isinstance(entry, dict) or ledger.kept_sha256(entry) != sha256 or naming.place(entry) != where:
             return None  # moved or replaced meanwhile: the next step copies what it is now
         earlier = entry.get("replica") if isinstance(entry.get("replica"), dict) else {}
         ledger.copied(entry, where, sha256)

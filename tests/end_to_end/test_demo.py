@@ -1,7 +1,7 @@
 """The README's main command and the shipped crontab.
 
 The tests here need a whole demo run: fleet, every stage, to the last verified track;
-the others are in tests/unit/test_demo_and_cron.py.
+the others are in tests/unit/ops/test_demo_and_cron.py.
 """
 
 import json

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import config, spool, state
-from jobs.files import is_temporary
+from jobs import config, spool
+from jobs.spool import state
+from jobs.spool.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 
 pytestmark = pytest.mark.slow

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, spool, state, track_check
-from jobs.files import is_temporary
+from jobs import config, spool
+from jobs.spool import state
+from jobs.track import integrity
+from jobs.spool.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from tests.builders import wait_until
 
@@ -127,7 +129,7 @@ class Invariants:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             if path not in self.seen:
-                track_check.verify_file(path)        # raises on the first bad frame or a short file
+                integrity.verify_file(path)        # raises on the first bad frame or a short file
                 self.seen[path] = digest
             assert self.seen[path] == digest, f"{path} changed after it got its final name"
 

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from jobs import config, locks
+from jobs import config
+from jobs.spool import locks
 from tests.builders import write_event
 
 

@@ -19,8 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs import check, client, device, log, runner, spool, state, track_check
-from jobs.files import is_temporary
+from jobs import device, log, runner, spool
+from jobs.device import api
+from jobs.ops import preflight
+from jobs.spool import state
+from jobs.track import integrity
+from jobs.spool.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import dashboard, detect, download, inspect
@@ -168,10 +172,10 @@ def outcome(tmp_path_factory):
     probed = []
     with pytest.MonkeyPatch.context() as patch, Fleet(fleet_specs(), folder=folder, timezone="UTC") as fleet:
         patch.chdir(work)
-        patch.setattr(client, "RATE_WINDOW_S", WINDOW_S)
-        patch.setattr(client, "JSON_DEADLINE_S", WINDOW_S)
+        patch.setattr(api, "RATE_WINDOW_S", WINDOW_S)
+        patch.setattr(api, "JSON_DEADLINE_S", WINDOW_S)
         # twice the window: a healthy device's headers must never miss it on a loaded CI machine
-        patch.setattr(client, "HEADERS_WITHIN_S", 2 * WINDOW_S)
+        patch.setattr(api, "HEADERS_WITHIN_S", 2 * WINDOW_S)
         real_probe = device.probe
         patch.setattr(device, "probe", lambda address, *a: probed.append(address) or real_probe(address, *a))
         raw = [raw_device(fleet, d, raw_answer(fleet, d, mischief)) for d, (mischief, _, _) in RAW.items()]
@@ -264,7 +268,7 @@ def test_nothing_is_written_outside_the_spool_tracks_html_and_log(outcome):
     assert not any(p.startswith(str(folder / "cwd")) for p in outcome["after"])
     for path in Path(cfg.paths.tracks).rglob("*"):
         if path.is_file() and not is_temporary(path.name):
-            track_check.verify_file(path)                   # a final name is only ever a whole verified track
+            integrity.verify_file(path)                   # a final name is only ever a whole verified track
             assert path.parent.parent == Path(cfg.paths.tracks)
 
 
@@ -408,11 +412,11 @@ def test_check_and_download_keep_the_same_free_space(tmp_path):
     with Fleet([DeviceSpec(id=482, tracks=[track()])], folder=tmp_path, timezone="UTC") as fleet:
         cfg = logged_config(fleet, tmp_path, **{"checks.min_free_gb": above_free})
         try:
-            assert check.check_space(cfg)["result"] == check.FAIL
+            assert preflight.check_space(cfg)["result"] == preflight.FAIL
             assert run_stages(cfg, "detect", "inspect", "download") == [0, 0, 1]
             assert [t["status"] for t in state.read(cfg.paths.spool, 482)["tracks"].values()] == ["wanted"]
             cfg = logged_config(fleet, tmp_path, **{"checks.min_free_gb": 1})   # the operator frees space
-            assert check.check_space(cfg)["result"] == check.OK
+            assert preflight.check_space(cfg)["result"] == preflight.OK
             time.sleep(max(0.0, state.read(cfg.paths.spool, 482)["retry"]["next"] - time.time()))
             assert run_stages(cfg, "detect", "inspect", "download") == [0, 0, 0]
         finally:
@@ -423,7 +427,7 @@ def test_check_and_download_keep_the_same_free_space(tmp_path):
 
 def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_file(tmp_path, monkeypatch):
     """5 kB/s is under network.min_rate (20,000 B/s by default; real devices send 0.5-1.3 MiB/s)."""
-    monkeypatch.setattr(client, "RATE_WINDOW_S", 1.0)
+    monkeypatch.setattr(api, "RATE_WINDOW_S", 1.0)
     with Fleet([DeviceSpec(id=483, rate=5 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
         cfg = logged_config(fleet, tmp_path)
@@ -442,7 +446,7 @@ def test_a_trickling_device_is_given_up_by_the_rate_floor_and_keeps_its_partial_
 
 def test_a_track_not_in_by_its_whole_deadline_is_given_up(tmp_path, monkeypatch):
     """size / network.min_rate + a grace bounds the whole track, whatever each window brought."""
-    monkeypatch.setattr(client, "TRACK_GRACE_S", 0.5)
+    monkeypatch.setattr(api, "TRACK_GRACE_S", 0.5)
     with Fleet([DeviceSpec(id=485, rate=100 * KB, tracks=[track(size=300 * KB)])], folder=tmp_path,
                timezone="UTC") as fleet:
         cfg = logged_config(fleet, tmp_path, **{"network.min_rate": 200_000})   # 300 kB within 2 s

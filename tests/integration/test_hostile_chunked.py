@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from jobs import client, log, runner, state
+from jobs import log, runner
+from jobs.device import api
+from jobs.spool import state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.sim.handler import json_body
 from jobs.stages import detect, download, inspect
@@ -55,8 +57,8 @@ def track(hour, size=60 * KB):
 
 @pytest.fixture
 def shortened(monkeypatch):
-    monkeypatch.setattr(client, "JSON_DEADLINE_S", 1.0)
-    monkeypatch.setattr(client, "RATE_WINDOW_S", 1.0)
+    monkeypatch.setattr(api, "JSON_DEADLINE_S", 1.0)
+    monkeypatch.setattr(api, "RATE_WINDOW_S", 1.0)
 
 
 def run_chunked(tmp_path, mischief, target, stages=("detect", "inspect", "download"), for_seconds=None):

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import log, oao, report, state
+from jobs import log
+from jobs.ops import report
+from jobs.spool import state
+from jobs.track import oao
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from tests.builders import close_motion_log, fleet_config, run_logged, run_stages as run, today_utc as today
 
@@ -95,7 +98,7 @@ def test_a_file_name_dated_year_0001_with_start_date_0_skips_that_entry_and_fetc
 
 
 def test_the_count_of_forgotten_gone_tracks_is_shown_on_the_devices_tile(tmp_path):
-    """inspect keeps the latest jobs.tracks.GONE_KEPT tracks "no longer on the device" and counts the rest."""
+    """inspect keeps the latest jobs.track.naming.GONE_KEPT tracks "no longer on the device" and counts the rest."""
     spec = TrackSpec(start=today(10), size=50 * KB)
     with Fleet([DeviceSpec(id=614, tracks=[spec])], folder=tmp_path, timezone="UTC") as fleet:
         cfg = fleet_config(fleet, tmp_path)

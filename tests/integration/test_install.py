@@ -74,7 +74,7 @@ def test_setup_from_a_wheel_folder_installs_the_locked_versions_with_no_network(
     version = subprocess.run([str(copy / ".venv/bin/motion-server"), "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("motion-server ")
     tested = subprocess.run(_no_network_prefix() + ["bin/test", "-q", "-p", "no:cacheprovider",
-                                                    "tests/unit/test_init.py"], cwd=copy,
+                                                    "tests/unit/ops/test_init.py"], cwd=copy,
                             env={**OFFLINE_ENV, "MOTION_WHEELS": str(wheel_folder)}, capture_output=True, text=True,
                             timeout=600)
     assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]

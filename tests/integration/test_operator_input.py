@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import cli, config, spool, state
-from jobs.files import is_temporary
+from jobs import cli, config, spool
+from jobs.spool import state
+from jobs.spool.files import is_temporary
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from tests.builders import GOOD_ROW, ENTRY_HEADER as HEADER, ROSTER_MISTAKES, config_with_roster, run_cli
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import config, runner, state
+from jobs import config, runner
+from jobs.spool import state
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
 from jobs.stages import download
 from tests.builders import LONDON, fleet_config, run_once, today_at, track_requests
@@ -119,7 +120,7 @@ def test_a_track_damaged_on_the_device_is_kept_byte_for_byte_after_two_identical
 
 
 def test_status_names_damaged_and_unassigned_tracks(real_day_fleet, capsys):
-    from jobs import status
+    from jobs.ops import status
     fleet, cfg = real_day_fleet
     run_once(cfg, "detect", "inspect", "download")
     facts = status.collect(cfg)

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from jobs import locks, runner, spool
+from jobs import runner, spool
+from jobs.spool import locks
 from tests.builders import SPOOL_PATHS, config_file, runner_config
 
 fork = multiprocessing.get_context("fork")
@@ -84,4 +85,4 @@ def test_an_idle_download_run_imports_neither_requests_nor_numpy(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     imported = set(run.stdout.split())
     assert "jobs.stages.download" in imported
-    assert not imported & {"requests", "numpy", "jobs.fetch", "jobs.oao"}
+    assert not imported & {"requests", "numpy", "jobs.track.fetch", "jobs.track.oao"}

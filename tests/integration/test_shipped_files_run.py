@@ -201,7 +201,7 @@ def test_every_stage_and_serve_work_in_the_units_sandbox(tmp_path):
     """With the units' system-call filter, no new privileges and no memory both writable and executable
     (a JIT, libffi closures and numpy are what they could break), every stage and the dashboard server
     still bring a fleet's tracks in and serve the page."""
-    from jobs import state
+    from jobs.spool import state
     from jobs.sim.fleet import Fleet, synthetic_fleet
     if not shutil.which("systemd-analyze"):
         if os.environ.get("CI"):

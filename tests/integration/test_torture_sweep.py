@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from jobs import config
-from jobs.files import is_temporary
+from jobs.spool.files import is_temporary
 from tests.builders import EVENT_PATHS, config_file
 
 
@@ -21,7 +21,7 @@ from tests.builders import EVENT_PATHS, config_file
 
 STUCK_WRITER = """
 import os, sys, time
-from jobs import files
+from jobs.spool import files
 os.fsync = lambda fd: time.sleep(3600)      # a disk that never comes back: stuck mid-write
 print("writing", flush=True)
 files.atomic_write(sys.argv[1], b"{}")

@@ -53,8 +53,8 @@ def test_an_exception_in_a_step_is_logged_with_its_traceback_and_the_loop_goes_o
 def test_an_uncaught_exception_exits_3_with_the_traceback_on_stderr(tmp_path, monkeypatch, capsys):
     def broken(cfg, args):
         raise RuntimeError("status broke")
-    import jobs.status
-    monkeypatch.setattr(jobs.status, "main", broken)
+    import jobs.ops.status
+    monkeypatch.setattr(jobs.ops.status, "main", broken)
     assert cli.main(["--config", str(write_event(tmp_path)), "status"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: status broke" in err

@@ -9,7 +9,9 @@ import csv
 import logging
 
 
-from jobs import log, report, state, status
+from jobs import log
+from jobs.ops import report, status
+from jobs.spool import state
 from jobs.units import csv_cell, printable
 from tests.builders import EVENT_DAY as DAY, HEADER, event_config
 

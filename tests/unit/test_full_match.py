@@ -9,7 +9,8 @@ import datetime as dt
 
 import pytest
 
-from jobs import device, fetch, spool, tracks
+from jobs import device, spool
+from jobs.track import fetch, naming
 from jobs.roster import FILE_ID
 
 NEWLINE = "\n"
@@ -18,8 +19,8 @@ ARABIC_DAY = "\u0662\u0660\u0662\u0666\u0660\u0667\u0661\u0666"  # 20260716 in A
 
 @pytest.mark.parametrize("pattern, good", [
     (FILE_ID, "ALD470ANN"),
-    (tracks.DAY, "20260716"),
-    (tracks.NAME, "ALD470ANN_470_20260716_130240.oao"),
+    (naming.DAY, "20260716"),
+    (naming.NAME, "ALD470ANN_470_20260716_130240.oao"),
     (spool.ITEM, "470.json"),
     (spool.CLAIM, "470.4711@host.json"),
 ])
@@ -28,7 +29,7 @@ def test_a_final_newline_is_refused_where_the_name_itself_is_accepted(pattern, g
     assert not pattern.match(good + NEWLINE)
 
 
-@pytest.mark.parametrize("pattern", [tracks.DAY])
+@pytest.mark.parametrize("pattern", [naming.DAY])
 def test_a_day_is_ascii_digits_only(pattern):
     assert not pattern.match(ARABIC_DAY)
 
@@ -40,14 +41,14 @@ def test_a_queue_item_named_in_other_digits_is_not_a_device():
 def test_a_ledger_track_whose_name_ends_in_a_newline_has_no_local_path(tmp_path):
     track = {"day": "20260716", "name": "ALD470ANN_470_20260716_130240.oao\n"}
     with pytest.raises(ValueError):
-        tracks.final_path(tmp_path, track)
+        naming.final_path(tmp_path, track)
     assert "not a plain file name" in fetch._ledger_problem({**track, "size": 5, "file": "/logs/a.oao"})
 
 
 def test_a_file_id_ending_in_a_newline_builds_no_name():
     start = int(dt.datetime(2026, 7, 16, 12, tzinfo=dt.timezone.utc).timestamp() * 1000)
     with pytest.raises(ValueError):
-        tracks.local_name("ALD470ANN\n", 470, start, dt.timezone.utc)
+        naming.local_name("ALD470ANN\n", 470, start, dt.timezone.utc)
 
 
 def test_a_track_path_ending_in_a_newline_is_not_fetched():

@@ -11,7 +11,12 @@ import random
 import struct
 
 
-from jobs import dashboard_pages, oao, report, roster, shapes, state, track_check, tracks
+from jobs import roster
+from jobs.dashboard import pages
+from jobs.device import documents as shapes
+from jobs.ops import report
+from jobs.spool import state
+from jobs.track import oao, integrity, naming
 from jobs.device import DeviceError
 from jobs.stages import dashboard
 from tests.builders import EVENT_DAY as DAY, HEADER, event_config
@@ -99,9 +104,9 @@ def frames(rng):
 
 def check_frames(data, rng):
     """Download's checks on `data`, fed in random pieces: (identity, ledger figure fields) or None."""
-    from jobs import fetch
+    from jobs.track import fetch
 
-    check = track_check.TrackCheck(DEVICE, figures=1000)
+    check = integrity.TrackCheck(DEVICE, figures=1000)
     try:
         at = 0
         while at < len(data):
@@ -109,7 +114,7 @@ def check_frames(data, rng):
             check.take(data[at:at + piece])
             at += piece
         check.finish(len(data))
-    except track_check.BadData:
+    except integrity.BadData:
         return None
     fields = fetch._figure_fields(check.figures_result())
     for name in ("first_fix", "last_fix"):
@@ -123,7 +128,7 @@ def test_random_documents_and_frames_through_inspect_download_and_the_dashboard(
                        event={"name": "Property week", "session": ["09:00", "17:00"]})
     people = roster.load(cfg.event.roster)
     days = (DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
-    renderer = dashboard_pages.Renderer()
+    renderer = pages.Renderer()
     ledger, planned, checked = {}, 0, 0
     for round_ in range(150):
         info, settings, logs = documents(rng)
@@ -136,11 +141,11 @@ def test_random_documents_and_frames_through_inspect_download_and_the_dashboard(
             entries = shapes.logs(logs)
         except DeviceError:
             continue
-        kept, _ = tracks.most_recent(entries, rng.choice([5, 50]))
-        usable, _ = tracks.unique([e for e in kept if e["file"] is not None])
-        ledger = tracks.plan(usable, people, DEVICE, 5.0, cfg.tz, ledger, days,
+        kept, _ = naming.most_recent(entries, rng.choice([5, 50]))
+        usable, _ = naming.unique([e for e in kept if e["file"] is not None])
+        ledger = naming.plan(usable, people, DEVICE, 5.0, cfg.tz, ledger, days,
                              doubted=rng.choice([None, "another device answered as this one today"]))
-        ledger, _ = tracks.bound_gone(ledger)
+        ledger, _ = naming.bound_gone(ledger)
         planned += len(ledger)
         for file, track in list(ledger.items()):   # download's part: frames checked, the ledger recorded
             if track["status"] != "wanted" or rng.random() < 0.5:
@@ -246,7 +251,8 @@ def _wire(rng, document):
 
 
 def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_unexpected(tmp_path):
-    from jobs import fetch, runner, spool
+    from jobs import runner, spool
+    from jobs.track import fetch
     from jobs.stages import download, inspect
 
     rng = random.Random(SEED)
@@ -280,7 +286,7 @@ def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_un
     # The rounds ended every way a device can: failed by its documents, completed with tracks in.
     assert {"failed", "completed"} <= set(outcomes), outcomes
     assert any(t["status"] == "verified" for t in ledger.values())
-    dashboard.write(cfg, cfg.paths.spool, roster.load(cfg.event.roster), dashboard_pages.Renderer(),
+    dashboard.write(cfg, cfg.paths.spool, roster.load(cfg.event.roster), pages.Renderer(),
                     now=DAY_MS / 1000 + 3600, day=DAY)
     hidden = [p.name for p in (tmp_path / "html").glob("*.html") if "could not show this" in p.read_text()]
     assert hidden == []
@@ -288,7 +294,7 @@ def test_random_devices_through_the_inspect_and_download_stages_raise_nothing_un
 
 def test_a_partial_track_keeps_no_fix_time_beyond_a_clock(tmp_path):
     """What a device left while recording is kept up to its last whole frame: its times are bounded too."""
-    from jobs import recording
+    from jobs.track import recording
 
     records = [(0x0AD4, 0, 0, 0, 5000, 0, t, 3, 9, 100, 0, 0, 0, 90) for t in (DAY_MS, DAY_MS + 200, 2 ** 62)]
     part = tmp_path / ".track.oao.part"
@@ -299,7 +305,7 @@ def test_a_partial_track_keeps_no_fix_time_beyond_a_clock(tmp_path):
 
 
 def test_the_figures_of_a_fix_dated_beyond_a_clock_print_no_time_rather_than_fail():
-    from jobs import figures
+    from jobs.track import figures
 
     assert figures.iso(2 ** 62) == figures.NO_TIME and figures.iso(DAY_MS).startswith("2026-07-16T09:00:00")
     assert len(figures.NO_TIME) == len(figures.iso(DAY_MS))   # sliced the same by the text output

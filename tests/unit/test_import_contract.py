@@ -1,29 +1,39 @@
-"""The import contract: which parts of jobs/ may import which, read with `ast`
-from the source (nothing is imported, so a module that fails to import still
-gets checked).
+"""The import contract as rules on paths, read with `ast` from the source
+(nothing is imported, so a module that fails to import still gets checked).
+A new module inside a folder needs no edit here: its folder is its layer.
 
-The parts, and the arrows allowed between them:
+The layers, lowest first; a module imports its own layer and the layers
+below it, never one above:
 
-    core     jobs/*.py that is neither a stage, the simulator nor an operator
-             tool: config, roster, spool, state, runner, locks, files, log,
-             device, oao, track_check, figures, shapes, tracks, assign, boards, units, ... and the
-             package itself. The core imports only the core: never a stage
-             (a stage is a page that uses the core, not the other way round),
-             never the simulator (tests, the demo and the benchmarks drive the
-             core with it) and never an operator tool.
-    stages   jobs/stages/*.py. A stage imports only the core: never another
-             stage (they hand work on through the spool, not by calls), never
-             the simulator, never an operator tool.
-    sim      jobs/sim/*. The simulated fleet imports the core (files, oao, figures)
-             and itself; never a stage or an operator tool. Its own command
-             line, jobs/sim/cli.py, is part of it.
-    tools    the operator's commands: OPERATOR_TOOLS below. They may import
-             the core and each other. Only the RUNNERS (cli, which runs one
-             stage as cron does, and foreground, which runs them all in one
-             process) import stages. Only demo, which runs a simulated event,
-             imports the simulator; cli's command table names jobs.sim.cli so
-             that `motion-server sim` works, imported only when that command
-             runs (DISPATCHED below).
+    jobs/units.py                  text and units for people
+    jobs/log.py, shipped.py        the log, where the shipped files are
+    jobs/spool/  jobs/device/      the disk is the state | everything a device
+                                   sends is untrusted (side by side: neither
+                                   imports the other)
+    jobs/config.py                 the configuration (it checks the device
+                                   settings it asks for against the device's)
+    jobs/roster.py                 the roster
+    jobs/runner.py                 the loop every stage shares
+    jobs/track/                    a track's life
+    jobs/day/                      an entrant's day
+    jobs/dashboard/                facts, boards, pages
+    jobs/stages/                   the stages, one page each
+    jobs/ops/                      the operator's commands, one file each
+    jobs/cli.py, __main__.py       the command line
+
+and beside them jobs/sim/, the simulated fleet.
+
+And these rules on top:
+
+    spool      imports nothing of the project but units;
+    device     never imports the spool;
+    stages     never import another stage (they hand work on through the
+               spool), nor ops, nor the simulator;
+    ops        never import a stage, except `run`, which runs them all;
+    sim        imports only the track format (jobs.track.oao), the figures
+               (it writes them into logs.json as the firmware does), file
+               writing (jobs.spool.files) and units; only the `demo` and
+               `sim` commands import it.
 
 Imports are counted wherever they are in a module (inside functions too), and
 so are modules named by string (importlib.import_module("jobs.stages." + ...),
@@ -40,28 +50,16 @@ from tests.builders import REPO
 
 JOBS = REPO / "jobs"
 
-OPERATOR_TOOLS = {"jobs.__main__", "jobs.cli", "jobs.foreground", "jobs.demo", "jobs.check", "jobs.report",
-                  "jobs.status", "jobs.serve", "jobs.retry", "jobs.verify"}
-RUNNERS = {"jobs.cli", "jobs.foreground"}
-SIM_USERS = {"jobs.demo"}
-# (importer, imported): a module named in a dispatch table and imported only when its command runs.
-DISPATCHED = {("jobs.cli", "jobs.sim.cli")}
+FOLDERS = ("spool", "device", "track", "day", "dashboard", "stages", "ops", "sim")
+# The layer of each top-level module and of each folder (the jobs package itself is the bottom).
+LAYERS = {"jobs": 0, "jobs.units": 0, "jobs.log": 1, "jobs.shipped": 1, "spool": 2, "device": 2, "jobs.config": 3,
+          "jobs.roster": 4, "jobs.runner": 5, "track": 6, "day": 7, "dashboard": 8, "stages": 9, "ops": 10,
+          "jobs.cli": 11, "jobs.__main__": 12}
+SIM_IMPORTS = {"jobs.track.oao", "jobs.track.figures", "jobs.spool.files", "jobs.units"}
+SIM_USERS = {"jobs.ops.demo", "jobs.ops.sim"}
+STAGE_RUNNERS = {"jobs.ops.run"}
 
 MODULE_NAME = re.compile(r"jobs(\.\w+)*\.?")
-
-
-def part(module):
-    """core, stage, sim or tool: the part of jobs a dotted module name is in."""
-    if module == "jobs.stages" or module.startswith("jobs.stages."):
-        return "stage"
-    if module == "jobs.sim" or module.startswith("jobs.sim."):
-        return "sim"
-    if module in OPERATOR_TOOLS:
-        return "tool"
-    return "core"
-
-
-WHAT = {"stage": "a stage", "sim": "the simulator", "tool": "an operator tool"}
 
 
 def module_name(path):
@@ -71,11 +69,22 @@ def module_name(path):
     return ".".join(parts)
 
 
+KNOWN = {module_name(path) for path in JOBS.rglob("*.py")}
+
+
+def layer(module):
+    """The layer a dotted module name is in: its folder, or the top-level module itself."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in FOLDERS:
+        return parts[1]
+    return module
+
+
 def imported(module, source, is_package=False):
     """{(imported jobs module, how)} for one module's source; how is "import" or "by name".
 
-    `from jobs import state` imports jobs.state, `from jobs.x import name` jobs.x;
-    f"jobs.stages.{name}" names jobs.stages.* (some stage)."""
+    `from jobs.spool import state` imports jobs.spool.state, `from jobs.spool import claim`
+    jobs.spool; f"jobs.stages.{name}" names jobs.stages.* (some stage)."""
     found = set()
     package = module if is_package else module.rpartition(".")[0]
     tree = ast.parse(source)
@@ -88,8 +97,8 @@ def imported(module, source, is_package=False):
             if node.level:
                 anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found |= {(f"{base}.{alias.name}" if base in ("jobs", "jobs.stages", "jobs.sim") else base, "import")
-                      for alias in node.names}
+            found |= {(f"{base}.{alias.name}" if f"{base}.{alias.name}" in KNOWN else base,
+                       "import") for alias in node.names}
         elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_fstrings
               and MODULE_NAME.fullmatch(node.value)):
             found.add((node.value.rstrip("."), "by name"))
@@ -99,26 +108,37 @@ def imported(module, source, is_package=False):
     return {(name, how) for name, how in found if name == "jobs" or name.startswith("jobs.")}
 
 
+def why_wrong(module, name):
+    """Why `module` must not import `name`, or None."""
+    mine, theirs = layer(module), layer(name)
+    if name == module or name == "jobs":
+        return None
+    if mine == "sim" or theirs == "sim":
+        if mine == theirs or (mine == "sim" and name in SIM_IMPORTS) or (theirs == "sim" and module in SIM_USERS):
+            return None
+        return "the simulator imports " + name if mine == "sim" else "only demo and sim import the simulator"
+    if mine == "spool" and theirs not in ("spool", "jobs.units"):
+        return "the spool imports only the spool and units"
+    if mine == "stages" and theirs == "stages" and name != "jobs.stages":
+        return "a stage imports another stage"
+    if mine == "ops" and theirs == "stages" and module not in STAGE_RUNNERS:
+        return "an operator command other than run imports a stage"
+    if mine not in LAYERS or theirs not in LAYERS:
+        return f"{module if mine not in LAYERS else name} is in no layer: add it to LAYERS"
+    if LAYERS[theirs] > LAYERS[mine]:
+        return f"{mine} imports {theirs}, a layer above it"
+    if LAYERS[theirs] == LAYERS[mine] and mine != theirs:
+        return f"{mine} imports {theirs}, a layer beside it"
+    return None
+
+
 def violations(module, source, is_package=False):
     """The arrows of one module that run the wrong way, one readable line each."""
-    mine, wrong = part(module), []
+    wrong = []
     for name, how in sorted(imported(module, source, is_package)):
-        theirs = part(name)
-        if theirs == "core" or name == module or (module, name) in DISPATCHED:
-            continue
-        if mine == "core":
-            why = f"the core imports {WHAT[theirs]}"
-        elif mine == "stage" and name != "jobs.stages":
-            why = "a stage imports " + ("another stage" if theirs == "stage" else WHAT[theirs])
-        elif mine == "sim" and theirs != "sim":
-            why = f"the simulator imports {WHAT[theirs]}"
-        elif mine == "tool" and theirs == "stage" and module not in RUNNERS:
-            why = "an operator tool that is not a runner imports a stage"
-        elif mine == "tool" and theirs == "sim" and module not in SIM_USERS:
-            why = "an operator tool other than demo imports the simulator"
-        else:
-            continue
-        wrong.append(f"{module} -> {name} ({how}): {why}")
+        why = why_wrong(module, name.removesuffix(".*"))
+        if why:
+            wrong.append(f"{module} -> {name} ({how}): {why}")
     return wrong
 
 
@@ -130,33 +150,45 @@ def modules():
 
 def test_every_module_of_jobs_imports_along_the_allowed_arrows():
     found = modules()
-    assert {"jobs.cli", "jobs.runner", "jobs.stages.download", "jobs.sim.fleet"} <= {m for m, _, _ in found}
+    assert {"jobs.cli", "jobs.runner", "jobs.spool", "jobs.stages.download", "jobs.sim.fleet",
+            "jobs.track.fetch", "jobs.ops.run"} <= {m for m, _, _ in found}
     wrong = [line for module, source, is_package in found for line in violations(module, source, is_package)]
     assert wrong == []
+
+
+def test_every_module_is_in_a_layer():
+    assert [m for m, _, _ in modules() if layer(m) not in LAYERS and layer(m) != "sim"] == []
 
 
 def test_the_exceptions_are_used():
     # Each exception is real: without it the rule would be stricter than the code.
     def importers(of):
-        return {module for module, source, is_package in modules() if part(module) == "tool"
-                and any(part(name) == of for name, _ in imported(module, source, is_package))}
-    assert importers("stage") == RUNNERS
-    assert importers("sim") == SIM_USERS | {importer for importer, _ in DISPATCHED}
+        return {module for module, source, is_package in modules() if layer(module) != of
+                and any(layer(name) == of for name, _ in imported(module, source, is_package))}
+    assert {m for m in importers("stages") if layer(m) == "ops"} == STAGE_RUNNERS
+    assert importers("sim") == SIM_USERS
 
 
 @pytest.mark.parametrize("module, source, caught", [
-    ("jobs.state", "from jobs.stages import download", "the core imports a stage"),
-    ("jobs.runner", "def later():\n    import jobs.stages.detect", "the core imports a stage"),
-    ("jobs.spool", "import importlib\nimportlib.import_module(f'jobs.stages.{name}')", "the core imports a stage"),
-    ("jobs.tracks", "from jobs.sim import Fleet", "the core imports the simulator"),
+    ("jobs.spool.state", "from jobs.stages import download", "the spool imports only the spool and units"),
+    ("jobs.spool", "from jobs import config", "the spool imports only the spool and units"),
+    ("jobs.device.warnings", "from jobs import config", "device imports jobs.config, a layer above it"),
+    ("jobs.runner", "def later():\n    import jobs.stages.detect", "jobs.runner imports stages, a layer above it"),
+    ("jobs.spool.files", "import importlib\nimportlib.import_module(f'jobs.stages.{name}')",
+     "the spool imports only the spool and units"),
+    ("jobs.device.api", "from jobs.spool import state", "device imports spool, a layer beside it"),
+    ("jobs.track.naming", "from jobs.sim import Fleet", "only demo and sim import the simulator"),
+    ("jobs.track.fetch", "from jobs.dashboard import boards", "track imports dashboard, a layer above it"),
     ("jobs.stages.download", "from jobs.stages import inspect", "a stage imports another stage"),
     ("jobs.stages.download", "from . import inspect", "a stage imports another stage"),
-    ("jobs.stages.detect", "from jobs.sim.fleet import DeviceSpec", "a stage imports the simulator"),
-    ("jobs.stages.dashboard", "from jobs import serve", "a stage imports an operator tool"),
-    ("jobs.sim.fleet", "from jobs.stages.download import step", "the simulator imports a stage"),
-    ("jobs.report", "from jobs.sim import Fleet", "an operator tool other than demo imports the simulator"),
-    ("jobs.status", "from jobs.stages import detect", "an operator tool that is not a runner imports a stage"),
-    ("jobs.serve", "import jobs.sim.cli", "an operator tool other than demo imports the simulator"),
+    ("jobs.stages.detect", "from jobs.sim.fleet import DeviceSpec", "only demo and sim import the simulator"),
+    ("jobs.stages.dashboard", "from jobs.ops import serve", "stages imports ops, a layer above it"),
+    ("jobs.sim.fleet", "from jobs.stages.download import step", "the simulator imports jobs.stages.download"),
+    ("jobs.sim.fleet", "from jobs.track import fetch", "the simulator imports jobs.track.fetch"),
+    ("jobs.ops.report", "from jobs.sim import Fleet", "only demo and sim import the simulator"),
+    ("jobs.ops.status", "from jobs.stages import detect", "an operator command other than run imports a stage"),
+    ("jobs.ops.serve", "import jobs.sim.fleet", "only demo and sim import the simulator"),
+    ("jobs.somewhere", "from jobs import units", "jobs.somewhere is in no layer: add it to LAYERS"),
 ])
 def test_an_arrow_the_wrong_way_is_caught(module, source, caught):
     wrong = violations(module, textwrap.dedent(source))
@@ -164,12 +196,14 @@ def test_an_arrow_the_wrong_way_is_caught(module, source, caught):
 
 
 @pytest.mark.parametrize("module, source", [
-    ("jobs.stages.download", "from jobs import runner, spool, state\nfrom jobs.log import quoted"),
-    ("jobs.cli", "importlib.import_module(f'jobs.stages.{name}')\nCOMMANDS = {'sim': ('jobs.sim.cli', '')}"),
-    ("jobs.foreground", "from jobs.cli import STAGES"),
-    ("jobs.demo", "from jobs.sim import Fleet\nfrom jobs import foreground"),
-    ("jobs.sim.cli", "from jobs.sim import scenario\nfrom jobs.sim.fleet import Fleet"),
-    ("jobs.sim.tracks", "from jobs import figures, oao"),
+    ("jobs.stages.download", "from jobs import runner, spool\nfrom jobs.spool import state\nfrom jobs.log import quoted"),
+    ("jobs.cli", "importlib.import_module(f'jobs.stages.{name}')\nCOMMANDS = {'sim': ('jobs.ops.sim', '')}"),
+    ("jobs.ops.run", "from jobs.stages import detect"),
+    ("jobs.ops.demo", "from jobs.sim import Fleet\nfrom jobs.ops import run"),
+    ("jobs.ops.sim", "from jobs.sim import scenario\nfrom jobs.sim.fleet import Fleet"),
+    ("jobs.sim.track_files", "from jobs.track import oao"),
+    ("jobs.spool.state", "from jobs.spool import files, layout, locks"),
+    ("jobs.track.fetch", "from jobs import runner, spool\nfrom jobs.device import api"),
 ])
 def test_the_allowed_arrows_pass(module, source):
     assert violations(module, source) == []

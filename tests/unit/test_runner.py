@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from jobs import runner, spool, state
+from jobs import runner, spool
+from jobs.spool import state
 from tests.builders import runner_config
 
 

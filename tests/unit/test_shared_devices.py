@@ -10,9 +10,13 @@ import datetime as dt
 import pytest
 import yaml
 
-from jobs import boards, check, config, dashboard_facts, report, roster, state, tracks
+from jobs import config, roster
+from jobs.dashboard import boards, facts as dashboard_facts
+from jobs.ops import preflight, report
+from jobs.spool import state
+from jobs.track import naming
 from jobs.config import ConfigError
-from jobs.files import write_json
+from jobs.spool.files import write_json
 from tests.builders import EVENT_DAY as DAY, HEADER, LONDON as TZ, event_config
 
 ROSTER = HEADER + """\
@@ -77,12 +81,12 @@ def test_a_wrong_rule_names_the_key(tmp_path, rule):
 
 
 def test_check_shows_the_rule_and_the_rows_it_maps(tmp_path):
-    found = check.check_shared({"offset": 1000}, load(tmp_path, rule={"offset": 1000}))
-    assert found["result"] == check.OK
+    found = preflight.check_shared({"offset": 1000}, load(tmp_path, rule={"offset": 1000}))
+    assert found["result"] == preflight.OK
     assert "offset 1000: 2 row(s)" in found["detail"]
     assert "1806 -> 806 (entrant 1101F, line 3)" in found["detail"] and "1900 -> 900" in found["detail"]
-    unmapped = check.check_shared({"offset": 5000}, load(tmp_path, rule={"offset": 5000}))
-    assert unmapped["result"] == check.WARN and unmapped["fix"]
+    unmapped = preflight.check_shared({"offset": 5000}, load(tmp_path, rule={"offset": 5000}))
+    assert unmapped["result"] == preflight.WARN and unmapped["fix"]
 
 
 # --- the day, seen by report, the boards and the dashboard ----------------------------
@@ -92,7 +96,7 @@ def ms(hour):
 
 
 def verified(file_id, device, hour, entrant):
-    return {"file": f"/logs/{hour}.oao", "name": tracks.local_name(file_id, device, ms(hour), TZ),
+    return {"file": f"/logs/{hour}.oao", "name": naming.local_name(file_id, device, ms(hour), TZ),
             "day": DAY.strftime("%Y%m%d"), "start": ms(hour), "end": ms(hour) + 3_600_000, "duration": 3_600_000,
             "distance": 1, "best500": 9000, "size": 10, "entrant": entrant, "file_id": file_id,
             "status": "verified", "unassigned": False, "summary": True}

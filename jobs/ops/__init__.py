@@ -1,0 +1,1 @@
+"""The operator's commands, one file each, named as the command."""
