@@ -135,11 +135,12 @@ def _import_place(record):
     return None
 
 
-def replicate_others(ctx):
+def replicate_others(ctx, claim):
     log = ctx.device_log(OTHERS)
     for where, sha256 in others_behind(ctx.spool):
         if ctx.stop.is_set():
             raise runner.Stopping()
+        spool.renew(claim)
         done = _copy(ctx, where, sha256, (OTHERS, where, sha256), log)
         if done is None:
             return
@@ -156,12 +157,17 @@ def replicate_others(ctx):
 def replicate_device(ctx, claim):
     """Copy each of the claimed device's files the replica lacks; stop at the first error of the replica's disk."""
     if claim.device == OTHERS:
-        return replicate_others(ctx)
+        return replicate_others(ctx, claim)
     doc = state.read(ctx.spool, claim.device)
     for file, track in sorted(doc["tracks"].items()):
         if ctx.stop.is_set():
             raise runner.Stopping()
-        if behind(track) and not copy_track(ctx, claim.device, file, track):
+        if not behind(track):
+            continue
+        # Renewed before each file: a device's many files may take longer than spool.lease_s to
+        # copy, and a claim another run took over meanwhile is no longer ours to copy under.
+        spool.renew(claim)
+        if not copy_track(ctx, claim.device, file, track):
             return
 
 

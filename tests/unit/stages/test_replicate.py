@@ -257,3 +257,25 @@ def test_a_damaged_note_of_what_was_copied_counts_as_nothing_copied(cfg):
     assert run_once(cfg) == runner.DONE
     assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
     assert replicate.others_behind(cfg.paths.spool) == []
+
+
+def test_a_claim_taken_over_between_two_files_stops_the_copying_under_it(cfg, monkeypatch):
+    put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 1000)
+    put_track(cfg, 470, "ALD470ANN_470_20220716_150000.oao", b"b" * 1000)
+    root = Path(cfg.paths.spool)
+    spool.enqueue(root, replicate.QUEUE, 470)
+    claim = spool.claim(root, replicate.QUEUE, 470)
+    copy_track, copied = replicate.copy_track, []
+
+    def copy_then_lose_the_claim(ctx, device, file, track):
+        copied.append(file)
+        done = copy_track(ctx, device, file, track)
+        # Another run takes the claim over: this one stalled past spool.lease_s (here 0 s).
+        assert spool.take_over(root, replicate.QUEUE, 0) == [470]
+        return done
+
+    monkeypatch.setattr(replicate, "copy_track", copy_then_lose_the_claim)
+    with pytest.raises(spool.ClaimLost):
+        replicate.replicate_device(runner.Context(cfg, "replicate"), claim)
+    assert len(copied) == 1     # the second file is left to whoever holds the device now
+    assert len(list(Path(cfg.paths.replica).rglob("*.oao"))) == 1
