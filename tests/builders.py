@@ -22,13 +22,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import yaml
 
 from jobs import cli, config as config_module, roster, runner, spool
 from jobs.dashboard import pages
 from jobs.ops import report
 from jobs.spool import state
-from jobs.track import naming
+from jobs.track import figures as _figures, naming
 from jobs.spool.files import write_json
 from jobs.log import setup as setup_log
 from jobs.stages import dashboard, detect, disconnect, download, expire, inspect, replicate
@@ -837,3 +838,23 @@ def run_logged(cfg, *names):
         return run_stages(cfg, *names)
     finally:
         close_motion_log()
+
+
+# --- alpha 500 by its plain definition (the reference the fast searches are held to) -----------
+
+def plain_alpha(track):
+    """Every end fix against every start before it: the fastest, then the first to end,
+    then the first to start."""
+    projection = _figures._projection(track.fixes["lat"])
+    east, north = _figures._east(track.fixes["lon"], projection), _figures._north(track.fixes["lat"], projection)
+    times, distance, best = track.times, track.distance, None
+    for j in range(1, len(times)):
+        i = np.arange(j)
+        valid = ((distance[i] >= distance[j] - _figures.ALPHA_MAX) & (distance[i] <= distance[j] - _figures.ALPHA_MIN)
+                 & ((east[i] - east[j]) ** 2 + (north[i] - north[j]) ** 2 <= _figures.ALPHA_RADIUS ** 2)
+                 & (track.rejects[i] == track.rejects[j]))
+        speeds = np.where(valid, (distance[j] - distance[i]) / np.maximum(times[j] - times[i], 1) * 1e6, 0.0)
+        k = int(np.argmax(speeds))
+        if speeds[k] > 0 and (best is None or speeds[k] > best["mm_s"]):
+            best = {"mm_s": float(speeds[k]), "start_ms": int(times[k]), "end_ms": int(times[j])}
+    return best

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jobs.track import figures, oao
+from tests.builders import plain_alpha
 
 START_MS = 1_700_000_000_000
 
@@ -149,24 +150,6 @@ def out_and_back(count, step_ms, drift_every=None):
         records.append((0x0AD4, 505_725_000 + round(along / 0.011132), -24_575_000, 0, 12_000,
                         0 if heading > 0 else 18_000_000, t, 3, 12, 150, 800, 1200, 0, 54))
     return records
-
-
-def plain_alpha(track):
-    """Every end fix against every start before it: the fastest, then the first to end,
-    then the first to start."""
-    projection = figures._projection(track.fixes["lat"])
-    east, north = figures._east(track.fixes["lon"], projection), figures._north(track.fixes["lat"], projection)
-    times, distance, best = track.times, track.distance, None
-    for j in range(1, len(times)):
-        i = np.arange(j)
-        valid = ((distance[i] >= distance[j] - figures.ALPHA_MAX) & (distance[i] <= distance[j] - figures.ALPHA_MIN)
-                 & ((east[i] - east[j]) ** 2 + (north[i] - north[j]) ** 2 <= figures.ALPHA_RADIUS ** 2)
-                 & (track.rejects[i] == track.rejects[j]))
-        speeds = np.where(valid, (distance[j] - distance[i]) / np.maximum(times[j] - times[i], 1) * 1e6, 0.0)
-        k = int(np.argmax(speeds))
-        if speeds[k] > 0 and (best is None or speeds[k] > best["mm_s"]):
-            best = {"mm_s": float(speeds[k]), "start_ms": int(times[k]), "end_ms": int(times[j])}
-    return best
 
 
 def plain_timed(track, span_ms, reject=True):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jobs.track import figures, oao, integrity
-from tests.builders import FIXTURE_NAMES, SPEEDREADER, START_MS, steady_records
+from tests.builders import FIXTURE_NAMES, SPEEDREADER, START_MS, plain_alpha, steady_records
 
 
 def pieces(data, rng, largest=200_000):
@@ -347,24 +347,6 @@ def plain_measured(track, metres, reject=True):
         speeds.append(float(track.speeds(np.array([i]), np.array([j]))[0]) if whole else 0.0)
         ends.append(j)
     return plain_best(speeds, list(range(n)), ends, track.times)
-
-
-def plain_alpha(track):
-    """Every end fix against every start before it: the fastest, then the first to end,
-    then the first to start."""
-    projection = figures._projection(np.ascontiguousarray(track.fixes["lat"]))
-    east, north = figures._east(track.fixes["lon"], projection), figures._north(track.fixes["lat"], projection)
-    times, distance, best = track.times, track.distance, None
-    for j in range(1, len(times)):
-        i = np.arange(j)
-        valid = ((distance[i] >= distance[j] - figures.ALPHA_MAX) & (distance[i] <= distance[j] - figures.ALPHA_MIN)
-                 & ((east[i] - east[j]) ** 2 + (north[i] - north[j]) ** 2 <= figures.ALPHA_RADIUS ** 2)
-                 & (track.rejects[i] == track.rejects[j]))
-        speeds = np.where(valid, (distance[j] - distance[i]) / np.maximum(times[j] - times[i], 1) * 1e6, 0.0)
-        k = int(np.argmax(speeds))
-        if speeds[k] > 0 and (best is None or speeds[k] > best["mm_s"]):
-            best = {"mm_s": float(speeds[k]), "start_ms": int(times[k]), "end_ms": int(times[j])}
-    return best
 
 
 def legs_records(rng, count, step_ms):
