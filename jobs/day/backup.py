@@ -45,9 +45,9 @@ class NotImported(Exception):
 def file_start(path, fmt):
     """The session's start (aware UTC datetime) as the file gives it, or None when its format does not."""
     if fmt == "oao":
-        from jobs.track import oao, integrity as track_check   # numpy: only when an .oao is imported
+        from jobs.track import integrity, oao   # numpy: only when an .oao is imported
         try:
-            first = track_check.verify_file(path)["first_ms"]
+            first = integrity.verify_file(path)["first_ms"]
         except oao.OAOError as exc:
             raise NotImported(f"{path}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
         first = documents.frame_time(first)   # the file's own clock: 2**62 ms is no date
@@ -254,9 +254,9 @@ def _check(copy, source, fmt, digest):
         raise NotImported(f"{source}: the copy differs from the source (size or sha256): not imported")
     if fmt != "oao":
         return "size and sha256"
-    from jobs.track import oao, integrity as track_check
+    from jobs.track import integrity, oao
     try:
-        found = track_check.verify_file(copy)
+        found = integrity.verify_file(copy)
     except oao.OAOError as exc:
         raise NotImported(f"{source}: not an intact OAO track: {str(exc).split(': ', 1)[-1]}") from None
     return f"every frame ({sum(found['frames'].values())} frames) and sha256"

@@ -23,7 +23,7 @@ from collections import Counter
 from jobs import runner, spool, units
 from jobs.device import warnings as device_warnings, documents
 from jobs.spool import files, layout, state
-from jobs.track import ledger, recording, naming
+from jobs.track import ledger, naming, recording
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -120,8 +120,6 @@ def summary(info):
 
 def hand_on(ctx, device, info, warnings, entries):
     """Record what was found and pass the device on, if it is still ours to move."""
-    from jobs.track import naming as tracks
-
     log = ctx.device_log(device)
     cfg = ctx.cfg
     roster = ctx.roster()
@@ -130,14 +128,14 @@ def hand_on(ctx, device, info, warnings, entries):
             log.info("status became %s meanwhile; leaving it", doc["status"])
             return
         before = doc["tracks"]
-        days = tracks.event_days(roster, cfg.event.first_day, cfg.event.last_day)
-        ledger = tracks.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days,
+        days = naming.event_days(roster, cfg.event.first_day, cfg.event.last_day)
+        ledger = naming.plan(entries, roster, device, cfg.filters.min_500m_knots, cfg.tz, before, days,
                              doubted=_doubted(doc))
-        ledger, forgotten = tracks.bound_gone(ledger)
+        ledger, forgotten = naming.bound_gone(ledger)
         if forgotten:
             doc["gone_forgotten"] = (doc.get("gone_forgotten") or 0) + forgotten
             log.info("%d tracks no longer on the device forgotten (the ledger keeps the latest %d; %d so far)",
-                     forgotten, tracks.GONE_KEPT, doc["gone_forgotten"])
+                     forgotten, naming.GONE_KEPT, doc["gone_forgotten"])
         # Detect's warnings (a device answering from a new address today) outlive an inspection.
         kept = [w for w in doc["warnings"]
                 if isinstance(w, dict) and w.get("kind") in device_warnings.KEPT_BY_INSPECTION]

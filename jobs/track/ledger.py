@@ -38,6 +38,9 @@ SETTLED = (VERIFIED, DAMAGED, BAD)
 GROWING = (RECORDING, PARTIAL)
 # Still to come from the device: a track that stops being listed is then skipped, no longer on the device.
 TO_COME = (WANTED, RECORDING)
+
+# Why a track is recording, on its tile: what the team can do about it.
+STILL_RECORDING = "still recording: stop the device to finish its session"
 # The tracks that count as logged on their day: every status but skipped, in the boards' order.
 LOGGED = (VERIFIED, DAMAGED, WANTED, BAD, RECORDING, PARTIAL)
 
@@ -119,6 +122,24 @@ def still_recording(entry, reason, since=None):
     if since is not None:
         entry.setdefault("recording_since", since)
     return True
+
+
+def follow_growing(track, old):
+    """The ledger track for a log that was recording (or kept partial) at the last look
+    (jobs.track.naming.plan: `track` is what planning decided from this listing).
+
+    Still growing and without a summary: recording, with the new size. The same size as at the
+    last look, or a summary: as planned (wanted, fetched as usual). What was
+    kept under the final name (`partial`) is carried until the whole track
+    replaces it.
+    """
+    kept = {key: old[key] for key in ("partial", "recording_since") if old.get(key)}
+    track = {**track, **kept}
+    if track["status"] != WANTED or track.get("summary") or not track.get("size"):
+        return track
+    if track["size"] > (old.get("size") or 0):
+        still_recording(track, STILL_RECORDING)
+    return track
 
 
 def partial_kept(entry, kept, reason):

@@ -16,10 +16,10 @@ import re
 from pathlib import PurePosixPath
 
 from jobs.spool import layout
-from jobs.track import recording
 from jobs.device import track_path_problem
 # Names, not the module: `ledger` here is a device's ledger, the dict these words describe.
-from jobs.track.ledger import GROWING, ON_DISK, SETTLED, SKIPPED, TO_COME, WANTED, kept_sha256, skipped
+from jobs.track.ledger import (GROWING, ON_DISK, SETTLED, SKIPPED, TO_COME, WANTED, follow_growing, kept_sha256,
+                               skipped)
 from jobs.roster import FILE_ID
 from jobs.units import knots
 
@@ -190,7 +190,7 @@ def plan(logs, roster, device, min_knots, tz, ledger, days=None, doubted=None):
         if track["status"] == WANTED and why:
             track = _held(track, device, tz, why, taken)
         if old is not None and old.get("status") in GROWING:
-            track = recording.follow(track, old)
+            track = follow_growing(track, old)
         if track["status"] == WANTED:
             taken[_place(track)] = track["file"]
         new[entry["file"]] = track

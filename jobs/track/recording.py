@@ -29,10 +29,10 @@ import time
 from jobs import spool
 from jobs.device import documents
 from jobs.spool import files, layout, locks, state
-from jobs.track import ledger
+from jobs.track import ledger, naming
 
 LOOK_S = 5.0    # how soon a device with a log still growing is looked at again
-TILE = "still recording: stop the device to finish its session"
+TILE = ledger.STILL_RECORDING
 
 
 class StillRecording(Exception):
@@ -63,24 +63,6 @@ def announced_total(answer, have):
         return None
     # isdigit() alone takes '²' (int() refuses it), and int() refuses 5,000 digits.
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-
-
-def follow(track, old):
-    """The ledger track for a log that was recording (or kept partial) at the last look.
-
-    `track` is what planning decided from this listing. Still growing and
-    without a summary: recording, with the new size. The same size as at the
-    last look, or a summary: as planned (wanted, fetched as usual). What was
-    kept under the final name (`partial`) is carried until the whole track
-    replaces it.
-    """
-    kept = {key: old[key] for key in ("partial", "recording_since") if old.get(key)}
-    track = {**track, **kept}
-    if track["status"] != "wanted" or track.get("summary") or not track.get("size"):
-        return track
-    if track["size"] > (old.get("size") or 0):
-        ledger.still_recording(track, TILE)
-    return track
 
 
 def mark(ctx, device_id, track, log):
@@ -124,13 +106,11 @@ def look_again(ctx, device_id, expected, log):
 
 def keep_partials(ctx, device_id, log):
     """The device left while recording: keep each recording track's complete frames as `partial`."""
-    from jobs.track import naming as tracks
-
     for file, track in state.read(ctx.spool, device_id)["tracks"].items():
         if not (isinstance(track, dict) and track.get("status") == ledger.RECORDING):
             continue
         try:
-            final = tracks.final_path(ctx.cfg.paths.tracks, track)
+            final = naming.final_path(ctx.cfg.paths.tracks, track)
             kept = _keep_frames(layout.part_file(final), final, device_id, _kept_bytes(track))
         except (OSError, ValueError) as exc:
             log.error("%s: nothing kept of a track still recording: %s", track.get("name"), exc)
@@ -146,10 +126,8 @@ def keep_partials(ctx, device_id, log):
 
 def partial_reason(kept, tz):
     """'the device left while recording: 1,234,567 bytes kept up to the last complete frame (last fix 14:02:05)'"""
-    from jobs.track import naming as tracks
-
     last = kept.get("last_fix")
-    when = f" (last fix {tracks.local_start(last, tz):%H:%M:%S})" if isinstance(last, int) else ""
+    when = f" (last fix {naming.local_start(last, tz):%H:%M:%S})" if isinstance(last, int) else ""
     return f"the device left while recording: {kept['bytes']:,} bytes kept up to the last complete frame{when}"
 
 

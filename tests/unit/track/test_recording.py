@@ -21,7 +21,7 @@ import responses
 from jobs import roster, runner, spool
 from jobs.ops import verify
 from jobs.spool import state
-from jobs.track import oao, recording, integrity, naming
+from jobs.track import integrity, ledger, naming, oao, recording
 from tests.builders import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, REPO, download_config, download_once,
                             final_path, fixture_track, ledger_entry, part_path, queue_device, url)
 
@@ -56,7 +56,7 @@ def intact(data):
 def test_a_log_still_growing_stays_recording_with_its_new_size_and_its_failures_untouched():
     old = recording_entry(100_000, status="recording", failures=1, recording_since=5.0)
     planned = recording_entry(130_000)
-    followed = recording.follow(planned, old)
+    followed = ledger.follow_growing(planned, old)
     assert followed["status"] == "recording" and followed["size"] == 130_000
     assert followed["reason"] == recording.TILE == "still recording: stop the device to finish its session"
     assert followed["recording_since"] == 5.0 and followed["failures"] == 0   # as planned: never counted
@@ -64,17 +64,17 @@ def test_a_log_still_growing_stays_recording_with_its_new_size_and_its_failures_
 
 def test_the_same_size_on_two_looks_or_a_summary_makes_it_wanted_again():
     old = recording_entry(100_000, status="recording")
-    assert recording.follow(recording_entry(100_000), old)["status"] == "wanted"
+    assert ledger.follow_growing(recording_entry(100_000), old)["status"] == "wanted"
     with_summary = {**ledger_entry(FILE, NAME, 140_000, "20220716"), "summary": True}
-    assert recording.follow(with_summary, old)["status"] == "wanted"
+    assert ledger.follow_growing(with_summary, old)["status"] == "wanted"
 
 
 def test_what_was_kept_as_partial_is_carried_until_the_whole_track_replaces_it():
     kept = {"bytes": 9000, "last_fix": 1657975000000}
     old = recording_entry(100_000, status="partial", partial=kept)
-    assert recording.follow(recording_entry(150_000), old) == {**recording_entry(150_000), "status": "recording",
+    assert ledger.follow_growing(recording_entry(150_000), old) == {**recording_entry(150_000), "status": "recording",
                                                                "reason": recording.TILE, "partial": kept}
-    assert recording.follow(recording_entry(150_000, summary=True), old)["partial"] == kept
+    assert ledger.follow_growing(recording_entry(150_000, summary=True), old)["partial"] == kept
 
 
 def test_planning_follows_the_listing_and_a_recording_log_no_longer_listed_is_gone():
@@ -184,7 +184,7 @@ def test_once_it_stops_the_whole_track_replaces_the_partial_and_is_verified(cfg,
     responses.replace(responses.GET, url(), status=206, body=track[listed:],
                       headers={"Content-Range": f"bytes {listed}-{len(track) - 1}/{len(track)}"})
     whole = {**ledger_entry(FILE, NAME, len(track), "20220716"), "summary": True, "partial": kept}
-    queue_device(cfg, DEVICE, [recording.follow(whole, entry)])
+    queue_device(cfg, DEVICE, [ledger.follow_growing(whole, entry)])
     doc = download_once(cfg)
     with open(final_path(cfg), "rb") as f:
         assert f.read() == track
