@@ -288,7 +288,7 @@ def _pause(ctx, seconds):
 
     A freed worker means a waiting device need not wait out the interval; a
     changed queue folder means new work (a stat every WATCH_S: cheaper than a
-    step). The stop event may be another thread's (foreground run), so it is
+    step). The stop event may be another thread's (`run`), so it is
     looked at every half second rather than waited on alone.
     """
     until = time.monotonic() + seconds

@@ -26,7 +26,7 @@ CHUNK = 1024 * 1024      # the most one read takes from the socket: more than GA
 # Over WiFi a read brings one TCP segment (~1.5 KB), and each read costs as much
 # Python, and as many thread switches, as 512 KB: 700 reads a second at 1 MiB/s.
 # After a smaller piece the worker pauses while the socket gathers about GATHER
-# bytes: never more than half its receive buffer holds (client.gather_limit: a
+# bytes: never more than half its receive buffer holds (api.gather_limit: a
 # longer pause would slow the device to a buffer a pause), never longer than the
 # rest of the track should take, at most PAUSE_MAX_S: ~2 reads a second a
 # device. Reads of 64 KB (the old pauses of at most 0.1 s) cost 2x the CPU per
@@ -58,7 +58,7 @@ class DeviceFetch:
 
     ctx: runner.Context
     claim: spool.Claim
-    session: object             # a requests.Session from client.session()
+    session: object             # a requests.Session from api.session()
     base_url: str               # http://<address>:<port>: a track's path goes after it
     log: object                 # the device's logger
 
@@ -560,7 +560,7 @@ def _figure_fields(found):
             "first_fix": documents.frame_time(found["first_ms"]), "last_fix": documents.frame_time(found["last_ms"])}
 
 
-# (ledger field, jobs.track.figures.summary key): the ledger names the device's figures so (tracks.py).
+# (ledger field, jobs.track.figures.summary key): the ledger names the device's figures so (jobs/track/naming.py).
 COMPUTED_FIELDS = (("best2s", "2s_best"), ("best10s", "10s_best"), ("best500", "500m_best"),
                    ("best1852", "1852m_best"), ("alpha500", "a500m_best"), ("best1h", "1h_best"),
                    ("best5x10", "5x10s_best"))

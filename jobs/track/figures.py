@@ -156,7 +156,7 @@ def fixes_of(path, checksums=False):
 def intact_fixes_of(path):
     """(fixes, bad stretches) of the file at `path`, every checksum checked, skipping
     what is damaged as the analysers do ("corrupt records"): after a bad or cut frame
-    the fixes go on where whole, intact frames start again (track_check.survey's rule)."""
+    the fixes go on where whole, intact frames start again (integrity.survey's rule)."""
     found = Fixes()
     stretches = 0
     with open(path, "rb") as f:

@@ -4,7 +4,7 @@ pieces of any size as they arrive; TrackCheck adds the sha256 and the device's
 identity, and gathers the fixes for jobs.track.figures in the same pass), and a
 damaged track is surveyed the way the analysers skip "corrupt records" (survey,
 next_intact_frame). Nothing here writes a file or decides a track's fate: the
-download stage (jobs.track.fetch) does, from what this says.
+download stage (jobs.stages.download, through jobs.track.fetch) does, from what this says.
 
 Reading a track's frames is this check with checksums off, for a file verified
 already (jobs.track.figures reads its fixes so).

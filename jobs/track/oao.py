@@ -12,8 +12,11 @@ No GNSS frame's checksum is computed byte by byte in Python (only the few
 header and short frames' are): a run of consecutive 52-byte GNSS frames is a
 numpy matrix, one row per frame, so its checksums are a matrix product
 (_fletcher_sums). Only this module imports numpy (jobs.track.integrity and
-jobs.track.figures take it from here), and only the download stage (through
-jobs.track.fetch) and the simulator import it: an idle cron run never pays for it.
+jobs.track.figures take it from here), and only what reads a track's frames
+imports it: the download stage (through jobs.track.fetch), the `figures`
+command (jobs.ops.figures), the simulator, and, only when they come to a track,
+jobs.day.backup (an .oao imported) and jobs.track.recording (a device's growing
+log): an idle cron run never pays for it.
 """
 
 import os

@@ -166,7 +166,7 @@ def _keep_frames(part, final, device_id, kept_before=0):
 
 
 def intact_prefix(data):
-    """(length, what track_check.Verifier found in it) of the leading whole, intact frames of `data`."""
+    """(length, what integrity.Verifier found in it) of the leading whole, intact frames of `data`."""
     from jobs.track import oao, integrity as track_check
 
     verifier = track_check.Verifier()
