@@ -56,7 +56,7 @@ def queue_fleet(cfg, fleet):
         with state.update(cfg.paths.spool, device) as doc:
             state.set_status(doc, "pending", address=fleet.address(device))
             for n, log in enumerate(fleet.logs(device)):
-                name = f"S{device}X_{device}_20260716_{100000 + n}.oao"   # as tracks.NAME wants
+                name = f"S{device}X_{device}_20260716_{100000 + n}.oao"   # as naming.NAME wants
                 doc["tracks"][log["file"]] = {
                     "file": log["file"], "name": name, "day": "20260716", "start": log["start_date"],
                     "end": log["end_date"], "duration": log["duration"], "distance": log["distance"],

@@ -10,7 +10,7 @@ Three ledgers, each planned by jobs.track.naming.plan and written as a state fil
     uncapped          every entry planned (as before limits.max_log_entries was applied)
     uncapped, again   + a reconnection listing 12,658 new names, the old ones kept
                       (the rule before: every track no longer listed stayed as history)
-    capped            the 1,000 most recent (inspect's tracks.most_recent), and again after
+    capped            the 1,000 most recent (inspect's naming.most_recent), and again after
                       the reconnection (skipped tracks no longer listed are dropped)
 
 For each: the state file's size and the CPU (process time) of one state.update

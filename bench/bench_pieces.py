@@ -1,15 +1,15 @@
 """CPU per GB of checking a download as it arrives, by the size of the pieces it arrives in.
 
 Over WiFi a device's bytes arrive in TCP segments of ~1.5 KB, and the download
-stage reads what each receive brings (client.pieces, read1) so that it can
+stage reads what each receive brings (api.pieces, read1) so that it can
 look at the clock between pieces. Every piece then goes through the sha256 and
-the OAO frame check (track_check.TrackCheck). Two figures, median of 5 (min–max):
+the OAO frame check (integrity.TrackCheck). Two figures, median of 5 (min–max):
 
 1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB,
    and with the track's figures computed in the same pass (TrackCheck(figures=...)).
 2. The whole client loop over HTTP on loopback: a server process (not counted)
    sends a track at 2 MB/s in writes of 1460 B or 20 KB; the client reads it
-   with requests' iter_content(64 KB) or with client.pieces, checks and writes
+   with requests' iter_content(64 KB) or with api.pieces, checks and writes
    it (each piece, or gathered to 64 KB first). CPU of the client only (this
    process), per GB.
 
@@ -67,7 +67,7 @@ def serve(ports, data, write, rate):
 def client_loop(session, url, how, out):
     """s/GB of this process for one download read `how`, checked and written.
 
-    "pieces, gathered": what a loop over client.pieces costs when it hands
+    "pieces, gathered": what a loop over api.pieces costs when it hands
     the check and the file 64 KB at a time (a suggestion for the download stage).
     """
     began = time.process_time()
