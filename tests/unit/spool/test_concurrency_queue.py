@@ -2,7 +2,7 @@
 
 In this process on files only; the fleet tests (16 simulated devices arriving
 at once, a leaver that must still be served) are in
-tests/integration/spool/test_concurrency.py.
+tests/integration/test_concurrency.py.
 """
 
 import threading
