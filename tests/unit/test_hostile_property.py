@@ -13,7 +13,7 @@ import struct
 
 from jobs import roster
 from jobs.dashboard import pages
-from jobs.device import documents as shapes
+from jobs.device import documents
 from jobs.ops import report
 from jobs.spool import state
 from jobs.track import oao, integrity, naming
@@ -61,7 +61,7 @@ def log_entry(rng):
     return entry if rng.random() < 0.95 else value(rng)
 
 
-def documents(rng):
+def random_documents(rng):
     info = {"motion": {"identifier": rng.choice([DEVICE, value(rng)]), "username": value(rng),
                        "hardware": rng.choice([{"code": 106, "name": "M10"}, value(rng)]),
                        "firmware": rng.choice([{"code": 3232, "name": "9008"}, 3129, value(rng)]),
@@ -118,7 +118,7 @@ def check_frames(data, rng):
         return None
     fields = fetch._figure_fields(check.figures_result())
     for name in ("first_fix", "last_fix"):
-        assert fields.get(name) is None or 0 < fields[name] <= shapes.EPOCH_MS_MAX
+        assert fields.get(name) is None or 0 < fields[name] <= documents.EPOCH_MS_MAX
     return check.identity(), fields
 
 
@@ -131,14 +131,14 @@ def test_random_documents_and_frames_through_inspect_download_and_the_dashboard(
     renderer = pages.Renderer()
     ledger, planned, checked = {}, 0, 0
     for round_ in range(150):
-        info, settings, logs = documents(rng)
-        for reader, doc in ((shapes.info, info), (shapes.settings, settings)):
+        info, settings, logs = random_documents(rng)
+        for reader, doc in ((documents.info, info), (documents.settings, settings)):
             try:
                 reader(doc)
             except DeviceError:
                 pass
         try:
-            entries = shapes.logs(logs)
+            entries = documents.logs(logs)
         except DeviceError:
             continue
         kept, _ = naming.most_recent(entries, rng.choice([5, 50]))
@@ -225,7 +225,7 @@ class RandomDevice:
 
 def served(rng, device):
     """Random documents, and for each track they list, random frames; the listed size mostly right."""
-    info, settings, logs = documents(rng)
+    info, settings, logs = random_documents(rng)
     if rng.random() < 0.7:   # mostly a device that says who it is: its listing and tracks are the test
         info = {"motion": {"identifier": DEVICE, "username": "K888", "filesystem": {"level": 3},
                            "battery": {"level": 62}, "firmware": {"code": 3232, "name": "9008"}}}

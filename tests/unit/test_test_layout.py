@@ -2,8 +2,9 @@
 tests/conftest.py holds only pytest fixtures and hooks.
 
 Shared set-ups live in tests/builders.py; a test module that imports another
-makes that module a library too, and pytest imports it twice under two names
-(as `test_x` from its folder and as `tests.unit.test_x`). Read with `ast`, so
+makes that module a library too, one that can be imported under a second name
+(every test folder is a package: pytest imports `tests.unit.track.test_ledger`,
+while a bare `test_ledger` would be another module). Read with `ast`, so
 imports inside functions count too, and nothing is imported.
 """
 import ast
@@ -33,7 +34,7 @@ def imported(tree):
 def is_test_module(name):
     """A test module or conftest, by any of the names it can be imported under."""
     if name.startswith("."):
-        return True                  # tests are no package: a relative import reaches another test file
+        return True                  # every test folder is a package: a relative import reaches another test module
     parts = name.split(".")
     if parts[0] == "tests":
         return len(parts) > 1 and parts[1] != "builders"
@@ -63,11 +64,11 @@ def test_conftest_holds_only_fixtures_and_hooks():
 
 
 def test_the_check_sees_each_way_of_importing_a_test_module():
-    imports = ("from tests.unit.test_dashboard import craft\nfrom tests import conftest\n"
-               "import tests.integration.test_check\nfrom test_boards import sailed\nfrom . import x\n"
+    imports = ("from tests.unit.dashboard.test_dashboard import craft\nfrom tests import conftest\n"
+               "import tests.integration.ops.test_preflight\nfrom test_boards import sailed\nfrom . import x\n"
                "def later():\n    from conftest import REPO\n")
     allowed = "from tests.builders import config\nfrom tests import builders\nimport tests.builders\nimport jobs.config\n"
     bad = [name for _, name in imported(ast.parse(imports)) if is_test_module(name)]
-    assert {"tests.unit.test_dashboard", "tests.conftest", "tests.integration.test_check", "test_boards", ".",
-            "conftest"} <= set(bad)
+    assert {"tests.unit.dashboard.test_dashboard", "tests.conftest", "tests.integration.ops.test_preflight",
+            "test_boards", ".", "conftest"} <= set(bad)
     assert [name for _, name in imported(ast.parse(allowed)) if is_test_module(name)] == []

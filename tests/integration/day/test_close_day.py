@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from jobs import cli, config, runner
+from jobs.dashboard import pages
 from jobs.spool import state
 from jobs.track import naming
 from jobs.roster import Roster
@@ -99,7 +100,7 @@ def test_a_day_closed_after_a_mark_handed_over_reopened_by_a_late_device_and_clo
     capsys.readouterr()
     assert cli.main(["--config", str(path), "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["days"][when]["text"].startswith("reopened: 1 file since the close at")
-    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), pages.Renderer())
     page = (Path(cfg.paths.html) / "index.html").read_text()
     assert "reopened: 1 file since the close at" in page and "Second copy" in page
     assert cli.main(["--config", str(path), "handoff", when, str(dest)]) == 1

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from jobs import cli, config
+from jobs.dashboard import pages
 from jobs.day import closing
 from jobs.spool import state
 from jobs.track import naming
@@ -123,7 +124,7 @@ def test_close_twice_with_nothing_new_changes_nothing(event, capsys):
 
 
 def render(cfg):
-    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), pages.Renderer())
     return (Path(cfg.paths.html) / "index.html").read_text(), json.loads((Path(cfg.paths.html) / "status.json").read_text())
 
 

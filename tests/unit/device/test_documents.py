@@ -39,7 +39,7 @@ def logs_doc(fixtures):
 
 
 def refused_entry(document, **limits):
-    """shapes.logs refuses a wrong entry alone: raise its problem, as refused() expects."""
+    """documents.logs refuses a wrong entry alone: raise its problem, as refused() expects."""
     for entry in documents.logs(document, **limits):
         if "problem" in entry:
             raise DeviceError(entry["problem"])

@@ -28,7 +28,7 @@ OLD_INFO = {"motion": {"username": "K888", "identifier": 470, "hardware": "wirel
                        "filesystem": {"level": 3}, "battery": {"level": 62, "charging": False}}}
 SETTINGS = {"settings": {"username": "K888", "speed_unit": "kn", "distance_unit": "km", "gnss_rate": "5",
                          "one_log_per_day": "0", "timezone": "60", "custom_led": {"flash": "1"}}}
-HOSTILE = "<script>\n\x1b[2J\u202e" + "x" * 186   # 200 characters: as long as shapes lets through
+HOSTILE = "<script>\n\x1b[2J\u202e" + "x" * 186   # 200 characters: as long as jobs.device.documents lets through
 
 
 def checks_of(tmp_path, text=""):

@@ -408,7 +408,7 @@ class _Link:
         self.now, self.size, self.rate, self.buffer = 0.0, size, rate, buffer
         self.sent = self.read = 0
         self.last = 0.0
-        # as client._Connection records it: the kernel's figure counts its overhead, about half
+        # as jobs.device.api._Connection records it: the kernel's figure counts its overhead, about half
         self.connection = type("Connection", (), {"receive_buffer": 2 * buffer})()
 
     def _arrive(self):

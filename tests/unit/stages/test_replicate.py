@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs import runner, spool
+from jobs.dashboard import pages
 from jobs.ops import preflight, verify
 from jobs.spool import files, layout, state
 from jobs.stages import dashboard, replicate
@@ -94,7 +95,7 @@ def test_a_missing_replica_disk_is_a_warning_and_the_files_wait_for_it(cfg, tmp_
     assert not replica.exists()  # never created in its place on the laptop's disk
     health = replicate.health_of(cfg.paths.spool)
     assert health["kind"] == "missing" and "is missing" in health["problem"]
-    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), pages.Renderer())
     page = (Path(cfg.paths.html) / "index.html").read_text()
     assert "Second copy" in page and "is missing" in page
     assert json.loads((Path(cfg.paths.html) / "status.json").read_text())["replica"]["problem"]
@@ -103,7 +104,7 @@ def test_a_missing_replica_disk_is_a_warning_and_the_files_wait_for_it(cfg, tmp_
     assert replicate.health_of(cfg.paths.spool)["problem"] is None
     assert state.read(cfg.paths.spool, 470)["tracks"][file]["replica"]["sha256"] == sha(replica / DAY /
                                                                                        "ALD470ANN_470_20220716_130240.oao")
-    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), pages.Renderer())
     assert "Second copy" not in (Path(cfg.paths.html) / "index.html").read_text()
 
 
@@ -206,7 +207,7 @@ def test_imported_backup_files_are_copied_too(cfg, capsys):
     assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
     assert replicate.others_behind(cfg.paths.spool) == []
     put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 1000)  # on disk, not copied yet
-    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), dashboard.dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="none"), pages.Renderer())
     page = (Path(cfg.paths.html) / f"tracks-{DAY}.html").read_text()
     assert page.count("✔ replicated") == 1 and page.count("◷ not yet") == 1
     (Path(cfg.paths.replica) / DAY / name).write_bytes(b"changed on the replica disk")

@@ -45,7 +45,7 @@ def recording_entry(size, **changes):
 
 
 def intact(data):
-    """What track_check.Verifier finds in `data`; OAOError unless it is whole, intact frames."""
+    """What integrity.Verifier finds in `data`; OAOError unless it is whole, intact frames."""
     verifier = integrity.Verifier()
     verifier.feed(data)
     return verifier.finish()
