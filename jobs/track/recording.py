@@ -167,9 +167,9 @@ def _keep_frames(part, final, device_id, kept_before=0):
 
 def intact_prefix(data):
     """(length, what integrity.Verifier found in it) of the leading whole, intact frames of `data`."""
-    from jobs.track import oao, integrity as track_check
+    from jobs.track import integrity, oao
 
-    verifier = track_check.Verifier()
+    verifier = integrity.Verifier()
     try:
         verifier.feed(data)
         return len(data), verifier.finish()
@@ -177,6 +177,6 @@ def intact_prefix(data):
         length = exc.offset or 0
     if length == 0:
         return 0, None
-    again = track_check.Verifier()
+    again = integrity.Verifier()
     again.feed(data[:length])
     return length, again.finish()
