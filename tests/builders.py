@@ -7,13 +7,16 @@ each other; tests/conftest.py holds only pytest fixtures, built from these.
 """
 
 import atexit
+import contextlib
 import datetime as dt
 import json
 import logging
 import math
 import os
 import re
+import resource
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -23,6 +26,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 import yaml
 
 from jobs import cli, config as config_module, roster, runner, spool
@@ -567,12 +571,43 @@ def url(file=FILE):
     return f"http://{ADDRESS}:{PORT}{file}"
 
 
+def download_fixtures():
+    """The `track` and `cfg` fixtures of the download tests (the fixture device's
+    first track; download_config in the test's folder), one definition for every
+    module that downloads it: `track, cfg = download_fixtures()`."""
+
+    @pytest.fixture
+    def track(fixtures):
+        return fixture_track(fixtures)
+
+    @pytest.fixture
+    def cfg(tmp_path):
+        return download_config(tmp_path)
+
+    return track, cfg
+
+
 def final_path(cfg, name=NAME, day="20220716"):
     return os.path.join(cfg.paths.tracks, day, name)
 
 
 def part_path(cfg, name=NAME, day="20220716"):
     return os.path.join(cfg.paths.tracks, day, f".{name}.part")
+
+
+@contextlib.contextmanager
+def file_size_limit(size):
+    """Files may not grow past `size` bytes inside the block: a real write error
+    from the kernel (EFBIG, like ENOSPC a write that fails half-way). SIGXFSZ is
+    ignored meanwhile, so the write fails instead of the process being killed."""
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, old_handler)
 
 
 # --- an expired spool: things 10 days old and fresh -----------------------------------------

@@ -8,6 +8,7 @@ The tests here need the simulated fleet on loopback, subprocesses, SIGTERM and S
 the others are in tests/unit/stages/test_download.py.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -229,16 +230,23 @@ def assert_no_partial_file_under_a_final_name(cfg, fleet, entry):
         assert final.read_bytes() == fleet.track_bytes(470, entry["file"])
 
 
-@pytest.mark.slow
-def test_a_download_killed_mid_track_and_rerun_ends_verified_once_with_no_stray_files(tmp_path, motion_server):
-    rng = random.Random(470)
-    fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], rate=500_000)], folder=tmp_path)
+@contextlib.contextmanager
+def one_real_track_queued(tmp_path, rate):
+    """Device 470 serving the real track at `rate` bytes/s, queued for download: the
+    fleet, its config file, the config, the track's ledger entry and its .part path."""
+    fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], rate=rate)], folder=tmp_path)
     with fleet:
         cfg_path = fleet.write_config(tmp_path / "motion-server.yaml")
         cfg = config.load(cfg_path)
         [entry] = fleet_ledger(fleet, 470)
-        part = Path(cfg.paths.tracks) / entry["day"] / f".{entry['name']}.part"
         queue_from_fleet(cfg, fleet, 470)
+        yield fleet, cfg_path, cfg, entry, Path(cfg.paths.tracks) / entry["day"] / f".{entry['name']}.part"
+
+
+@pytest.mark.slow
+def test_a_download_killed_mid_track_and_rerun_ends_verified_once_with_no_stray_files(tmp_path, motion_server):
+    rng = random.Random(470)
+    with one_real_track_queued(tmp_path, rate=500_000) as (fleet, cfg_path, cfg, entry, part):
         for _ in range(3):  # killed at a random moment of the transfer, three times over
             before = part.stat().st_size if part.exists() else 0
             victim = stage_process(motion_server, cfg_path, "--for", "30")
@@ -265,13 +273,7 @@ def test_a_download_killed_mid_track_and_rerun_ends_verified_once_with_no_stray_
 
 
 def test_sigterm_mid_track_keeps_the_partial_file_and_hands_the_device_back(tmp_path, motion_server):
-    fleet = Fleet([DeviceSpec(id=470, tracks=[TrackSpec(source=REAL_TRACK)], rate=400_000)], folder=tmp_path)
-    with fleet:
-        cfg_path = fleet.write_config(tmp_path / "motion-server.yaml")
-        cfg = config.load(cfg_path)
-        [entry] = fleet_ledger(fleet, 470)
-        part = Path(cfg.paths.tracks) / entry["day"] / f".{entry['name']}.part"
-        queue_from_fleet(cfg, fleet, 470)
+    with one_real_track_queued(tmp_path, rate=400_000) as (fleet, cfg_path, cfg, entry, part):
         job = stage_process(motion_server, cfg_path, "--for", "30")
         progress = lambda: state.read(cfg.paths.spool, 470)["progress"] or {}  # noqa: E731
         wait_until(lambda: progress().get("bytes", 0) > 0, 20, what="download progress")

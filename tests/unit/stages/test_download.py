@@ -13,8 +13,6 @@ import io
 import logging
 import fcntl
 import os
-import resource
-import signal
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from jobs import runner, spool
 from jobs.spool import state
 from jobs.track import fetch, figures, integrity
 from tests.builders import (ADDRESS, DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, disconnected,
-                            download_config, download_once, final_path, fixture_track, ledger_entry,
+                            download_fixtures, download_once, file_size_limit, final_path, ledger_entry,
                             part_path, queue_device, url)
 
 
@@ -34,14 +32,7 @@ def files_in(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def track(fixtures):
-    return fixture_track(fixtures)
-
-
-@pytest.fixture
-def cfg(tmp_path):
-    return download_config(tmp_path)
+track, cfg = download_fixtures()
 
 
 # --- unit level: what the device answers ---
@@ -309,16 +300,8 @@ def test_a_ledger_name_that_is_not_a_plain_file_name_is_never_used_as_a_path(cfg
 def test_a_write_error_leaves_no_file_at_all_and_says_so(cfg, track):
     responses.get(url(), body=track)
     queue_device(cfg, DEVICE, [ledger_entry(FILE, NAME, len(track), "20220716")])
-    # A real write error from the kernel: files may not grow past 100 kB (EFBIG,
-    # like ENOSPC a write that fails half-way through the track).
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, limits[1]))
-    try:
+    with file_size_limit(100_000):   # a write that fails half-way through the track
         doc = download_once(cfg)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, old_handler)
     assert doc["status"] == "failed" and "cannot write" in doc["error"]
     assert doc["tracks"][FILE]["status"] == "wanted"
     assert files_in(Path(cfg.paths.tracks)) == []

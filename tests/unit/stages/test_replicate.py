@@ -2,8 +2,6 @@
 
 import hashlib
 import json
-import resource
-import signal
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from jobs.ops import preflight, verify
 from jobs.spool import files, layout, state
 from jobs.stages import dashboard, replicate
 from jobs.roster import Roster
-from tests.builders import REPO, PATHS, config
+from tests.builders import REPO, PATHS, config, file_size_limit
 
 DAY = "20220716"
 
@@ -34,6 +32,17 @@ def put_track(cfg, device, name, body, unassigned=False, status="verified", star
                                "unassigned": unassigned, "status": status,
                                "sha256": hashlib.sha256(body).hexdigest()}
     return file
+
+
+def put_imported_backup(cfg, name, body):
+    """A backup file on disk with the record `import` writes of it, as import leaves it; its sha256."""
+    (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
+    (Path(cfg.paths.tracks) / DAY / name).write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    layout.imports_dir(cfg.paths.spool).mkdir(parents=True)
+    files.write_json(layout.import_file(cfg.paths.spool, digest),
+                     {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
+    return digest
 
 
 def run_once(cfg):
@@ -110,15 +119,8 @@ def test_a_missing_replica_disk_is_a_warning_and_the_files_wait_for_it(cfg, tmp_
 
 def test_a_full_replica_disk_keeps_no_partial_copy_exits_1_and_retries(cfg):
     file = put_track(cfg, 470, "ALD470ANN_470_20220716_130240.oao", b"a" * 300_000)
-    # A real write error from the kernel: files may not grow past 100 kB (EFBIG, like ENOSPC).
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, limits[1]))
-    try:
+    with file_size_limit(100_000):   # a full replica disk
         status = run_once(cfg)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, old_handler)
     assert status == runner.WORK_FAILED
     assert [p for p in Path(cfg.paths.replica).rglob("*") if p.is_file()] == []  # no partial copy, not even a .tmp
     assert "replica" not in state.read(cfg.paths.spool, 470)["tracks"][file]
@@ -197,12 +199,7 @@ def test_a_partial_track_is_copied_and_replaced_by_the_whole_one(cfg):
 def test_imported_backup_files_are_copied_too(cfg, capsys):
     name = "ALD470ANN_0_20220716_100000.sbp"
     body = b"backup" * 100
-    (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
-    (Path(cfg.paths.tracks) / DAY / name).write_bytes(body)
-    digest = hashlib.sha256(body).hexdigest()
-    layout.imports_dir(cfg.paths.spool).mkdir(parents=True)
-    files.write_json(layout.import_file(cfg.paths.spool, digest),  # the record `import` writes
-                     {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
+    put_imported_backup(cfg, name, body)
     assert run_once(cfg) == runner.DONE
     assert (Path(cfg.paths.replica) / DAY / name).read_bytes() == body
     assert replicate.others_behind(cfg.paths.spool) == []
@@ -246,12 +243,7 @@ def test_a_replicate_killed_before_its_rename_leaves_no_file_under_the_final_nam
 def test_a_damaged_note_of_what_was_copied_counts_as_nothing_copied(cfg):
     name = "ALD470ANN_0_20220716_100000.sbp"
     body = b"backup" * 100
-    (Path(cfg.paths.tracks) / DAY).mkdir(parents=True)
-    (Path(cfg.paths.tracks) / DAY / name).write_bytes(body)
-    digest = hashlib.sha256(body).hexdigest()
-    layout.imports_dir(cfg.paths.spool).mkdir(parents=True)
-    files.write_json(layout.import_file(cfg.paths.spool, digest),
-                     {"sha256": digest, "entrant": "1101", "day": "2022-07-16", "folder": DAY, "name": name})
+    digest = put_imported_backup(cfg, name, body)
     layout.notes_dir(cfg.paths.spool).mkdir(parents=True, exist_ok=True)
     layout.replica_files(cfg.paths.spool).write_text('{"2022')           # cut short: a full disk, a hand edit
     assert replicate.others_behind(cfg.paths.spool) == [(f"{DAY}/{name}", digest)]

@@ -22,20 +22,13 @@ from jobs import roster, runner, spool
 from jobs.ops import verify
 from jobs.spool import state
 from jobs.track import integrity, ledger, naming, oao, recording
-from tests.builders import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, REPO, download_config, download_once,
-                            final_path, fixture_track, ledger_entry, part_path, queue_device, url)
+from tests.builders import (DEVICE, FILE, NAME, OTHER_FILE, OTHER_NAME, REPO, download_fixtures, download_once,
+                            final_path, ledger_entry, part_path, queue_device, url)
 
 UTC = zoneinfo.ZoneInfo("UTC")
 
 
-@pytest.fixture
-def track(fixtures):
-    return fixture_track(fixtures)
-
-
-@pytest.fixture
-def cfg(tmp_path):
-    return download_config(tmp_path)
+track, cfg = download_fixtures()
 
 
 def recording_entry(size, **changes):
