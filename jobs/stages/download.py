@@ -86,7 +86,7 @@ def _download_device(ctx, claim):
         return  # moved on meanwhile (failed, disconnected): not ours to download
     log = ctx.device_log(claim.device)
     wanted = sorted((dict(t, file=file) for file, t in doc["tracks"].items()
-                     if isinstance(t, dict) and t.get("status") == "wanted"),
+                     if isinstance(t, dict) and t.get("status") == ledger.WANTED),
                     key=lambda t: t.get("start") or 0)
     if not doc["address"]:
         state.fail(ctx.spool, claim.device, ("downloading",), "no address to download from", ctx.cfg.intervals.detect)

@@ -24,6 +24,7 @@ from jobs import runner, spool, units
 from jobs.device import warnings as device_warnings, documents
 from jobs.spool import files, layout, state
 from jobs.track import ledger, naming, recording
+from jobs.track.ledger import SKIPPED, WANTED
 from jobs.device import DeviceError
 from jobs.log import quoted
 
@@ -140,7 +141,7 @@ def hand_on(ctx, device, info, warnings, entries):
         kept = [w for w in doc["warnings"]
                 if isinstance(w, dict) and w.get("kind") in device_warnings.KEPT_BY_INSPECTION]
         doc.update(info=summary(info), warnings=warnings + kept, tracks=ledger, last_seen=time.time())
-        wanted = [t for t in ledger.values() if t["status"] == "wanted"]
+        wanted = [t for t in ledger.values() if t["status"] == WANTED]
         if wanted:
             # Queued before the state says pending (the state is written when
             # this block ends): a crash in between leaves a device that is
@@ -166,8 +167,8 @@ def _doubted(doc):
 
 
 def _log_outcome(log, ledger):
-    wanted = [t for t in ledger.values() if t["status"] == "wanted"]
-    others = _count(t for t in ledger.values() if t["status"] != "wanted")
+    wanted = [t for t in ledger.values() if t["status"] == WANTED]
+    others = _count(t for t in ledger.values() if t["status"] != WANTED)
     if wanted:
         size = units.size_text(sum(t["size"] for t in wanted))     # MB, as the dashboard says it
         plural = "" if len(wanted) == 1 else "s"
@@ -191,9 +192,9 @@ def _log_decisions(log, before, after):
         old = before.get(file, {})
         if (old.get("status"), old.get("reason")) == (track["status"], track["reason"]):
             continue
-        if track["status"] == "skipped":
+        if track["status"] == SKIPPED:
             lines.append(("skipped %s: %s", quoted(file), track["reason"]))
-        elif track["status"] == "wanted":
+        elif track["status"] == WANTED:
             where = f"{layout.UNASSIGNED}/{track['day']}" if track.get("unassigned") else track["day"]
             lines.append(("wanted %s as %s/%s", quoted(file), where, track["name"]))
         elif track["status"] == ledger.RECORDING:

@@ -315,7 +315,7 @@ def _in_place(ctx, device_id, track, final, log):
     ledger update left a good track: check it again and record it, unfetched.
     """
     current = state.read(ctx.spool, device_id)["tracks"].get(track["file"], {})
-    if current.get("status") != "wanted":
+    if current.get("status") != ledger.WANTED:
         return True  # verified (or given up) meanwhile: never fetched again
     if not final.exists():
         return False
