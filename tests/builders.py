@@ -819,6 +819,18 @@ def raw_device(fleet, device_id, answer):
 START_MS = 1_700_000_000_000
 
 
+def fix_records(count, start_ms=START_MS, step_ms=200, speed=5000, lat=50.5, lon=-2.45):
+    """Fixes due east at `speed` mm/s, as records for oao.gnss_frames (every fifth a 0x0AD4)."""
+    metres_per_deg_lon = 6371008.8 * 3.141592653589793 / 180 * 0.6360782202777
+    records = []
+    for i in range(count):
+        east_m = speed / 1000 * step_ms / 1000 * i
+        records.append((0x0AD4 if i % 5 == 0 else 0x0AD5, round(lat * 1e7),
+                        round((lon + east_m / metres_per_deg_lon) * 1e7), 1000, speed, 9_000_000,
+                        start_ms + i * step_ms, 3, 18, 150, 800, 1200, 450000, 54))
+    return records
+
+
 def steady_records(rng, count, step_ms=200, gaps=True):
     """Runs back and forth (a turn every ~40 s) with a ramp to a fast stretch, noisy
     positions and speeds, some fixes that are filtered, and gaps in time."""
