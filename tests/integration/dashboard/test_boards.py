@@ -96,10 +96,10 @@ def test_report_writes_both_boards_as_csv(day, tmp_path):
 
 def test_the_dashboard_shows_both_boards_and_says_provisional(day):
     from pathlib import Path
-    from jobs.dashboard import pages as dashboard_pages
+    from jobs.dashboard import pages
     from jobs.stages import dashboard
     cfg, _, event_roster, today = day
-    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, pages.Renderer())
     html = Path(cfg.paths.html)
     accounted = (html / "accounted.html").read_text()
     rows = accounted.split('<tr class="')[1:]

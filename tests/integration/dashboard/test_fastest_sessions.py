@@ -81,11 +81,11 @@ def test_the_pages_and_status_json_show_the_window_and_time_and_the_device_besid
     import json
     from pathlib import Path
 
-    from jobs.dashboard import pages as dashboard_pages
+    from jobs.dashboard import pages
     from jobs.stages import dashboard
 
     cfg, event_roster, _ = day
-    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, pages.Renderer())
     html = Path(cfg.paths.html)
     status = json.loads((html / "status.json").read_text())
     best500 = status["fastest"]["best500"]
@@ -99,7 +99,7 @@ def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounte
     import json
     from pathlib import Path
 
-    from jobs.dashboard import pages as dashboard_pages
+    from jobs.dashboard import pages
     from jobs.stages import dashboard
 
     cfg, event_roster, today = day
@@ -117,7 +117,7 @@ def test_a_track_with_a_bad_data_stretch_is_flagged_on_its_tile_and_the_accounte
     lines = {line["device"]: line for line in boards.accounted(cfg, docs, event_roster, today)}
     assert any(flag.startswith("suspect data: over 30 kn with sAcc over 1.5 kn 11:30:") for flag in lines[304]["flags"])
     assert not any("suspect" in flag for device in (301, 302, 303) for flag in lines[device]["flags"])
-    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), event_roster, pages.Renderer())
     html = Path(cfg.paths.html)
     page = (html / "index.html").read_text()
     tile = page[page.index('id="device-304"'):]

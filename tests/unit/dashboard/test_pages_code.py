@@ -30,14 +30,14 @@ RENDER = """
 import json, sys
 from pathlib import Path
 from jobs import config
-from jobs.dashboard import pages as dashboard_pages
+from jobs.dashboard import pages
 from jobs.roster import Roster
 from jobs.stages import dashboard
 cfg = config.load(sys.argv[1])
-dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="motions.csv"), dashboard_pages.Renderer())
+dashboard.write(cfg, Path(cfg.paths.spool), Roster(path="motions.csv"), pages.Renderer())
 used = [m.__file__ for name, m in list(sys.modules.items())
         if (name == "jobs" or name.startswith("jobs.")) and getattr(m, "__file__", None)]
-print(json.dumps({"used": used, "counted": [str(f) for f in dashboard_pages.code_files()]}))
+print(json.dumps({"used": used, "counted": [str(f) for f in pages.code_files()]}))
 """
 
 

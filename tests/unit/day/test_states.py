@@ -133,12 +133,12 @@ def test_an_entrant_id_that_is_no_file_name_is_kept_apart(tmp_path):
 
 def test_the_accounted_page_and_status_json_show_the_states_missing_first(event):
     from pathlib import Path
-    from jobs.dashboard import pages as dashboard_pages
+    from jobs.dashboard import pages
     from jobs.stages import dashboard
     cfg, _ = event
     marks.set_mark(cfg.paths.spool, TODAY, "1105", "device faulty", "screen dead", "tim")
     entries = roster.load(cfg.event.roster, cfg.event.shared_devices)
-    dashboard.write(cfg, Path(cfg.paths.spool), entries, dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), entries, pages.Renderer())
     page = Path(cfg.paths.html, "accounted.html").read_text()
     shown = [row.split('data-state="')[1].split('"')[0] for row in page.split("<tr ")[1:]]
     assert shown[:3] == ["missing"] * 3 and shown.count("missing") == 3 and "device faulty" in shown

@@ -168,12 +168,12 @@ def test_verify_rehashes_imported_files_against_the_sha256_recorded(event, capsy
 
 def test_the_tracks_page_lists_an_imported_file_with_its_source(event):
     from pathlib import Path
-    from jobs.dashboard import pages as dashboard_pages
+    from jobs.dashboard import pages
     from jobs.stages import dashboard
     cfg, path, folder = event
     (folder / "GW60 Bob.sbn").write_bytes(b"GW-60 session")
     assert run(path, "import", folder / "GW60 Bob.sbn", "--entrant", "1102", "--start", "10:20") == 0
-    dashboard.write(cfg, Path(cfg.paths.spool), roster.load(cfg.event.roster), dashboard_pages.Renderer())
+    dashboard.write(cfg, Path(cfg.paths.spool), roster.load(cfg.event.roster), pages.Renderer())
     page = Path(cfg.paths.html, "tracks.html").read_text()
     assert f"BOB470_470_{TODAY:%Y%m%d}_102000.sbn" in page and "backup imported from GW60 Bob.sbn" in page
     accounted = Path(cfg.paths.html, "accounted.html").read_text()

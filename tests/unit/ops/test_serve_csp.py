@@ -29,8 +29,8 @@ def test_the_csp_runs_the_pages_own_freshness_script_and_no_other_inline_script(
 
     import jinja2
 
-    from jobs.dashboard import pages as dashboard_pages
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dashboard_pages.TEMPLATES), autoescape=True)
+    from jobs.dashboard import pages
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(pages.TEMPLATES), autoescape=True)
     rendered = env.get_template("_fresh.html").render()
     [script] = re.findall(r"<script>(.*?)</script>", rendered, re.S)
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()

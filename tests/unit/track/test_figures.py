@@ -47,11 +47,11 @@ def _straight_north(speeds_m_s, step_ms=200, satellites=None, accuracy=None):
 
 
 def test_figures_of_a_synthetic_track_match_what_it_was_made_with(tmp_path):
-    from jobs.sim import track_files as simtracks
-    spec = simtracks.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc), duration_s=1800,
+    from jobs.sim import track_files
+    spec = track_files.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc), duration_s=1800,
                                size=1_500_000, best500_knots=22.0)
     path = tmp_path / "t.oao"
-    path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
+    path.write_bytes(b"".join(track_files.synthetic_blocks(spec, 301, "K")))
     expected = units.mm_per_s(22.0)
     found = figures.summary_of_file(path)
     for key in ("2s_best", "10s_best", "500m_best"):

@@ -86,12 +86,12 @@ def test_the_simulator_writes_a_real_tracks_figures_the_firmware_way_so_it_is_ne
         real_fixtures):
     from jobs.dashboard import boards
     from jobs.track import fetch
-    from jobs.sim import track_files as simtracks
+    from jobs.sim import track_files
     from tests.builders import FIXTURE_NAMES
 
     for name in FIXTURE_NAMES:
         path = real_fixtures / "oao" / name
-        listed = simtracks.real_logs(simtracks.TrackSpec(source=str(path)), f"/logs/{name}")
+        listed = track_files.real_logs(track_files.TrackSpec(source=str(path)), f"/logs/{name}")
         computed = fetch._figure_fields(figures.summary_of_file(path))["computed"]
         ledger = {"best500": listed["500m_best"], "best2s": listed["2s_best"], "best10s": listed["10s_best"],
                   "computed": computed}
