@@ -12,7 +12,7 @@ import os
 import signal
 from pathlib import Path
 
-from jobs.spool.files import create_temporary, fsync_dir, locked_temporary, sha256_of
+from jobs.spool.files import fsync_dir, sha256_of, temporary_beside
 
 CHUNK = 1024 * 1024
 
@@ -39,8 +39,7 @@ def copy_checked(source, target, expected=None):
     when the copy read back from the disk differs; OSError from either disk.
     """
     target = Path(target)
-    fd, tmp = locked_temporary(lambda: create_temporary(target, 0o644))
-    try:
+    with temporary_beside(target, 0o644) as (fd, tmp):
         read = hashlib.sha256()
         with open(source, "rb") as src:
             while chunk := src.read(CHUNK):
@@ -53,14 +52,6 @@ def copy_checked(source, target, expected=None):
             raise CopyMismatch(f"{target.name}: the copy hashes {written}, expected {want}")
         step_done("copy-checked")
         os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
-        os.close(fd)
     fsync_dir(target.parent)
     return written
 

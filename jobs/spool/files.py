@@ -10,6 +10,7 @@ loss): jobs.spool.sweep_temporary deletes those, the way Maildir sweeps tmp/,
 without trusting ages or pids.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,8 +44,7 @@ def atomic_write(path, data, mode=0o644, sync=True, sync_folder=None):
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = locked_temporary(lambda: create_temporary(path))
-    try:
+    with temporary_beside(path) as (fd, tmp):
         with os.fdopen(fd, "wb", closefd=False) as out:
             out.write(data)
             if sync:
@@ -52,14 +52,6 @@ def atomic_write(path, data, mode=0o644, sync=True, sync_folder=None):
                 os.fsync(out.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
-        os.close(fd)  # the lock goes only now: until the rename the file was ours
     if sync_folder:
         fsync_dir(path.parent)
 
@@ -78,6 +70,25 @@ def create_temporary(path, mode=0o600):
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
         except FileExistsError:
             continue
+
+
+@contextlib.contextmanager
+def temporary_beside(path, mode=0o600):
+    """(fd, path) of a new temporary file beside `path`, flock'ed by this process, for the block
+    to fill and rename into place. If the block fails, the file is deleted; the descriptor, and
+    with it the lock, is let go only when the block ends: until its rename the file is ours, and
+    no sweep takes it (see OWN_TEMPORARY)."""
+    fd, tmp = locked_temporary(lambda: create_temporary(path, mode))
+    try:
+        yield fd, tmp
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        os.close(fd)
 
 
 def locked_temporary(create):
