@@ -163,7 +163,7 @@ class Renderer:
         articles = [self._device_html(device, facts["thresholds"]) for device in facts["devices"]]
         pages = {"index.html": self._guarded(facts, "index.html", lambda: env.get_template("index.html").render(
             facts=facts, page="index.html", devices_html=articles))}
-        for name in ("tv.html", "warnings.html", "accounted.html", "fastest.html", "tv-fastest.html"):
+        for name in (name for name in PAGE_PARTS if name not in BUILT_APART):   # the facts as they are
             pages[name] = self._guarded(facts, name, lambda: env.get_template(name).render(facts=facts, page=name))
         days = sorted(set(facts["days"]) | {facts["today"]}, reverse=True)
         for day in days:
@@ -290,10 +290,12 @@ def environment():
     return env
 
 
-# The part of the facts each page shows, whose failure the page reports in its place.
+# Every page (a template of the same name), with the part of the facts it shows, whose failure
+# the page reports in its place: a new page is a template and a line here.
 PAGE_PARTS = {"accounted.html": ("accounted",), "fastest.html": ("fastest",), "tv-fastest.html": ("fastest",),
               "index.html": ("totals", "not_seen", "warnings"), "tv.html": ("tv", "not_seen", "totals"),
               "warnings.html": ("warnings",), "tracks.html": ("days",)}
+BUILT_APART = {"index.html", "tracks.html"}   # the device tiles; one tracks page a day
 COULD_NOT_SHOW = """{% extends "base.html" %}{% block main %}<p class="problem">{{ why }}</p>{% endblock %}"""
 
 
