@@ -10,26 +10,21 @@ pass over the same bytes (which the download also does), and their ratio:
 the target is at most 3x. The GNSS frames are taken out of the file before
 the clock starts: the frame check is the download's either way.
 
-Tracks: the three real ones of ../shared/fixtures/oao (when there), and
+Tracks: the real recordings in $MOTION_RECORDINGS (see bench/common.py), and
 synthetic ones of the simulator at 5 Hz and 10 Hz. CPU time (process_time),
 median of RUNS runs.
 
     .venv/bin/python bench/bench_figures.py
 """
 
-import datetime as dt
 import hashlib
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import common
 from jobs.track import figures, oao, integrity
-from jobs.sim import track_files as simtracks
 
 RUNS = 7
-REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
 SYNTHETIC = (("synthetic 5 Hz, 2 h", 7200, 5), ("synthetic 10 Hz, 2 h", 7200, 10))
 
 
@@ -65,16 +60,11 @@ def cpu(call, *args):
     return statistics.median(took)
 
 
-def tracks(folder):
-    if REAL.is_dir():
-        for path in sorted(REAL.glob("*.oao")):
-            yield path.stem[:28], path.read_bytes()
+def tracks():
+    for path in sorted(common.recordings()):
+        yield path.stem[:28], path.read_bytes()
     for label, seconds, rate in SYNTHETIC:
-        spec = simtracks.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc), duration_s=seconds,
-                                   size=oao.HEADER_SIZE + oao.GNSS_SIZE * seconds * rate, best500_knots=24.0)
-        path = Path(folder) / "t.oao"
-        path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
-        yield label, path.read_bytes()
+        yield label, common.synthetic_track(oao.HEADER_SIZE + oao.GNSS_SIZE * seconds * rate, seconds)
 
 
 def main():
@@ -83,18 +73,19 @@ def main():
     print(f"{'track':<30}{'MB':>6}{'fixes':>8}{'sha256 ms':>11}{'whole ms':>10}{'ratio':>7}{'session':>10}"
           f"{'ratio':>7}")
     ratios = []
-    with tempfile.TemporaryDirectory() as folder:
-        for label, data in tracks(folder):
-            blocks = frames_of(data)
-            fixes = sum(len(block) for block in blocks) // oao.GNSS_SIZE
-            first = int.from_bytes(blocks[0][oao.UTC_OFFSET:oao.UTC_OFFSET + 8], "little") / 1000
-            window = ("session", first + 600, first + 3600)
-            hashing = cpu(lambda: hashlib.sha256(data).digest())
-            whole = cpu(figures_and_verdict, blocks, None)
-            inside = cpu(figures_and_verdict, blocks, window)
-            ratios.append(max(whole, inside) / hashing)
-            print(f"{label:<30}{len(data) / 1e6:>6.1f}{fixes:>8}{hashing * 1000:>11.2f}{whole * 1000:>10.2f}"
-                  f"{whole / hashing:>7.1f}{inside * 1000:>10.2f}{inside / hashing:>7.1f}", flush=True)
+    if not common.recordings():
+        print(f"  (no real recordings in {common.RECORDINGS}: the simulator's tracks only)")
+    for label, data in tracks():
+        blocks = frames_of(data)
+        fixes = sum(len(block) for block in blocks) // oao.GNSS_SIZE
+        first = int.from_bytes(blocks[0][oao.UTC_OFFSET:oao.UTC_OFFSET + 8], "little") / 1000
+        window = ("session", first + 600, first + 3600)
+        hashing = cpu(lambda: hashlib.sha256(data).digest())
+        whole = cpu(figures_and_verdict, blocks, None)
+        inside = cpu(figures_and_verdict, blocks, window)
+        ratios.append(max(whole, inside) / hashing)
+        print(f"{label:<30}{len(data) / 1e6:>6.1f}{fixes:>8}{hashing * 1000:>11.2f}{whole * 1000:>10.2f}"
+              f"{whole / hashing:>7.1f}{inside * 1000:>10.2f}{inside / hashing:>7.1f}", flush=True)
     print(f"  ratio median {statistics.median(ratios):.1f}, worst {max(ratios):.1f} (target: at most 3)")
     print(f"  at end: {common.load()}")
 

@@ -7,9 +7,10 @@ cost per GB + its tracks x a track's own cost. This measures each part alone:
    run imports once it has a device: requests, numpy), beside `import jobs.cli`
    (what every stage run imports).
 2. The checks, one thread, no network: sha256 alone, then TrackCheck (sha256 +
-   frame check) without and with the figures, of the real tracks in
-   ../shared/fixtures/oao (the synthetic tracks of jobs.sim when it is not
-   there), fed in 512 KB pieces as a download reads them, after a first pass
+   frame check) without and with the fixes gathered for the figures (their
+   computation is a track's own cost, bench_figures.py), of the real tracks in
+   $MOTION_RECORDINGS (bench/common.py; a synthetic track of jobs.sim when there
+   are none), fed in 512 KB pieces as a download reads them, after a first pass
    that is not counted (it cost up to 2x a later one).
 3. A track's own cost: 40 simulated devices x 2 tracks of 32 KB at 4 MiB/s,
    `download --for` at the shipped interval with 1 and 16 workers; (the run's
@@ -21,7 +22,6 @@ Then the floor of the bench_green session (194 MB, 74 tracks), from these.
 """
 
 import argparse
-import datetime as dt
 import hashlib
 import statistics
 import tempfile
@@ -30,10 +30,8 @@ from pathlib import Path
 
 import bench_download
 import common
-from bench_oao import REAL
 from jobs.track import figures, integrity
 from jobs.sim import DeviceSpec, Fleet, TrackSpec
-from jobs.sim import track_files as simtracks
 
 PIECE = 512 * 1024
 SESSION_BYTES, SESSION_TRACKS = 194e6, 74   # bench_green's 40-device session
@@ -51,16 +49,12 @@ def import_cpu(statement, runs):
 
 
 def tracks():
-    if REAL.is_dir():
-        return [path.read_bytes() for path in sorted(REAL.glob("*.oao"))]
-    spec = simtracks.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc),
-                               duration_s=3600, size=2_000_000, best500_knots=24.0)
-    return [b"".join(simtracks.synthetic_blocks(spec, 301, "K"))]
+    return [path.read_bytes() for path in sorted(common.recordings())] or [common.synthetic_track(2_000_000, 3600)]
 
 
-def check(datas, figures):
+def check(datas, with_figures):
     for data in datas:
-        taking = integrity.TrackCheck(figures=figures.SPEED_ACCURACY_MAX if figures else None)
+        taking = integrity.TrackCheck(figures=figures.SPEED_ACCURACY_MAX if with_figures else None)
         view = memoryview(data)   # the checks' cost, not that of copying pieces
         for at in range(0, len(data), PIECE):
             taking.take(view[at:at + PIECE])
@@ -102,7 +96,7 @@ def main():
     figured = per_gb(lambda: check(datas, True), size, args.runs)
     print(f"  checks, one thread, {size / 1e6:.1f} MB in {PIECE // 1024} KB pieces: "
           f"sha256 {common.spread(sha, 2, ' s/GB')}; + frame check {common.spread(plain, 2, ' s/GB')}; "
-          f"+ figures {common.spread(figured, 2, ' s/GB')}")
+          f"+ fixes gathered {common.spread(figured, 2, ' s/GB')}")
     with tempfile.TemporaryDirectory() as folder:
         costs = {workers: track_cost(Path(folder), workers, args.runs, start) for workers in (1, 16)}
     for workers, cost in costs.items():

@@ -3,11 +3,12 @@
 The download stage pays for the frame check (Verifier), the sha256 beside it
 (TrackCheck) and the figures of every track, so these set its CPU per GB:
 
-- Verifier fed a real 10 Hz track in pieces of 64 KB and of 1460 B (a TCP segment);
+- Verifier fed a track (the largest real recording of $MOTION_RECORDINGS, see
+  bench/common.py, else a synthetic 5 MB one) in pieces of 64 KB and of 1460 B (a TCP segment);
 - TrackCheck (sha256 + Verifier), 64 KB pieces, without and with the figures
   computed in the same pass (TrackCheck(figures=...) and figures_result(), as the
   download does, where the revision has them);
-- figures(path) of each real track and of the bench_figures synthetic tracks.
+- figures(path) of each real recording and of two synthetic tracks.
 
 Each figure is the median (min–max) of RUNS process_time measurements; the
 baseline and this checkout run alternately, so a change in the machine's load
@@ -21,7 +22,6 @@ firmware's 2 s, 10 s and 500 m): its figures rows say DIFFERENT by design.
 """
 
 import argparse
-import datetime as dt
 import importlib.util
 import inspect
 import subprocess
@@ -32,7 +32,6 @@ from pathlib import Path
 
 import common
 from jobs.track import figures, integrity
-from jobs.sim import track_files as simtracks
 
 # This checkout's names for what a baseline jobs/track/oao.py held alone (the format, the
 # check and the logs.json figures were one module until issue 34 carved it in three).
@@ -40,8 +39,6 @@ CURRENT = types.ModuleType("this checkout")
 CURRENT.__dict__.update(Verifier=integrity.Verifier, TrackCheck=integrity.TrackCheck,
                         SPEED_ACCURACY_MAX=figures.SPEED_ACCURACY_MAX, figures=figures.summary_of_file)
 
-REAL = common.REPO.parent / "shared" / "fixtures" / "oao"
-TRACKS = ("Motion_Mini_10Hz_0470_2022-04-11-1117.oao", "0470_2022-07-16-1202.oao", "0470_2022-09-20-1229.oao")
 SYNTHETIC = (("1 MB at 5 Hz", 1_000_000, 3840), ("5 MB at 27 Hz", 5_000_000, 3600))
 
 
@@ -120,7 +117,8 @@ def main():
         old = baseline_module(args.baseline_rev, folder)
         common.header(f"jobs.track.oao CPU s/GB, median (min–max) of {args.runs}; baseline {args.baseline_rev}")
         print(f"  {'':<42}{'baseline':>22}{'this checkout':>22}")
-        data = (REAL / TRACKS[0]).read_bytes()
+        recorded = common.recordings()   # largest first; a synthetic 5 MB track when there are none
+        data = recorded[0].read_bytes() if recorded else common.synthetic_track(*SYNTHETIC[1][1:])
         size = len(data)
         for piece in (65536, 1460):
             pieces = [data[at:at + piece] for at in range(0, size, piece)]
@@ -133,12 +131,10 @@ def main():
                 {m: (lambda m=m: checked(m, pieces, size, figures=m.SPEED_ACCURACY_MAX))
                  if "figures" in inspect.signature(m.TrackCheck).parameters else None for m in (old, CURRENT)},
                 size, args.runs)
-        paths = [REAL / name for name in TRACKS]
+        paths = list(recorded)
         for label, synthetic_size, seconds in SYNTHETIC:
-            spec = simtracks.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc),
-                                       duration_s=seconds, size=synthetic_size, best500_knots=24.0)
             path = Path(folder) / f"{label.split()[0]}MB.oao"
-            path.write_bytes(b"".join(simtracks.synthetic_blocks(spec, 301, "K")))
+            path.write_bytes(common.synthetic_track(synthetic_size, seconds))
             paths.append(path)
         for path in paths:
             same = old.figures(path) == CURRENT.figures(path)

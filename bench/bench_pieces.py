@@ -5,8 +5,9 @@ stage reads what each receive brings (api.pieces, read1) so that it can
 look at the clock between pieces. Every piece then goes through the sha256 and
 the OAO frame check (integrity.TrackCheck). Two figures, median of 5 (min–max):
 
-1. The checks alone: TrackCheck fed a real track in pieces of 1460 B .. 256 KB,
-   and with the track's figures computed in the same pass (TrackCheck(figures=...)).
+1. The checks alone: TrackCheck fed a track (a real one if there is one) in pieces of 1460 B .. 256 KB,
+   and with the fixes gathered for the figures in the same pass (TrackCheck(figures=...);
+   computing them once the track is whole is bench_figures.py's).
 2. The whole client loop over HTTP on loopback: a server process (not counted)
    sends a track at 2 MB/s in writes of 1460 B or 20 KB; the client reads it
    with requests' iter_content(64 KB) or with api.pieces, checks and writes
@@ -27,7 +28,6 @@ from jobs.device import api
 from jobs.track.figures import SPEED_ACCURACY_MAX
 from jobs.track.integrity import TrackCheck
 
-TRACK = common.REPO.parent / "shared" / "fixtures" / "oao" / "Motion_Mini_10Hz_0470_2022-04-11-1117.oao"
 RUNS = 5
 
 
@@ -93,16 +93,18 @@ def client_loop(session, url, how, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--track", default=str(TRACK))
+    parser.add_argument("--track", help="an .oao file (default: the largest of $MOTION_RECORDINGS, see "
+                                         "bench/common.py, else a synthetic 2.5 MB track of the simulator)")
     args = parser.parse_args()
-    data = open(args.track, "rb").read()
+    real = [args.track] if args.track else common.recordings()[:1]
+    data = open(real[0], "rb").read() if real else common.synthetic_track(2_500_000, 4800)
     common.header(f"checking a download by piece size: {len(data) / 1e6:.1f} MB track, median (min–max) of {RUNS}")
     print(f"  {'TrackCheck alone, pieces of':<44} s/GB")
     for piece in (1460, 4096, 20_000, 65_536, 262_144):
         print(f"  {piece:>10} B{'':<32} {common.spread([checks_alone(data, piece) for _ in range(RUNS)], 1)}")
     for piece in (1460, 65_536):
         took = [checks_alone(data, piece, figures=SPEED_ACCURACY_MAX) for _ in range(RUNS)]
-        print(f"  {piece:>10} B, with the figures{'':<16} {common.spread(took, 1)}")
+        print(f"  {piece:>10} B, with the fixes gathered{'':<10} {common.spread(took, 1)}")
     print(f"  {'HTTP client loop (2 MB/s), server writes':<44} s/GB of the client")
     session = api.session()
     with tempfile.TemporaryFile() as out:

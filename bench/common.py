@@ -24,6 +24,28 @@ if str(REPO) not in sys.path:
 
 MOTION_SERVER = [sys.executable, "-m", "jobs"]
 
+# Real recorded Motion tracks are not in the repository: MOTION_RECORDINGS names a folder
+# of .oao files to measure (CI keeps its three recordings beside the checkout, the default).
+# Without any, a bench measures the simulator's synthetic tracks instead and says so.
+RECORDINGS = Path(os.environ.get("MOTION_RECORDINGS") or REPO.parent / "shared" / "fixtures" / "oao")
+
+
+def recordings():
+    """The real recorded tracks to measure (paths, largest first), or [] when there are none."""
+    found = sorted(RECORDINGS.glob("*.oao")) if RECORDINGS.is_dir() else []
+    return sorted(found, key=lambda path: -path.stat().st_size)
+
+
+def synthetic_track(size, seconds, device=470):
+    """The bytes of a synthetic track of the simulator's `device`: `size` bytes over `seconds`."""
+    import datetime as dt
+
+    from jobs.sim import track_files
+
+    spec = track_files.TrackSpec(start=dt.datetime(2026, 7, 16, 10, tzinfo=dt.timezone.utc), duration_s=seconds,
+                                 size=size, best500_knots=24.0)
+    return b"".join(track_files.synthetic_blocks(spec, device, "K"))
+
 
 def machine():
     """One line: CPUs, model, memory, Python; the figures mean nothing without it."""

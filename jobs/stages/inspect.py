@@ -21,11 +21,10 @@ import time
 from collections import Counter
 
 from jobs import runner, spool, units
-from jobs.device import warnings as device_warnings, documents
 from jobs.spool import files, layout, state
 from jobs.track import ledger, naming, recording
 from jobs.track.ledger import SKIPPED, WANTED
-from jobs.device import DeviceError
+from jobs.device import DeviceError, documents, warnings as device_warnings
 from jobs.log import quoted
 
 # jobs.device.api brings requests and urllib3 (~0.13 s of CPU): it is imported when a

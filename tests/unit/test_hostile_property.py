@@ -13,11 +13,10 @@ import struct
 
 from jobs import roster
 from jobs.dashboard import pages
-from jobs.device import documents
+from jobs.device import DeviceError, documents
 from jobs.ops import report
 from jobs.spool import state
 from jobs.track import oao, integrity, naming
-from jobs.device import DeviceError
 from jobs.stages import dashboard
 from tests.builders import EVENT_DAY as DAY, HEADER, event_config
 

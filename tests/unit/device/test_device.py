@@ -13,8 +13,7 @@ import requests
 import responses
 
 from jobs import device
-from jobs.device import api
-from jobs.device import DeviceError
+from jobs.device import DeviceError, api
 
 CFG = SimpleNamespace(network=SimpleNamespace(json_max_bytes=1000, json_connect_timeout=1.0, json_read_timeout=1.0))
 

@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from jobs.device import documents
-from jobs.device import DeviceError
+from jobs.device import DeviceError, documents
 
 
 def load(fixtures, name):

@@ -8,9 +8,8 @@ import datetime as dt
 
 import pytest
 
-from jobs.sim import DeviceSpec
+from jobs.sim import DeviceSpec, scenario
 from jobs.sim.scenario import ScenarioError
-from jobs.sim import scenario
 
 
 def test_per_device_rates_spread_around_the_real_median():

@@ -10,9 +10,8 @@ import datetime as dt
 
 import pytest
 
-from jobs.device import documents
+from jobs.device import documents, track_path_problem
 from jobs.track import oao, integrity, naming
-from jobs.device import track_path_problem
 from tests.builders import LONDON, listed as entry, roster_of
 
 START = int(dt.datetime(2022, 7, 16, 12, 2, 40, tzinfo=dt.timezone.utc).timestamp() * 1000)
